@@ -1,0 +1,475 @@
+/*
+ * cache.c -- the buffer cache: a fixed number of page frames
+ * (JET_paramCacheSizeMax), so memory does not grow with the database.
+ *
+ * Invariants:
+ *  - A frame owned by a transaction (frame->owner) holds uncommitted
+ *    changes: it is pinned, never evicted and never written to disk
+ *    (no-steal), so an uncommitted change can never reach the database file.
+ *  - A dirty frame (rec_lsn != 0) is written only after the log is durable
+ *    up to its page_lsn (write-ahead rule), and becomes clean only after the
+ *    database file has been fsynced.
+ *  - rec_lsn is the start of the first record that changed the page since it
+ *    was last written; the checkpoint is the minimum over dirty frames.
+ * Eviction is a clock over unpinned, unowned frames, clean ones first.
+ */
+#include "config.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "jet_int.h"
+
+static size_t
+cache_hash(const struct cache *cache, const struct jet_db *db, uint32_t pgno)
+{
+	uint64_t k = ((uint64_t)(uintptr_t)db >> 4) * 0x9E3779B97F4A7C15ULL ^ (uint64_t)pgno * 0xC2B2AE3D27D4EB4FULL;
+	return (size_t)(k >> 17) & (cache->hash_size - 1);
+}
+
+JET_ERR
+cache_init(struct cache *cache, size_t nframes, uint32_t page_size)
+{
+	memset(cache, 0, sizeof(*cache));
+	if (nframes < 16)
+		nframes = 16;
+	cache->nframes = nframes;
+	cache->page_size = page_size;
+	for (cache->hash_size = 64; cache->hash_size < nframes * 2; cache->hash_size *= 2)
+		;
+	if (posix_memalign((void **)&cache->mem, 4096, nframes * page_size) != 0)
+		cache->mem = NULL;
+	cache->frames = calloc(nframes, sizeof(*cache->frames));
+	cache->hash = calloc(cache->hash_size, sizeof(*cache->hash));
+	if (cache->mem == NULL || cache->frames == NULL || cache->hash == NULL) {
+		cache_destroy(cache);
+		return JET_errOutOfMemory;
+	}
+	for (size_t i = 0; i < nframes; i++)
+		cache->frames[i].data = cache->mem + i * page_size;
+	pthread_mutex_init(&cache->lock, NULL);
+	pthread_cond_init(&cache->cond, NULL);
+	return JET_errSuccess;
+}
+
+void
+cache_destroy(struct cache *cache)
+{
+	if (cache->frames != NULL) {
+		pthread_mutex_destroy(&cache->lock);
+		pthread_cond_destroy(&cache->cond);
+	}
+	free(cache->mem);
+	free(cache->frames);
+	free(cache->hash);
+	memset(cache, 0, sizeof(*cache));
+}
+
+static struct frame *
+cache_lookup(struct cache *cache, struct jet_db *db, uint32_t pgno)
+{
+	for (struct frame *f = cache->hash[cache_hash(cache, db, pgno)]; f != NULL; f = f->hnext)
+		if (f->db == db && f->pgno == pgno)
+			return f;
+	return NULL;
+}
+
+static void
+cache_unhash(struct cache *cache, struct frame *f)
+{
+	struct frame **pp = &cache->hash[cache_hash(cache, f->db, f->pgno)];
+
+	while (*pp != f)
+		pp = &(*pp)->hnext;
+	*pp = f->hnext;
+	f->hnext = NULL;
+	f->db = NULL;
+}
+
+static void
+cache_rehash(struct cache *cache, struct frame *f, struct jet_db *db, uint32_t pgno)
+{
+	size_t b = cache_hash(cache, db, pgno);
+
+	f->db = db;
+	f->pgno = pgno;
+	f->hnext = cache->hash[b];
+	cache->hash[b] = f;
+}
+
+/* Reads a page from disk; a page beyond the end of the file reads as zeros. */
+JET_ERR
+cache_read_page_disk(struct jet_db *db, uint32_t pgno, uint8_t *buf)
+{
+	uint32_t ps = db->hdr.page_size;
+	size_t got;
+	JET_ERR err = os_pread_partial(db->file, buf, ps, page_offset(pgno, ps), &got);
+
+	if (err < 0)
+		return err;
+	if (got < ps)
+		memset(buf + got, 0, ps - got);
+	return JET_errSuccess;
+}
+
+/*
+ * Writes one dirty frame out, with the cache lock held on entry and exit
+ * (dropped around the I/O).  The frame stays dirty: the caller marks it
+ * clean after the file is fsynced.  *versionp receives the version written.
+ */
+static JET_ERR
+cache_write_frame(struct cache *cache, struct frame *f, uint8_t *buf, uint64_t *versionp)
+{
+	struct jet_db *db = f->db;
+	uint32_t pgno = f->pgno;
+	lsn_t lsn = f->page_lsn;
+	JET_ERR err;
+
+	f->writing = 1;
+	f->pins++;
+	memcpy(buf, f->data, cache->page_size);
+	*versionp = f->version;
+	pthread_mutex_unlock(&cache->lock);
+
+	err = log_flush_to(&db->inst->log, lsn);
+	if (err >= 0)
+		err = db_note_page_write(db, lsn);
+	if (err >= 0)
+		err = db_ensure_file_pages(db, pgno);
+	if (err >= 0) {
+		page_seal(buf, cache->page_size);
+		err = os_pwrite(db->file, buf, cache->page_size, page_offset(pgno, cache->page_size));
+	}
+
+	pthread_mutex_lock(&cache->lock);
+	f->writing = 0;
+	f->pins--;
+	cache->writes++;
+	pthread_cond_broadcast(&cache->cond);
+	return err;
+}
+
+static void
+cache_mark_clean(struct cache *cache, struct frame *f, uint64_t version)
+{
+	if (f->rec_lsn != 0 && f->version == version && f->owner == NULL) {
+		f->rec_lsn = 0;
+		cache->ndirty--;
+	}
+}
+
+/*
+ * Finds a frame to reuse.  Returns it unhashed and pinned, or NULL with
+ * *errp set.  May write a dirty victim (dropping the lock meanwhile).
+ */
+static struct frame *
+cache_victim(struct cache *cache, JET_ERR *errp)
+{
+	uint8_t *buf = NULL;
+
+	for (int round = 0; round < 4; round++) {
+		struct frame *dirty = NULL;
+
+		for (size_t step = 0; step < 2 * cache->nframes; step++) {
+			struct frame *f = &cache->frames[cache->clock_hand];
+			cache->clock_hand = (cache->clock_hand + 1) % cache->nframes;
+			if (f->pins > 0 || f->owner != NULL || f->writing)
+				continue;
+			if (f->db == NULL) {
+				free(buf);
+				f->pins = 1;
+				return f;
+			}
+			if (f->ref) {
+				f->ref = 0;
+				continue;
+			}
+			if (f->rec_lsn == 0) {
+				free(buf);
+				cache_unhash(cache, f);
+				f->pins = 1;
+				return f;
+			}
+			if (dirty == NULL)
+				dirty = f;
+		}
+		if (dirty == NULL)
+			break;
+		/* Only dirty frames are free to go: write one and retry. */
+		if (buf == NULL && (buf = malloc(cache->page_size)) == NULL) {
+			*errp = JET_errOutOfMemory;
+			return NULL;
+		}
+		{
+			struct jet_db *db = dirty->db;
+			uint64_t version;
+			JET_ERR err = cache_write_frame(cache, dirty, buf, &version);
+			if (err >= 0) {
+				pthread_mutex_unlock(&cache->lock);
+				err = os_fsync(db->file);
+				pthread_mutex_lock(&cache->lock);
+			}
+			if (err < 0) {
+				free(buf);
+				*errp = err;
+				return NULL;
+			}
+			cache_mark_clean(cache, dirty, version);
+		}
+	}
+	free(buf);
+	*errp = JET_errOutOfBuffers;
+	return NULL;
+}
+
+static JET_ERR
+cache_get_frame(struct jet_db *db, uint32_t pgno, int fresh, struct frame **fp)
+{
+	struct cache *cache = &db->inst->cache;
+	struct frame *f;
+	JET_ERR err = JET_errSuccess;
+
+	*fp = NULL;
+	pthread_mutex_lock(&cache->lock);
+	if ((f = cache_lookup(cache, db, pgno)) != NULL) {
+		/* A frame being written may still be read and changed: the writer took a copy. */
+		f->pins++;
+		f->ref = 1;
+		cache->hits++;
+		if (fresh)
+			memset(f->data, 0, cache->page_size);
+		pthread_mutex_unlock(&cache->lock);
+		*fp = f;
+		return JET_errSuccess;
+	}
+	if ((f = cache_victim(cache, &err)) == NULL)
+		goto out;
+	/* The victim search may have dropped the lock: someone may have loaded the page. */
+	if (cache_lookup(cache, db, pgno) != NULL) {
+		f->pins = 0;
+		pthread_mutex_unlock(&cache->lock);
+		return cache_get_frame(db, pgno, fresh, fp);
+	}
+	cache->misses++;
+	if (fresh)
+		memset(f->data, 0, cache->page_size);
+	else if ((err = cache_read_page_disk(db, pgno, f->data)) >= 0)
+		err = page_verify(f->data, cache->page_size, pgno);
+	if (err < 0) {
+		f->pins = 0;
+		goto out;
+	}
+	f->ref = 1;
+	f->rec_lsn = f->page_lsn = 0;
+	f->version = 0;
+	f->owner = NULL;
+	f->owner_level = 0;
+	cache_rehash(cache, f, db, pgno);
+	*fp = f;
+out:
+	pthread_mutex_unlock(&cache->lock);
+	if (err == JET_errReadVerifyFailure || err == JET_errReadPgnoVerifyFailure)
+		event_log(db->inst, EVENT_ERROR, 474,
+		    "%s: page %u failed verification (%s): the database is damaged on disk",
+		    db->path, pgno, JetErrorName(err));
+	return err;
+}
+
+/* Pins a page, reading and verifying it on a miss. */
+JET_ERR
+cache_get(struct jet_db *db, uint32_t pgno, struct frame **fp)
+{
+	return cache_get_frame(db, pgno, 0, fp);
+}
+
+/* Pins a frame for a page that is being created: zeroed, not read. */
+JET_ERR
+cache_get_new(struct jet_db *db, uint32_t pgno, struct frame **fp)
+{
+	return cache_get_frame(db, pgno, 1, fp);
+}
+
+void
+cache_unpin(struct frame *f)
+{
+	struct cache *cache = &f->db->inst->cache;
+
+	pthread_mutex_lock(&cache->lock);
+	f->pins--;
+	pthread_mutex_unlock(&cache->lock);
+}
+
+/*
+ * Marks an owned frame dirty as of the record about to be appended at start
+ * (before the append, so a checkpoint never passes a record whose page is not
+ * yet dirty).  Returns 1 if the page was clean: its change must be logged as
+ * a full image.
+ */
+int
+cache_mark_dirty(struct frame *f, lsn_t start)
+{
+	struct cache *cache = &f->db->inst->cache;
+	int was_clean;
+
+	pthread_mutex_lock(&cache->lock);
+	was_clean = f->rec_lsn == 0;
+	if (was_clean) {
+		f->rec_lsn = start;
+		cache->ndirty++;
+	}
+	pthread_mutex_unlock(&cache->lock);
+	return was_clean;
+}
+
+/* Records that redo changed a frame (recovery: no owner involved). */
+void
+cache_mark_redone(struct frame *f, lsn_t start, lsn_t end)
+{
+	struct cache *cache = &f->db->inst->cache;
+
+	pthread_mutex_lock(&cache->lock);
+	if (f->rec_lsn == 0) {
+		f->rec_lsn = start;
+		cache->ndirty++;
+	}
+	f->page_lsn = end;
+	f->version++;
+	pthread_mutex_unlock(&cache->lock);
+}
+
+/* Ends a transaction's ownership of a frame (and its pin). */
+void
+cache_release_owned(struct frame *f, lsn_t end, int committed)
+{
+	struct cache *cache = &f->db->inst->cache;
+
+	pthread_mutex_lock(&cache->lock);
+	if (committed) {
+		f->page_lsn = end;
+		f->version++;
+	}
+	f->owner = NULL;
+	f->owner_level = 0;
+	f->pins--;
+	pthread_mutex_unlock(&cache->lock);
+}
+
+lsn_t
+cache_min_rec_lsn(struct cache *cache)
+{
+	lsn_t min = 0;
+
+	pthread_mutex_lock(&cache->lock);
+	for (size_t i = 0; i < cache->nframes; i++) {
+		const struct frame *f = &cache->frames[i];
+		if (f->db != NULL && f->rec_lsn != 0 && (min == 0 || f->rec_lsn < min))
+			min = f->rec_lsn;
+	}
+	pthread_mutex_unlock(&cache->lock);
+	return min;
+}
+
+struct flush_item {
+	struct frame *f;
+	struct jet_db *db;
+	uint32_t pgno;
+	uint64_t version;
+	int written;
+};
+
+static int
+flush_item_cmp(const void *a, const void *b)
+{
+	const struct flush_item *x = a, *y = b;
+
+	if (x->db->dbid != y->db->dbid)
+		return x->db->dbid < y->db->dbid ? -1 : 1;
+	return x->pgno < y->pgno ? -1 : x->pgno > y->pgno;
+}
+
+/*
+ * Writes every dirty, unowned frame (of only_db, or all) whose rec_lsn is
+ * below below_lsn (0: all), in file order, fsyncs the files and marks the
+ * frames clean.
+ */
+JET_ERR
+cache_flush(struct jet_inst *inst, struct jet_db *only_db, lsn_t below_lsn)
+{
+	struct cache *cache = &inst->cache;
+	struct flush_item *items;
+	size_t n = 0;
+	uint8_t *buf = malloc(cache->page_size);
+	JET_ERR err = JET_errSuccess;
+	int synced[JET_MAX_ATTACHED_DATABASES + 1] = { 0 };
+
+	items = calloc(cache->nframes, sizeof(*items));
+	if (items == NULL || buf == NULL) {
+		free(items);
+		free(buf);
+		return JET_errOutOfMemory;
+	}
+	pthread_mutex_lock(&cache->lock);
+	for (size_t i = 0; i < cache->nframes; i++) {
+		struct frame *f = &cache->frames[i];
+		if (f->db == NULL || f->rec_lsn == 0 || f->owner != NULL)
+			continue;
+		if ((only_db != NULL && f->db != only_db) || (below_lsn != 0 && f->rec_lsn >= below_lsn))
+			continue;
+		items[n].f = f;
+		items[n].db = f->db;
+		items[n].pgno = f->pgno;
+		n++;
+	}
+	qsort(items, n, sizeof(*items), flush_item_cmp);
+	for (size_t i = 0; i < n && err >= 0; i++) {
+		struct frame *f = items[i].f;
+		if (f->db != items[i].db || f->pgno != items[i].pgno || f->rec_lsn == 0 || f->owner != NULL || f->writing)
+			continue;
+		err = cache_write_frame(cache, f, buf, &items[i].version);
+		items[i].written = err >= 0;
+	}
+	pthread_mutex_unlock(&cache->lock);
+	for (size_t i = 0; i < n; i++) {
+		JET_ERR e;
+		if (!items[i].written || synced[items[i].db->dbid])
+			continue;
+		synced[items[i].db->dbid] = 1;
+		if ((e = os_fsync(items[i].db->file)) < 0) {
+			err = e;
+			synced[items[i].db->dbid] = -1;
+		}
+	}
+	pthread_mutex_lock(&cache->lock);
+	for (size_t i = 0; i < n; i++)
+		if (items[i].written && synced[items[i].db->dbid] == 1)
+			cache_mark_clean(cache, items[i].f, items[i].version);
+	pthread_mutex_unlock(&cache->lock);
+	free(items);
+	free(buf);
+	return err;
+}
+
+/* Forgets every frame of a database (after a flush, or on an abrupt end). */
+void
+cache_drop_db(struct jet_db *db)
+{
+	struct cache *cache = &db->inst->cache;
+
+	pthread_mutex_lock(&cache->lock);
+	for (size_t i = 0; i < cache->nframes; i++) {
+		struct frame *f = &cache->frames[i];
+		if (f->db != db)
+			continue;
+		while (f->writing)
+			pthread_cond_wait(&cache->cond, &cache->lock);
+		if (f->rec_lsn != 0)
+			cache->ndirty--;
+		cache_unhash(cache, f);
+		f->rec_lsn = f->page_lsn = 0;
+		f->pins = 0;
+		f->owner = NULL;
+		f->owner_level = 0;
+	}
+	pthread_mutex_unlock(&cache->lock);
+}

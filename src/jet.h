@@ -1,0 +1,593 @@
+/**
+ * @file jet.h
+ * @brief libjet: an ESE-style embedded transactional engine, and ESE's backup API.
+ *
+ * @mainpage libjet
+ *
+ * libjet is an embedded, crash-safe, transactional key/value engine that
+ * speaks Microsoft ESE's ("JET Blue", esent.h) API: the same function names,
+ * signatures, error codes, system parameters and grbits, so that ESE client
+ * code compiles unchanged against this header.  It exists so that jetfs has a
+ * live ESE-style instance on Linux to back up.
+ *
+ * @section concepts Concepts
+ * - An @b instance (JET_INSTANCE) owns one log set: a checkpoint file
+ *   `<base>.chk` in JET_paramSystemPath, the current log `<base>.log` and
+ *   closed generations `<base>XXXXX.log` (upper-case hex, 5 digits, 8 past
+ *   0xFFFFF) in JET_paramLogFilePath.  The base name is JET_paramBaseName
+ *   ("edb" by default).
+ * - Up to JET_MAX_ATTACHED_DATABASES @b databases are attached to an
+ *   instance.  A database file is a header page and its shadow copy, then
+ *   fixed-size pages (JET_paramDatabasePageSize, 8 KiB by default), each with
+ *   a CRC-32C checksum, its own page number and the dbtime of its last change.
+ * - A @b session (JET_SESID) runs transactions.  Sessions may be used from
+ *   several threads at once, one thread per session at a time
+ *   (JET_errSessionSharingViolation otherwise).
+ * - @b Tables hold records of two columns: a binary key (the primary index,
+ *   1 to JET_cbKeyMost bytes) and a long-binary value of any length
+ *   (#JET_columnidKey, #JET_columnidValue).
+ *
+ * @section txn Transactions and isolation
+ * Transactions nest up to 7 levels.  They are serializable: a session that
+ * touches data inside a transaction holds the instance's write lock until its
+ * outermost commit or rollback, and a call outside a transaction holds it for
+ * the call.  (ESE uses snapshot isolation with a version store; libjet
+ * serializes instead, like LMDB's single writer, so JET_errWriteConflict never
+ * happens.  A session that begins a transaction and then idles blocks others.)
+ * JetCommitTransaction is durable when it returns unless JET_bitCommitLazyFlush
+ * is given; concurrent commits share one log flush (group commit).
+ *
+ * @section recovery Logging and recovery
+ * Every change is written ahead to the log; JetInit replays the log from the
+ * checkpoint (soft recovery), so a crash at any point loses no committed
+ * transaction and leaves no trace of an uncommitted one.  The first change to
+ * a page after it was last written to disk is logged as a full page image, so
+ * a torn page write is always repaired by redo.
+ *
+ * @section errors Errors
+ * Every function returns a JET_ERR: JET_errSuccess (0), a warning (> 0) or
+ * an error (< 0), with ESE's numeric values.  JetErrorString() (a jetfs
+ * extension) turns one into text.  Events (start, recovery, log roll failure,
+ * corruption found, backups) go to syslog under the tag "libjet", or to
+ * stderr, or nowhere: see #JET_paramJetfsEventTarget.
+ *
+ * @section abi Types and ABI
+ * JET_ERR, JET_GRBIT and friends are `long` / `unsigned long` as in esent.h,
+ * so ESE client code compiles unchanged.  On LP64 Linux `long` is 64 bits
+ * (32 on Windows): values are the same, but the binary layout of structures
+ * holding them is not Windows'.  Strings are char (the ESE "A" variants).
+ */
+#ifndef JET_H
+#define JET_H
+
+#include <stddef.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define JET_API
+#define JET_VERSION 0x0A00
+
+/** @defgroup types Types
+ * @{ */
+typedef long JET_ERR;
+typedef unsigned long long JET_API_PTR;
+typedef JET_API_PTR JET_INSTANCE;	/**< an instance handle */
+typedef JET_API_PTR JET_SESID;		/**< a session handle */
+typedef JET_API_PTR JET_TABLEID;	/**< a cursor on a table */
+typedef JET_API_PTR JET_HANDLE;		/**< a backup file handle */
+typedef unsigned long JET_DBID;		/**< a database opened by a session */
+typedef unsigned long JET_COLUMNID;
+typedef unsigned long JET_GRBIT;
+typedef unsigned long JET_SNP;
+typedef unsigned long JET_SNT;
+typedef const char *JET_PCSTR;
+typedef char *JET_PSTR;
+
+typedef JET_ERR (JET_API *JET_PFNSTATUS)(JET_SESID sesid, JET_SNP snp, JET_SNT snt, void *pv);
+
+/** Progress of a long operation (JET_sntProgress). */
+typedef struct {
+	unsigned long cbStruct;
+	unsigned long cunitDone;
+	unsigned long cunitTotal;
+} JET_SNPROG;
+
+typedef struct {
+	unsigned long cbStruct;
+	unsigned long ibLongValue;
+	unsigned long itagSequence;
+} JET_SETINFO;
+
+typedef struct {
+	unsigned long cbStruct;
+	unsigned long ibLongValue;
+	unsigned long itagSequence;
+	JET_COLUMNID columnidNextTagged;
+} JET_RETINFO;
+
+#pragma pack(push, 1)
+/** A time in the log, as ESE stores it: year is years since 1900. */
+typedef struct {
+	char bSeconds, bMinutes, bHours, bDay, bMonth, bYear;
+	char fTimeIsUTC;
+	char bMillisecondsHigh;
+} JET_LOGTIME;
+
+/** A position in the log: generation, sector and byte in the sector. */
+typedef struct {
+	unsigned short ib;
+	unsigned short isec;
+	long lGeneration;
+} JET_LGPOS;
+
+/** Ties a database to its log set: random number, creation time, host. */
+typedef struct {
+	unsigned long ulRandom;
+	JET_LOGTIME logtimeCreate;
+	char szComputerName[16];
+} JET_SIGNATURE;
+
+/** One backup recorded in a database header. */
+typedef struct {
+	JET_LGPOS lgposMark;
+	JET_LOGTIME logtimeMark;
+	unsigned long genLow;
+	unsigned long genHigh;
+} JET_BKINFO;
+#pragma pack(pop)
+
+#define JET_BASE_NAME_LENGTH 3
+/** The log range of an external backup (JetGetLogInfoInstance2). */
+typedef struct {
+	unsigned long cbSize;
+	unsigned long ulGenLow;
+	unsigned long ulGenHigh;
+	char szBaseName[JET_BASE_NAME_LENGTH + 1];
+} JET_LOGINFO;
+
+/** Relocation of a database during restore. */
+typedef struct {
+	char *szDatabaseName;
+	char *szNewDatabaseName;
+} JET_RSTMAP;
+
+/** Database header summary (JetGetDatabaseFileInfo, JET_DbInfoMisc). */
+typedef struct {
+	unsigned long ulVersion;
+	unsigned long ulUpdate;
+	JET_SIGNATURE signDb;
+	unsigned long dbstate;
+	JET_LGPOS lgposConsistent;
+	JET_LOGTIME logtimeConsistent;
+	JET_LGPOS lgposAttach;
+	JET_LOGTIME logtimeAttach;
+	JET_LGPOS lgposDetach;
+	JET_LOGTIME logtimeDetach;
+	JET_SIGNATURE signLog;
+	JET_BKINFO bkinfoFullPrev;
+	JET_BKINFO bkinfoIncPrev;
+	JET_BKINFO bkinfoFullCur;
+	unsigned long fShadowingDisabled;
+	unsigned long fUpgradeDb;
+	unsigned long dwMajorVersion;
+	unsigned long dwMinorVersion;
+	unsigned long dwBuildNumber;
+	long lSPNumber;
+	unsigned long cbPageSize;
+} JET_DBINFOMISC;
+/** @} */
+
+/** @defgroup constants Constants
+ * @{ */
+#define JET_instanceNil ((JET_INSTANCE)~0ULL)
+#define JET_sesidNil ((JET_SESID)~0ULL)
+#define JET_tableidNil ((JET_TABLEID)~0ULL)
+#define JET_dbidNil ((JET_DBID)0xFFFFFFFF)
+#define JET_bitNil ((JET_GRBIT)0)
+#define JET_cbKeyMost 255		/**< the longest key */
+#define JET_cbNameMost 64		/**< the longest table name */
+#define JET_cbFullNameMost 255
+#define JET_MAX_ATTACHED_DATABASES 7	/**< per instance, as ESE's 7 user databases */
+
+/** The two columns of every table (libjet's data model). */
+#define JET_columnidKey ((JET_COLUMNID)1)	/**< the key, the primary index */
+#define JET_columnidValue ((JET_COLUMNID)2)	/**< the value, long binary */
+
+/* Column types (only these two are used by libjet's tables). */
+#define JET_coltypBinary 9
+#define JET_coltypLongBinary 11
+
+/* Database states (JET_DBINFOMISC.dbstate). */
+#define JET_dbstateJustCreated 1
+#define JET_dbstateDirtyShutdown 2
+#define JET_dbstateCleanShutdown 3
+#define JET_dbstateBeingConverted 4
+#define JET_dbstateForceDetach 5
+
+/* File types as recorded in headers. */
+#define JET_filetypeUnknown 0
+#define JET_filetypeDatabase 1
+#define JET_filetypeStreamingFile 2
+#define JET_filetypeLog 3
+#define JET_filetypeCheckpoint 4
+#define JET_filetypeTempDatabase 5
+#define JET_filetypeFlushMap 7
+
+/* Status callback processes and types. */
+#define JET_snpRepair 2
+#define JET_snpCompact 4
+#define JET_snpRestore 8
+#define JET_snpBackup 9
+#define JET_snpUpgrade 10
+#define JET_snpScrub 11
+#define JET_sntProgress 0
+#define JET_sntFail 3
+#define JET_sntBegin 5
+#define JET_sntComplete 6
+#define JET_sntRequirements 7
+/** @} */
+
+/** @defgroup grbits Grbits
+ * @{ */
+/* JetInit2 */
+#define JET_bitReplayIgnoreMissingDB 0x00000004
+#define JET_bitRecoveryWithoutUndo 0x00000008
+#define JET_bitTruncateLogsAfterRecovery 0x00000010
+#define JET_bitReplayMissingMapEntryDB 0x00000020
+#define JET_bitLogStreamMustExist 0x00000040
+#define JET_bitAllowSoftRecoveryOnBackup 0x00000200
+/* JetTerm2 */
+#define JET_bitTermComplete 0x00000001
+#define JET_bitTermAbrupt 0x00000002
+#define JET_bitTermStopBackup 0x00000004
+/* JetCreateDatabase, JetAttachDatabase, JetOpenDatabase */
+#define JET_bitDbReadOnly 0x00000001
+#define JET_bitDbExclusive 0x00000002
+#define JET_bitDbDeleteCorruptIndexes 0x00000010
+#define JET_bitDbRecoveryOff 0x00000008
+#define JET_bitDbOverwriteExisting 0x00000200
+/* JetCommitTransaction */
+#define JET_bitCommitLazyFlush 0x00000001
+#define JET_bitWaitLastLevel0Commit 0x00000002
+#define JET_bitWaitAllLevel0Commit 0x00000008
+/* JetRollback */
+#define JET_bitRollbackAll 0x00000001
+/* JetOpenTable */
+#define JET_bitTableDenyWrite 0x00000001
+#define JET_bitTableDenyRead 0x00000002
+#define JET_bitTableReadOnly 0x00000004
+#define JET_bitTableUpdatable 0x00000008
+/* JetPrepareUpdate */
+#define JET_prepInsert 0
+#define JET_prepReplace 2
+#define JET_prepCancel 3
+#define JET_prepReplaceNoLock 4
+/* JetSetColumn */
+#define JET_bitSetAppendLV 0x00000001
+#define JET_bitSetOverwriteLV 0x00000004
+#define JET_bitSetSizeLV 0x00000008
+#define JET_bitSetZeroLength 0x00000020
+/* JetMakeKey */
+#define JET_bitNewKey 0x00000001
+#define JET_bitNormalizedKey 0x00000008
+#define JET_bitKeyDataZeroLength 0x00000010
+/* JetSeek */
+#define JET_bitSeekEQ 0x00000001
+#define JET_bitSeekLT 0x00000002
+#define JET_bitSeekLE 0x00000004
+#define JET_bitSeekGE 0x00000008
+#define JET_bitSeekGT 0x00000010
+#define JET_bitSetIndexRange 0x00000020
+/* JetMove */
+#define JET_MoveFirst (0x80000000L)
+#define JET_MoveNext (1L)
+#define JET_MovePrevious (-1L)
+#define JET_MoveLast (0x7fffffffL)
+/* JetRetrieveColumn */
+#define JET_bitRetrieveCopy 0x00000001
+/* Backup (see the backup section) */
+#define JET_bitBackupIncremental 0x00000001
+#define JET_bitBackupAtomic 0x00000004
+#define JET_bitBackupSnapshot 0x00000010
+#define JET_bitBackupEndNormal 0x0001
+#define JET_bitBackupEndAbort 0x0002
+#define JET_bitBackupTruncateDone 0x0100
+/** @} */
+
+/** @defgroup params System parameters (JetSetSystemParameter)
+ * Values are ESE's.  Integer parameters travel in lParam, strings in szParam.
+ * @{ */
+#define JET_paramSystemPath 0		/**< string: directory of the checkpoint file (default ".") */
+#define JET_paramTempPath 1		/**< string: accepted, unused (no temporary databases) */
+#define JET_paramLogFilePath 2		/**< string: directory of the log files (default ".") */
+#define JET_paramBaseName 3		/**< string: exactly 3 characters (default "edb") */
+#define JET_paramEventSource 4		/**< string: names the instance in events */
+#define JET_paramMaxSessions 5		/**< integer: sessions per instance (default 128) */
+#define JET_paramMaxOpenTables 6	/**< integer: open cursors per instance (default 1024) */
+#define JET_paramLogFileSize 11		/**< integer: KiB per log generation, 64..32768 (default 5120) */
+#define JET_paramLogBuffers 12		/**< integer: log buffer in 512-byte sectors (default 2048) */
+#define JET_paramCircularLog 17		/**< integer: 1 deletes logs older than the checkpoint */
+#define JET_paramDbExtensionSize 18	/**< integer: pages a database grows by (default 256) */
+#define JET_paramCacheSizeMax 23	/**< integer: buffer cache, in pages (default 1024) */
+#define JET_paramCheckpointDepthMax 24	/**< integer: bytes of log behind the checkpoint before pages are flushed (default 20 MiB) */
+#define JET_paramRecovery 34		/**< string "On"/"Off": "Off" disables logging (no recovery, no backup) */
+#define JET_paramNoInformationEvent 50	/**< integer: 1 suppresses informational events */
+#define JET_paramDatabasePageSize 64	/**< integer: 4096, 8192, 16384 or 32768 (default 8192); set before the first JetInit */
+#define JET_paramCreatePathIfNotExist 100 /**< integer: 1 creates missing directories */
+#define JET_paramMaxInstances 104	/**< integer: instances per process (default 16) */
+#define JET_paramLegacyFileNames 136	/**< integer: JET_bitESE98FileNames|JET_bitEightDotThreeSoftCompat (fixed) */
+#define JET_bitESE98FileNames 0x00000001
+#define JET_bitEightDotThreeSoftCompat 0x00000002
+
+/** jetfs extension: where events go: 0 syslog (default), 1 stderr, 2 nowhere. */
+#define JET_paramJetfsEventTarget 0x4A01
+#define JET_JetfsEventSyslog 0
+#define JET_JetfsEventStderr 1
+#define JET_JetfsEventNone 2
+/** jetfs extension: string, a Unix socket path on which the instance serves
+ * the external-backup API (see doc/protocol.md).  Empty: no service. */
+#define JET_paramJetfsBackupSocket 0x4A02
+/** @} */
+
+#include "jet_err.h"
+
+/** @defgroup api Functions
+ * Unless a function says otherwise, it can also fail with
+ * JET_errInvalidParameter (a NULL output pointer, a bad handle),
+ * JET_errOutOfMemory, JET_errNotInitialized (the instance is not
+ * initialized), JET_errTermInProgress, JET_errInstanceUnavailable (a fatal
+ * I/O error took the instance down) and JET_errSessionSharingViolation.
+ * @{ */
+
+/** Turns a JET_ERR into a short English text (jetfs extension; never NULL). */
+const char *JetErrorString(JET_ERR err);
+/** The symbolic name of a JET_ERR, e.g. "JET_errDiskIO" (jetfs extension; never NULL). */
+const char *JetErrorName(JET_ERR err);
+
+/**
+ * Creates an instance.  The instance must be given its system parameters and
+ * then JetInit.
+ * @param pinstance receives the handle.
+ * @param szInstanceName a unique name, or NULL.
+ * @return JET_errInstanceNameInUse (another instance has that name),
+ *   JET_errTooManyInstances, JET_errRunningInOneInstanceMode (JetInit was
+ *   already called with no instance: legacy mode).
+ */
+JET_ERR JET_API JetCreateInstance(JET_INSTANCE *pinstance, const char *szInstanceName);
+/** JetCreateInstance with a display name (used in events); grbit must be 0. */
+JET_ERR JET_API JetCreateInstance2(JET_INSTANCE *pinstance, const char *szInstanceName,
+	const char *szDisplayName, JET_GRBIT grbit);
+
+/**
+ * Sets a system parameter of an instance (pinstance non-NULL), or the
+ * default for instances created later (pinstance NULL, or pointing to
+ * JET_instanceNil / 0 before legacy-mode JetInit).
+ * @return JET_errInvalidParameter (unknown id, value out of range, a base
+ *   name that is not 3 characters), JET_errAlreadyInitialized (a parameter
+ *   that cannot change after JetInit), JET_errInvalidInstance.
+ */
+JET_ERR JET_API JetSetSystemParameter(JET_INSTANCE *pinstance, JET_SESID sesid,
+	unsigned long paramid, JET_API_PTR lParam, JET_PCSTR szParam);
+/**
+ * Reads a system parameter: integers into *plParam, strings into szParam
+ * (cbMax bytes, NUL-terminated).
+ * @return JET_errBufferTooSmall (the string does not fit),
+ *   JET_errInvalidParameter (unknown id).
+ */
+JET_ERR JET_API JetGetSystemParameter(JET_INSTANCE instance, JET_SESID sesid,
+	unsigned long paramid, JET_API_PTR *plParam, JET_PSTR szParam, unsigned long cbMax);
+
+/**
+ * Initializes an instance: opens or creates the log set and the checkpoint,
+ * runs crash recovery (replays the log from the checkpoint into every
+ * database that was attached) and starts a new log generation.
+ * With pinstance NULL or pointing to 0, runs in ESE's legacy one-instance
+ * mode (the non-Instance backup functions then apply to it).
+ * @return JET_errRunningInMultiInstanceMode (legacy mode while instances
+ *   exist), JET_errAlreadyInitialized, JET_errInvalidPath (a path does not
+ *   exist and JET_paramCreatePathIfNotExist is off),
+ *   JET_errCheckpointCorrupt, JET_errBadCheckpointSignature,
+ *   JET_errLogFileCorrupt, JET_errBadLogVersion, JET_errBadLogSignature
+ *   (a log from another log set), JET_errMissingLogFile (a generation
+ *   recovery needs is gone), JET_errInvalidLogSequence (generations that do
+ *   not follow each other), JET_errDatabaseCorrupted,
+ *   JET_errBadDbSignature, JET_errAttachedDatabaseMismatch (a database
+ *   recovery needs is missing), JET_errSoftRecoveryOnBackupDatabase (a
+ *   restored database that was not hard-recovered), JET_errDiskIO,
+ *   JET_errDiskFull.  On failure nothing that was good is overwritten.
+ */
+JET_ERR JET_API JetInit(JET_INSTANCE *pinstance);
+/** JetInit with grbits: JET_bitAllowSoftRecoveryOnBackup,
+ * JET_bitTruncateLogsAfterRecovery (others are JET_errInvalidGrbit). */
+JET_ERR JET_API JetInit2(JET_INSTANCE *pinstance, JET_GRBIT grbit);
+
+/**
+ * Shuts an instance down cleanly: ends sessions' transactions (rolled
+ * back), flushes every page, marks the databases clean and frees the
+ * instance.
+ * @return JET_errBackupInProgress (a backup runs: end it, or use JetTerm2
+ *   with JET_bitTermStopBackup or JET_bitTermAbrupt).
+ */
+JET_ERR JET_API JetTerm(JET_INSTANCE instance);
+/** JetTerm with JET_bitTermComplete, JET_bitTermAbrupt (no final flush:
+ * the next JetInit recovers) or JET_bitTermStopBackup (ends a running
+ * backup as aborted by the server). */
+JET_ERR JET_API JetTerm2(JET_INSTANCE instance, JET_GRBIT grbit);
+
+/**
+ * Begins a session.  szUserName and szPassword are ignored.
+ * @return JET_errOutOfSessions (JET_paramMaxSessions reached).
+ */
+JET_ERR JET_API JetBeginSession(JET_INSTANCE instance, JET_SESID *psesid,
+	JET_PCSTR szUserName, JET_PCSTR szPassword);
+/** Ends a session; an open transaction is rolled back, its cursors closed. */
+JET_ERR JET_API JetEndSession(JET_SESID sesid, JET_GRBIT grbit);
+
+/**
+ * Creates a database file, attaches it to the instance and opens it for the
+ * session.  szConnect must be NULL or "".
+ * @return JET_errDatabaseDuplicate (already attached),
+ *   JET_errFileAlreadyExists (the file exists; JET_bitDbOverwriteExisting
+ *   replaces it), JET_errTooManyAttachedDatabases, JET_errInvalidPath,
+ *   JET_errInTransaction, JET_errDiskFull, JET_errDiskIO,
+ *   JET_errLoggingDisabled is never returned: with JET_paramRecovery "Off"
+ *   the database is simply not logged.
+ */
+JET_ERR JET_API JetCreateDatabase(JET_SESID sesid, JET_PCSTR szFilename, JET_PCSTR szConnect,
+	JET_DBID *pdbid, JET_GRBIT grbit);
+/**
+ * Attaches an existing database file to the instance.
+ * @return JET_wrnDatabaseAttached (already attached), JET_errFileNotFound,
+ *   JET_errDatabaseCorrupted (not a database, or both header copies bad),
+ *   JET_errDatabaseDirtyShutdown (the database needs recovery with its own
+ *   logs), JET_errDatabaseLogSetMismatch, JET_errPageSizeMismatch,
+ *   JET_errSoftRecoveryOnBackupDatabase (a backup copy not yet restored),
+ *   JET_errTooManyAttachedDatabases, JET_errBackupInProgress.
+ */
+JET_ERR JET_API JetAttachDatabase(JET_SESID sesid, JET_PCSTR szFilename, JET_GRBIT grbit);
+/**
+ * Detaches a database: flushes it and marks it clean.  NULL detaches all.
+ * @return JET_errDatabaseNotFound, JET_errDatabaseInUse (a session still
+ *   has it open), JET_errBackupInProgress, JET_errInTransaction.
+ */
+JET_ERR JET_API JetDetachDatabase(JET_SESID sesid, JET_PCSTR szFilename);
+/** Opens an attached database for the session.
+ * @return JET_errDatabaseNotFound (not attached). */
+JET_ERR JET_API JetOpenDatabase(JET_SESID sesid, JET_PCSTR szFilename, JET_PCSTR szConnect,
+	JET_DBID *pdbid, JET_GRBIT grbit);
+/** Closes a database opened by the session (its cursors must be closed).
+ * @return JET_errInvalidDatabaseId, JET_errDatabaseInUse (cursors open). */
+JET_ERR JET_API JetCloseDatabase(JET_SESID sesid, JET_DBID dbid, JET_GRBIT grbit);
+
+/** Begins a (nested) transaction.
+ * @return JET_errTransTooDeep (more than 7 levels). */
+JET_ERR JET_API JetBeginTransaction(JET_SESID sesid);
+/**
+ * Commits the innermost transaction.  The outermost commit is durable when
+ * this returns, unless JET_bitCommitLazyFlush (durable within about 10 ms,
+ * or at the next durable commit).  JET_bitWaitLastLevel0Commit outside a
+ * transaction waits until the session's last lazy commit is durable.
+ * @return JET_errNotInTransaction, JET_errLogWriteFail (the log could not
+ *   be written: the transaction is rolled back and the instance refuses
+ *   further updates), JET_errDiskFull.
+ */
+JET_ERR JET_API JetCommitTransaction(JET_SESID sesid, JET_GRBIT grbit);
+/** Rolls back the innermost transaction (all with JET_bitRollbackAll).
+ * @return JET_errNotInTransaction. */
+JET_ERR JET_API JetRollback(JET_SESID sesid, JET_GRBIT grbit);
+
+/**
+ * Creates a table (key + value columns) and opens a cursor on it.
+ * lPages and lDensity are hints and are ignored (lDensity must be 0 or
+ * 20..100).
+ * @return JET_errTableDuplicate, JET_errInvalidName (empty, longer than
+ *   JET_cbNameMost, or with control characters), JET_errDensityInvalid,
+ *   JET_errInvalidDatabaseId, JET_errOutOfDatabaseSpace.
+ */
+JET_ERR JET_API JetCreateTable(JET_SESID sesid, JET_DBID dbid, JET_PCSTR szTableName,
+	unsigned long lPages, unsigned long lDensity, JET_TABLEID *ptableid);
+/** Opens a cursor on a table.  pvParameters must be NULL.
+ * @return JET_errObjectNotFound, JET_errTooManyOpenTables. */
+JET_ERR JET_API JetOpenTable(JET_SESID sesid, JET_DBID dbid, JET_PCSTR szTableName,
+	const void *pvParameters, unsigned long cbParameters, JET_GRBIT grbit, JET_TABLEID *ptableid);
+/** Closes a cursor (cancels a prepared update). */
+JET_ERR JET_API JetCloseTable(JET_SESID sesid, JET_TABLEID tableid);
+/** Deletes a table and frees its pages.
+ * @return JET_errObjectNotFound, JET_errTableInUse (a cursor is open on it). */
+JET_ERR JET_API JetDeleteTable(JET_SESID sesid, JET_DBID dbid, JET_PCSTR szTableName);
+
+/**
+ * Prepares an insert (JET_prepInsert) or a replace of the current record
+ * (JET_prepReplace, JET_prepReplaceNoLock), or cancels (JET_prepCancel).
+ * @return JET_errNoCurrentRecord (replace without a current record),
+ *   JET_errAlreadyPrepared, JET_errUpdateNotPrepared (cancel with nothing
+ *   prepared), JET_errPermissionDenied (read-only cursor).
+ */
+JET_ERR JET_API JetPrepareUpdate(JET_SESID sesid, JET_TABLEID tableid, unsigned long prep);
+/**
+ * Sets a column of the prepared record.  JET_columnidKey may be set only on
+ * insert (JET_errKeyIsMade... no: JET_errColumnNotUpdatable on replace).
+ * JET_bitSetAppendLV appends to the value; JET_bitSetSizeLV truncates or
+ * extends it to cbData bytes; with psetinfo, ibLongValue overwrites from
+ * that offset.
+ * @return JET_errUpdateNotPrepared, JET_errBadColumnId, JET_errKeyTooBig
+ *   (key longer than JET_cbKeyMost), JET_errColumnNotUpdatable,
+ *   JET_errInvalidGrbit.
+ */
+JET_ERR JET_API JetSetColumn(JET_SESID sesid, JET_TABLEID tableid, JET_COLUMNID columnid,
+	const void *pvData, unsigned long cbData, JET_GRBIT grbit, JET_SETINFO *psetinfo);
+/**
+ * Writes the prepared record.  The cursor is positioned on it afterwards.
+ * pvBookmark receives the record's key if non-NULL.
+ * @return JET_errKeyDuplicate (insert of an existing key), JET_errNullKeyDisallowed
+ *   (insert without a key), JET_errUpdateNotPrepared, JET_errOutOfBuffers
+ *   (the transaction touches more pages than the cache holds),
+ *   JET_errOutOfDatabaseSpace, JET_errLogWriteFail.
+ */
+JET_ERR JET_API JetUpdate(JET_SESID sesid, JET_TABLEID tableid, void *pvBookmark,
+	unsigned long cbBookmark, unsigned long *pcbActual);
+/**
+ * Builds a search key: JET_bitNewKey starts a new key; later calls append.
+ * JET_bitKeyDataZeroLength with cbData 0 makes a zero-length key column.
+ * @return JET_errKeyNotMade (append without JET_bitNewKey first),
+ *   JET_errKeyTooBig.
+ */
+JET_ERR JET_API JetMakeKey(JET_SESID sesid, JET_TABLEID tableid, const void *pvData,
+	unsigned long cbData, JET_GRBIT grbit);
+/**
+ * Positions the cursor with the key made by JetMakeKey: JET_bitSeekEQ,
+ * JET_bitSeekGE, JET_bitSeekGT, JET_bitSeekLE, JET_bitSeekLT.
+ * @return JET_errRecordNotFound, JET_wrnSeekNotEqual (GE/LE found another
+ *   key), JET_errKeyNotMade, JET_errInvalidGrbit.
+ */
+JET_ERR JET_API JetSeek(JET_SESID sesid, JET_TABLEID tableid, JET_GRBIT grbit);
+/**
+ * Moves the cursor: JET_MoveFirst, JET_MoveLast, JET_MoveNext,
+ * JET_MovePrevious, or cRow records forward (> 0) or backward (< 0).
+ * @return JET_errNoCurrentRecord (past either end, or an empty table).
+ */
+JET_ERR JET_API JetMove(JET_SESID sesid, JET_TABLEID tableid, long cRow, JET_GRBIT grbit);
+/**
+ * Copies a column of the current record (or, with JET_bitRetrieveCopy, of
+ * the prepared record) into pvData; *pcbActual receives its full size.
+ * pretinfo->ibLongValue reads from an offset.
+ * @return JET_wrnBufferTruncated (cbData too small: the first cbData bytes
+ *   were copied), JET_wrnColumnNull (zero-length value),
+ *   JET_errNoCurrentRecord, JET_errBadColumnId.
+ */
+JET_ERR JET_API JetRetrieveColumn(JET_SESID sesid, JET_TABLEID tableid, JET_COLUMNID columnid,
+	void *pvData, unsigned long cbData, unsigned long *pcbActual, JET_GRBIT grbit, JET_RETINFO *pretinfo);
+/** Deletes the current record; the cursor then sits between its neighbours.
+ * @return JET_errNoCurrentRecord, JET_errPermissionDenied. */
+JET_ERR JET_API JetDelete(JET_SESID sesid, JET_TABLEID tableid);
+/**
+ * Result of JetfsVerifyDatabase (jetfs extension).
+ */
+typedef struct {
+	unsigned long cbStruct;		/**< sizeof(JET_JETFSVERIFY) */
+	unsigned long long cpagesChecked;	/**< pages read from disk and checksummed */
+	unsigned long long cpagesBad;	/**< bad checksum or wrong page number */
+	unsigned long long cpagesUninitialized;	/**< all-zero pages below the end of the database */
+	unsigned long ctables;		/**< tables whose B+tree was checked */
+	unsigned long long crecords;	/**< records in those tables */
+	char szProblem[256];		/**< the first problem found, or "" */
+} JET_JETFSVERIFY;
+
+/**
+ * Checks a database (jetfs extension, for tools such as jetload verify):
+ * flushes its pages, reads every page up to the end of the database from
+ * disk and verifies its checksum and page number, then checks every B+tree
+ * (order, bounds, depth, sibling links, long values).
+ * @return JET_errDatabaseCorrupted with info->szProblem set when anything
+ *   is wrong, JET_errInvalidDatabaseId, JET_errInTransaction.
+ */
+JET_ERR JET_API JetfsVerifyDatabase(JET_SESID sesid, JET_DBID dbid, JET_JETFSVERIFY *info);
+/** @} */
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* JET_H */

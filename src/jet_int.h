@@ -1,0 +1,497 @@
+/*
+ * jet_int.h -- libjet internals shared between subsystems.
+ *
+ * One section per source file; a function's name starts with its file's
+ * name (cache_get lives in cache.c).  Lock order, outermost first:
+ *
+ *   inst->write_lock   (a session's transaction; serializes all data access)
+ *   inst->inst_lock    (sessions, attached databases, checkpoint state)
+ *   db->hdr_lock       (a database header)
+ *   cache->lock        (frames, hash, dirty state)
+ *   log->lock          (log buffer and flush state)
+ *
+ * The background thread (instance.c) takes only inst_lock, cache->lock and
+ * log->lock, never write_lock, so a session never waits on I/O it did not
+ * cause, except on a cache miss.
+ */
+#ifndef JET_INT_H
+#define JET_INT_H
+
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stddef.h>
+
+#include "jet.h"
+#include "os.h"
+
+/* ---- little-endian field access ---- */
+static inline uint16_t get16(const uint8_t *p) { return (uint16_t)(p[0] | p[1] << 8); }
+static inline uint32_t get32(const uint8_t *p) { return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24; }
+static inline uint64_t get64(const uint8_t *p) { return (uint64_t)get32(p) | (uint64_t)get32(p + 4) << 32; }
+static inline void put16(uint8_t *p, uint16_t v) { p[0] = (uint8_t)v; p[1] = (uint8_t)(v >> 8); }
+static inline void put32(uint8_t *p, uint32_t v) { for (int i = 0; i < 4; i++) p[i] = (uint8_t)(v >> (8 * i)); }
+static inline void put64(uint8_t *p, uint64_t v) { put32(p, (uint32_t)v); put32(p + 4, (uint32_t)(v >> 32)); }
+
+#define ERR(x) do { if ((err = (x)) < 0) goto err; } while (0)
+#define RET(x) do { JET_ERR ret_ = (x); if (ret_ < 0) return ret_; } while (0)
+
+typedef uint64_t lsn_t;		/* byte offset in the log stream; 0 = none */
+
+struct jet_inst;
+struct jet_db;
+struct jet_session;
+struct frame;
+
+/* ---- crc32c.c ---- */
+uint32_t crc32c(uint32_t crc, const void *buf, size_t len);
+
+/* ---- page.c: page layout (see the format comment in page.c) ---- */
+#define PAGE_HDR_SIZE 40
+#define PG_CHECKSUM 0
+#define PG_PGNO 4
+#define PG_DBTIME 8
+#define PG_TYPE 16
+#define PG_FLAGS 17
+#define PG_NSLOTS 18
+#define PG_FREE_LO 20
+#define PG_FREE_HI 22
+#define PG_NEXT 24
+#define PG_PREV 28
+#define PG_AUX 32
+#define PG_OBJID 36
+
+enum page_type {
+	PAGE_NONE = 0,		/* never written (all zero) */
+	PAGE_SPACE = 1,		/* pgno 1: allocation state */
+	PAGE_LEAF = 2,		/* B+tree leaf */
+	PAGE_INTERNAL = 3,	/* B+tree internal node */
+	PAGE_LV = 4,		/* long-value chunk */
+	PAGE_FREE = 5,		/* on the free list */
+};
+
+#define PGNO_SPACE 1
+#define PGNO_CATALOG 2
+#define PAGE_SIZE_MIN 4096
+#define PAGE_SIZE_MAX 32768
+
+/* file offset of a page: pages 0 and 1 of the file are the header copies */
+static inline uint64_t page_offset(uint32_t pgno, uint32_t page_size) { return ((uint64_t)pgno + 1) * page_size; }
+
+void page_seal(uint8_t *page, uint32_t page_size);
+JET_ERR page_verify(const uint8_t *page, uint32_t page_size, uint32_t pgno);
+int page_is_zero(const uint8_t *page, uint32_t page_size);
+void page_init(uint8_t *page, uint32_t page_size, uint32_t pgno, enum page_type type, uint32_t objid);
+
+/* Space page fields (after the header). */
+#define SP_PGNO_LAST (PAGE_HDR_SIZE + 0)	/* highest allocated pgno */
+#define SP_FREE_HEAD (PAGE_HDR_SIZE + 4)
+#define SP_FREE_COUNT (PAGE_HDR_SIZE + 8)
+#define SP_NEXT_OBJID (PAGE_HDR_SIZE + 12)
+
+/* ---- dbhdr.c: the database header page (format in dbhdr.c) ---- */
+struct bkinfo {
+	lsn_t lsn_mark;		/* log position of the backup's mark */
+	uint64_t time_mark;	/* microseconds since the epoch */
+	uint32_t gen_low, gen_high;
+};
+
+enum bk_slot { BK_FULL_PREV, BK_INC_PREV, BK_COPY_PREV, BK_DIFF_PREV, BK_FULL_CUR, BK_SNAP_CUR, BK_NSLOTS };
+
+struct jet_sig {		/* JET_SIGNATURE, stored portably */
+	uint32_t random;
+	uint64_t time_create;	/* microseconds since the epoch */
+	char host[16];
+};
+#define SIG_SIZE 28
+
+struct db_header {
+	uint32_t version;
+	uint32_t page_size;
+	uint32_t dbstate;
+	uint32_t dbid;
+	struct jet_sig sign_db, sign_log;
+	uint64_t dbtime;		/* dbtime when the header was written */
+	lsn_t lsn_consistent, lsn_attach, lsn_detach;
+	uint64_t time_consistent, time_attach, time_detach;
+	uint32_t gen_min_required, gen_max_required, gen_max_committed;
+	uint32_t gen_consistent, gen_attach;
+	uint32_t pgno_last;		/* at the last clean shutdown or backup stamp */
+	struct bkinfo bk[BK_NSLOTS];
+	uint32_t flags;
+};
+#define DBHDR_FLAG_BACKUP_COPY 0x1	/* a streamed backup image: needs hard recovery */
+
+#define DB_MAGIC 0x89abcdefU
+#define DB_FORMAT_VERSION 1
+
+void dbhdr_encode(const struct db_header *hdr, uint8_t *page);
+JET_ERR dbhdr_decode(const uint8_t *page, uint32_t len, struct db_header *hdr);
+JET_ERR dbhdr_read(os_file *file, struct db_header *hdr);
+JET_ERR dbhdr_write(os_file *file, const struct db_header *hdr);
+
+void sig_encode(const struct jet_sig *sig, uint8_t *p);
+void sig_decode(const uint8_t *p, struct jet_sig *sig);
+void sig_make(struct jet_sig *sig);
+int sig_equal(const struct jet_sig *a, const struct jet_sig *b);
+void sig_to_jet(const struct jet_sig *sig, JET_SIGNATURE *out);
+uint64_t time_now_us(void);
+void time_to_logtime(uint64_t us, JET_LOGTIME *lt);
+void time_format(uint64_t us, char *buf, size_t len);
+
+/* ---- event.c ---- */
+enum event_level { EVENT_INFO, EVENT_WARNING, EVENT_ERROR };
+void event_log(struct jet_inst *inst, enum event_level level, int id, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+
+/* ---- cache.c: the buffer cache ---- */
+struct frame {
+	uint8_t *data;
+	struct jet_db *db;		/* NULL: free frame */
+	uint32_t pgno;
+	int pins;
+	int ref;			/* clock reference bit */
+	struct jet_session *owner;	/* transaction holding before-images */
+	int owner_level;
+	lsn_t rec_lsn;			/* first record since last write (0: clean) */
+	lsn_t page_lsn;			/* end of the last record that changed it */
+	uint64_t version;		/* bumped at each committed change */
+	int writing;
+	struct frame *hnext;
+};
+
+struct cache {
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	struct frame *frames;
+	uint8_t *mem;
+	size_t nframes;
+	uint32_t page_size;
+	struct frame **hash;
+	size_t hash_size;
+	size_t clock_hand;
+	size_t ndirty;
+	uint64_t hits, misses, writes;
+};
+
+JET_ERR cache_init(struct cache *cache, size_t nframes, uint32_t page_size);
+void cache_destroy(struct cache *cache);
+JET_ERR cache_get(struct jet_db *db, uint32_t pgno, struct frame **fp);
+JET_ERR cache_get_new(struct jet_db *db, uint32_t pgno, struct frame **fp);
+void cache_unpin(struct frame *f);
+JET_ERR cache_flush(struct jet_inst *inst, struct jet_db *only_db, lsn_t below_lsn);
+void cache_drop_db(struct jet_db *db);
+lsn_t cache_min_rec_lsn(struct cache *cache);
+int cache_mark_dirty(struct frame *f, lsn_t start);
+void cache_release_owned(struct frame *f, lsn_t end, int committed);
+void cache_mark_redone(struct frame *f, lsn_t start, lsn_t end);
+JET_ERR cache_read_page_disk(struct jet_db *db, uint32_t pgno, uint8_t *buf);
+
+/* ---- log.c: the write-ahead log (format in log.c) ---- */
+enum log_rec_type {
+	LREC_TXN = 1,		/* page changes of one committed transaction */
+	LREC_CREATEDB = 2,	/* a database file was created and attached */
+	LREC_ATTACH = 3,	/* an existing database was attached */
+	LREC_DETACH = 4,	/* a database was detached (and is clean) */
+	LREC_BACKUP = 5,	/* a backup state change (issue 3) */
+	LREC_MAX
+};
+#define LREC_HDR_SIZE 8		/* u32 length, u8 type, 3 reserved */
+
+enum log_op_kind { LOP_IMAGE = 1, LOP_DIFF = 2 };
+#define LOP_HDR_SIZE 24		/* u8 dbid, u8 kind, u16 nranges, u32 pgno, u64 before, u64 after */
+
+struct log_gen {		/* one generation file on disk */
+	uint32_t gen;
+	lsn_t first_lsn;
+};
+
+#define LOG_HDR_SIZE 4096
+#define LOG_SEG_HDR 32
+#define LOG_SECTOR 512
+
+struct log_file_header {
+	uint32_t gen;
+	uint32_t file_size;
+	uint32_t page_size;
+	uint32_t flags;
+	uint64_t time_create, time_prev;
+	struct jet_sig sign_log;
+	lsn_t first_lsn;		/* stream offset of the first payload byte */
+	lsn_t first_record_lsn;		/* first record that starts here (0: none) */
+	lsn_t ckpt_lsn;			/* checkpoint when created */
+	uint32_t ckpt_gen;
+	char base[4];
+};
+#define LOGF_CIRCULAR 0x1
+
+struct jet_log {
+	struct jet_inst *inst;
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	int enabled;
+	os_file *cur;			/* <base>.log */
+	uint32_t cur_gen;
+	uint64_t cur_time;		/* creation time of the current generation */
+	uint64_t cur_off;		/* next write offset in the current file */
+	uint32_t seg_seq;
+	uint32_t file_size;
+	lsn_t append_lsn;		/* next record goes here */
+	lsn_t flushed_lsn;		/* everything below is durable */
+	uint8_t *buf;			/* records [buf_lsn, append_lsn) */
+	size_t buf_len, buf_cap;
+	lsn_t buf_lsn;
+	lsn_t *starts;			/* record starts in buf */
+	size_t nstarts, starts_cap;
+	int flushing;
+	JET_ERR fatal;
+	struct log_gen *gens;		/* generations on disk, ascending */
+	size_t ngens, gens_cap;
+	uint32_t min_gen_keep;		/* a running backup needs gens >= this (0: none) */
+	uint64_t flushes, bytes_written;
+	struct jet_sig sign_log;
+};
+
+char *log_gen_path(struct jet_inst *inst, uint32_t gen);
+char *log_cur_path(struct jet_inst *inst);
+int log_parse_name(const char *base, const char *name, uint32_t *genp);
+JET_ERR log_open_for_run(struct jet_log *log, uint32_t last_gen, uint64_t last_time, lsn_t next_lsn);
+void log_close(struct jet_log *log);
+JET_ERR log_append(struct jet_log *log, const uint8_t *rec, size_t len, lsn_t *startp, lsn_t *endp);
+JET_ERR log_flush_to(struct jet_log *log, lsn_t lsn);
+JET_ERR log_roll(struct jet_log *log);
+JET_ERR log_close_current(struct jet_log *log, lsn_t logical_end);
+uint32_t log_gen_of(struct jet_log *log, lsn_t lsn);
+void log_forget_gens_below(struct jet_log *log, uint32_t gen);
+JET_ERR log_scan_dir(struct jet_inst *inst, uint32_t **gensp, size_t *ngensp, int *have_curp);
+
+JET_ERR log_header_read(os_file *file, struct log_file_header *h);
+void log_header_encode(const struct log_file_header *h, uint8_t *buf);
+
+/* Sequential reader over a chain of generations (recovery, restore, verify). */
+struct log_reader {
+	struct jet_inst *inst;		/* for events; may be NULL */
+	const char *dir;
+	char base[4];
+	uint32_t gen;			/* generation being read */
+	uint32_t last_gen;		/* stop after this one (0: follow to <base>.log) */
+	int in_current;			/* reading <base>.log */
+	os_file *file;
+	struct log_file_header hdr;
+	uint64_t off;			/* next segment offset */
+	uint8_t *seg;			/* current segment payload */
+	size_t seg_len, seg_pos;
+	lsn_t sync_lsn;			/* first record boundary known (UINT64_MAX: none yet) */
+	lsn_t pos;			/* stream position of seg[seg_pos] */
+	int at_end;
+	lsn_t end_lsn;			/* valid end of the stream once at_end */
+	uint64_t end_off;		/* file offset of the valid end in the last file */
+	uint64_t prev_time;
+	int have_prev;
+	struct jet_sig sign;
+	int have_sign;
+	uint8_t *rec;
+	size_t rec_cap;
+	uint64_t bytes_read;
+};
+
+JET_ERR log_reader_open(struct log_reader *r, struct jet_inst *inst, const char *dir, const char *base,
+	uint32_t first_gen, uint32_t last_gen, const struct jet_sig *expect_sign);
+JET_ERR log_reader_seek(struct log_reader *r, lsn_t lsn);
+/* Returns 1 with a record, 0 at the end of the log, < 0 on error. */
+int log_reader_next(struct log_reader *r, uint8_t **recp, size_t *lenp, lsn_t *lsnp, JET_ERR *errp);
+void log_reader_close(struct log_reader *r);
+
+/* ---- checkpoint.c ---- */
+struct ckpt_attach {
+	uint32_t dbid;
+	struct jet_sig sign_db;
+	char *path;
+};
+
+struct ckpt_state {
+	lsn_t lsn;			/* redo starts here */
+	uint32_t gen;			/* generation holding lsn */
+	struct jet_sig sign_log;
+	uint64_t time_written;
+	lsn_t full_backup_lsn, inc_backup_lsn;
+	uint64_t full_backup_time, inc_backup_time;
+	size_t nattach;
+	struct ckpt_attach attach[JET_MAX_ATTACHED_DATABASES];
+};
+
+char *ckpt_path(struct jet_inst *inst);
+JET_ERR ckpt_read(const char *path, struct ckpt_state *ck);
+JET_ERR ckpt_write(struct jet_inst *inst, const struct ckpt_state *ck);
+void ckpt_state_free(struct ckpt_state *ck);
+JET_ERR ckpt_run(struct jet_inst *inst, int full);
+
+/* ---- db.c: attached databases ---- */
+struct jet_db {
+	struct jet_inst *inst;
+	uint32_t dbid;
+	char *path;
+	os_file *file;
+	pthread_mutex_t hdr_lock;
+	struct db_header hdr;		/* as last written */
+	uint64_t dbtime;		/* last dbtime handed out */
+	uint32_t file_pages;		/* data pages the file has room for */
+	int open_count;			/* sessions that opened it */
+	lsn_t max_written_lsn;
+};
+
+JET_ERR db_format_new(struct jet_inst *inst, const char *path, uint32_t dbid, const struct jet_sig *sign_db,
+	int overwrite, struct jet_db **dbp);
+JET_ERR db_open_file(struct jet_inst *inst, const char *path, struct jet_db **dbp);
+void db_free(struct jet_db *db);
+JET_ERR db_write_header(struct jet_db *db);
+JET_ERR db_ensure_file_pages(struct jet_db *db, uint32_t pgno);
+JET_ERR db_note_page_write(struct jet_db *db, lsn_t page_lsn);
+struct jet_db *db_find_path(struct jet_inst *inst, const char *path);
+JET_ERR db_realpath(const char *path, char **outp);
+
+/* ---- txn.c: transactions and page ownership ---- */
+struct txn_page {
+	struct frame *frame;
+	uint8_t *before;		/* image before this level's first change */
+	int level;
+	int prev_level;			/* frame->owner_level before this entry */
+};
+
+JET_ERR txn_write(struct jet_session *s, struct frame *f);
+JET_ERR txn_enter(struct jet_session *s, int *implicitp);
+JET_ERR txn_leave(struct jet_session *s, int implicit, JET_ERR err);
+JET_ERR txn_commit_level(struct jet_session *s, JET_GRBIT grbit);
+void txn_rollback_level(struct jet_session *s);
+JET_ERR txn_log_system(struct jet_inst *inst, const uint8_t *rec, size_t len, lsn_t *endp);
+
+/* ---- space.c: page allocation in a database ---- */
+JET_ERR space_alloc(struct jet_session *s, struct jet_db *db, enum page_type type, uint32_t objid, struct frame **fp);
+JET_ERR space_free(struct jet_session *s, struct jet_db *db, uint32_t pgno);
+JET_ERR space_pgno_last(struct jet_db *db, uint32_t *pgnop);
+JET_ERR space_new_objid(struct jet_session *s, struct jet_db *db, uint32_t *objidp);
+
+/* ---- btree.c ---- */
+struct bt_cursor {
+	struct jet_db *db;
+	uint32_t root;
+	uint32_t leaf;			/* current leaf (0: none) */
+	int slot;
+	uint64_t leaf_version;		/* frame version when positioned */
+	uint8_t key[JET_cbKeyMost];
+	size_t keylen;
+	int positioned;			/* on a record */
+	int between;			/* after a delete: between key and its successor */
+};
+
+#define BT_SEEK_EQ 0
+#define BT_SEEK_GE 1
+#define BT_SEEK_GT 2
+#define BT_SEEK_LE 3
+#define BT_SEEK_LT 4
+
+JET_ERR bt_create(struct jet_session *s, struct jet_db *db, uint32_t objid, uint32_t *rootp);
+JET_ERR bt_init_root(struct jet_session *s, struct jet_db *db, uint32_t pgno, uint32_t objid);
+JET_ERR bt_insert(struct jet_session *s, struct bt_cursor *c, const uint8_t *key, size_t keylen,
+	const uint8_t *val, size_t vallen, int replace);
+JET_ERR bt_delete(struct jet_session *s, struct bt_cursor *c);
+JET_ERR bt_seek(struct bt_cursor *c, const uint8_t *key, size_t keylen, int how);
+JET_ERR bt_first(struct bt_cursor *c);
+JET_ERR bt_last(struct bt_cursor *c);
+JET_ERR bt_next(struct bt_cursor *c);
+JET_ERR bt_prev(struct bt_cursor *c);
+JET_ERR bt_value(struct bt_cursor *c, uint8_t **valp, size_t *lenp);
+JET_ERR bt_drop(struct jet_session *s, struct jet_db *db, uint32_t root);
+JET_ERR bt_verify(struct jet_db *db, uint32_t root, uint64_t *nrecords, char *msg, size_t msglen);
+
+/* ---- recovery.c ---- */
+JET_ERR recovery_run(struct jet_inst *inst, JET_GRBIT grbit);
+JET_ERR recovery_redo_record(struct jet_inst *inst, const uint8_t *rec, size_t len, lsn_t start, lsn_t end,
+	struct jet_db **dbs_by_id);
+
+/* ---- instance.c ---- */
+struct inst_params {
+	char system_path[1024];
+	char temp_path[1024];
+	char log_path[1024];
+	char base_name[4];
+	char event_source[64];
+	char backup_socket[108];
+	unsigned long log_file_kb;
+	unsigned long log_buffers;
+	unsigned long circular;
+	unsigned long recovery;
+	unsigned long create_path;
+	unsigned long cache_pages;
+	unsigned long max_sessions;
+	unsigned long max_open_tables;
+	unsigned long page_size;
+	unsigned long db_extension;
+	unsigned long checkpoint_depth;
+	unsigned long event_target;
+	unsigned long no_info_events;
+	unsigned long max_instances;
+	unsigned long legacy_file_names;
+};
+
+struct jet_inst {
+	char name[64];
+	char display[64];
+	struct inst_params p;
+	int initialized;
+	int term_in_progress;
+	int backup_allowed;
+	JET_ERR unavailable;		/* a fatal error took the instance down */
+	pthread_mutex_t write_lock;
+	pthread_mutex_t inst_lock;
+	pthread_cond_t inst_cond;
+	struct jet_db *dbs[JET_MAX_ATTACHED_DATABASES + 1];	/* by dbid */
+	struct cache cache;
+	struct jet_log log;
+	struct ckpt_state ckpt;
+	pthread_t bg_thread;
+	int bg_running, bg_stop;
+	pthread_cond_t bg_cond;
+	struct jet_session *sessions;
+	unsigned long nsessions;
+	unsigned long ncursors;
+	uint64_t commits;
+	int legacy;			/* created by JetInit(NULL) */
+	void *backup;			/* backup.c state (issue 3) */
+};
+
+JET_ERR inst_enter(JET_INSTANCE instance, struct jet_inst **instp);
+void inst_fatal(struct jet_inst *inst, JET_ERR err, const char *what);
+JET_ERR inst_attach_db(struct jet_inst *inst, struct jet_db *db);
+JET_ERR inst_legacy(JET_INSTANCE *handlep);
+
+/* ---- session.c ---- */
+struct jet_cursor;
+
+struct jet_session {
+	struct jet_inst *inst;
+	JET_SESID handle;
+	atomic_int busy;
+	int level;			/* transaction depth, 0..7 */
+	int holds_lock;			/* write_lock held for the transaction */
+	int must_rollback;
+	struct txn_page *pages;
+	size_t npages, pages_cap;
+	lsn_t last_commit_lsn;
+	int db_open[JET_MAX_ATTACHED_DATABASES + 1];
+	struct jet_cursor *cursors;
+	struct jet_session *next;
+};
+
+JET_ERR session_enter(JET_SESID sesid, struct jet_session **sp);
+void session_leave(struct jet_session *s);
+void session_end_all(struct jet_inst *inst);
+
+/* ---- handle.c: validated handles for every object given to callers ---- */
+enum handle_type { HANDLE_INSTANCE = 1, HANDLE_SESSION, HANDLE_TABLE, HANDLE_NTYPES };
+JET_API_PTR handle_new(enum handle_type type, void *obj);
+void *handle_get(enum handle_type type, JET_API_PTR h);
+void handle_free(JET_API_PTR h);
+
+#endif

@@ -1,0 +1,423 @@
+/*
+ * os.c -- POSIX file I/O for libjet, with fault injection (see os.h).
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "os.h"
+
+static _Thread_local int os_errno;
+
+static struct {
+	pthread_mutex_t lock;
+	enum os_fault_kind kind;
+	long countdown;
+	int sticky, on_reads, fired;
+	char match[256];
+	atomic_long seen;
+} fault = { .lock = PTHREAD_MUTEX_INITIALIZER };
+
+int
+os_last_errno(void)
+{
+	return os_errno;
+}
+
+static JET_ERR
+os_jet_error(int err)
+{
+	os_errno = err;
+	switch (err) {
+	case ENOSPC:
+	case EDQUOT:
+		return JET_errDiskFull;
+	case ENOENT:
+		return JET_errFileNotFound;
+	case EACCES:
+	case EPERM:
+	case EROFS:
+		return JET_errFileAccessDenied;
+	case EEXIST:
+		return JET_errFileAlreadyExists;
+	case ENAMETOOLONG:
+	case ENOTDIR:
+		return JET_errInvalidPath;
+	case ENOMEM:
+		return JET_errOutOfMemory;
+	case EMFILE:
+	case ENFILE:
+		return JET_errOutOfFileHandles;
+	default:
+		return JET_errDiskIO;
+	}
+}
+
+void
+os_fault_arm(enum os_fault_kind kind, long countdown, int sticky, int on_reads, const char *path_match)
+{
+	pthread_mutex_lock(&fault.lock);
+	fault.kind = kind;
+	fault.countdown = countdown < 1 ? 1 : countdown;
+	fault.sticky = sticky;
+	fault.on_reads = on_reads;
+	fault.fired = 0;
+	fault.match[0] = '\0';
+	if (path_match != NULL) {
+		strncpy(fault.match, path_match, sizeof(fault.match) - 1);
+		fault.match[sizeof(fault.match) - 1] = '\0';
+	}
+	pthread_mutex_unlock(&fault.lock);
+}
+
+void
+os_fault_disarm(void)
+{
+	pthread_mutex_lock(&fault.lock);
+	fault.kind = OS_FAULT_NONE;
+	pthread_mutex_unlock(&fault.lock);
+}
+
+long
+os_fault_ops_seen(void)
+{
+	return atomic_load(&fault.seen);
+}
+
+int
+os_fault_arm_from_env(void)
+{
+	const char *spec = getenv("JET_FAULT");
+	enum os_fault_kind kind;
+	char *end, *match = NULL;
+	long n;
+	int sticky = 0, reads = 0;
+
+	if (spec == NULL || *spec == '\0')
+		return 0;
+	if (strncmp(spec, "eio:", 4) == 0)
+		kind = OS_FAULT_EIO, spec += 4;
+	else if (strncmp(spec, "enospc:", 7) == 0)
+		kind = OS_FAULT_ENOSPC, spec += 7;
+	else if (strncmp(spec, "torn:", 5) == 0)
+		kind = OS_FAULT_TORN, spec += 5;
+	else if (strncmp(spec, "crash:", 6) == 0)
+		kind = OS_FAULT_CRASH, spec += 6;
+	else
+		return -1;
+	errno = 0;
+	n = strtol(spec, &end, 10);
+	if (errno != 0 || end == spec || n < 1)
+		return -1;
+	while (*end == ':') {
+		end++;
+		if (strncmp(end, "sticky", 6) == 0)
+			sticky = 1, end += 6;
+		else if (strncmp(end, "read", 4) == 0)
+			reads = 1, end += 4;
+		else if (strncmp(end, "match=", 6) == 0) {
+			match = end + 6;
+			break;
+		} else
+			return -1;
+	}
+	if (match == NULL && *end != '\0')
+		return -1;
+	os_fault_arm(kind, n, sticky, reads, match);
+	return 1;
+}
+
+/*
+ * Decide whether this operation is the one that fails.  Returns the fault
+ * to apply, or OS_FAULT_NONE.  CRASH is carried out here.
+ */
+static enum os_fault_kind
+os_fault_check(const char *path, int is_read)
+{
+	enum os_fault_kind kind = OS_FAULT_NONE;
+
+	atomic_fetch_add(&fault.seen, 1);
+	pthread_mutex_lock(&fault.lock);
+	if (fault.kind == OS_FAULT_NONE || fault.on_reads != is_read)
+		goto out;
+	if (fault.match[0] != '\0' && (path == NULL || strstr(path, fault.match) == NULL))
+		goto out;
+	if (fault.fired && fault.sticky) {
+		kind = fault.kind;
+		goto out;
+	}
+	if (fault.fired || --fault.countdown > 0)
+		goto out;
+	fault.fired = 1;
+	kind = fault.kind;
+	if (!fault.sticky && (kind == OS_FAULT_EIO || kind == OS_FAULT_ENOSPC))
+		fault.kind = OS_FAULT_NONE;
+out:
+	pthread_mutex_unlock(&fault.lock);
+	if (kind == OS_FAULT_CRASH)
+		_exit(OS_CRASH_EXIT_STATUS);
+	return kind;
+}
+
+static JET_ERR
+os_fault_error(enum os_fault_kind kind)
+{
+	return os_jet_error(kind == OS_FAULT_ENOSPC ? ENOSPC : EIO);
+}
+
+JET_ERR
+os_open(const char *path, int flags, os_file **filep)
+{
+	os_file *file;
+	int oflags = (flags & OS_WRITE) ? O_RDWR : O_RDONLY;
+	int fd;
+
+	*filep = NULL;
+	if (flags & OS_CREATE)
+		oflags |= O_CREAT;
+	if (flags & OS_EXCL)
+		oflags |= O_EXCL;
+	if ((flags & OS_CREATE) && os_fault_check(path, 0) != OS_FAULT_NONE)
+		return os_jet_error(EIO);
+	fd = open(path, oflags | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return os_jet_error(errno);
+	if ((file = calloc(1, sizeof(*file))) == NULL || (file->path = strdup(path)) == NULL) {
+		free(file);
+		close(fd);
+		return JET_errOutOfMemory;
+	}
+	file->fd = fd;
+	*filep = file;
+	return JET_errSuccess;
+}
+
+void
+os_close(os_file *file)
+{
+	if (file == NULL)
+		return;
+	close(file->fd);
+	free(file->path);
+	free(file);
+}
+
+JET_ERR
+os_pread_partial(os_file *file, void *buf, size_t len, uint64_t off, size_t *gotp)
+{
+	size_t done = 0;
+	ssize_t n;
+
+	*gotp = 0;
+	if (os_fault_check(file->path, 1) != OS_FAULT_NONE)
+		return os_jet_error(EIO);
+	while (done < len) {
+		n = pread(file->fd, (char *)buf + done, len - done, (off_t)(off + done));
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return os_jet_error(errno);
+		}
+		if (n == 0)
+			break;
+		done += (size_t)n;
+	}
+	*gotp = done;
+	return JET_errSuccess;
+}
+
+JET_ERR
+os_pread(os_file *file, void *buf, size_t len, uint64_t off)
+{
+	size_t got;
+	JET_ERR err = os_pread_partial(file, buf, len, off, &got);
+
+	if (err == JET_errSuccess && got != len) {
+		os_errno = 0;
+		return JET_errFileIOBeyondEOF;
+	}
+	return err;
+}
+
+JET_ERR
+os_pwrite(os_file *file, const void *buf, size_t len, uint64_t off)
+{
+	enum os_fault_kind kind = os_fault_check(file->path, 0);
+	size_t done = 0;
+	ssize_t n;
+
+	if (kind == OS_FAULT_TORN) {
+		/* Write a prefix that is not sector aligned, then die. */
+		size_t part = len > 1 ? len / 2 + 17 : len;
+		if (part > len)
+			part = len;
+		if (pwrite(file->fd, buf, part, (off_t)off) < 0)
+			_exit(OS_CRASH_EXIT_STATUS);
+		_exit(OS_CRASH_EXIT_STATUS);
+	}
+	if (kind != OS_FAULT_NONE)
+		return os_fault_error(kind);
+	while (done < len) {
+		n = pwrite(file->fd, (const char *)buf + done, len - done, (off_t)(off + done));
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return os_jet_error(errno);
+		}
+		done += (size_t)n;
+	}
+	return JET_errSuccess;
+}
+
+JET_ERR
+os_fsync(os_file *file)
+{
+	enum os_fault_kind kind = os_fault_check(file->path, 0);
+
+	if (kind != OS_FAULT_NONE)
+		return os_fault_error(kind);
+	if (fdatasync(file->fd) != 0)
+		return os_jet_error(errno);
+	return JET_errSuccess;
+}
+
+JET_ERR
+os_truncate(os_file *file, uint64_t size)
+{
+	enum os_fault_kind kind = os_fault_check(file->path, 0);
+
+	if (kind != OS_FAULT_NONE)
+		return os_fault_error(kind);
+	if (ftruncate(file->fd, (off_t)size) != 0)
+		return os_jet_error(errno);
+	return JET_errSuccess;
+}
+
+JET_ERR
+os_size(os_file *file, uint64_t *sizep)
+{
+	struct stat st;
+
+	if (fstat(file->fd, &st) != 0)
+		return os_jet_error(errno);
+	*sizep = (uint64_t)st.st_size;
+	return JET_errSuccess;
+}
+
+JET_ERR
+os_unlink(const char *path)
+{
+	enum os_fault_kind kind = os_fault_check(path, 0);
+
+	if (kind != OS_FAULT_NONE)
+		return os_fault_error(kind);
+	if (unlink(path) != 0)
+		return os_jet_error(errno);
+	return JET_errSuccess;
+}
+
+JET_ERR
+os_rename(const char *from, const char *to)
+{
+	enum os_fault_kind kind = os_fault_check(to, 0);
+
+	if (kind != OS_FAULT_NONE)
+		return os_fault_error(kind);
+	if (rename(from, to) != 0)
+		return os_jet_error(errno);
+	return JET_errSuccess;
+}
+
+JET_ERR
+os_fsync_dir(const char *dir)
+{
+	enum os_fault_kind kind = os_fault_check(dir, 0);
+	int fd;
+
+	if (kind != OS_FAULT_NONE)
+		return os_fault_error(kind);
+	if ((fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
+		return os_jet_error(errno);
+	if (fsync(fd) != 0) {
+		int err = errno;
+		close(fd);
+		return os_jet_error(err);
+	}
+	close(fd);
+	return JET_errSuccess;
+}
+
+JET_ERR
+os_mkdir_p(const char *path)
+{
+	char buf[PATH_MAX];
+	size_t len = strlen(path);
+
+	if (len == 0 || len >= sizeof(buf))
+		return JET_errInvalidPath;
+	memcpy(buf, path, len + 1);
+	for (char *p = buf + 1; ; p++) {
+		if (*p == '/' || *p == '\0') {
+			char c = *p;
+			*p = '\0';
+			if (mkdir(buf, 0700) != 0 && errno != EEXIST)
+				return os_jet_error(errno);
+			if (c == '\0')
+				break;
+			*p = c;
+		}
+	}
+	return os_is_dir(path) ? JET_errSuccess : JET_errInvalidPath;
+}
+
+int
+os_exists(const char *path)
+{
+	struct stat st;
+
+	return stat(path, &st) == 0;
+}
+
+int
+os_is_dir(const char *path)
+{
+	struct stat st;
+
+	return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+char *
+os_path_join(const char *dir, const char *name)
+{
+	size_t dl = strlen(dir), nl = strlen(name);
+	char *p = malloc(dl + nl + 2);
+
+	if (p == NULL)
+		return NULL;
+	memcpy(p, dir, dl);
+	if (dl > 0 && dir[dl - 1] != '/')
+		p[dl++] = '/';
+	memcpy(p + dl, name, nl + 1);
+	return p;
+}
+
+char *
+os_path_dir(const char *path)
+{
+	const char *slash = strrchr(path, '/');
+
+	if (slash == NULL)
+		return strdup(".");
+	if (slash == path)
+		return strdup("/");
+	return strndup(path, (size_t)(slash - path));
+}

@@ -1,0 +1,74 @@
+/*
+ * os.h -- the engine's only door to the file system.
+ *
+ * Every byte libjet reads or writes, every fsync, rename and unlink goes
+ * through these functions, so that tests can make any of them fail: an
+ * I/O error, a full disk, a write torn half-way, or a crash (the process
+ * exits at once, as after a power cut) at the Nth write.
+ *
+ * Errors are returned as JET_ERR codes (negative), mapped from errno in one
+ * place (os_jet_error); the errno itself is kept in os_last_errno() for
+ * messages.
+ */
+#ifndef JET_OS_H
+#define JET_OS_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "jet.h"
+
+typedef struct os_file {
+	int fd;
+	char *path;
+} os_file;
+
+/* Open flags. */
+#define OS_READ      0x0	/* read only */
+#define OS_WRITE     0x1	/* read and write */
+#define OS_CREATE    0x2	/* create if missing */
+#define OS_EXCL      0x4	/* fail if it exists */
+
+JET_ERR os_open(const char *path, int flags, os_file **filep);
+void os_close(os_file *file);
+JET_ERR os_pread(os_file *file, void *buf, size_t len, uint64_t off);
+JET_ERR os_pread_partial(os_file *file, void *buf, size_t len, uint64_t off, size_t *gotp);
+JET_ERR os_pwrite(os_file *file, const void *buf, size_t len, uint64_t off);
+JET_ERR os_fsync(os_file *file);
+JET_ERR os_truncate(os_file *file, uint64_t size);
+JET_ERR os_size(os_file *file, uint64_t *sizep);
+
+JET_ERR os_unlink(const char *path);
+JET_ERR os_rename(const char *from, const char *to);
+JET_ERR os_fsync_dir(const char *dir);
+JET_ERR os_mkdir_p(const char *path);
+int os_exists(const char *path);
+int os_is_dir(const char *path);
+int os_last_errno(void);
+
+/* Path helpers (not I/O). */
+char *os_path_join(const char *dir, const char *name);
+char *os_path_dir(const char *path);
+
+/*
+ * Fault injection.  A fault spec arms a countdown over write-class
+ * operations (pwrite, fsync, rename, unlink, truncate) or read operations:
+ *   kind   what happens when the countdown reaches zero
+ *   EIO    the operation fails with EIO (JET_errDiskIO)
+ *   ENOSPC the operation fails with ENOSPC (JET_errDiskFull)
+ *   TORN   a pwrite writes a prefix of its buffer, then the process exits
+ *   CRASH  the process exits before the operation
+ * A fault fires once (EIO/ENOSPC may be made sticky).  The environment
+ * variable JET_FAULT="kind:N[:sticky][:read][:match=SUBSTR]" arms it at
+ * startup (read by jetload and the tests), os_fault_arm() from code.
+ */
+enum os_fault_kind { OS_FAULT_NONE, OS_FAULT_EIO, OS_FAULT_ENOSPC, OS_FAULT_TORN, OS_FAULT_CRASH };
+
+void os_fault_arm(enum os_fault_kind kind, long countdown, int sticky, int on_reads, const char *path_match);
+void os_fault_disarm(void);
+int os_fault_arm_from_env(void);
+long os_fault_ops_seen(void);
+#define OS_CRASH_EXIT_STATUS 86
+
+#endif
