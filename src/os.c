@@ -138,10 +138,11 @@ os_fault_arm_from_env(void)
 
 /*
  * Decide whether this operation is the one that fails.  Returns the fault
- * to apply, or OS_FAULT_NONE.  CRASH is carried out here.
+ * to apply, or OS_FAULT_NONE.  CRASH is carried out here, and so is TORN
+ * for an operation that cannot be torn (it becomes a crash).
  */
 static enum os_fault_kind
-os_fault_check(const char *path, int is_read)
+os_fault_check(const char *path, int is_read, int can_tear)
 {
 	enum os_fault_kind kind = OS_FAULT_NONE;
 
@@ -163,7 +164,7 @@ os_fault_check(const char *path, int is_read)
 		fault.kind = OS_FAULT_NONE;
 out:
 	pthread_mutex_unlock(&fault.lock);
-	if (kind == OS_FAULT_CRASH)
+	if (kind == OS_FAULT_CRASH || (kind == OS_FAULT_TORN && !can_tear))
 		_exit(OS_CRASH_EXIT_STATUS);
 	return kind;
 }
@@ -186,7 +187,7 @@ os_open(const char *path, int flags, os_file **filep)
 		oflags |= O_CREAT;
 	if (flags & OS_EXCL)
 		oflags |= O_EXCL;
-	if ((flags & OS_CREATE) && os_fault_check(path, 0) != OS_FAULT_NONE)
+	if ((flags & OS_CREATE) && os_fault_check(path, 0, 0) != OS_FAULT_NONE)
 		return os_jet_error(EIO);
 	fd = open(path, oflags | O_CLOEXEC, 0600);
 	if (fd < 0)
@@ -218,7 +219,7 @@ os_pread_partial(os_file *file, void *buf, size_t len, uint64_t off, size_t *got
 	ssize_t n;
 
 	*gotp = 0;
-	if (os_fault_check(file->path, 1) != OS_FAULT_NONE)
+	if (os_fault_check(file->path, 1, 0) != OS_FAULT_NONE)
 		return os_jet_error(EIO);
 	while (done < len) {
 		n = pread(file->fd, (char *)buf + done, len - done, (off_t)(off + done));
@@ -251,7 +252,7 @@ os_pread(os_file *file, void *buf, size_t len, uint64_t off)
 JET_ERR
 os_pwrite(os_file *file, const void *buf, size_t len, uint64_t off)
 {
-	enum os_fault_kind kind = os_fault_check(file->path, 0);
+	enum os_fault_kind kind = os_fault_check(file->path, 0, 1);
 	size_t done = 0;
 	ssize_t n;
 
@@ -281,7 +282,7 @@ os_pwrite(os_file *file, const void *buf, size_t len, uint64_t off)
 JET_ERR
 os_fsync(os_file *file)
 {
-	enum os_fault_kind kind = os_fault_check(file->path, 0);
+	enum os_fault_kind kind = os_fault_check(file->path, 0, 0);
 
 	if (kind != OS_FAULT_NONE)
 		return os_fault_error(kind);
@@ -293,7 +294,7 @@ os_fsync(os_file *file)
 JET_ERR
 os_truncate(os_file *file, uint64_t size)
 {
-	enum os_fault_kind kind = os_fault_check(file->path, 0);
+	enum os_fault_kind kind = os_fault_check(file->path, 0, 0);
 
 	if (kind != OS_FAULT_NONE)
 		return os_fault_error(kind);
@@ -316,7 +317,7 @@ os_size(os_file *file, uint64_t *sizep)
 JET_ERR
 os_unlink(const char *path)
 {
-	enum os_fault_kind kind = os_fault_check(path, 0);
+	enum os_fault_kind kind = os_fault_check(path, 0, 0);
 
 	if (kind != OS_FAULT_NONE)
 		return os_fault_error(kind);
@@ -328,7 +329,7 @@ os_unlink(const char *path)
 JET_ERR
 os_rename(const char *from, const char *to)
 {
-	enum os_fault_kind kind = os_fault_check(to, 0);
+	enum os_fault_kind kind = os_fault_check(to, 0, 0);
 
 	if (kind != OS_FAULT_NONE)
 		return os_fault_error(kind);
@@ -340,7 +341,7 @@ os_rename(const char *from, const char *to)
 JET_ERR
 os_fsync_dir(const char *dir)
 {
-	enum os_fault_kind kind = os_fault_check(dir, 0);
+	enum os_fault_kind kind = os_fault_check(dir, 0, 0);
 	int fd;
 
 	if (kind != OS_FAULT_NONE)

@@ -1,0 +1,631 @@
+/*
+ * jetload -- the demo and test application for libjet: a bank.
+ *
+ *   jetload create DIR [--accounts N] [--databases N] [--circular] [--log-size KB]
+ *   jetload run DIR [--seconds S] [--threads T] [--rate TPS] [--lazy]
+ *   jetload verify DIR
+ *
+ * The instance lives in DIR (checkpoint, logs, and databases bank0.edb ...).
+ * Account i lives in database i % databases, table "accounts", key the
+ * 8-byte big-endian account number, value a 16-byte record (balance,
+ * last transfer).  Database 0 also has table "meta" with the number of
+ * accounts, the total of all balances (which transfers never change) and
+ * the commit counter, which every transfer increments in the same
+ * transaction.  jetload.conf in DIR keeps the instance settings.
+ *
+ * "run" prints, at least once a second, a status line with commits=N: the
+ * counter value of the last transfer whose durable commit returned, so a test
+ * that kills it knows a lower bound for what recovery must keep.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "jet.h"
+#include "os.h"
+
+#define DB_MAX JET_MAX_ATTACHED_DATABASES
+#define BALANCE_START 1000
+#define VALUE_SIZE 16
+
+struct conf {
+	unsigned long accounts;
+	unsigned long databases;
+	unsigned long log_kb;
+	unsigned long circular;
+	unsigned long cache_pages;
+};
+
+struct bank {
+	const char *dir;
+	struct conf conf;
+	JET_INSTANCE inst;
+};
+
+static volatile sig_atomic_t stop_requested;
+static atomic_ullong durable_commits;
+static atomic_ullong done_transfers;
+
+static void
+die(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	fputs("jetload: ", stderr);
+	vfprintf(stderr, fmt, ap);
+	fputc('\n', stderr);
+	va_end(ap);
+	exit(2);
+}
+
+static void
+check(JET_ERR err, const char *what)
+{
+	if (err < 0)
+		die("%s: %s (%s, %ld)", what, JetErrorString(err), JetErrorName(err), err);
+}
+
+static unsigned long
+parse_ulong(const char *s, const char *opt, unsigned long min, unsigned long max)
+{
+	char *end;
+	unsigned long v;
+
+	errno = 0;
+	v = strtoul(s, &end, 10);
+	if (errno != 0 || end == s || *end != '\0' || *s == '-' || v < min || v > max)
+		die("%s: '%s' is not a number from %lu to %lu", opt, s, min, max);
+	return v;
+}
+
+static char *
+conf_path(const char *dir)
+{
+	char *p = os_path_join(dir, "jetload.conf");
+
+	if (p == NULL)
+		die("out of memory");
+	return p;
+}
+
+static void
+conf_write(const char *dir, const struct conf *c)
+{
+	char *p = conf_path(dir);
+	FILE *f = fopen(p, "w");
+
+	if (f == NULL)
+		die("cannot write %s: %s", p, strerror(errno));
+	fprintf(f, "accounts=%lu\ndatabases=%lu\nlog_kb=%lu\ncircular=%lu\ncache_pages=%lu\n", c->accounts,
+	    c->databases, c->log_kb, c->circular, c->cache_pages);
+	if (fclose(f) != 0)
+		die("cannot write %s: %s", p, strerror(errno));
+	free(p);
+}
+
+static void
+conf_read(const char *dir, struct conf *c)
+{
+	char *p = conf_path(dir), line[256], key[64];
+	unsigned long v;
+	FILE *f = fopen(p, "r");
+
+	if (f == NULL)
+		die("%s is not a jetload instance (cannot open %s: %s)", dir, p, strerror(errno));
+	memset(c, 0, sizeof(*c));
+	while (fgets(line, sizeof(line), f) != NULL) {
+		if (sscanf(line, "%63[a-z_]=%lu", key, &v) != 2)
+			die("%s: malformed line: %s", p, line);
+		if (strcmp(key, "accounts") == 0)
+			c->accounts = v;
+		else if (strcmp(key, "databases") == 0)
+			c->databases = v;
+		else if (strcmp(key, "log_kb") == 0)
+			c->log_kb = v;
+		else if (strcmp(key, "circular") == 0)
+			c->circular = v;
+		else if (strcmp(key, "cache_pages") == 0)
+			c->cache_pages = v;
+	}
+	fclose(f);
+	if (c->accounts < 2 || c->databases < 1 || c->databases > DB_MAX || c->log_kb < 64 || c->log_kb > 32768 ||
+	    c->circular > 1 || c->cache_pages < 16)
+		die("%s: impossible settings", p);
+	free(p);
+}
+
+static void
+db_name(const struct bank *b, unsigned long i, char *buf, size_t len)
+{
+	snprintf(buf, len, "%s/bank%lu.edb", b->dir, i);
+}
+
+static void
+bank_open_instance(struct bank *b, int create)
+{
+	JET_INSTANCE inst = 0;
+
+	check(JetCreateInstance(&inst, NULL), "JetCreateInstance");
+	check(JetSetSystemParameter(&inst, 0, JET_paramSystemPath, 0, b->dir), "system path");
+	check(JetSetSystemParameter(&inst, 0, JET_paramLogFilePath, 0, b->dir), "log path");
+	check(JetSetSystemParameter(&inst, 0, JET_paramLogFileSize, b->conf.log_kb, NULL), "log file size");
+	check(JetSetSystemParameter(&inst, 0, JET_paramCircularLog, b->conf.circular, NULL), "circular log");
+	check(JetSetSystemParameter(&inst, 0, JET_paramCacheSizeMax, b->conf.cache_pages, NULL), "cache size");
+	check(JetSetSystemParameter(&inst, 0, JET_paramJetfsEventTarget,
+	    getenv("JETLOAD_EVENTS_STDERR") != NULL ? JET_JetfsEventStderr : JET_JetfsEventSyslog, NULL), "events");
+	check(JetSetSystemParameter(&inst, 0, JET_paramEventSource, 0, "jetload"), "event source");
+	if (create)
+		check(JetSetSystemParameter(&inst, 0, JET_paramCreatePathIfNotExist, 1, NULL), "create path");
+	check(JetInit(&inst), "JetInit (open and recover the instance)");
+	b->inst = inst;
+}
+
+static void
+key_of(unsigned long account, uint8_t key[8])
+{
+	for (int i = 0; i < 8; i++)
+		key[i] = (uint8_t)(account >> (56 - 8 * i));
+}
+
+static void
+put_u64(uint8_t *p, uint64_t v)
+{
+	memcpy(p, &v, 8);
+}
+
+static uint64_t
+get_u64(const uint8_t *p)
+{
+	uint64_t v;
+
+	memcpy(&v, p, 8);
+	return v;
+}
+
+static JET_ERR
+row_seek(JET_SESID ses, JET_TABLEID t, const void *key, size_t keylen)
+{
+	JET_ERR err = JetMakeKey(ses, t, key, (unsigned long)keylen, JET_bitNewKey);
+
+	return err < 0 ? err : JetSeek(ses, t, JET_bitSeekEQ);
+}
+
+static JET_ERR
+row_put(JET_SESID ses, JET_TABLEID t, const void *key, size_t keylen, const void *val, size_t vallen, int insert)
+{
+	JET_ERR err;
+
+	if (!insert && (err = row_seek(ses, t, key, keylen)) < 0)
+		return err;
+	if ((err = JetPrepareUpdate(ses, t, insert ? JET_prepInsert : JET_prepReplace)) < 0)
+		return err;
+	if (insert && (err = JetSetColumn(ses, t, JET_columnidKey, key, (unsigned long)keylen, 0, NULL)) < 0)
+		return err;
+	if ((err = JetSetColumn(ses, t, JET_columnidValue, val, (unsigned long)vallen, 0, NULL)) < 0)
+		return err;
+	return JetUpdate(ses, t, NULL, 0, NULL);
+}
+
+static JET_ERR
+row_get(JET_SESID ses, JET_TABLEID t, const void *key, size_t keylen, uint8_t *val, size_t vallen)
+{
+	unsigned long got;
+	JET_ERR err;
+
+	if ((err = row_seek(ses, t, key, keylen)) < 0)
+		return err;
+	if ((err = JetRetrieveColumn(ses, t, JET_columnidValue, val, (unsigned long)vallen, &got, 0, NULL)) < 0)
+		return err;
+	return got == vallen ? JET_errSuccess : JET_errDatabaseCorrupted;
+}
+
+struct handles {
+	JET_SESID ses;
+	JET_DBID dbid[DB_MAX];
+	JET_TABLEID accounts[DB_MAX];
+	JET_TABLEID meta;
+};
+
+static void
+handles_open(struct bank *b, struct handles *h)
+{
+	char name[PATH_MAX];
+
+	check(JetBeginSession(b->inst, &h->ses, NULL, NULL), "JetBeginSession");
+	for (unsigned long i = 0; i < b->conf.databases; i++) {
+		db_name(b, i, name, sizeof(name));
+		check(JetOpenDatabase(h->ses, name, NULL, &h->dbid[i], 0), name);
+		check(JetOpenTable(h->ses, h->dbid[i], "accounts", NULL, 0, 0, &h->accounts[i]), "open table accounts");
+	}
+	check(JetOpenTable(h->ses, h->dbid[0], "meta", NULL, 0, 0, &h->meta), "open table meta");
+}
+
+static void
+handles_close(struct handles *h)
+{
+	check(JetEndSession(h->ses, 0), "JetEndSession");
+}
+
+static int
+cmd_create(const char *dir, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "accounts", required_argument, NULL, 'a' }, { "databases", required_argument, NULL, 'd' },
+		{ "circular", no_argument, NULL, 'c' }, { "log-size", required_argument, NULL, 'l' },
+		{ "cache", required_argument, NULL, 'C' }, { NULL, 0, NULL, 0 },
+	};
+	struct bank b = { .dir = dir, .conf = { .accounts = 1000, .databases = 1, .log_kb = 5120, .cache_pages = 1024 } };
+	struct handles h;
+	char name[PATH_MAX];
+	uint8_t key[8], val[VALUE_SIZE];
+	int c;
+
+	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		switch (c) {
+		case 'a': b.conf.accounts = parse_ulong(optarg, "--accounts", 2, 100000000); break;
+		case 'd': b.conf.databases = parse_ulong(optarg, "--databases", 1, DB_MAX); break;
+		case 'c': b.conf.circular = 1; break;
+		case 'l': b.conf.log_kb = parse_ulong(optarg, "--log-size", 64, 32768); break;
+		case 'C': b.conf.cache_pages = parse_ulong(optarg, "--cache", 16, 1UL << 26); break;
+		default: return 2;
+		}
+	}
+	if (optind != argc)
+		die("create: unexpected argument '%s'", argv[optind]);
+	if (os_mkdir_p(dir) < 0)
+		die("cannot create directory %s", dir);
+	{
+		char *p = conf_path(dir);
+		if (os_exists(p))
+			die("%s already holds a jetload instance", dir);
+		free(p);
+	}
+	bank_open_instance(&b, 1);
+	check(JetBeginSession(b.inst, &h.ses, NULL, NULL), "JetBeginSession");
+	for (unsigned long i = 0; i < b.conf.databases; i++) {
+		db_name(&b, i, name, sizeof(name));
+		check(JetCreateDatabase(h.ses, name, NULL, &h.dbid[i], 0), name);
+		check(JetCreateTable(h.ses, h.dbid[i], "accounts", 0, 0, &h.accounts[i]), "create table accounts");
+	}
+	check(JetCreateTable(h.ses, h.dbid[0], "meta", 0, 0, &h.meta), "create table meta");
+	check(JetBeginTransaction(h.ses), "JetBeginTransaction");
+	for (unsigned long a = 0; a < b.conf.accounts; a++) {
+		key_of(a, key);
+		put_u64(val, BALANCE_START);
+		put_u64(val + 8, 0);
+		check(row_put(h.ses, h.accounts[a % b.conf.databases], key, 8, val, sizeof(val), 1), "insert account");
+		if (a % 1000 == 999) {
+			check(JetCommitTransaction(h.ses, JET_bitCommitLazyFlush), "commit");
+			check(JetBeginTransaction(h.ses), "JetBeginTransaction");
+		}
+	}
+	put_u64(val, (uint64_t)b.conf.accounts * BALANCE_START);
+	check(row_put(h.ses, h.meta, "total", 5, val, 8, 1), "insert total");
+	put_u64(val, 0);
+	check(row_put(h.ses, h.meta, "commits", 7, val, 8, 1), "insert commits");
+	check(JetCommitTransaction(h.ses, 0), "commit");
+	conf_write(dir, &b.conf);
+	handles_close(&h);
+	check(JetTerm(b.inst), "JetTerm");
+	printf("created %s: %lu accounts in %lu database(s), total %lu, log generations of %lu KiB%s\n", dir,
+	    b.conf.accounts, b.conf.databases, b.conf.accounts * BALANCE_START, b.conf.log_kb,
+	    b.conf.circular ? ", circular logging" : "");
+	return 0;
+}
+
+struct worker {
+	struct bank *b;
+	unsigned seed;
+	double rate;			/* per thread, 0: unlimited */
+	int lazy;
+	time_t end;
+	JET_ERR err;
+	char what[128];
+};
+
+static double
+now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* One transfer; returns the commit counter it wrote, or an error. */
+static JET_ERR
+transfer(struct handles *h, const struct conf *conf, unsigned *seed, int lazy, uint64_t *counterp)
+{
+	unsigned long from = (unsigned long)rand_r(seed) % conf->accounts, to;
+	uint8_t kf[8], kt[8], vf[VALUE_SIZE], vt[VALUE_SIZE], vc[8];
+	uint64_t amount = (uint64_t)(rand_r(seed) % 50) + 1, counter;
+	JET_ERR err;
+
+	do
+		to = (unsigned long)rand_r(seed) % conf->accounts;
+	while (to == from);
+	key_of(from, kf);
+	key_of(to, kt);
+	if ((err = JetBeginTransaction(h->ses)) < 0)
+		return err;
+	if ((err = row_get(h->ses, h->meta, "commits", 7, vc, 8)) < 0)
+		goto fail;
+	counter = get_u64(vc) + 1;
+	if ((err = row_get(h->ses, h->accounts[from % conf->databases], kf, 8, vf, sizeof(vf))) < 0 ||
+	    (err = row_get(h->ses, h->accounts[to % conf->databases], kt, 8, vt, sizeof(vt))) < 0)
+		goto fail;
+	if (get_u64(vf) < amount)
+		amount = get_u64(vf);
+	put_u64(vf, get_u64(vf) - amount);
+	put_u64(vf + 8, counter);
+	put_u64(vt, get_u64(vt) + amount);
+	put_u64(vt + 8, counter);
+	put_u64(vc, counter);
+	if ((err = row_put(h->ses, h->accounts[from % conf->databases], kf, 8, vf, sizeof(vf), 0)) < 0 ||
+	    (err = row_put(h->ses, h->accounts[to % conf->databases], kt, 8, vt, sizeof(vt), 0)) < 0 ||
+	    (err = row_put(h->ses, h->meta, "commits", 7, vc, 8, 0)) < 0)
+		goto fail;
+	if ((err = JetCommitTransaction(h->ses, lazy ? JET_bitCommitLazyFlush : 0)) < 0)
+		return err;
+	*counterp = counter;
+	return JET_errSuccess;
+fail:
+	JetRollback(h->ses, 0);
+	return err;
+}
+
+static void *
+worker_main(void *arg)
+{
+	struct worker *w = arg;
+	struct handles h;
+	double start = now_s();
+	uint64_t n = 0, counter;
+
+	handles_open(w->b, &h);
+	while (!stop_requested && (w->end == 0 || time(NULL) < w->end)) {
+		if ((w->err = transfer(&h, &w->b->conf, &w->seed, w->lazy, &counter)) < 0) {
+			snprintf(w->what, sizeof(w->what), "transfer");
+			stop_requested = 1;
+			break;
+		}
+		n++;
+		atomic_fetch_add(&done_transfers, 1);
+		if (!w->lazy) {
+			unsigned long long cur = atomic_load(&durable_commits);
+			while (cur < counter && !atomic_compare_exchange_weak(&durable_commits, &cur, counter))
+				;
+		}
+		if (w->rate > 0) {
+			double due = start + (double)n / w->rate, t = now_s();
+			if (due > t) {
+				struct timespec ts = { (time_t)(due - t), (long)((due - t - (double)(time_t)(due - t)) * 1e9) };
+				nanosleep(&ts, NULL);
+			}
+		}
+	}
+	handles_close(&h);
+	return NULL;
+}
+
+static void
+on_signal(int sig)
+{
+	(void)sig;
+	stop_requested = 1;
+}
+
+static int
+cmd_run(const char *dir, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "seconds", required_argument, NULL, 's' }, { "threads", required_argument, NULL, 't' },
+		{ "rate", required_argument, NULL, 'r' }, { "lazy", no_argument, NULL, 'L' }, { NULL, 0, NULL, 0 },
+	};
+	struct bank b = { .dir = dir };
+	unsigned long seconds = 0, threads = 1, rate = 0;
+	int lazy = 0, c, rc = 0;
+	struct worker *w;
+	pthread_t *tids;
+	struct sigaction sa;
+	double t0, last;
+	unsigned long long last_done = 0;
+
+	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		switch (c) {
+		case 's': seconds = parse_ulong(optarg, "--seconds", 0, 86400 * 365); break;
+		case 't': threads = parse_ulong(optarg, "--threads", 1, 64); break;
+		case 'r': rate = parse_ulong(optarg, "--rate", 0, 10000000); break;
+		case 'L': lazy = 1; break;
+		default: return 2;
+		}
+	}
+	if (optind != argc)
+		die("run: unexpected argument '%s'", argv[optind]);
+	conf_read(dir, &b.conf);
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_signal;
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	bank_open_instance(&b, 0);
+	{
+		struct handles h;
+		uint8_t vc[8];
+		handles_open(&b, &h);
+		check(row_get(h.ses, h.meta, "commits", 7, vc, 8), "read the commit counter");
+		atomic_store(&durable_commits, get_u64(vc));
+		handles_close(&h);
+	}
+	w = calloc(threads, sizeof(*w));
+	tids = calloc(threads, sizeof(*tids));
+	if (w == NULL || tids == NULL)
+		die("out of memory");
+	for (unsigned long i = 0; i < threads; i++) {
+		w[i].b = &b;
+		w[i].seed = (unsigned)(time(NULL) ^ (getpid() << 8) ^ (i * 7919));
+		w[i].rate = rate ? (double)rate / (double)threads : 0;
+		w[i].lazy = lazy;
+		w[i].end = seconds ? time(NULL) + (time_t)seconds : 0;
+		if (pthread_create(&tids[i], NULL, worker_main, &w[i]) != 0)
+			die("cannot start a thread");
+	}
+	printf("running on %s: %lu thread(s)%s%s commits=%llu\n", dir, threads, lazy ? ", lazy commits" : "",
+	    rate ? ", rate-limited" : "", (unsigned long long)atomic_load(&durable_commits));
+	fflush(stdout);
+	t0 = last = now_s();
+	while (!stop_requested && (seconds == 0 || now_s() - t0 < (double)seconds)) {
+		struct timespec ts = { 0, 250000000 };
+		double t;
+		nanosleep(&ts, NULL);
+		if ((t = now_s()) - last >= 1.0) {
+			unsigned long long done = atomic_load(&done_transfers);
+			printf("commits=%llu tps=%.0f\n", (unsigned long long)atomic_load(&durable_commits),
+			    (double)(done - last_done) / (t - last));
+			fflush(stdout);
+			last = t;
+			last_done = done;
+		}
+	}
+	stop_requested = 1;
+	for (unsigned long i = 0; i < threads; i++) {
+		pthread_join(tids[i], NULL);
+		if (w[i].err < 0) {
+			fprintf(stderr, "jetload: %s: %s (%s)\n", w[i].what, JetErrorString(w[i].err), JetErrorName(w[i].err));
+			rc = 1;
+		}
+	}
+	{
+		double t = now_s() - t0;
+		unsigned long long done = atomic_load(&done_transfers);
+		printf("stopped: commits=%llu transfers=%llu in %.1f s (%.0f/s)\n",
+		    (unsigned long long)atomic_load(&durable_commits), done, t, t > 0 ? (double)done / t : 0.0);
+	}
+	check(JetTerm(b.inst), "JetTerm");
+	free(w);
+	free(tids);
+	return rc;
+}
+
+static int
+cmd_verify(const char *dir, int argc, char **argv)
+{
+	struct bank b = { .dir = dir };
+	struct handles h;
+	uint8_t key[8], val[VALUE_SIZE];
+	uint64_t sum = 0, total, commits, seen = 0, max_last = 0;
+	int bad = 0;
+	JET_ERR err;
+
+	if (argc > 1)
+		die("verify: unexpected argument '%s'", argv[1]);
+	conf_read(dir, &b.conf);
+	bank_open_instance(&b, 0);
+	handles_open(&b, &h);
+	for (unsigned long i = 0; i < b.conf.databases; i++) {
+		JET_JETFSVERIFY info = { .cbStruct = sizeof(info) };
+		err = JetfsVerifyDatabase(h.ses, h.dbid[i], &info);
+		printf("database %lu: %llu pages checked, %llu bad, %lu tables, %llu records%s%s\n", i,
+		    info.cpagesChecked, info.cpagesBad, info.ctables, info.crecords, info.szProblem[0] ? ": " : "",
+		    info.szProblem);
+		if (err < 0) {
+			fprintf(stderr, "jetload: database %lu failed verification: %s\n", i, JetErrorName(err));
+			bad = 1;
+		}
+	}
+	check(row_get(h.ses, h.meta, "total", 5, val, 8), "read the total");
+	total = get_u64(val);
+	check(row_get(h.ses, h.meta, "commits", 7, val, 8), "read the commit counter");
+	commits = get_u64(val);
+	for (unsigned long d = 0; d < b.conf.databases; d++) {
+		for (err = JetMove(h.ses, h.accounts[d], JET_MoveFirst, 0); err >= 0;
+		    err = JetMove(h.ses, h.accounts[d], JET_MoveNext, 0)) {
+			unsigned long got;
+			check(JetRetrieveColumn(h.ses, h.accounts[d], JET_columnidValue, val, sizeof(val), &got, 0, NULL),
+			    "read an account");
+			if (got != sizeof(val)) {
+				fprintf(stderr, "jetload: an account record has %lu bytes\n", got);
+				bad = 1;
+			}
+			sum += get_u64(val);
+			if (get_u64(val + 8) > max_last)
+				max_last = get_u64(val + 8);
+			seen++;
+		}
+		if (err != JET_errNoCurrentRecord)
+			check(err, "scan accounts");
+	}
+	(void)key;
+	if (seen != b.conf.accounts) {
+		fprintf(stderr, "jetload: %llu accounts found, %lu expected\n", (unsigned long long)seen, b.conf.accounts);
+		bad = 1;
+	}
+	if (sum != total) {
+		fprintf(stderr, "jetload: balances sum to %llu, expected %llu\n", (unsigned long long)sum,
+		    (unsigned long long)total);
+		bad = 1;
+	}
+	if (max_last != commits) {
+		fprintf(stderr, "jetload: the newest account change is transfer %llu but the counter says %llu\n",
+		    (unsigned long long)max_last, (unsigned long long)commits);
+		bad = 1;
+	}
+	handles_close(&h);
+	check(JetTerm(b.inst), "JetTerm");
+	printf("%s: accounts=%llu total=%llu commits=%llu\n", bad ? "FAILED" : "ok", (unsigned long long)seen,
+	    (unsigned long long)sum, (unsigned long long)commits);
+	return bad;
+}
+
+static void
+usage(FILE *f)
+{
+	fprintf(f,
+	    "usage: jetload create DIR [--accounts N] [--databases N] [--circular] [--log-size KB] [--cache PAGES]\n"
+	    "       jetload run DIR [--seconds S] [--threads T] [--rate TPS] [--lazy]\n"
+	    "       jetload verify DIR\n");
+}
+
+int
+main(int argc, char **argv)
+{
+	const char *cmd, *dir;
+
+	if (argc >= 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
+		usage(stdout);
+		return 0;
+	}
+	if (argc >= 2 && strcmp(argv[1], "--version") == 0) {
+		printf("jetload %s\n", PACKAGE_VERSION);
+		return 0;
+	}
+	if (argc < 3) {
+		usage(stderr);
+		return 2;
+	}
+	if (os_fault_arm_from_env() < 0)
+		die("JET_FAULT: bad fault specification");
+	cmd = argv[1];
+	dir = argv[2];
+	argv[2] = argv[1];
+	if (strcmp(cmd, "create") == 0)
+		return cmd_create(dir, argc - 2, argv + 2);
+	if (strcmp(cmd, "run") == 0)
+		return cmd_run(dir, argc - 2, argv + 2);
+	if (strcmp(cmd, "verify") == 0)
+		return cmd_verify(dir, argc - 2, argv + 2);
+	usage(stderr);
+	return 2;
+}
