@@ -574,11 +574,20 @@ bt_insert(struct jet_session *s, struct bt_cursor *c, const uint8_t *key, size_t
 	} else if (vallen > 0)
 		memcpy(rec + LEAF_HDR + keylen, val, vallen);
 	ERR(txn_write(s, leaf));
+	if (exact && !(rec[0] & LEAF_LV)) {
+		uint8_t *old = node_rec(leaf->data, pos);
+		if (!(old[0] & LEAF_LV) && rec_size(leaf->data, old) == reclen) {
+			/* Same size: overwrite in place, the smallest change to log. */
+			memcpy(old, rec, reclen);
+			goto positioned;
+		}
+	}
 	if (exact) {
 		ERR(bt_free_record_lv(s, db, node_rec(leaf->data, pos)));
 		node_remove(leaf->data, pos);
 	}
 	ERR(bt_insert_at(s, db, &path, path.depth, leaf, pos, rec, reclen));
+positioned:
 	memcpy(c->key, key, keylen);
 	c->keylen = keylen;
 	c->positioned = 1;

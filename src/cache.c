@@ -4,18 +4,23 @@
  *
  * Invariants:
  *  - A frame owned by a transaction (frame->owner) holds uncommitted
- *    changes: it is pinned, never evicted and never written to disk
- *    (no-steal), so an uncommitted change can never reach the database file.
+ *    changes: it is pinned, never evicted, and its data never written to
+ *    disk (no-steal), so an uncommitted change can never reach the database
+ *    file.  A checkpoint may write its committed image instead (the owner's
+ *    first before-image, frame->committed), so a page that some transaction
+ *    always holds (a counter) does not pin the checkpoint forever.
  *  - A dirty frame (rec_lsn != 0) is written only after the log is durable
  *    up to its page_lsn (write-ahead rule), and becomes clean only after the
  *    database file has been fsynced.
- *  - rec_lsn is the start of the first record that changed the page since it
- *    was last written; the checkpoint is the minimum over dirty frames.
+ *  - rec_lsn is at or below the start of the first record whose change is
+ *    not yet on disk; a checkpoint writes every frame whose rec_lsn is below
+ *    its redo point (cache_flush), the committed image of owned frames.
  * Eviction is a clock over unpinned, unowned frames, clean ones first.
  */
 #include "config.h"
 
 #include <stdio.h>
+#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -128,7 +133,7 @@ cache_write_frame(struct cache *cache, struct frame *f, uint8_t *buf, uint64_t *
 
 	f->writing = 1;
 	f->pins++;
-	memcpy(buf, f->data, cache->page_size);
+	memcpy(buf, f->owner != NULL ? f->committed : f->data, cache->page_size);
 	*versionp = f->version;
 	pthread_mutex_unlock(&cache->lock);
 
@@ -150,13 +155,24 @@ cache_write_frame(struct cache *cache, struct frame *f, uint8_t *buf, uint64_t *
 	return err;
 }
 
+/*
+ * After a write of version is durable: the frame is clean unless it changed
+ * since.  An owned frame whose committed image was written is clean too, as
+ * long as its transaction has not begun committing (which clears committed).
+ * If it changed and the write served a checkpoint at horizon, every change
+ * not written starts at or after horizon (commits before it were complete
+ * when the image was copied), so rec_lsn moves up to horizon.
+ */
 static void
-cache_mark_clean(struct cache *cache, struct frame *f, uint64_t version)
+cache_mark_clean(struct cache *cache, struct frame *f, uint64_t version, const uint8_t *image, lsn_t horizon)
 {
-	if (f->rec_lsn != 0 && f->version == version && f->owner == NULL) {
+	if (f->rec_lsn == 0)
+		return;
+	if (f->version == version && (f->owner == NULL ? image == NULL : f->committed == image)) {
 		f->rec_lsn = 0;
 		cache->ndirty--;
-	}
+	} else if (horizon > f->rec_lsn)
+		f->rec_lsn = horizon;
 }
 
 /*
@@ -215,7 +231,7 @@ cache_victim(struct cache *cache, JET_ERR *errp)
 				*errp = err;
 				return NULL;
 			}
-			cache_mark_clean(cache, dirty, version);
+			cache_mark_clean(cache, dirty, version, NULL, 0);
 		}
 	}
 	free(buf);
@@ -261,7 +277,7 @@ cache_get_frame(struct jet_db *db, uint32_t pgno, int fresh, struct frame **fp)
 		goto out;
 	}
 	f->ref = 1;
-	f->rec_lsn = f->page_lsn = 0;
+	f->rec_lsn = f->page_lsn = f->fpi_lsn = 0;
 	f->version = 0;
 	f->owner = NULL;
 	f->owner_level = 0;
@@ -300,26 +316,19 @@ cache_unpin(struct frame *f)
 	pthread_mutex_unlock(&cache->lock);
 }
 
-/*
- * Marks an owned frame dirty as of the record about to be appended at start
- * (before the append, so a checkpoint never passes a record whose page is not
- * yet dirty).  Returns 1 if the page was clean: its change must be logged as
- * a full image.
- */
-int
+/* Marks a frame dirty as of a record just appended at start. */
+void
 cache_mark_dirty(struct frame *f, lsn_t start)
 {
 	struct cache *cache = &f->db->inst->cache;
-	int was_clean;
 
 	pthread_mutex_lock(&cache->lock);
-	was_clean = f->rec_lsn == 0;
-	if (was_clean) {
+	f->committed = NULL;
+	if (f->rec_lsn == 0) {
 		f->rec_lsn = start;
 		cache->ndirty++;
 	}
 	pthread_mutex_unlock(&cache->lock);
-	return was_clean;
 }
 
 /* Records that redo changed a frame (recovery: no owner involved). */
@@ -351,23 +360,9 @@ cache_release_owned(struct frame *f, lsn_t end, int committed)
 	}
 	f->owner = NULL;
 	f->owner_level = 0;
+	f->committed = NULL;
 	f->pins--;
 	pthread_mutex_unlock(&cache->lock);
-}
-
-lsn_t
-cache_min_rec_lsn(struct cache *cache)
-{
-	lsn_t min = 0;
-
-	pthread_mutex_lock(&cache->lock);
-	for (size_t i = 0; i < cache->nframes; i++) {
-		const struct frame *f = &cache->frames[i];
-		if (f->db != NULL && f->rec_lsn != 0 && (min == 0 || f->rec_lsn < min))
-			min = f->rec_lsn;
-	}
-	pthread_mutex_unlock(&cache->lock);
-	return min;
 }
 
 struct flush_item {
@@ -375,6 +370,7 @@ struct flush_item {
 	struct jet_db *db;
 	uint32_t pgno;
 	uint64_t version;
+	const uint8_t *image;		/* committed image written for an owned frame */
 	int written;
 };
 
@@ -389,19 +385,21 @@ flush_item_cmp(const void *a, const void *b)
 }
 
 /*
- * Writes every dirty, unowned frame (of only_db, or all) whose rec_lsn is
- * below below_lsn (0: all), in file order, fsyncs the files and marks the
- * frames clean.
+ * Writes every dirty frame (of only_db, or all) whose rec_lsn is below
+ * below_lsn (0: all), in file order, the committed image of frames a
+ * transaction holds; fsyncs the files and marks the frames clean.
+ * *completep (if not NULL) tells whether every such frame was written: a
+ * frame caught in the middle of its commit is not.
  */
 JET_ERR
-cache_flush(struct jet_inst *inst, struct jet_db *only_db, lsn_t below_lsn)
+cache_flush(struct jet_inst *inst, struct jet_db *only_db, lsn_t below_lsn, int *completep)
 {
 	struct cache *cache = &inst->cache;
 	struct flush_item *items;
 	size_t n = 0;
 	uint8_t *buf = malloc(cache->page_size);
 	JET_ERR err = JET_errSuccess;
-	int synced[JET_MAX_ATTACHED_DATABASES + 1] = { 0 };
+	int synced[JET_MAX_ATTACHED_DATABASES + 1] = { 0 }, complete = 1;
 
 	items = calloc(cache->nframes, sizeof(*items));
 	if (items == NULL || buf == NULL) {
@@ -412,7 +410,7 @@ cache_flush(struct jet_inst *inst, struct jet_db *only_db, lsn_t below_lsn)
 	pthread_mutex_lock(&cache->lock);
 	for (size_t i = 0; i < cache->nframes; i++) {
 		struct frame *f = &cache->frames[i];
-		if (f->db == NULL || f->rec_lsn == 0 || f->owner != NULL)
+		if (f->db == NULL || f->rec_lsn == 0)
 			continue;
 		if ((only_db != NULL && f->db != only_db) || (below_lsn != 0 && f->rec_lsn >= below_lsn))
 			continue;
@@ -424,8 +422,21 @@ cache_flush(struct jet_inst *inst, struct jet_db *only_db, lsn_t below_lsn)
 	qsort(items, n, sizeof(*items), flush_item_cmp);
 	for (size_t i = 0; i < n && err >= 0; i++) {
 		struct frame *f = items[i].f;
-		if (f->db != items[i].db || f->pgno != items[i].pgno || f->rec_lsn == 0 || f->owner != NULL || f->writing)
+		if (f->db != items[i].db || f->pgno != items[i].pgno || f->rec_lsn == 0)
 			continue;
+		/* Caught mid-commit or being evicted: wait for it, briefly. */
+		for (int tries = 0; (f->writing || (f->owner != NULL && f->committed == NULL)) && tries < 1000; tries++) {
+			pthread_mutex_unlock(&cache->lock);
+			sched_yield();
+			pthread_mutex_lock(&cache->lock);
+		}
+		if (f->db != items[i].db || f->pgno != items[i].pgno || f->rec_lsn == 0)
+			continue;
+		if (f->writing || (f->owner != NULL && f->committed == NULL)) {
+			complete = 0;
+			continue;
+		}
+		items[i].image = f->owner != NULL ? f->committed : NULL;
 		err = cache_write_frame(cache, f, buf, &items[i].version);
 		items[i].written = err >= 0;
 	}
@@ -443,10 +454,12 @@ cache_flush(struct jet_inst *inst, struct jet_db *only_db, lsn_t below_lsn)
 	pthread_mutex_lock(&cache->lock);
 	for (size_t i = 0; i < n; i++)
 		if (items[i].written && synced[items[i].db->dbid] == 1)
-			cache_mark_clean(cache, items[i].f, items[i].version);
+			cache_mark_clean(cache, items[i].f, items[i].version, items[i].image, below_lsn);
 	pthread_mutex_unlock(&cache->lock);
 	free(items);
 	free(buf);
+	if (completep != NULL)
+		*completep = complete && err >= 0;
 	return err;
 }
 
@@ -470,6 +483,7 @@ cache_drop_db(struct jet_db *db)
 		f->pins = 0;
 		f->owner = NULL;
 		f->owner_level = 0;
+		f->committed = NULL;
 	}
 	pthread_mutex_unlock(&cache->lock);
 }

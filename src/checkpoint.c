@@ -14,7 +14,8 @@
  *
  * INVARIANTS
  *  C1. Every change recorded before the checkpoint LSN is in the database
- *      files (their pages were written and fsynced).
+ *      files (their pages were written and fsynced).  Each page's first
+ *      change after it is logged as a full image (txn.c).
  *  C2. Each attached database's header is written, with gen_min_required
  *      and dbtime, before a checkpoint file that relies on it.
  *  C3. The checkpoint LSN is a record boundary.
@@ -215,32 +216,33 @@ ckpt_delete_old_logs(struct jet_inst *inst, uint32_t below_gen)
 }
 
 /*
- * Runs a checkpoint: writes dirty pages (all of them if full, else those
- * dirty since before the last checkpoint), then moves the checkpoint to the
- * oldest change still only in the log.
+ * Runs a checkpoint (fuzzy, like PostgreSQL's): the redo point is the end of
+ * the log now; from now on a page's first change is logged as a full image;
+ * every page changed before the redo point is written (and synced); then
+ * the checkpoint file moves to the redo point.  full: also at term.
  */
 JET_ERR
 ckpt_run(struct jet_inst *inst, int full)
 {
 	struct ckpt_state ck;
-	lsn_t below, append, redo;
+	struct jet_log *log = &inst->log;
+	lsn_t redo;
 	uint32_t gen;
+	int complete;
 	JET_ERR err;
 
-	pthread_mutex_lock(&inst->log.lock);
-	append = inst->log.append_lsn;
-	pthread_mutex_unlock(&inst->log.lock);
-	below = full ? 0 : inst->ckpt.lsn + 1;
-	if (!full && append - inst->ckpt.lsn > inst->p.checkpoint_depth)
-		below = append - inst->p.checkpoint_depth / 2;
-	RET(cache_flush(inst, NULL, below));
-	if (!inst->log.enabled)
+	pthread_mutex_lock(&log->lock);
+	redo = log->append_lsn;
+	if (redo > log->fpi_horizon)
+		log->fpi_horizon = redo;
+	/* Commits appended before the redo point must be in the cache first. */
+	while (log->in_flight > 0)
+		pthread_cond_wait(&log->cond, &log->lock);
+	pthread_mutex_unlock(&log->lock);
+	if (!full && redo == inst->ckpt.lsn)
 		return JET_errSuccess;
-	/* append was read before the scan: any later commit starts at or after it. */
-	redo = cache_min_rec_lsn(&inst->cache);
-	if (redo == 0 || redo > append)
-		redo = append;
-	if (redo <= inst->ckpt.lsn && !full)
+	RET(cache_flush(inst, NULL, redo, &complete));
+	if (!log->enabled || !complete)
 		return JET_errSuccess;
 	gen = log_gen_of(&inst->log, redo);
 

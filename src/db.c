@@ -395,7 +395,7 @@ db_detach_one(struct jet_inst *inst, struct jet_db *db)
 	if (db->open_count > 0)
 		return JET_errDatabaseInUse;
 	pthread_mutex_lock(&inst->write_lock);
-	err = cache_flush(inst, db, 0);
+	err = cache_flush(inst, db, 0, NULL);
 	if (err >= 0) {
 		rec[4] = LREC_DETACH;
 		rec[LREC_HDR_SIZE] = (uint8_t)db->dbid;

@@ -154,8 +154,10 @@ struct frame {
 	int ref;			/* clock reference bit */
 	struct jet_session *owner;	/* transaction holding before-images */
 	int owner_level;
+	const uint8_t *committed;	/* owner's level-1 before-image: the committed page */
 	lsn_t rec_lsn;			/* first record since last write (0: clean) */
 	lsn_t page_lsn;			/* end of the last record that changed it */
+	lsn_t fpi_lsn;			/* start of the last record logging its full image */
 	uint64_t version;		/* bumped at each committed change */
 	int writing;
 	struct frame *hnext;
@@ -180,10 +182,9 @@ void cache_destroy(struct cache *cache);
 JET_ERR cache_get(struct jet_db *db, uint32_t pgno, struct frame **fp);
 JET_ERR cache_get_new(struct jet_db *db, uint32_t pgno, struct frame **fp);
 void cache_unpin(struct frame *f);
-JET_ERR cache_flush(struct jet_inst *inst, struct jet_db *only_db, lsn_t below_lsn);
+JET_ERR cache_flush(struct jet_inst *inst, struct jet_db *only_db, lsn_t below_lsn, int *completep);
 void cache_drop_db(struct jet_db *db);
-lsn_t cache_min_rec_lsn(struct cache *cache);
-int cache_mark_dirty(struct frame *f, lsn_t start);
+void cache_mark_dirty(struct frame *f, lsn_t start);
 void cache_release_owned(struct frame *f, lsn_t end, int committed);
 void cache_mark_redone(struct frame *f, lsn_t start, lsn_t end);
 JET_ERR cache_read_page_disk(struct jet_db *db, uint32_t pgno, uint8_t *buf);
@@ -239,6 +240,8 @@ struct jet_log {
 	uint32_t file_size;
 	lsn_t append_lsn;		/* next record goes here */
 	lsn_t flushed_lsn;		/* everything below is durable */
+	lsn_t fpi_horizon;		/* redo point of the newest checkpoint begun */
+	int in_flight;			/* commits appended but not yet marked dirty */
 	uint8_t *buf;			/* records [buf_lsn, append_lsn) */
 	size_t buf_len, buf_cap;
 	lsn_t buf_lsn;
@@ -259,6 +262,7 @@ int log_parse_name(const char *base, const char *name, uint32_t *genp);
 JET_ERR log_open_for_run(struct jet_log *log, uint32_t last_gen, uint64_t last_time, lsn_t next_lsn);
 void log_close(struct jet_log *log);
 JET_ERR log_append(struct jet_log *log, const uint8_t *rec, size_t len, lsn_t *startp, lsn_t *endp);
+JET_ERR log_append_locked(struct jet_log *log, const uint8_t *rec, size_t len, lsn_t *startp, lsn_t *endp);
 JET_ERR log_flush_to(struct jet_log *log, lsn_t lsn);
 JET_ERR log_roll(struct jet_log *log);
 JET_ERR log_close_current(struct jet_log *log, lsn_t logical_end);
@@ -357,6 +361,7 @@ struct txn_page {
 	uint8_t *before;		/* image before this level's first change */
 	int level;
 	int prev_level;			/* frame->owner_level before this entry */
+	int full;			/* logged as a full image at commit */
 };
 
 JET_ERR txn_write(struct jet_session *s, struct frame *f);

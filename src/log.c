@@ -546,47 +546,38 @@ log_roll(struct jet_log *log)
 }
 
 /*
- * Appends a record to the log buffer.  [*startp, *endp) receives its
- * position.  Not durable until log_flush_to(*endp).
+ * Appends a record to the log buffer (log->lock held).  [*startp, *endp)
+ * receives its position.  Not durable until log_flush_to(*endp).
  */
 JET_ERR
-log_append(struct jet_log *log, const uint8_t *rec, size_t len, lsn_t *startp, lsn_t *endp)
+log_append_locked(struct jet_log *log, const uint8_t *rec, size_t len, lsn_t *startp, lsn_t *endp)
 {
-	JET_ERR err = JET_errSuccess;
-
 	if (len < LREC_HDR_SIZE || len > LOG_RECORD_MAX)
 		return JET_errInvalidParameter;
-	pthread_mutex_lock(&log->lock);
-	if (log->fatal != JET_errSuccess) {
-		err = log->fatal;
-		goto out;
-	}
+	if (log->fatal != JET_errSuccess)
+		return log->fatal;
 	*startp = log->append_lsn;
 	if (!log->enabled) {
 		log->append_lsn += len;
 		log->flushed_lsn = log->append_lsn;
 		*endp = log->append_lsn;
-		goto out;
+		return JET_errSuccess;
 	}
 	if (log->buf_len + len > log->buf_cap) {
 		size_t ncap = log->buf_cap ? log->buf_cap : 64 * 1024;
 		uint8_t *nb;
 		while (ncap < log->buf_len + len)
 			ncap *= 2;
-		if ((nb = realloc(log->buf, ncap)) == NULL) {
-			err = JET_errOutOfMemory;
-			goto out;
-		}
+		if ((nb = realloc(log->buf, ncap)) == NULL)
+			return JET_errOutOfMemory;
 		log->buf = nb;
 		log->buf_cap = ncap;
 	}
 	if (log->nstarts == log->starts_cap) {
 		size_t ncap = log->starts_cap ? log->starts_cap * 2 : 256;
 		lsn_t *ns = realloc(log->starts, ncap * sizeof(*ns));
-		if (ns == NULL) {
-			err = JET_errOutOfMemory;
-			goto out;
-		}
+		if (ns == NULL)
+			return JET_errOutOfMemory;
 		log->starts = ns;
 		log->starts_cap = ncap;
 	}
@@ -596,7 +587,16 @@ log_append(struct jet_log *log, const uint8_t *rec, size_t len, lsn_t *startp, l
 	log->buf_len += len;
 	log->append_lsn += len;
 	*endp = log->append_lsn;
-out:
+	return JET_errSuccess;
+}
+
+JET_ERR
+log_append(struct jet_log *log, const uint8_t *rec, size_t len, lsn_t *startp, lsn_t *endp)
+{
+	JET_ERR err;
+
+	pthread_mutex_lock(&log->lock);
+	err = log_append_locked(log, rec, len, startp, endp);
 	pthread_mutex_unlock(&log->lock);
 	return err;
 }

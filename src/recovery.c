@@ -243,7 +243,7 @@ redo_detach(struct redo_ctx *ctx, const uint8_t *rec, size_t len, lsn_t start, l
 		return redo_corrupt(ctx->inst, start, "bad detach record");
 	if ((db = ctx->dbs[dbid]) == NULL)
 		return JET_errSuccess;
-	RET(cache_flush(ctx->inst, db, 0));
+	RET(cache_flush(ctx->inst, db, 0, NULL));
 	db->hdr.dbstate = JET_dbstateCleanShutdown;
 	db->hdr.dbtime = db->dbtime;
 	db->hdr.lsn_consistent = db->hdr.lsn_detach = end;

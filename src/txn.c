@@ -16,8 +16,8 @@
  *       LOP_IMAGE: the whole page (its checksum field zero), or
  *       LOP_DIFF:  ranges of (u16 offset, u16 length, bytes) against the
  *                  page as of dbtime before.
- * A page that was clean in the cache (identical to disk) before the commit
- * is logged as a full image, so redo never depends on what a torn write may
+ * A page's first change after the redo horizon of the newest checkpoint is
+ * logged as a full image, so redo never depends on what a torn write may
  * have left of it (invariant R1 in recovery.c).  Each changed page gets a new
  * dbtime from its database's counter.
  *
@@ -63,8 +63,10 @@ txn_write(struct jet_session *s, struct frame *f)
 	tp->level = s->level;
 	pthread_mutex_lock(&cache->lock);
 	tp->prev_level = f->owner == s ? f->owner_level : 0;
-	if (f->owner == NULL)
+	if (f->owner == NULL) {
 		f->pins++;
+		f->committed = tp->before;
+	}
 	f->owner = s;
 	f->owner_level = s->level;
 	pthread_mutex_unlock(&cache->lock);
@@ -145,6 +147,7 @@ txn_encode_op(struct recbuf *b, struct txn_page *tp, uint32_t ps, int full_image
 	}
 	op = b->p + op_start;
 	op[1] = full_image ? LOP_IMAGE : LOP_DIFF;
+	tp->full = full_image;
 	put16(op + 2, (uint16_t)nranges);
 	return JET_errSuccess;
 }
@@ -175,14 +178,20 @@ txn_restore(struct jet_session *s, size_t from)
 	s->npages = from;
 }
 
-/* The outermost commit: log, publish, release the lock, wait for durability. */
+/*
+ * The outermost commit: log, publish, release the lock, wait for durability.
+ * The record is built and appended under the log lock, so the checkpoint's
+ * redo horizon cannot move between the choice of full image or diff and the
+ * append (invariant R1 in recovery.c).
+ */
 static JET_ERR
 txn_commit_outer(struct jet_session *s, JET_GRBIT grbit)
 {
 	struct jet_inst *inst = s->inst;
+	struct jet_log *log = &inst->log;
 	uint32_t ps = inst->cache.page_size;
 	struct recbuf b = { 0 };
-	lsn_t start, end = 0;
+	lsn_t start = 0, end = 0, horizon;
 	JET_ERR err = JET_errSuccess;
 
 	if (s->npages == 0)
@@ -194,23 +203,35 @@ txn_commit_outer(struct jet_session *s, JET_GRBIT grbit)
 	memset(b.p, 0, LREC_HDR_SIZE + 4);
 	b.p[4] = LREC_TXN;
 	put32(b.p + LREC_HDR_SIZE, (uint32_t)s->npages);
-	/* We hold the write lock: nobody else appends, so the record starts here. */
-	start = inst->log.append_lsn;
-	for (size_t i = 0; i < s->npages; i++) {
+	pthread_mutex_lock(&log->lock);
+	horizon = log->fpi_horizon;
+	start = log->append_lsn;
+	for (size_t i = 0; i < s->npages && err >= 0; i++) {
 		struct txn_page *tp = &s->pages[i];
-		struct jet_db *db = tp->frame->db;
-		uint64_t dbtime = __atomic_add_fetch(&db->dbtime, 1, __ATOMIC_SEQ_CST);
-		int was_clean = cache_mark_dirty(tp->frame, start);
-		put64(tp->frame->data + PG_DBTIME, dbtime);
-		if ((err = txn_encode_op(&b, tp, ps, was_clean || page_is_zero(tp->before, ps))) < 0)
-			goto rollback;
+		struct frame *f = tp->frame;
+		int full = f->fpi_lsn < horizon || f->fpi_lsn == 0 || page_is_zero(tp->before, ps);
+		put64(f->data + PG_DBTIME, __atomic_add_fetch(&f->db->dbtime, 1, __ATOMIC_SEQ_CST));
+		err = txn_encode_op(&b, tp, ps, full);
 	}
-	if ((err = log_append(&inst->log, b.p, b.len, &start, &end)) < 0)
+	if (err >= 0)
+		err = log_append_locked(log, b.p, b.len, &start, &end);
+	if (err >= 0)
+		log->in_flight++;
+	pthread_mutex_unlock(&log->lock);
+	if (err < 0)
 		goto rollback;
 	for (size_t i = 0; i < s->npages; i++) {
-		cache_release_owned(s->pages[i].frame, end, 1);
+		struct frame *f = s->pages[i].frame;
+		if (s->pages[i].full)
+			f->fpi_lsn = start;
+		cache_mark_dirty(f, start);
+		cache_release_owned(f, end, 1);
 		free(s->pages[i].before);
 	}
+	pthread_mutex_lock(&log->lock);
+	log->in_flight--;
+	pthread_cond_broadcast(&log->cond);
+	pthread_mutex_unlock(&log->lock);
 	s->npages = 0;
 	s->last_commit_lsn = end;
 	__atomic_add_fetch(&inst->commits, 1, __ATOMIC_RELAXED);
@@ -219,7 +240,7 @@ done:
 	s->level = 0;
 	txn_release_lock(s);
 	if (end != 0 && !(grbit & JET_bitCommitLazyFlush))
-		err = log_flush_to(&inst->log, end);
+		err = log_flush_to(log, end);
 	return err;
 rollback:
 	free(b.p);

@@ -84,7 +84,7 @@ JetfsVerifyDatabase(JET_SESID sesid, JET_DBID dbid, JET_JETFSVERIFY *info)
 	else if (s->level > 0)
 		err = JET_errInTransaction;
 	else if ((err = txn_enter(s, &implicit)) >= 0) {
-		err = cache_flush(s->inst, db, 0);
+		err = cache_flush(s->inst, db, 0, NULL);
 		if (err >= 0)
 			err = verify_pages(db, info);
 		if (err >= 0)
