@@ -221,8 +221,21 @@ ckpt_delete_old_logs(struct jet_inst *inst, uint32_t below_gen)
  * every page changed before the redo point is written (and synced); then
  * the checkpoint file moves to the redo point.  full: also at term.
  */
+static JET_ERR ckpt_run_locked(struct jet_inst *inst, int full);
+
 JET_ERR
 ckpt_run(struct jet_inst *inst, int full)
+{
+	JET_ERR err;
+
+	pthread_mutex_lock(&inst->ckpt_lock);
+	err = ckpt_run_locked(inst, full);
+	pthread_mutex_unlock(&inst->ckpt_lock);
+	return err;
+}
+
+static JET_ERR
+ckpt_run_locked(struct jet_inst *inst, int full)
 {
 	struct ckpt_state ck;
 	struct jet_log *log = &inst->log;

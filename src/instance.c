@@ -186,6 +186,7 @@ inst_new(const char *name, const char *display, JET_INSTANCE *handlep, struct je
 	snprintf(inst->display, sizeof(inst->display), "%s", display != NULL ? display : inst->name);
 	pthread_mutex_init(&inst->write_lock, NULL);
 	pthread_mutex_init(&inst->inst_lock, NULL);
+	pthread_mutex_init(&inst->ckpt_lock, NULL);
 	pthread_cond_init(&inst->inst_cond, NULL);
 	pthread_cond_init(&inst->bg_cond, NULL);
 	if ((*handlep = handle_new(HANDLE_INSTANCE, inst)) == 0) {
@@ -213,6 +214,7 @@ inst_free(struct jet_inst *inst, JET_INSTANCE handle)
 	ckpt_state_free(&inst->ckpt);
 	pthread_mutex_destroy(&inst->write_lock);
 	pthread_mutex_destroy(&inst->inst_lock);
+	pthread_mutex_destroy(&inst->ckpt_lock);
 	pthread_cond_destroy(&inst->inst_cond);
 	pthread_cond_destroy(&inst->bg_cond);
 	free(inst);

@@ -5,6 +5,7 @@
  * name (cache_get lives in cache.c).  Lock order, outermost first:
  *
  *   inst->write_lock   (a session's transaction; serializes all data access)
+ *   inst->ckpt_lock    (one checkpoint at a time)
  *   inst->inst_lock    (sessions, attached databases, checkpoint state)
  *   db->hdr_lock       (a database header)
  *   cache->lock        (frames, hash, dirty state)
@@ -455,6 +456,7 @@ struct jet_inst {
 	struct cache cache;
 	struct jet_log log;
 	struct ckpt_state ckpt;
+	pthread_mutex_t ckpt_lock;	/* one checkpoint at a time */
 	pthread_t bg_thread;
 	int bg_running, bg_stop;
 	pthread_cond_t bg_cond;
