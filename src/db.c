@@ -54,6 +54,7 @@ db_alloc(struct jet_inst *inst, const char *path)
 	}
 	db->inst = inst;
 	pthread_mutex_init(&db->hdr_lock, NULL);
+	pthread_mutex_init(&db->bk_io_lock, NULL);
 	return db;
 }
 
@@ -64,6 +65,7 @@ db_free(struct jet_db *db)
 		return;
 	os_close(db->file);
 	pthread_mutex_destroy(&db->hdr_lock);
+	pthread_mutex_destroy(&db->bk_io_lock);
 	free(db->path);
 	free(db);
 }

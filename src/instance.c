@@ -187,6 +187,7 @@ inst_new(const char *name, const char *display, JET_INSTANCE *handlep, struct je
 	pthread_mutex_init(&inst->write_lock, NULL);
 	pthread_mutex_init(&inst->inst_lock, NULL);
 	pthread_mutex_init(&inst->ckpt_lock, NULL);
+	pthread_mutex_init(&inst->backup_lock, NULL);
 	pthread_cond_init(&inst->inst_cond, NULL);
 	pthread_cond_init(&inst->bg_cond, NULL);
 	if ((*handlep = handle_new(HANDLE_INSTANCE, inst)) == 0) {
@@ -215,6 +216,7 @@ inst_free(struct jet_inst *inst, JET_INSTANCE handle)
 	pthread_mutex_destroy(&inst->write_lock);
 	pthread_mutex_destroy(&inst->inst_lock);
 	pthread_mutex_destroy(&inst->ckpt_lock);
+	pthread_mutex_destroy(&inst->backup_lock);
 	pthread_cond_destroy(&inst->inst_cond);
 	pthread_cond_destroy(&inst->bg_cond);
 	free(inst);
@@ -580,6 +582,8 @@ JetTerm2(JET_INSTANCE instance, JET_GRBIT grbit)
 		return JET_errInvalidParameter;
 	if (grbit & ~(JET_bitTermComplete | JET_bitTermAbrupt | JET_bitTermStopBackup))
 		return JET_errInvalidGrbit;
+	if (inst->initialized && backup_running(inst) && !(grbit & (JET_bitTermStopBackup | JET_bitTermAbrupt)))
+		return JET_errBackupInProgress;
 	pthread_mutex_lock(&inst->inst_lock);
 	if (inst->term_in_progress) {
 		pthread_mutex_unlock(&inst->inst_lock);
@@ -592,6 +596,7 @@ JetTerm2(JET_INSTANCE instance, JET_GRBIT grbit)
 		inst_free(inst, instance);
 		return JET_errSuccess;
 	}
+	backup_term(inst);
 	session_end_all(inst);
 	inst_bg_stop(inst);
 	if (!abrupt && inst->unavailable == JET_errSuccess) {

@@ -291,6 +291,7 @@ typedef struct {
 #define JET_bitBackupIncremental 0x00000001
 #define JET_bitBackupAtomic 0x00000004
 #define JET_bitBackupSnapshot 0x00000010
+#define JET_bitBackupJetfsPointInTime 0x00010000	/**< jetfs extension: see JetBeginExternalBackupInstance */
 #define JET_bitBackupEndNormal 0x0001
 #define JET_bitBackupEndAbort 0x0002
 #define JET_bitBackupTruncateDone 0x0100
@@ -562,6 +563,248 @@ JET_ERR JET_API JetRetrieveColumn(JET_SESID sesid, JET_TABLEID tableid, JET_COLU
 /** Deletes the current record; the cursor then sits between its neighbours.
  * @return JET_errNoCurrentRecord, JET_errPermissionDenied. */
 JET_ERR JET_API JetDelete(JET_SESID sesid, JET_TABLEID tableid);
+
+/** @defgroup backup External backup (ESE's streaming backup API)
+ *
+ * The sequence (ESE's): JetBeginExternalBackupInstance; for a full backup
+ * JetGetAttachInfoInstance and, per database, JetOpenFileInstance /
+ * JetReadFileInstance ... / JetCloseFileInstance; then JetGetLogInfoInstance
+ * (which closes the current log generation the first time) and the same
+ * open/read/close for each log file; optionally JetTruncateLogInstance;
+ * finally JetEndExternalBackupInstance2.  One backup at a time per instance.
+ *
+ * Legal calls (F = full, I = incremental), as ESE:
+ * | call \ state     | none      | databases (F)       | logs (F after GetLogInfo; I) |
+ * | Begin            | ok        | BackupInProgress    | BackupInProgress |
+ * | GetAttachInfo    | NoBackup  | ok                  | F ok; I InvalidBackupSequence |
+ * | OpenFile(db)     | NoBackup  | ok                  | InvalidBackupSequence, session ends |
+ * | OpenFile(log)    | NoBackup  | DatabaseNotFound    | ok |
+ * | GetLogInfo       | NoBackup  | -> logs (roll once) | ok (same list) |
+ * | TruncateLog      | NoBackup  | InvalidBackupSequence | ok if every log was read, else LogFileNotCopied |
+ * | End              | NoBackup  | ok, recorded as abort | ok, headers updated |
+ * After JetStopBackupInstance every call but End returns
+ * JET_errBackupAbortByServer.  An error on a database file drops that
+ * database from the session (it will not be recorded); an error in the log
+ * phase ends the session (later calls: JET_errNoBackup).
+ *
+ * A streamed database is (pgnoLast + 3) pages: a copy of the header stamped
+ * with the backup (JET_BKINFO FullCur: genLow = the checkpoint generation at
+ * Begin), written twice; the pages 1..pgnoLast; a trailer page recording the
+ * log range the copy needs.  Every page and log block read is checksummed:
+ * JET_errReadVerifyFailure / JET_errLogReadVerifyFailure on damage.
+ *
+ * <b>Point-in-time mode (jetfs extension)</b>: Begin with
+ * JET_bitBackupJetfsPointInTime.  Begin waits for running transactions,
+ * writes every dirty page, closes the log generation and freezes the
+ * databases: a page overwritten during the backup has its Begin image kept
+ * in `<database>.jfsbk` beside the database (bounded by the pages written
+ * during the backup, deleted at End).  The whole set is known at Begin:
+ * JetGetLogInfoInstance answers at once, several files may be open, and
+ * JetfsReadFileAt reads any range any number of times.  Restored, the set is
+ * exactly the committed state at Begin.
+ *
+ * Error rows of ESE's documentation that cannot happen here:
+ * JET_errClientRequestToStopJetService (no JetStopService),
+ * JET_errRestoreInProgress (restore runs on an uninitialized instance),
+ * JET_errLogDiskFull at Begin (reported as JET_errLogWriteFail),
+ * JET_errSessionSharingViolation (backup calls take no session).
+ * @{ */
+
+/**
+ * Begins an external backup: full, or JET_bitBackupIncremental (logs only),
+ * optionally JET_bitBackupJetfsPointInTime.
+ * @return JET_errBackupInProgress, JET_errBackupNotAllowedYet (JetInit not
+ *   done, or JetTerm started), JET_errLoggingDisabled (JET_paramRecovery
+ *   "off"), JET_errLogWriteFail, JET_errInvalidGrbit (JET_bitBackupAtomic,
+ *   JET_bitBackupSnapshot or unknown bits), JET_errInvalidBackup (incremental
+ *   with circular logging), JET_errMissingFullBackup (incremental and a
+ *   database has no full backup recorded), JET_errCheckpointCorrupt,
+ *   JET_errCheckpointFileNotFound (full: edb.chk unreadable),
+ *   JET_errNotInitialized, JET_errTermInProgress, JET_errInstanceUnavailable,
+ *   JET_errRunningInMultiInstanceMode (the non-Instance form with instances).
+ */
+JET_ERR JET_API JetBeginExternalBackupInstance(JET_INSTANCE instance, JET_GRBIT grbit);
+JET_ERR JET_API JetBeginExternalBackup(JET_GRBIT grbit);
+
+/**
+ * Lists the attached databases (full paths) as a double-NUL-terminated
+ * list.  *pcbActual receives the size needed; cbMax 0 only asks the size.
+ * @return JET_errBufferTooSmall (cbMax non-zero and too small),
+ *   JET_errInvalidBackupSequence (incremental), JET_errNoBackup,
+ *   JET_errBackupAbortByServer.
+ */
+JET_ERR JET_API JetGetAttachInfoInstance(JET_INSTANCE instance, JET_PSTR szzDatabases, unsigned long cbMax,
+	unsigned long *pcbActual);
+JET_ERR JET_API JetGetAttachInfo(JET_PSTR szzDatabases, unsigned long cbMax, unsigned long *pcbActual);
+
+/**
+ * Opens a database (by its attached path) or a log file (full path from
+ * JetGetLogInfo) of the backup; *pulFileSizeLow/High receive the size of the
+ * stream.
+ * @return JET_errDatabaseNotFound (a name that is not an attached database
+ *   before JetGetLogInfo; the session continues), JET_errInvalidBackupSequence
+ *   (a database after JetGetLogInfo, or in an incremental backup),
+ *   JET_errMissingFileToBackup (a log file that does not exist: the session
+ *   ends), JET_errInvalidParameter (NULL or empty name, or a log name that is
+ *   not <base>XXXXX.log -- so <base>.log cannot be opened),
+ *   JET_errOutOfMemory (a second file while one is open, outside point-in-time
+ *   mode, as ESE), JET_errNoBackup, JET_errBackupAbortByServer.
+ */
+JET_ERR JET_API JetOpenFileInstance(JET_INSTANCE instance, JET_PCSTR szFileName, JET_HANDLE *phfFile,
+	unsigned long *pulFileSizeLow, unsigned long *pulFileSizeHigh);
+JET_ERR JET_API JetOpenFile(JET_PCSTR szFileName, JET_HANDLE *phfFile, unsigned long *pulFileSizeLow,
+	unsigned long *pulFileSizeHigh);
+
+/**
+ * Reads the next cb bytes of an open backup file (sequential, as ESE: pv
+ * aligned to 4096 bytes, cb a multiple of the database page size, the first
+ * read of a database more than 2 pages, of a log at least 2 pages).
+ * *pcbActual 0 means end of file.
+ * @return JET_errInvalidParameter (buffer rules; the session continues),
+ *   JET_errReadVerifyFailure / JET_errReadPgnoVerifyFailure (a damaged
+ *   database page: that database leaves the session, its file is closed),
+ *   JET_errLogReadVerifyFailure (a damaged log: the session ends),
+ *   JET_errDiskIO, JET_errNoBackup, JET_errBackupAbortByServer.
+ */
+JET_ERR JET_API JetReadFileInstance(JET_INSTANCE instance, JET_HANDLE hfFile, void *pv, unsigned long cb,
+	unsigned long *pcbActual);
+JET_ERR JET_API JetReadFile(JET_HANDLE hfFile, void *pv, unsigned long cb, unsigned long *pcbActual);
+
+/**
+ * jetfs extension (point-in-time mode): reads cb bytes at byte offset ib of
+ * an open backup file, any offset, any number of times; fewer than cb only
+ * at the end of the file.  Buffer rules do not apply.
+ * @return as JetReadFileInstance, and JET_errInvalidBackupSequence outside
+ *   point-in-time mode.
+ */
+JET_ERR JET_API JetfsReadFileAt(JET_INSTANCE instance, JET_HANDLE hfFile, unsigned long long ib, void *pv,
+	unsigned long cb, unsigned long *pcbActual);
+
+/** Closes a backup file; a file read to its end counts as copied.
+ * @return JET_errInvalidParameter (not an open handle), JET_errNoBackup. */
+JET_ERR JET_API JetCloseFileInstance(JET_INSTANCE instance, JET_HANDLE hfFile);
+JET_ERR JET_API JetCloseFile(JET_HANDLE hfFile);
+
+/**
+ * Lists the log files the backup must copy (full paths, double-NUL list).
+ * The first call closes the current generation (ESE mode), so the list is
+ * [checkpoint generation at Begin .. the generation just closed]; for an
+ * incremental backup every generation still on disk up to it.
+ * @return JET_errInvalidBackupSequence (a file is open),
+ *   JET_errMissingFileToBackup (incremental: a generation between the last
+ *   backup and the oldest on disk is gone; the session ends),
+ *   JET_errBufferTooSmall, JET_errNoBackup, JET_errBackupAbortByServer.
+ */
+JET_ERR JET_API JetGetLogInfoInstance(JET_INSTANCE instance, JET_PSTR szzLogs, unsigned long cbMax,
+	unsigned long *pcbActual);
+JET_ERR JET_API JetGetLogInfo(JET_PSTR szzLogs, unsigned long cbMax, unsigned long *pcbActual);
+/** JetGetLogInfoInstance that also fills pLogInfo (cbSize must be set): the
+ * generation range and the base name. */
+JET_ERR JET_API JetGetLogInfoInstance2(JET_INSTANCE instance, JET_PSTR szzLogs, unsigned long cbMax,
+	unsigned long *pcbActual, JET_LOGINFO *pLogInfo);
+/** Lists the log files JetTruncateLogInstance would delete. */
+JET_ERR JET_API JetGetTruncateLogInfoInstance(JET_INSTANCE instance, JET_PSTR szzLogs, unsigned long cbMax,
+	unsigned long *pcbActual);
+
+/**
+ * Deletes the log generations the backup made unnecessary: older than the
+ * current checkpoint and than what any database not copied in this session
+ * still needs.  Never a generation crash recovery needs.
+ * @return JET_errLogFileNotCopied (a listed log was not read to its end),
+ *   JET_errInvalidBackupSequence (JetGetLogInfo not called yet, or a file is
+ *   open), JET_errNoBackup, JET_errBackupAbortByServer, JET_errDiskIO.
+ */
+JET_ERR JET_API JetTruncateLogInstance(JET_INSTANCE instance);
+JET_ERR JET_API JetTruncateLog(void);
+
+/**
+ * Ends the backup.  JET_bitBackupEndNormal records it in the header of each
+ * database read to its end: as a Full backup if logs were truncated (or
+ * JET_bitBackupTruncateDone), else Copy; incremental: Incremental or
+ * Differential.  It is recorded as an abort (nothing written) if
+ * JetGetLogInfo was never called or after JetStopBackup.
+ * JET_bitBackupEndAbort records nothing.  Returns success in all these cases.
+ * @return JET_errInvalidParameter (neither or both of Normal and Abort),
+ *   JET_errNoBackup.
+ */
+JET_ERR JET_API JetEndExternalBackupInstance2(JET_INSTANCE instance, JET_GRBIT grbit);
+JET_ERR JET_API JetEndExternalBackupInstance(JET_INSTANCE instance);
+JET_ERR JET_API JetEndExternalBackup(void);
+
+/**
+ * Backs up the instance to a directory (ESE's all-in-one call): full (the
+ * directory must be empty, unless JET_bitBackupAtomic: the new set replaces
+ * the old one only when complete, the old one moves to old/), or
+ * JET_bitBackupIncremental (adds the log files to the set there).  Truncates
+ * the logs the backup made unnecessary and records it in the headers.  A NULL
+ * or empty path only truncates the logs (nothing with circular logging).
+ * pfnStatus receives (JET_snpBackup, JET_sntBegin / JET_sntProgress /
+ * JET_sntComplete / JET_sntFail).  On failure no file is left in the
+ * directory and no log is truncated.
+ * @return JET_errInvalidPath (the directory does not exist and
+ *   JET_paramCreatePathIfNotExist is off), JET_errMakeBackupDirectoryFail,
+ *   JET_errBackupDirectoryNotEmpty, JET_errInvalidGrbit
+ *   (JET_bitBackupSnapshot, or Incremental with Atomic), and every error of
+ *   the external backup calls.
+ */
+JET_ERR JET_API JetBackupInstance(JET_INSTANCE instance, JET_PCSTR szBackupPath, JET_GRBIT grbit,
+	JET_PFNSTATUS pfnStatus);
+JET_ERR JET_API JetBackup(JET_PCSTR szBackupPath, JET_GRBIT grbit, JET_PFNSTATUS pfnStatus);
+
+/** Makes every later call of the running backup (but End) fail with
+ * JET_errBackupAbortByServer.  Succeeds when no backup runs. */
+JET_ERR JET_API JetStopBackupInstance(JET_INSTANCE instance);
+JET_ERR JET_API JetStopBackup(void);
+/** @} */
+
+/** @defgroup restore Restore (hard recovery)
+ * @{ */
+/**
+ * Restores the backup in directory sz (as written by JetBackupInstance):
+ * each database goes back to the path it had when it was backed up, the logs
+ * to szDest (NULL: the instance's log path), the checkpoint to the
+ * instance's system path; then the logs are replayed.  The instance must not
+ * be initialized.
+ * @return JET_errAfterInitialization, JET_errRestoreOfNonBackupDatabase (a
+ *   database in sz that is not a backup image), JET_errMissingPatchPage /
+ *   JET_errBadPatchPage (the image's trailer page is missing or damaged),
+ *   JET_errDatabasePatchFileMismatch, JET_errStartingRestoreLogTooHigh /
+ *   JET_errEndingRestoreLogTooLow (the logs do not cover what the images
+ *   need), JET_errMissingLogFile (a gap), JET_errGivenLogFileHasBadSignature
+ *   (a log of another log set), JET_errGivenLogFileIsNotContiguous,
+ *   JET_errLogFileCorrupt, JET_errFileAlreadyExists (a log or checkpoint
+ *   already in the destination), JET_errFileNotFound (no image in sz),
+ *   JET_errDiskIO, JET_errDiskFull.  On failure the files it wrote are removed.
+ */
+JET_ERR JET_API JetRestoreInstance(JET_INSTANCE instance, JET_PCSTR sz, JET_PCSTR szDest, JET_PFNSTATUS pfn);
+JET_ERR JET_API JetRestore2(JET_PCSTR sz, JET_PCSTR szDest, JET_PFNSTATUS pfn);
+JET_ERR JET_API JetRestore(JET_PCSTR sz, JET_PFNSTATUS pfn);
+/**
+ * Restores databases the caller placed itself: rgrstmap maps each
+ * database's original path (or file name) to the backup image already copied
+ * to szNewDatabaseName; images not in the map are ignored (as ESE).  The logs
+ * in szBackupLogPath are replayed (up to pLogInfo->ulGenHigh if given), the
+ * checkpoint is written to szCheckpointFilePath, replay continues into
+ * szLogPath.  A target instance is not supported (JET_errBadRestoreTargetInstance).
+ * @return as JetRestoreInstance.
+ */
+JET_ERR JET_API JetExternalRestore2(JET_PSTR szCheckpointFilePath, JET_PSTR szLogPath, JET_RSTMAP *rgrstmap,
+	long crstfilemap, JET_PSTR szBackupLogPath, JET_LOGINFO *pLogInfo, JET_PSTR szTargetInstanceName,
+	JET_PSTR szTargetInstanceLogPath, JET_PSTR szTargetInstanceCheckpointPath, JET_PFNSTATUS pfn);
+JET_ERR JET_API JetExternalRestore(JET_PSTR szCheckpointFilePath, JET_PSTR szLogPath, JET_RSTMAP *rgrstmap,
+	long crstfilemap, JET_PSTR szBackupLogPath, long genLow, long genHigh, JET_PFNSTATUS pfn);
+/**
+ * jetfs extension (jetutil restore): builds an instance in szTargetDir
+ * (databases, logs and checkpoint) from a full backup set followed by any
+ * number of incremental or differential sets, in order; optionally rolls
+ * forward through the generations (and the current log) of a live log
+ * directory; optionally stops after generation genStop (0: no stop).
+ * @return as JetRestoreInstance; JET_errInvalidPath (a set is not a directory).
+ */
+JET_ERR JET_API JetfsRestoreSets(const char *const *rgszBackupDirs, unsigned long cDirs, JET_PCSTR szTargetDir,
+	JET_PCSTR szRollForwardLogDir, unsigned long genStop, JET_PFNSTATUS pfn);
+/** @} */
+
 /**
  * Result of JetfsVerifyDatabase (jetfs extension).
  */

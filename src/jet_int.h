@@ -258,6 +258,7 @@ struct jet_log {
 };
 
 char *log_gen_path(struct jet_inst *inst, uint32_t gen);
+char *log_name_path(const char *dir, const char *base, uint32_t gen);
 char *log_cur_path(struct jet_inst *inst);
 int log_parse_name(const char *base, const char *name, uint32_t *genp);
 JET_ERR log_open_for_run(struct jet_log *log, uint32_t last_gen, uint64_t last_time, lsn_t next_lsn);
@@ -282,6 +283,7 @@ struct log_reader {
 	uint32_t gen;			/* generation being read */
 	uint32_t last_gen;		/* stop after this one (0: follow to <base>.log) */
 	int in_current;			/* reading <base>.log */
+	int gap;			/* <base>.log is later than the generation wanted */
 	os_file *file;
 	struct log_file_header hdr;
 	uint64_t off;			/* next segment offset */
@@ -344,6 +346,8 @@ struct jet_db {
 	uint32_t file_pages;		/* data pages the file has room for */
 	int open_count;			/* sessions that opened it */
 	lsn_t max_written_lsn;
+	pthread_mutex_t bk_io_lock;	/* page writes vs backup reads of the file */
+	struct bk_snap *snap;		/* point-in-time backup: kept images */
 };
 
 JET_ERR db_format_new(struct jet_inst *inst, const char *path, uint32_t dbid, const struct jet_sig *sign_db,
@@ -411,6 +415,36 @@ JET_ERR bt_value(struct bt_cursor *c, uint8_t **valp, size_t *lenp);
 JET_ERR bt_drop(struct jet_session *s, struct jet_db *db, uint32_t root);
 JET_ERR bt_verify(struct jet_db *db, uint32_t root, uint64_t *nrecords, char *msg, size_t msglen);
 
+/* ---- backup.c ---- */
+struct bk_snap;
+#define BK_TRAILER_MAGIC 0x4C52544AU	/* "JTRL" */
+struct bk_trailer {
+	struct bkinfo bk;
+	struct jet_sig sign_db, sign_log;
+	uint32_t gen_min_required, gen_max_required, gen_max_committed;
+	uint32_t pgno_last, page_size;
+	char path[1024];		/* the database's path when it was backed up */
+};
+void bk_trailer_encode(const struct bk_trailer *t, uint8_t *page, uint32_t page_size);
+JET_ERR bk_trailer_decode(const uint8_t *page, uint32_t page_size, struct bk_trailer *t);
+JET_ERR backup_preserve(struct jet_db *db, uint32_t pgno);
+void backup_term(struct jet_inst *inst);
+void backup_assume_copied(struct jet_inst *inst);
+int backup_running(struct jet_inst *inst);
+JET_ERR backup_redo_record(struct jet_db **dbs, const uint8_t *rec, size_t len);
+JET_ERR log_verify_path(const char *path, uint32_t gen, const struct jet_sig *sign, struct log_file_header *h);
+
+/* ---- restore.c ---- */
+struct restore_map {			/* databases being restored, by signature */
+	size_t n;
+	struct {
+		struct jet_sig sign_db;
+		uint32_t dbid;
+		char *path;
+	} db[JET_MAX_ATTACHED_DATABASES];
+};
+const char *restore_map_path(const struct restore_map *map, const struct jet_sig *sign_db);
+
 /* ---- recovery.c ---- */
 JET_ERR recovery_run(struct jet_inst *inst, JET_GRBIT grbit);
 JET_ERR recovery_redo_record(struct jet_inst *inst, const uint8_t *rec, size_t len, lsn_t start, lsn_t end,
@@ -465,7 +499,10 @@ struct jet_inst {
 	unsigned long ncursors;
 	uint64_t commits;
 	int legacy;			/* created by JetInit(NULL) */
-	void *backup;			/* backup.c state (issue 3) */
+	struct backup *backup;		/* the running external backup, or NULL */
+	struct restore_map *restore;	/* hard recovery: where each database went */
+	uint32_t restore_stop_gen;	/* hard recovery: replay no further (0: all) */
+	pthread_mutex_t backup_lock;	/* backup API calls */
 };
 
 JET_ERR inst_enter(JET_INSTANCE instance, struct jet_inst **instp);

@@ -83,6 +83,12 @@ log_name(const char *dir, const char *base, const char *middle, uint32_t gen)
 }
 
 char *
+log_name_path(const char *dir, const char *base, uint32_t gen)
+{
+	return log_name(dir, base, NULL, gen);
+}
+
+char *
 log_gen_path(struct jet_inst *inst, uint32_t gen)
 {
 	return log_name(inst->p.log_path, inst->p.base_name, NULL, gen);
@@ -705,6 +711,7 @@ reader_open_gen(struct log_reader *r, uint32_t gen)
 	os_close(r->file);
 	r->file = NULL;
 	r->in_current = 0;
+	r->gap = 0;
 	if (path == NULL)
 		return JET_errOutOfMemory;
 	err = os_open(path, OS_READ, &r->file);
@@ -725,8 +732,12 @@ reader_open_gen(struct log_reader *r, uint32_t gen)
 		goto out;
 	}
 	if (r->hdr.gen != gen) {
-		/* <base>.log holds another generation: gen itself is missing. */
+		/*
+		 * <base>.log holds another generation: gen itself is missing.  If
+		 * it is a later one, generations are missing in between (a gap).
+		 */
 		err = r->in_current ? JET_errMissingLogFile : JET_errLogGenerationMismatch;
+		r->gap = r->in_current && r->hdr.gen > gen;
 		goto out;
 	}
 	if (r->have_sign && !sig_equal(&r->sign, &r->hdr.sign_log)) {
@@ -750,9 +761,9 @@ reader_open_gen(struct log_reader *r, uint32_t gen)
 	r->pos = r->hdr.first_lsn;
 	err = JET_errSuccess;
 out:
-	if (err < 0 && err != JET_errMissingLogFile)
+	if (err < 0 && (err != JET_errMissingLogFile || r->gap))
 		event_log(r->inst, EVENT_ERROR, 501, "cannot use log generation %u in %s: %s", gen, r->dir,
-		    JetErrorName(err));
+		    r->gap ? "it is missing, and later generations exist" : JetErrorName(err));
 	free(path);
 	return err;
 }
@@ -805,50 +816,115 @@ reader_set_end(struct log_reader *r, lsn_t end)
 }
 
 /*
+ * Reads the segment at off of a file of generation gen into *bufp (grown as
+ * needed).  Returns 1 if it is valid, 0 if not (bad magic, generation, size
+ * or checksum), < 0 on an I/O error.
+ */
+static int
+log_segment_read(os_file *file, const struct log_file_header *hdr, uint64_t off, uint8_t **bufp,
+    uint32_t *lenp, uint32_t *flagsp, lsn_t *lsnp, JET_ERR *errp)
+{
+	uint8_t h[LOG_SEG_HDR], *p;
+	size_t got;
+	uint32_t len;
+	JET_ERR err;
+
+	if (off + LOG_SEG_HDR > hdr->file_size)
+		return 0;
+	if ((err = os_pread_partial(file, h, LOG_SEG_HDR, off, &got)) < 0) {
+		*errp = err;
+		return -1;
+	}
+	len = get32(h + 12);
+	if (got != LOG_SEG_HDR || get32(h) != SEG_MAGIC || get32(h + 8) != hdr->gen ||
+	    off + LOG_SEG_HDR + len > hdr->file_size)
+		return 0;
+	if ((p = realloc(*bufp, LOG_SEG_HDR + (size_t)len + 1)) == NULL) {
+		*errp = JET_errOutOfMemory;
+		return -1;
+	}
+	*bufp = p;
+	memcpy(p, h, LOG_SEG_HDR);
+	if ((err = os_pread(file, p + LOG_SEG_HDR, len, off + LOG_SEG_HDR)) < 0) {
+		if (err == JET_errFileIOBeyondEOF)
+			return 0;
+		*errp = err;
+		return -1;
+	}
+	if (get32(h + 4) != crc32c(0, p + 8, LOG_SEG_HDR - 8 + len))
+		return 0;
+	*lenp = len;
+	*flagsp = get32(h + 16);
+	*lsnp = get64(h + 24);
+	return 1;
+}
+
+/*
+ * Checks a closed generation file from end to end: header, generation,
+ * signature, every segment up to END (jetutil, backup).
+ */
+JET_ERR
+log_verify_path(const char *path, uint32_t gen, const struct jet_sig *sign, struct log_file_header *h)
+{
+	os_file *file;
+	uint8_t *buf = NULL;
+	uint64_t off = LOG_HDR_SIZE;
+	lsn_t pos;
+	JET_ERR err;
+
+	RET(os_open(path, OS_READ, &file));
+	if ((err = log_header_read(file, h)) < 0)
+		goto out;
+	if (gen != 0 && h->gen != gen) {
+		err = JET_errLogGenerationMismatch;
+		goto out;
+	}
+	if (sign != NULL && !sig_equal(sign, &h->sign_log)) {
+		err = JET_errBadLogSignature;
+		goto out;
+	}
+	for (pos = h->first_lsn;;) {
+		uint32_t len, flags;
+		lsn_t lsn;
+		int rc = log_segment_read(file, h, off, &buf, &len, &flags, &lsn, &err);
+		if (rc < 0)
+			goto out;
+		if (rc == 0 || (!(flags & SEGF_END) && lsn != pos) || ((flags & SEGF_END) && lsn > pos)) {
+			err = JET_errLogFileCorrupt;
+			goto out;
+		}
+		if (flags & SEGF_END)
+			break;
+		pos += len;
+		off += align_sector(LOG_SEG_HDR + len);
+	}
+	err = JET_errSuccess;
+out:
+	free(buf);
+	os_close(file);
+	return err;
+}
+
+/*
  * Loads the next segment.  Returns 1, 0 at the end of the log, or an error.
  * *void_fromp is set when an END segment voids stream bytes from that LSN.
  */
 static int
 reader_next_segment(struct log_reader *r, lsn_t *void_fromp, JET_ERR *errp)
 {
-	uint8_t h[LOG_SEG_HDR];
-	size_t got;
-	uint32_t len, flags;
+	uint32_t len = 0, flags = 0;
+	lsn_t lsn = 0;
 	JET_ERR err;
 
 	*void_fromp = 0;
 	for (;;) {
-		int bad = 0;
+		int rc = log_segment_read(r->file, &r->hdr, r->off, &r->seg, &len, &flags, &lsn, errp);
 
-		if (r->off + LOG_SEG_HDR > r->hdr.file_size)
-			bad = 1;
-		else if ((err = os_pread_partial(r->file, h, LOG_SEG_HDR, r->off, &got)) < 0) {
-			*errp = err;
+		if (rc < 0)
 			return -1;
-		}
-		len = bad ? 0 : get32(h + 12);
-		flags = bad ? 0 : get32(h + 16);
-		if (!bad && (got != LOG_SEG_HDR || get32(h) != SEG_MAGIC || get32(h + 8) != r->gen ||
-		    r->off + LOG_SEG_HDR + len > r->hdr.file_size))
-			bad = 1;
-		if (!bad) {
-			uint8_t *p;
-			if ((p = realloc(r->seg, LOG_SEG_HDR + (size_t)len + 1)) == NULL) {
-				*errp = JET_errOutOfMemory;
-				return -1;
-			}
-			r->seg = p;
-			memcpy(p, h, LOG_SEG_HDR);
-			if ((err = os_pread(r->file, p + LOG_SEG_HDR, len, r->off + LOG_SEG_HDR)) < 0 && err != JET_errFileIOBeyondEOF) {
-				*errp = err;
-				return -1;
-			}
-			if (err < 0 || get32(h + 4) != crc32c(0, p + 8, LOG_SEG_HDR - 8 + len))
-				bad = 1;
-			else if (!(flags & SEGF_END) && get64(h + 24) != r->pos)
-				bad = 1;
-		}
-		if (bad) {
+		if (rc == 1 && !(flags & SEGF_END) && lsn != r->pos)
+			rc = 0;
+		if (rc == 0) {
 			if (r->in_current && r->last_gen == 0) {
 				reader_set_end(r, r->pos);
 				return 0;
@@ -861,7 +937,7 @@ reader_next_segment(struct log_reader *r, lsn_t *void_fromp, JET_ERR *errp)
 		}
 		r->bytes_read += LOG_SEG_HDR + len;
 		if (flags & SEGF_END) {
-			lsn_t end = get64(h + 24);
+			lsn_t end = lsn;
 			if (end > r->pos) {
 				*errp = JET_errLogFileCorrupt;
 				return -1;
@@ -875,7 +951,8 @@ reader_next_segment(struct log_reader *r, lsn_t *void_fromp, JET_ERR *errp)
 				return 0;
 			}
 			err = reader_open_gen(r, r->gen + 1);
-			if (err == JET_errMissingLogFile && r->last_gen == 0) {
+			if (err == JET_errMissingLogFile && r->last_gen == 0 && !r->gap) {
+				os_close(r->file);
 				r->file = NULL;
 				reader_set_end(r, end);
 				r->end_off = 0;

@@ -187,8 +187,11 @@ os_open(const char *path, int flags, os_file **filep)
 		oflags |= O_CREAT;
 	if (flags & OS_EXCL)
 		oflags |= O_EXCL;
-	if ((flags & OS_CREATE) && os_fault_check(path, 0, 0) != OS_FAULT_NONE)
-		return os_jet_error(EIO);
+	if (flags & OS_CREATE) {
+		enum os_fault_kind kind = os_fault_check(path, 0, 0);
+		if (kind != OS_FAULT_NONE)
+			return os_fault_error(kind);
+	}
 	fd = open(path, oflags | O_CLOEXEC, 0600);
 	if (fd < 0)
 		return os_jet_error(errno);
@@ -378,6 +381,18 @@ os_mkdir_p(const char *path)
 		}
 	}
 	return os_is_dir(path) ? JET_errSuccess : JET_errInvalidPath;
+}
+
+JET_ERR
+os_rmdir(const char *path)
+{
+	enum os_fault_kind kind = os_fault_check(path, 0, 0);
+
+	if (kind != OS_FAULT_NONE)
+		return os_fault_error(kind);
+	if (rmdir(path) != 0)
+		return os_jet_error(errno);
+	return JET_errSuccess;
 }
 
 int

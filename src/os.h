@@ -43,6 +43,7 @@ JET_ERR os_unlink(const char *path);
 JET_ERR os_rename(const char *from, const char *to);
 JET_ERR os_fsync_dir(const char *dir);
 JET_ERR os_mkdir_p(const char *path);
+JET_ERR os_rmdir(const char *path);
 int os_exists(const char *path);
 int os_is_dir(const char *path);
 int os_last_errno(void);

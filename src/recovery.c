@@ -136,7 +136,7 @@ redo_txn(struct redo_ctx *ctx, const uint8_t *rec, size_t len, lsn_t start, lsn_
 			return redo_corrupt(ctx->inst, start, "bad database id");
 		db = ctx->dbs[op[0]];
 		if (db == NULL) {
-			if (!(ctx->grbit & JET_bitReplayIgnoreMissingDB)) {
+			if (!(ctx->grbit & JET_bitReplayIgnoreMissingDB) && ctx->inst->restore == NULL) {
 				event_log(ctx->inst, EVENT_ERROR, 1216,
 				    "the log changes database id %u, which is not attached", op[0]);
 				return JET_errAttachedDatabaseMismatch;
@@ -201,7 +201,15 @@ redo_attach(struct redo_ctx *ctx, const uint8_t *rec, size_t len, lsn_t start, i
 	    LREC_HDR_SIZE + 8 + SIG_SIZE + 2 + pathlen != len ||
 	    get32(rec + LREC_HDR_SIZE + 4) != inst->p.page_size)
 		return redo_corrupt(inst, start, "bad attach record");
-	if ((path = strndup((const char *)rec + LREC_HDR_SIZE + 8 + SIG_SIZE + 2, pathlen)) == NULL)
+	if (inst->restore != NULL) {
+		/* Hard recovery touches only the databases being restored, wherever they went. */
+		const char *to = restore_map_path(inst->restore, &sign);
+		if (to == NULL)
+			return JET_errSuccess;
+		path = strdup(to);
+	} else
+		path = strndup((const char *)rec + LREC_HDR_SIZE + 8 + SIG_SIZE + 2, pathlen);
+	if (path == NULL)
 		return JET_errOutOfMemory;
 	if (ctx->dbs[dbid] != NULL) {
 		err = strcmp(ctx->dbs[dbid]->path, path) == 0 && sig_equal(&ctx->dbs[dbid]->hdr.sign_db, &sign) ?
@@ -269,7 +277,7 @@ redo_record(struct redo_ctx *ctx, const uint8_t *rec, size_t len, lsn_t start, l
 	case LREC_DETACH:
 		return redo_detach(ctx, rec, len, start, end);
 	case LREC_BACKUP:
-		return JET_errSuccess;
+		return backup_redo_record(ctx->dbs, rec, len);
 	default:
 		return redo_corrupt(ctx->inst, start, "unknown record type");
 	}
@@ -321,6 +329,21 @@ recovery_load_gens(struct jet_inst *inst, uint32_t from_gen)
 	}
 	free(gens);
 	return err;
+}
+
+/* Is <base>.log generation gen (closed by a recovery that stopped before renaming it)? */
+static int
+recovery_cur_is_gen(const char *cur, uint32_t gen)
+{
+	struct log_file_header h;
+	os_file *f;
+	int same = 0;
+
+	if (os_open(cur, OS_READ, &f) >= 0) {
+		same = log_header_read(f, &h) >= 0 && h.gen == gen;
+		os_close(f);
+	}
+	return same;
 }
 
 /* A brand-new log set: generation 1, a new signature, an empty checkpoint. */
@@ -398,7 +421,8 @@ recovery_run(struct jet_inst *inst, JET_GRBIT grbit)
 		dbs[a->dbid] = db;
 	}
 
-	ERR(log_reader_open(&r, inst, inst->p.log_path, inst->p.base_name, inst->ckpt.gen, 0, &inst->ckpt.sign_log));
+	ERR(log_reader_open(&r, inst, inst->p.log_path, inst->p.base_name, inst->ckpt.gen, inst->restore_stop_gen,
+	    &inst->ckpt.sign_log));
 	reader_open = 1;
 	ERR(log_reader_seek(&r, inst->ckpt.lsn));
 	for (;;) {
@@ -441,7 +465,7 @@ recovery_run(struct jet_inst *inst, JET_GRBIT grbit)
 		}
 	} else {
 		lsn_t end = r.end_lsn;
-		if (have_cur && os_exists(cur)) {
+		if (os_exists(cur) && !recovery_cur_is_gen(cur, r.gen)) {
 			event_log(inst, EVENT_ERROR, 515,
 			    "%s does not continue generation %u: the log set is inconsistent", cur, r.gen);
 			err = JET_errInvalidLogSequence;

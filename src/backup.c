@@ -1,0 +1,1331 @@
+/*
+ * backup.c -- ESE's external backup state machine (JetBeginExternalBackup ...
+ * JetEndExternalBackup), point-in-time snapshots, and the streamed database
+ * format.
+ *
+ * STREAMED DATABASE (what JetReadFile returns for a database; ESE's layout):
+ *   file pages 0 and 1: a copy of the database header taken at open (Begin in
+ *       point-in-time mode), stamped with bk[BK_FULL_CUR] = {mark, time,
+ *       gen_low = first log generation needed} and DBHDR_FLAG_BACKUP_COPY;
+ *   file page p + 1 (p = 1 .. pgno_last): database page p, checksummed on the
+ *       way (an all-zero page is allowed: allocated but not yet written);
+ *   file page pgno_last + 2: the trailer (below).
+ * So the copy is itself a database file, with one extra page past its end,
+ * that soft recovery refuses (JET_errSoftRecoveryOnBackupDatabase) until
+ * restore (hard recovery, restore.c) has replayed its logs.
+ *
+ * TRAILER page (ESE's PATCHHDR), little-endian: 0 u32 CRC-32C of bytes
+ * 4..page_size, 4 u32 magic 'JTRL', 8 u32 version, 12 bkinfo (u64 mark LSN,
+ * u64 time, u32 gen_low, u32 gen_high: the last generation the copy needs),
+ * 36 database signature, 64 log signature, 92 u32 gen_min_required, 96
+ * gen_max_required, 100 gen_max_committed, 104 pgno_last, 108 page size,
+ * 112 u16 path length, 114 the database's path (JetRestoreInstance puts the
+ * database back there).
+ *
+ * INVARIANTS
+ *  K1. ESE mode: pages are read from disk under db->bk_io_lock, which every
+ *      page write takes, so a copied page is never torn.  The copy is fuzzy;
+ *      the logs from the checkpoint generation at Begin (every page changed
+ *      after it has a full image there, R1 in recovery.c) to the generation
+ *      closed by JetGetLogInfo, after every database was read, repair it.
+ *  K2. Point-in-time mode: at Begin no transaction runs (write lock), every
+ *      page is on disk and synced, and from then on the first write of a page
+ *      (up to the Begin pgno_last) after Begin first copies the Begin image
+ *      to the spill file; backup reads take that image if there is one.  So
+ *      every read sees the Begin state.  Kept images: one per page written
+ *      during the backup, on disk; the index is 8 bytes per kept page.
+ *  K3. The logs a backup lists are never deleted while it runs (not by
+ *      circular logging, not by truncation), and truncation never deletes a
+ *      generation at or above the checkpoint.
+ */
+#include "config.h"
+
+#include <dirent.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "jet_int.h"
+
+#define BK_FILES_MAX 64
+#define BK_TRAILER_VERSION 1
+#define BK_ALIGN 4096
+
+enum bk_state { BK_DATABASES = 1, BK_LOGS = 2 };
+
+/* Point-in-time snapshot of one database: Begin images of overwritten pages. */
+struct bk_snap {
+	uint32_t pgno_last;
+	char *spill_path;
+	os_file *spill;
+	uint32_t nkept;
+	uint32_t *keys;			/* open addressing: pgno (0 = empty) */
+	uint32_t *slots;		/* spill slot of keys[i] */
+	uint32_t cap;
+};
+
+struct bk_file {
+	int used;
+	struct jet_db *db;		/* a database, or NULL for a log */
+	uint32_t gen;
+	char *path;
+	os_file *file;
+	uint64_t size;
+	uint64_t pos;			/* ESE mode: next byte */
+	int to_end;			/* every byte was served */
+	uint8_t *covered;		/* point-in-time: page-sized chunks served */
+	uint64_t ncovered, nchunks;
+	uint8_t *hdr;			/* stamped header page (database) */
+	uint8_t *trailer;
+	uint32_t pgno_last;
+	JET_ERR verify_err;		/* log found damaged at open */
+};
+
+struct bk_dbstate {
+	int in_session;
+	int done;			/* read to the end in this session */
+	int dropped;			/* a read error took it out */
+	uint32_t pgno_last;		/* point-in-time: at Begin */
+	uint8_t *hdr;			/* point-in-time: header stamped at Begin */
+};
+
+struct backup {
+	int full, pit, stopped;
+	enum bk_state state;
+	lsn_t mark_lsn;
+	uint64_t mark_time;
+	uint32_t copy_mic, copy_mac;	/* logs to copy: [mic, mac) */
+	uint32_t delete_mic, delete_mac;
+	int have_loginfo;
+	uint8_t *copied;		/* per generation in [copy_mic, copy_mac) */
+	int truncated;
+	struct bk_file files[BK_FILES_MAX];
+	struct bk_dbstate dbs[JET_MAX_ATTACHED_DATABASES + 1];
+};
+
+/* ---- trailer ---- */
+
+void
+bk_trailer_encode(const struct bk_trailer *t, uint8_t *page, uint32_t ps)
+{
+	memset(page, 0, ps);
+	put32(page + 4, BK_TRAILER_MAGIC);
+	put32(page + 8, BK_TRAILER_VERSION);
+	put64(page + 12, t->bk.lsn_mark);
+	put64(page + 20, t->bk.time_mark);
+	put32(page + 28, t->bk.gen_low);
+	put32(page + 32, t->bk.gen_high);
+	sig_encode(&t->sign_db, page + 36);
+	sig_encode(&t->sign_log, page + 64);
+	put32(page + 92, t->gen_min_required);
+	put32(page + 96, t->gen_max_required);
+	put32(page + 100, t->gen_max_committed);
+	put32(page + 104, t->pgno_last);
+	put32(page + 108, t->page_size);
+	put16(page + 112, (uint16_t)strlen(t->path));
+	memcpy(page + 114, t->path, strlen(t->path));
+	put32(page, crc32c(0, page + 4, ps - 4));
+}
+
+JET_ERR
+bk_trailer_decode(const uint8_t *page, uint32_t ps, struct bk_trailer *t)
+{
+	if (get32(page + 4) != BK_TRAILER_MAGIC || get32(page) != crc32c(0, page + 4, ps - 4))
+		return JET_errBadPatchPage;
+	if (get32(page + 8) != BK_TRAILER_VERSION || get32(page + 108) != ps)
+		return JET_errBadPatchPage;
+	t->bk.lsn_mark = get64(page + 12);
+	t->bk.time_mark = get64(page + 20);
+	t->bk.gen_low = get32(page + 28);
+	t->bk.gen_high = get32(page + 32);
+	sig_decode(page + 36, &t->sign_db);
+	sig_decode(page + 64, &t->sign_log);
+	t->gen_min_required = get32(page + 92);
+	t->gen_max_required = get32(page + 96);
+	t->gen_max_committed = get32(page + 100);
+	t->pgno_last = get32(page + 104);
+	t->page_size = ps;
+	if (get16(page + 112) >= sizeof(t->path) || memchr(page + 114, '\0', get16(page + 112)) != NULL)
+		return JET_errBadPatchPage;
+	memcpy(t->path, page + 114, get16(page + 112));
+	t->path[get16(page + 112)] = '\0';
+	return JET_errSuccess;
+}
+
+/* ---- point-in-time snapshots ---- */
+
+static uint32_t *
+snap_find(struct bk_snap *snap, uint32_t pgno)
+{
+	uint32_t i;
+
+	if (snap->cap == 0)
+		return NULL;
+	for (i = (pgno * 2654435761U) & (snap->cap - 1); snap->keys[i] != 0; i = (i + 1) & (snap->cap - 1))
+		if (snap->keys[i] == pgno)
+			return &snap->slots[i];
+	return NULL;
+}
+
+static JET_ERR
+snap_insert(struct bk_snap *snap, uint32_t pgno, uint32_t slot)
+{
+	uint32_t i;
+
+	if ((snap->nkept + 1) * 2 > snap->cap) {
+		uint32_t ncap = snap->cap ? snap->cap * 2 : 1024, *ok = snap->keys, *os = snap->slots, ocap = snap->cap;
+		if ((snap->keys = calloc(ncap, sizeof(uint32_t))) == NULL ||
+		    (snap->slots = calloc(ncap, sizeof(uint32_t))) == NULL) {
+			free(snap->keys);
+			snap->keys = ok;
+			snap->slots = os;
+			return JET_errOutOfMemory;
+		}
+		snap->cap = ncap;
+		for (uint32_t j = 0; j < ocap; j++)
+			if (ok[j] != 0) {
+				for (i = (ok[j] * 2654435761U) & (ncap - 1); snap->keys[i] != 0; i = (i + 1) & (ncap - 1))
+					;
+				snap->keys[i] = ok[j];
+				snap->slots[i] = os[j];
+			}
+		free(ok);
+		free(os);
+	}
+	for (i = (pgno * 2654435761U) & (snap->cap - 1); snap->keys[i] != 0; i = (i + 1) & (snap->cap - 1))
+		;
+	snap->keys[i] = pgno;
+	snap->slots[i] = slot;
+	snap->nkept++;
+	return JET_errSuccess;
+}
+
+/* Before page pgno is overwritten (db->bk_io_lock held): keep its Begin image. */
+JET_ERR
+backup_preserve(struct jet_db *db, uint32_t pgno)
+{
+	struct bk_snap *snap = db->snap;
+	uint32_t ps = db->hdr.page_size;
+	uint8_t *buf;
+	JET_ERR err;
+
+	if (snap == NULL || pgno > snap->pgno_last || snap_find(snap, pgno) != NULL)
+		return JET_errSuccess;
+	if ((buf = malloc(ps)) == NULL)
+		return JET_errOutOfMemory;
+	err = cache_read_page_disk(db, pgno, buf);
+	if (err >= 0)
+		err = os_pwrite(snap->spill, buf, ps, (uint64_t)snap->nkept * ps);
+	if (err >= 0)
+		err = snap_insert(snap, pgno, snap->nkept);
+	free(buf);
+	if (err < 0)
+		event_log(db->inst, EVENT_ERROR, 218, "%s: cannot keep the backup image of page %u: %s", db->path, pgno,
+		    JetErrorString(err));
+	return err;
+}
+
+static void
+snap_free(struct jet_db *db)
+{
+	struct bk_snap *snap;
+
+	pthread_mutex_lock(&db->bk_io_lock);
+	snap = db->snap;
+	db->snap = NULL;
+	pthread_mutex_unlock(&db->bk_io_lock);
+	if (snap == NULL)
+		return;
+	os_close(snap->spill);
+	if (snap->spill_path != NULL)
+		os_unlink(snap->spill_path);
+	free(snap->spill_path);
+	free(snap->keys);
+	free(snap->slots);
+	free(snap);
+}
+
+static JET_ERR
+snap_create(struct jet_db *db, uint32_t pgno_last)
+{
+	struct bk_snap *snap = calloc(1, sizeof(*snap));
+	JET_ERR err;
+
+	if (snap == NULL || asprintf(&snap->spill_path, "%s.jfsbk", db->path) < 0) {
+		free(snap);
+		return JET_errOutOfMemory;
+	}
+	snap->pgno_last = pgno_last;
+	if (os_exists(snap->spill_path))
+		os_unlink(snap->spill_path);
+	if ((err = os_open(snap->spill_path, OS_WRITE | OS_CREATE | OS_EXCL, &snap->spill)) < 0) {
+		free(snap->spill_path);
+		free(snap);
+		return err;
+	}
+	pthread_mutex_lock(&db->bk_io_lock);
+	db->snap = snap;
+	pthread_mutex_unlock(&db->bk_io_lock);
+	return JET_errSuccess;
+}
+
+/* ---- entry and cleanup ---- */
+
+int
+backup_running(struct jet_inst *inst)
+{
+	return inst->backup != NULL;
+}
+
+static void
+bk_file_close(struct bk_file *f)
+{
+	os_close(f->file);
+	free(f->path);
+	free(f->covered);
+	free(f->hdr);
+	free(f->trailer);
+	memset(f, 0, sizeof(*f));
+}
+
+/* Ends the backup without recording it (abort, or a fatal error). */
+static void
+bk_cleanup(struct jet_inst *inst)
+{
+	struct backup *bk = inst->backup;
+
+	if (bk == NULL)
+		return;
+	for (int i = 0; i < BK_FILES_MAX; i++)
+		if (bk->files[i].used)
+			bk_file_close(&bk->files[i]);
+	for (uint32_t i = 1; i <= JET_MAX_ATTACHED_DATABASES; i++) {
+		free(bk->dbs[i].hdr);
+		if (inst->dbs[i] != NULL)
+			snap_free(inst->dbs[i]);
+	}
+	pthread_mutex_lock(&inst->log.lock);
+	inst->log.min_gen_keep = 0;
+	pthread_mutex_unlock(&inst->log.lock);
+	free(bk->copied);
+	free(bk);
+	inst->backup = NULL;
+}
+
+/* A log-phase failure ends the session (as ESE); later calls: JET_errNoBackup. */
+static JET_ERR
+bk_fail(struct jet_inst *inst, JET_ERR err, const char *what)
+{
+	event_log(inst, EVENT_ERROR, 214, "backup stopped with an error: %s: %s (%ld)", what, JetErrorString(err), err);
+	bk_cleanup(inst);
+	return err;
+}
+
+static JET_ERR
+bk_enter(JET_INSTANCE instance, struct jet_inst **instp, struct backup **bkp)
+{
+	struct jet_inst *inst;
+	JET_ERR err;
+
+	if (instance == 0 || instance == JET_instanceNil)
+		RET(inst_legacy(&instance));
+	if ((err = inst_enter(instance, &inst)) < 0)
+		return err;
+	pthread_mutex_lock(&inst->backup_lock);
+	if (inst->backup == NULL) {
+		pthread_mutex_unlock(&inst->backup_lock);
+		return JET_errNoBackup;
+	}
+	if (inst->backup->stopped) {
+		pthread_mutex_unlock(&inst->backup_lock);
+		return JET_errBackupAbortByServer;
+	}
+	*instp = inst;
+	*bkp = inst->backup;
+	return JET_errSuccess;
+}
+
+static JET_ERR
+bk_leave(struct jet_inst *inst, JET_ERR err)
+{
+	pthread_mutex_unlock(&inst->backup_lock);
+	return err;
+}
+
+/* Logs a backup phase record (ESE's lrtypBackup2): header, u8 phase, u8 dbid, u8 slot, pad, bkinfo. */
+enum bk_phase { BKP_BEGIN = 1, BKP_PREPARE_LOGS = 2, BKP_TRUNCATE = 3, BKP_UPDATE = 4, BKP_ABORT = 5, BKP_STOP = 6 };
+#define BKREC_SIZE (LREC_HDR_SIZE + 8 + 24)
+
+static JET_ERR
+bk_log_phase(struct jet_inst *inst, enum bk_phase phase, uint32_t dbid, int slot, const struct bkinfo *bi)
+{
+	uint8_t rec[BKREC_SIZE] = { 0 };
+
+	rec[4] = LREC_BACKUP;
+	rec[LREC_HDR_SIZE] = (uint8_t)phase;
+	rec[LREC_HDR_SIZE + 1] = (uint8_t)dbid;
+	rec[LREC_HDR_SIZE + 2] = (uint8_t)slot;
+	if (bi != NULL) {
+		put64(rec + LREC_HDR_SIZE + 8, bi->lsn_mark);
+		put64(rec + LREC_HDR_SIZE + 16, bi->time_mark);
+		put32(rec + LREC_HDR_SIZE + 24, bi->gen_low);
+		put32(rec + LREC_HDR_SIZE + 28, bi->gen_high);
+	}
+	return txn_log_system(inst, rec, sizeof(rec), NULL);
+}
+
+/* Applies the header update of a backup record (recovery). */
+static void
+bk_apply_slot(struct db_header *h, int slot, const struct bkinfo *bi)
+{
+	if (bi->lsn_mark < h->bk[slot].lsn_mark)
+		return;
+	h->bk[slot] = *bi;
+	if (slot == BK_FULL_PREV) {
+		memset(&h->bk[BK_INC_PREV], 0, sizeof(h->bk[0]));
+		memset(&h->bk[BK_DIFF_PREV], 0, sizeof(h->bk[0]));
+	}
+}
+
+JET_ERR
+backup_redo_record(struct jet_db **dbs, const uint8_t *rec, size_t len)
+{
+	struct bkinfo bi;
+	uint32_t dbid;
+	int slot;
+
+	if (len != BKREC_SIZE)
+		return JET_errLogFileCorrupt;
+	if (rec[LREC_HDR_SIZE] != BKP_UPDATE)
+		return JET_errSuccess;
+	dbid = rec[LREC_HDR_SIZE + 1];
+	slot = rec[LREC_HDR_SIZE + 2];
+	if (dbid < 1 || dbid > JET_MAX_ATTACHED_DATABASES || slot >= BK_NSLOTS)
+		return JET_errLogFileCorrupt;
+	if (dbs[dbid] == NULL)
+		return JET_errSuccess;
+	bi.lsn_mark = get64(rec + LREC_HDR_SIZE + 8);
+	bi.time_mark = get64(rec + LREC_HDR_SIZE + 16);
+	bi.gen_low = get32(rec + LREC_HDR_SIZE + 24);
+	bi.gen_high = get32(rec + LREC_HDR_SIZE + 28);
+	bk_apply_slot(&dbs[dbid]->hdr, slot, &bi);
+	return JET_errSuccess;
+}
+
+/* ---- Begin ---- */
+
+static JET_ERR
+bk_read_checkpoint_gen(struct jet_inst *inst, uint32_t *genp)
+{
+	struct ckpt_state ck;
+	char *path = ckpt_path(inst);
+	JET_ERR err;
+
+	if (path == NULL)
+		return JET_errOutOfMemory;
+	err = ckpt_read(path, &ck);
+	free(path);
+	if (err < 0)
+		return err;
+	*genp = ck.gen;
+	ckpt_state_free(&ck);
+	return JET_errSuccess;
+}
+
+static uint32_t
+bk_oldest_log(struct jet_inst *inst, JET_ERR *errp)
+{
+	uint32_t *gens, oldest = 0;
+	size_t n;
+	int have_cur;
+
+	if ((*errp = log_scan_dir(inst, &gens, &n, &have_cur)) < 0)
+		return 0;
+	oldest = n > 0 ? gens[0] : inst->log.cur_gen;
+	free(gens);
+	return oldest;
+}
+
+/* The stamped header page of a database for this backup. */
+static uint8_t *
+bk_stamp_header(struct backup *bk, struct jet_db *db, uint32_t pgno_last)
+{
+	uint8_t *page;
+	struct db_header h;
+
+	if (posix_memalign((void **)&page, BK_ALIGN, db->hdr.page_size) != 0)
+		return NULL;
+	pthread_mutex_lock(&db->hdr_lock);
+	h = db->hdr;
+	pthread_mutex_unlock(&db->hdr_lock);
+	h.bk[BK_FULL_CUR].lsn_mark = bk->mark_lsn;
+	h.bk[BK_FULL_CUR].time_mark = bk->mark_time;
+	h.bk[BK_FULL_CUR].gen_low = bk->copy_mic;
+	h.bk[BK_FULL_CUR].gen_high = bk->pit ? bk->copy_mac - 1 : 0;
+	h.flags |= DBHDR_FLAG_BACKUP_COPY;
+	h.pgno_last = pgno_last;
+	h.dbtime = db->dbtime;
+	dbhdr_encode(&h, page);
+	return page;
+}
+
+static JET_ERR
+bk_copy_map_alloc(struct backup *bk)
+{
+	free(bk->copied);
+	bk->copied = calloc(bk->copy_mac > bk->copy_mic ? bk->copy_mac - bk->copy_mic : 1, 1);
+	return bk->copied != NULL ? JET_errSuccess : JET_errOutOfMemory;
+}
+
+/* Point-in-time Begin: quiesce, flush, freeze, close the generation. */
+static JET_ERR
+bk_begin_pit(struct jet_inst *inst, struct backup *bk)
+{
+	JET_ERR err;
+	uint32_t i;
+
+	pthread_mutex_lock(&inst->write_lock);
+	if ((err = ckpt_run(inst, 1)) < 0)
+		goto out;
+	bk->copy_mic = inst->ckpt.gen;
+	if (!bk->full)
+		bk->copy_mic = bk_oldest_log(inst, &err);
+	if (err < 0)
+		goto out;
+	for (i = 1; i <= JET_MAX_ATTACHED_DATABASES && err >= 0; i++) {
+		struct jet_db *db = inst->dbs[i];
+		if (db == NULL)
+			continue;
+		if ((err = space_pgno_last(db, &bk->dbs[i].pgno_last)) >= 0 && bk->full)
+			err = snap_create(db, bk->dbs[i].pgno_last);
+	}
+	if (err < 0)
+		goto out;
+	bk->mark_lsn = inst->log.append_lsn;
+	bk->mark_time = time_now_us();
+	if ((err = log_roll(&inst->log)) < 0)
+		goto out;
+	bk->copy_mac = inst->log.cur_gen;
+	for (i = 1; i <= JET_MAX_ATTACHED_DATABASES && err >= 0; i++)
+		if (inst->dbs[i] != NULL && bk->full &&
+		    (bk->dbs[i].hdr = bk_stamp_header(bk, inst->dbs[i], bk->dbs[i].pgno_last)) == NULL)
+			err = JET_errOutOfMemory;
+	if (err >= 0)
+		err = bk_copy_map_alloc(bk);
+	bk->have_loginfo = 1;
+out:
+	pthread_mutex_unlock(&inst->write_lock);
+	return err;
+}
+
+JET_ERR JET_API
+JetBeginExternalBackupInstance(JET_INSTANCE instance, JET_GRBIT grbit)
+{
+	struct jet_inst *inst;
+	struct backup *bk = NULL;
+	JET_ERR err;
+
+	if (instance == 0 || instance == JET_instanceNil)
+		RET(inst_legacy(&instance));
+	RET(inst_enter(instance, &inst));
+	if (!inst->backup_allowed)
+		return JET_errBackupNotAllowedYet;
+	if (!inst->log.enabled)
+		return JET_errLoggingDisabled;
+	if (inst->log.fatal != JET_errSuccess)
+		return JET_errLogWriteFail;
+	if (grbit & ~(JET_bitBackupIncremental | JET_bitBackupJetfsPointInTime))
+		return JET_errInvalidGrbit;
+	if ((grbit & JET_bitBackupIncremental) && inst->p.circular)
+		return JET_errInvalidBackup;
+	pthread_mutex_lock(&inst->backup_lock);
+	if (inst->backup != NULL) {
+		err = JET_errBackupInProgress;
+		goto out;
+	}
+	if ((bk = calloc(1, sizeof(*bk))) == NULL) {
+		err = JET_errOutOfMemory;
+		goto out;
+	}
+	bk->full = !(grbit & JET_bitBackupIncremental);
+	bk->pit = (grbit & JET_bitBackupJetfsPointInTime) != 0;
+	if (!bk->full) {
+		for (uint32_t i = 1; i <= JET_MAX_ATTACHED_DATABASES; i++) {
+			struct jet_db *db = inst->dbs[i];
+			if (db != NULL && db->hdr.bk[BK_FULL_PREV].gen_low == 0) {
+				event_log(inst, EVENT_ERROR, 206,
+				    "incremental backup refused: %s has no full backup recorded", db->path);
+				err = JET_errMissingFullBackup;
+				goto out;
+			}
+		}
+	}
+	inst->backup = bk;
+	for (uint32_t i = 1; i <= JET_MAX_ATTACHED_DATABASES; i++)
+		bk->dbs[i].in_session = !bk->full && inst->dbs[i] != NULL;
+	if (bk->pit) {
+		err = bk_begin_pit(inst, bk);
+		bk->state = BK_LOGS;
+		if (bk->full)
+			bk->state = BK_DATABASES;
+	} else if (bk->full) {
+		bk->state = BK_DATABASES;
+		bk->mark_lsn = inst->log.append_lsn;
+		bk->mark_time = time_now_us();
+		err = bk_read_checkpoint_gen(inst, &bk->copy_mic);
+		if (err == JET_errFileNotFound)
+			err = JET_errCheckpointFileNotFound;
+	} else {
+		bk->state = BK_LOGS;
+		bk->mark_lsn = inst->log.append_lsn;
+		bk->mark_time = time_now_us();
+		bk->copy_mic = bk_oldest_log(inst, &err);
+	}
+	if (err >= 0) {
+		pthread_mutex_lock(&inst->log.lock);
+		inst->log.min_gen_keep = bk->copy_mic;
+		pthread_mutex_unlock(&inst->log.lock);
+		err = bk_log_phase(inst, BKP_BEGIN, 0, 0, NULL);
+	}
+	if (err < 0) {
+		bk_cleanup(inst);
+		bk = NULL;
+		goto out;
+	}
+	event_log(inst, EVENT_INFO, bk->full ? 210 : 211, "%s%s backup started (logs from generation %u)",
+	    bk->full ? "full" : "incremental", bk->pit ? " point-in-time" : "", bk->copy_mic);
+	bk = NULL;
+out:
+	free(bk);
+	pthread_mutex_unlock(&inst->backup_lock);
+	return err;
+}
+
+JET_ERR JET_API
+JetBeginExternalBackup(JET_GRBIT grbit)
+{
+	return JetBeginExternalBackupInstance(0, grbit);
+}
+
+/* ---- lists ---- */
+
+/* ESE's A-variant buffer rules for a double-NUL list of n names. */
+static JET_ERR
+bk_put_list(char **names, size_t n, JET_PSTR szz, unsigned long cbMax, unsigned long *pcbActual)
+{
+	size_t need = 1, pos = 0;
+
+	for (size_t i = 0; i < n; i++)
+		need += strlen(names[i]) + 1;
+	if (pcbActual != NULL)
+		*pcbActual = (unsigned long)need;
+	if (cbMax == 0)
+		return JET_errSuccess;
+	if (szz == NULL)
+		return JET_errInvalidParameter;
+	if (cbMax < need)
+		return JET_errBufferTooSmall;
+	for (size_t i = 0; i < n; i++) {
+		size_t l = strlen(names[i]) + 1;
+		memcpy(szz + pos, names[i], l);
+		pos += l;
+	}
+	szz[pos] = '\0';
+	return JET_errSuccess;
+}
+
+JET_ERR JET_API
+JetGetAttachInfoInstance(JET_INSTANCE instance, JET_PSTR szzDatabases, unsigned long cbMax, unsigned long *pcbActual)
+{
+	struct jet_inst *inst;
+	struct backup *bk;
+	char *names[JET_MAX_ATTACHED_DATABASES];
+	size_t n = 0;
+
+	RET(bk_enter(instance, &inst, &bk));
+	if (!bk->full)
+		return bk_leave(inst, JET_errInvalidBackupSequence);
+	for (uint32_t i = 1; i <= JET_MAX_ATTACHED_DATABASES; i++)
+		if (inst->dbs[i] != NULL)
+			names[n++] = inst->dbs[i]->path;
+	return bk_leave(inst, bk_put_list(names, n, szzDatabases, cbMax, pcbActual));
+}
+
+JET_ERR JET_API
+JetGetAttachInfo(JET_PSTR szzDatabases, unsigned long cbMax, unsigned long *pcbActual)
+{
+	return JetGetAttachInfoInstance(0, szzDatabases, cbMax, pcbActual);
+}
+
+static int
+bk_any_open(struct backup *bk)
+{
+	for (int i = 0; i < BK_FILES_MAX; i++)
+		if (bk->files[i].used)
+			return 1;
+	return 0;
+}
+
+/* The first JetGetLogInfo of an ESE-mode backup: close the generation, fix the ranges. */
+static JET_ERR
+bk_prepare_logs(struct jet_inst *inst, struct backup *bk)
+{
+	uint32_t chk_gen, oldest;
+	JET_ERR err = JET_errSuccess;
+
+	if (!bk->have_loginfo) {
+		if ((err = log_roll(&inst->log)) < 0)
+			return bk_fail(inst, err, "closing the log generation");
+		bk->copy_mac = inst->log.cur_gen;
+		if (!bk->full) {
+			uint32_t last = 0;
+			for (uint32_t i = 1; i <= JET_MAX_ATTACHED_DATABASES; i++) {
+				struct jet_db *db = inst->dbs[i];
+				if (db == NULL)
+					continue;
+				if (db->hdr.bk[BK_FULL_PREV].gen_high > last)
+					last = db->hdr.bk[BK_FULL_PREV].gen_high;
+				if (db->hdr.bk[BK_INC_PREV].gen_high > last)
+					last = db->hdr.bk[BK_INC_PREV].gen_high;
+			}
+			if (bk->copy_mic > last + 1) {
+				event_log(inst, EVENT_ERROR, 459,
+				    "incremental backup: generations %u to %u are gone since the last backup", last + 1,
+				    bk->copy_mic - 1);
+				return bk_fail(inst, JET_errMissingFileToBackup, "checking the log chain");
+			}
+		}
+		if ((err = bk_copy_map_alloc(bk)) < 0)
+			return bk_fail(inst, err, "preparing the log list");
+		bk->have_loginfo = 1;
+		bk_log_phase(inst, BKP_PREPARE_LOGS, 0, 0, NULL);
+	}
+	bk->state = BK_LOGS;
+	/* What truncation may delete: below the checkpoint and what uncopied databases need. */
+	oldest = bk_oldest_log(inst, &err);
+	if (err < 0)
+		return bk_fail(inst, err, "listing the log directory");
+	if ((err = bk_read_checkpoint_gen(inst, &chk_gen)) < 0)
+		return bk_fail(inst, err, "reading the checkpoint");
+	bk->delete_mic = oldest;
+	bk->delete_mac = chk_gen < bk->copy_mac ? chk_gen : bk->copy_mac;
+	if (bk->full)
+		for (uint32_t i = 1; i <= JET_MAX_ATTACHED_DATABASES; i++) {
+			struct jet_db *db = inst->dbs[i];
+			if (db != NULL && !bk->dbs[i].done && db->hdr.bk[BK_FULL_PREV].gen_high < bk->delete_mac)
+				bk->delete_mac = db->hdr.bk[BK_FULL_PREV].gen_high;
+		}
+	if (bk->delete_mac < bk->delete_mic)
+		bk->delete_mac = bk->delete_mic;
+	return JET_errSuccess;
+}
+
+static JET_ERR
+bk_list_gens(struct jet_inst *inst, uint32_t lo, uint32_t hi, JET_PSTR szz, unsigned long cbMax, unsigned long *pcbActual)
+{
+	size_t n = hi > lo ? hi - lo : 0;
+	char **names = calloc(n ? n : 1, sizeof(*names));
+	JET_ERR err = JET_errSuccess;
+
+	if (names == NULL)
+		return JET_errOutOfMemory;
+	for (size_t i = 0; i < n && err >= 0; i++)
+		if ((names[i] = log_gen_path(inst, lo + (uint32_t)i)) == NULL)
+			err = JET_errOutOfMemory;
+	if (err >= 0)
+		err = bk_put_list(names, n, szz, cbMax, pcbActual);
+	for (size_t i = 0; i < n; i++)
+		free(names[i]);
+	free(names);
+	return err;
+}
+
+JET_ERR JET_API
+JetGetLogInfoInstance2(JET_INSTANCE instance, JET_PSTR szzLogs, unsigned long cbMax, unsigned long *pcbActual,
+    JET_LOGINFO *pLogInfo)
+{
+	struct jet_inst *inst;
+	struct backup *bk;
+	JET_ERR err;
+
+	if (pLogInfo != NULL && pLogInfo->cbSize < sizeof(*pLogInfo))
+		return JET_errInvalidParameter;
+	RET(bk_enter(instance, &inst, &bk));
+	if (bk_any_open(bk) && !bk->pit)
+		return bk_leave(inst, JET_errInvalidBackupSequence);
+	if ((err = bk_prepare_logs(inst, bk)) < 0)
+		return bk_leave(inst, err);
+	if (pLogInfo != NULL) {
+		pLogInfo->ulGenLow = bk->copy_mic;
+		pLogInfo->ulGenHigh = bk->copy_mac - 1;
+		memcpy(pLogInfo->szBaseName, inst->p.base_name, JET_BASE_NAME_LENGTH + 1);
+	}
+	if (bk->copy_mac > bk->copy_mic)
+		event_log(inst, EVENT_INFO, 223, "backup of log files: generations %u to %u", bk->copy_mic, bk->copy_mac - 1);
+	return bk_leave(inst, bk_list_gens(inst, bk->copy_mic, bk->copy_mac, szzLogs, cbMax, pcbActual));
+}
+
+JET_ERR JET_API
+JetGetLogInfoInstance(JET_INSTANCE instance, JET_PSTR szzLogs, unsigned long cbMax, unsigned long *pcbActual)
+{
+	return JetGetLogInfoInstance2(instance, szzLogs, cbMax, pcbActual, NULL);
+}
+
+JET_ERR JET_API
+JetGetLogInfo(JET_PSTR szzLogs, unsigned long cbMax, unsigned long *pcbActual)
+{
+	return JetGetLogInfoInstance2(0, szzLogs, cbMax, pcbActual, NULL);
+}
+
+JET_ERR JET_API
+JetGetTruncateLogInfoInstance(JET_INSTANCE instance, JET_PSTR szzLogs, unsigned long cbMax, unsigned long *pcbActual)
+{
+	struct jet_inst *inst;
+	struct backup *bk;
+	JET_ERR err;
+
+	RET(bk_enter(instance, &inst, &bk));
+	if (bk_any_open(bk) && !bk->pit)
+		return bk_leave(inst, JET_errInvalidBackupSequence);
+	if ((err = bk_prepare_logs(inst, bk)) < 0)
+		return bk_leave(inst, err);
+	return bk_leave(inst, bk_list_gens(inst, bk->delete_mic, bk->delete_mac, szzLogs, cbMax, pcbActual));
+}
+
+/* ---- files ---- */
+
+static int
+bk_free_slot(struct backup *bk)
+{
+	for (int i = 0; i < BK_FILES_MAX; i++)
+		if (!bk->files[i].used)
+			return i;
+	return -1;
+}
+
+static JET_ERR
+bk_open_db(struct jet_inst *inst, struct backup *bk, struct jet_db *db, struct bk_file *f)
+{
+	uint32_t ps = db->hdr.page_size;
+	struct bk_trailer t;
+
+	if (!bk->full || bk->state != BK_DATABASES)
+		return JET_errInvalidBackupSequence;
+	if (bk->dbs[db->dbid].dropped)
+		return JET_errDatabaseNotFound;
+	f->db = db;
+	if (bk->pit) {
+		f->pgno_last = bk->dbs[db->dbid].pgno_last;
+		if ((f->hdr = malloc(ps)) == NULL)
+			return JET_errOutOfMemory;
+		memcpy(f->hdr, bk->dbs[db->dbid].hdr, ps);
+	} else {
+		RET(space_pgno_last(db, &f->pgno_last));
+		if ((f->hdr = bk_stamp_header(bk, db, f->pgno_last)) == NULL)
+			return JET_errOutOfMemory;
+	}
+	/* The trailer: the logs this copy needs end with the current generation. */
+	memset(&t, 0, sizeof(t));
+	t.bk.lsn_mark = bk->mark_lsn;
+	t.bk.time_mark = bk->mark_time;
+	t.bk.gen_low = bk->copy_mic;
+	t.bk.gen_high = bk->pit ? bk->copy_mac - 1 : inst->log.cur_gen;
+	pthread_mutex_lock(&db->hdr_lock);
+	t.sign_db = db->hdr.sign_db;
+	t.sign_log = db->hdr.sign_log;
+	t.gen_min_required = db->hdr.gen_min_required;
+	t.gen_max_required = db->hdr.gen_max_required;
+	t.gen_max_committed = db->hdr.gen_max_committed;
+	pthread_mutex_unlock(&db->hdr_lock);
+	if (t.gen_max_committed > t.bk.gen_high)
+		t.bk.gen_high = t.gen_max_committed;
+	t.pgno_last = f->pgno_last;
+	t.page_size = ps;
+	snprintf(t.path, sizeof(t.path), "%s", db->path);
+	if (posix_memalign((void **)&f->trailer, BK_ALIGN, ps) != 0)
+		return JET_errOutOfMemory;
+	bk_trailer_encode(&t, f->trailer, ps);
+	f->size = ((uint64_t)f->pgno_last + 3) * ps;
+	if ((f->path = strdup(db->path)) == NULL)
+		return JET_errOutOfMemory;
+	bk->dbs[db->dbid].in_session = 1;
+	event_log(inst, EVENT_INFO, 220, "starting the backup of %s (%llu bytes)", db->path,
+	    (unsigned long long)f->size);
+	return JET_errSuccess;
+}
+
+static JET_ERR
+bk_open_log(struct jet_inst *inst, const char *name, struct bk_file *f)
+{
+	const char *slash = strrchr(name, '/');
+	char *dir = os_path_dir(name);
+	struct log_file_header h;
+	uint32_t gen;
+	int same_dir;
+
+	if (dir == NULL)
+		return JET_errOutOfMemory;
+	same_dir = strcmp(dir, inst->p.log_path) == 0 || (slash == NULL && strcmp(inst->p.log_path, ".") == 0);
+	free(dir);
+	if (!log_parse_name(inst->p.base_name, slash ? slash + 1 : name, &gen) || !same_dir)
+		return JET_errInvalidParameter;
+	if ((f->path = log_gen_path(inst, gen)) == NULL)
+		return JET_errOutOfMemory;
+	if (!os_exists(f->path)) {
+		event_log(inst, EVENT_ERROR, 459, "backup: log file %s does not exist", f->path);
+		return JET_errMissingFileToBackup;
+	}
+	RET(os_open(f->path, OS_READ, &f->file));
+	RET(os_size(f->file, &f->size));
+	f->gen = gen;
+	/* Check the whole generation now; a damaged one fails its first read (as ESE). */
+	f->verify_err = log_verify_path(f->path, gen, &inst->log.sign_log, &h);
+	if (f->verify_err < 0) {
+		event_log(inst, EVENT_ERROR, 477, "backup: log file %s failed verification: %s", f->path,
+		    JetErrorName(f->verify_err));
+		f->verify_err = JET_errLogReadVerifyFailure;
+	}
+	return JET_errSuccess;
+}
+
+JET_ERR JET_API
+JetOpenFileInstance(JET_INSTANCE instance, JET_PCSTR szFileName, JET_HANDLE *phfFile, unsigned long *pulFileSizeLow,
+    unsigned long *pulFileSizeHigh)
+{
+	struct jet_inst *inst;
+	struct backup *bk;
+	struct bk_file *f;
+	struct jet_db *db = NULL;
+	char *real = NULL;
+	int slot;
+	JET_ERR err;
+
+	RET(bk_enter(instance, &inst, &bk));
+	if (szFileName == NULL || *szFileName == '\0' || phfFile == NULL)
+		return bk_leave(inst, JET_errInvalidParameter);
+	if (!bk->pit && bk_any_open(bk))
+		return bk_leave(inst, JET_errOutOfMemory);
+	if ((slot = bk_free_slot(bk)) < 0)
+		return bk_leave(inst, JET_errOutOfFileHandles);
+	f = &bk->files[slot];
+	if (db_realpath(szFileName, &real) >= 0)
+		db = db_find_path(inst, real);
+	free(real);
+	if (db != NULL) {
+		err = bk_open_db(inst, bk, db, f);
+		if (err == JET_errInvalidBackupSequence && bk->state == BK_LOGS && bk->full && !bk->pit) {
+			bk_file_close(f);
+			return bk_leave(inst, bk_fail(inst, err, "a database opened after the log list"));
+		}
+	} else if (bk->state == BK_DATABASES && !bk->pit)
+		err = JET_errDatabaseNotFound;
+	else {
+		err = bk_open_log(inst, szFileName, f);
+		if (err < 0 && err != JET_errInvalidParameter) {
+			bk_file_close(f);
+			return bk_leave(inst, bk_fail(inst, err, szFileName));
+		}
+	}
+	if (err < 0) {
+		bk_file_close(f);
+		return bk_leave(inst, err);
+	}
+	f->used = 1;
+	if (bk->pit) {
+		f->nchunks = (f->size + BK_ALIGN - 1) / BK_ALIGN;
+		if ((f->covered = calloc((f->nchunks + 7) / 8 + 1, 1)) == NULL) {
+			bk_file_close(f);
+			return bk_leave(inst, JET_errOutOfMemory);
+		}
+	}
+	*phfFile = (JET_HANDLE)slot + 1;
+	if (pulFileSizeLow != NULL)
+		*pulFileSizeLow = (unsigned long)(f->size & 0xFFFFFFFFu);
+	if (pulFileSizeHigh != NULL)
+		*pulFileSizeHigh = (unsigned long)(f->size >> 32);
+	return bk_leave(inst, JET_errSuccess);
+}
+
+JET_ERR JET_API
+JetOpenFile(JET_PCSTR szFileName, JET_HANDLE *phfFile, unsigned long *pulFileSizeLow, unsigned long *pulFileSizeHigh)
+{
+	return JetOpenFileInstance(0, szFileName, phfFile, pulFileSizeLow, pulFileSizeHigh);
+}
+
+static struct bk_file *
+bk_file(struct backup *bk, JET_HANDLE h)
+{
+	if (h < 1 || h > BK_FILES_MAX || !bk->files[h - 1].used)
+		return NULL;
+	return &bk->files[h - 1];
+}
+
+/* Reads database page pgno as the backup must see it (bk_io_lock held by the caller). */
+static JET_ERR
+bk_read_db_page(struct backup *bk, struct jet_db *db, uint32_t pgno, uint8_t *out)
+{
+	uint32_t ps = db->hdr.page_size, *slot;
+	JET_ERR err;
+
+	if (bk->pit && db->snap != NULL && (slot = snap_find(db->snap, pgno)) != NULL)
+		err = os_pread(db->snap->spill, out, ps, (uint64_t)*slot * ps);
+	else
+		err = cache_read_page_disk(db, pgno, out);
+	if (err < 0)
+		return err;
+	err = page_verify(out, ps, pgno);
+	if (err == JET_errPageNotInitialized)
+		return JET_errSuccess;
+	if (err < 0)
+		event_log(db->inst, EVENT_ERROR, 474, "backup of %s: page %u failed verification (%s)", db->path, pgno,
+		    JetErrorName(err));
+	return err;
+}
+
+/* Copies stream bytes [off, off+len) of a database file into out. */
+static JET_ERR
+bk_read_db(struct backup *bk, struct bk_file *f, uint64_t off, uint8_t *out, size_t len)
+{
+	struct jet_db *db = f->db;
+	uint32_t ps = db->hdr.page_size;
+	uint8_t *page = NULL;
+	JET_ERR err = JET_errSuccess;
+
+	if ((page = malloc(ps)) == NULL)
+		return JET_errOutOfMemory;
+	pthread_mutex_lock(&db->bk_io_lock);
+	while (len > 0 && err >= 0) {
+		uint64_t k = off / ps;
+		size_t in = off % ps, n = ps - in < len ? ps - in : len;
+		const uint8_t *src;
+		if (k < 2)
+			src = f->hdr;
+		else if (k <= (uint64_t)f->pgno_last + 1) {
+			if ((err = bk_read_db_page(bk, db, (uint32_t)(k - 1), page)) < 0)
+				break;
+			src = page;
+		} else
+			src = f->trailer;
+		memcpy(out, src + in, n);
+		out += n;
+		off += n;
+		len -= n;
+	}
+	pthread_mutex_unlock(&db->bk_io_lock);
+	free(page);
+	return err;
+}
+
+static void
+bk_note_served(struct bk_file *f, uint64_t off, uint64_t len)
+{
+	if (f->covered != NULL && len > 0) {
+		for (uint64_t c = off / BK_ALIGN; c <= (off + len - 1) / BK_ALIGN; c++) {
+			if (!(f->covered[c / 8] & (1u << (c % 8)))) {
+				f->covered[c / 8] |= (uint8_t)(1u << (c % 8));
+				f->ncovered++;
+			}
+		}
+		f->to_end = f->ncovered == f->nchunks;
+	} else if (f->covered == NULL && off + len >= f->size)
+		f->to_end = 1;
+}
+
+static JET_ERR
+bk_read(struct jet_inst *inst, struct backup *bk, struct bk_file *f, uint64_t off, void *pv, unsigned long cb,
+    unsigned long *pcbActual)
+{
+	uint64_t len = off >= f->size ? 0 : (f->size - off < cb ? f->size - off : cb);
+	JET_ERR err;
+
+	*pcbActual = 0;
+	if (f->db == NULL && f->verify_err < 0)
+		return bk_fail(inst, f->verify_err, f->path);
+	if (len == 0)
+		return JET_errSuccess;
+	if (f->db != NULL) {
+		if ((err = bk_read_db(bk, f, off, pv, (size_t)len)) < 0) {
+			/* A damaged database leaves the session; the others go on (as ESE). */
+			event_log(inst, EVENT_ERROR, 217, "backup of %s failed (%s): this database will not be restorable",
+			    f->path, JetErrorName(err));
+			bk->dbs[f->db->dbid].dropped = 1;
+			bk->dbs[f->db->dbid].in_session = 0;
+			bk_file_close(f);
+			return err;
+		}
+	} else if ((err = os_pread(f->file, pv, (size_t)len, off)) < 0)
+		return bk_fail(inst, err == JET_errFileIOBeyondEOF ? JET_errLogReadVerifyFailure : err, f->path);
+	bk_note_served(f, off, len);
+	*pcbActual = (unsigned long)len;
+	return JET_errSuccess;
+}
+
+JET_ERR JET_API
+JetReadFileInstance(JET_INSTANCE instance, JET_HANDLE hfFile, void *pv, unsigned long cb, unsigned long *pcbActual)
+{
+	struct jet_inst *inst;
+	struct backup *bk;
+	struct bk_file *f;
+	unsigned long got = 0;
+	uint32_t ps;
+	JET_ERR err;
+
+	RET(bk_enter(instance, &inst, &bk));
+	ps = (uint32_t)inst->p.page_size;
+	if ((f = bk_file(bk, hfFile)) == NULL || pv == NULL || pcbActual == NULL)
+		return bk_leave(inst, JET_errInvalidParameter);
+	/* ESE's buffer rules. */
+	if (((uintptr_t)pv % BK_ALIGN) != 0 || cb % ps != 0 || cb == 0)
+		return bk_leave(inst, JET_errInvalidParameter);
+	if (f->pos == 0 && ((f->db != NULL && cb <= 2 * ps) || (f->db == NULL && cb < 2 * ps)))
+		return bk_leave(inst, JET_errInvalidParameter);
+	err = bk_read(inst, bk, f, f->pos, pv, cb, &got);
+	if (err >= 0 && inst->backup == bk && f->used)
+		f->pos += got;
+	*pcbActual = got;
+	return bk_leave(inst, err);
+}
+
+JET_ERR JET_API
+JetReadFile(JET_HANDLE hfFile, void *pv, unsigned long cb, unsigned long *pcbActual)
+{
+	return JetReadFileInstance(0, hfFile, pv, cb, pcbActual);
+}
+
+JET_ERR JET_API
+JetfsReadFileAt(JET_INSTANCE instance, JET_HANDLE hfFile, unsigned long long ib, void *pv, unsigned long cb,
+    unsigned long *pcbActual)
+{
+	struct jet_inst *inst;
+	struct backup *bk;
+	struct bk_file *f;
+
+	RET(bk_enter(instance, &inst, &bk));
+	if (!bk->pit)
+		return bk_leave(inst, JET_errInvalidBackupSequence);
+	if ((f = bk_file(bk, hfFile)) == NULL || (pv == NULL && cb > 0) || pcbActual == NULL)
+		return bk_leave(inst, JET_errInvalidParameter);
+	return bk_leave(inst, bk_read(inst, bk, f, ib, pv, cb, pcbActual));
+}
+
+JET_ERR JET_API
+JetCloseFileInstance(JET_INSTANCE instance, JET_HANDLE hfFile)
+{
+	struct jet_inst *inst;
+	struct backup *bk;
+	struct bk_file *f;
+
+	RET(bk_enter(instance, &inst, &bk));
+	if ((f = bk_file(bk, hfFile)) == NULL)
+		return bk_leave(inst, JET_errInvalidParameter);
+	if (f->to_end) {
+		if (f->db != NULL) {
+			bk->dbs[f->db->dbid].done = 1;
+			event_log(inst, EVENT_INFO, 221, "backup of %s complete", f->path);
+		} else if (f->gen >= bk->copy_mic && f->gen < bk->copy_mac && bk->copied != NULL)
+			bk->copied[f->gen - bk->copy_mic] = 1;
+	} else
+		event_log(inst, EVENT_WARNING, 222, "backup file %s closed before all its data was read", f->path);
+	bk_file_close(f);
+	return bk_leave(inst, JET_errSuccess);
+}
+
+JET_ERR JET_API
+JetCloseFile(JET_HANDLE hfFile)
+{
+	return JetCloseFileInstance(0, hfFile);
+}
+
+/* JetBackupInstance with no path: truncate as if every listed log was copied. */
+void
+backup_assume_copied(struct jet_inst *inst)
+{
+	struct backup *bk = inst->backup;
+
+	if (bk != NULL && bk->copied != NULL && bk->copy_mac > bk->copy_mic)
+		memset(bk->copied, 1, bk->copy_mac - bk->copy_mic);
+}
+
+/* ---- truncation ---- */
+
+JET_ERR JET_API
+JetTruncateLogInstance(JET_INSTANCE instance)
+{
+	struct jet_inst *inst;
+	struct backup *bk;
+	uint32_t deleted = 0;
+	JET_ERR err = JET_errSuccess;
+
+	RET(bk_enter(instance, &inst, &bk));
+	if (bk_any_open(bk) || !bk->have_loginfo || (bk->full && bk->state == BK_DATABASES && !bk->pit))
+		return bk_leave(inst, JET_errInvalidBackupSequence);
+	if ((err = bk_prepare_logs(inst, bk)) < 0)
+		return bk_leave(inst, err);
+	for (uint32_t g = bk->copy_mic; g < bk->copy_mac; g++)
+		if (!bk->copied[g - bk->copy_mic]) {
+			event_log(inst, EVENT_ERROR, 520, "logs not truncated: generation %u was not copied", g);
+			return bk_leave(inst, JET_errLogFileNotCopied);
+		}
+	bk->truncated = 1;
+	if (bk->delete_mic >= bk->delete_mac) {
+		event_log(inst, EVENT_INFO, 225, "no log files can be truncated");
+		return bk_leave(inst, JET_errSuccess);
+	}
+	bk_log_phase(inst, BKP_TRUNCATE, 0, 0, NULL);
+	for (uint32_t g = bk->delete_mic; g < bk->delete_mac && err >= 0; g++) {
+		char *p = log_gen_path(inst, g);
+		if (p == NULL)
+			err = JET_errOutOfMemory;
+		else if ((err = os_unlink(p)) == JET_errFileNotFound) {
+			event_log(inst, EVENT_WARNING, 227, "truncation: %s was already gone", p);
+			err = JET_errSuccess;
+		} else if (err >= 0)
+			deleted++;
+		free(p);
+	}
+	if (err >= 0)
+		err = os_fsync_dir(inst->p.log_path);
+	log_forget_gens_below(&inst->log, bk->delete_mac);
+	event_log(inst, err >= 0 ? EVENT_INFO : EVENT_ERROR, 224, "deleted log files %u to %u (%u files)%s%s",
+	    bk->delete_mic, bk->delete_mac - 1, deleted, err < 0 ? ": " : "", err < 0 ? JetErrorString(err) : "");
+	return bk_leave(inst, err);
+}
+
+JET_ERR JET_API
+JetTruncateLog(void)
+{
+	return JetTruncateLogInstance(0);
+}
+
+/* ---- end ---- */
+
+static int
+bk_all_logs_copied(struct backup *bk)
+{
+	for (uint32_t g = bk->copy_mic; g < bk->copy_mac; g++)
+		if (bk->copied == NULL || !bk->copied[g - bk->copy_mic])
+			return 0;
+	return 1;
+}
+
+/* Records the backup in each database it covered (ESE's ErrBKUpdateHdrBackupInfo). */
+static void
+bk_record(struct jet_inst *inst, struct backup *bk, int truncated)
+{
+	struct bkinfo bi = { bk->mark_lsn, bk->mark_time, bk->copy_mic, bk->copy_mac - 1 };
+	int slot = bk->full ? (truncated ? BK_FULL_PREV : BK_COPY_PREV) : (truncated ? BK_INC_PREV : BK_DIFF_PREV);
+	static const char *const kinds[] = { "full", "incremental", "copy", "differential" };
+
+	for (uint32_t i = 1; i <= JET_MAX_ATTACHED_DATABASES; i++) {
+		struct jet_db *db = inst->dbs[i];
+		JET_ERR err;
+		if (db == NULL || !bk->dbs[i].in_session || (bk->full && !bk->dbs[i].done))
+			continue;
+		err = bk_log_phase(inst, BKP_UPDATE, i, slot, &bi);
+		if (err >= 0) {
+			pthread_mutex_lock(&db->hdr_lock);
+			bk_apply_slot(&db->hdr, slot, &bi);
+			pthread_mutex_unlock(&db->hdr_lock);
+			err = db_write_header(db);
+		}
+		if (err < 0)
+			event_log(inst, EVENT_WARNING, 219, "%s: the backup could not be recorded in the header: %s",
+			    db->path, JetErrorString(err));
+		else
+			event_log(inst, EVENT_INFO, 213, "%s: %s backup recorded (log generations %u to %u)", db->path,
+			    kinds[slot], bi.gen_low, bi.gen_high);
+	}
+}
+
+static void
+bk_end(struct jet_inst *inst, int normal, int truncate_done, JET_ERR why)
+{
+	struct backup *bk = inst->backup;
+
+	if (bk->stopped)
+		normal = 0, why = JET_errBackupAbortByServer;
+	if (normal && (bk->state != BK_LOGS || !bk_all_logs_copied(bk))) {
+		event_log(inst, EVENT_WARNING, 215, "backup ended by the client before %s: recorded as aborted",
+		    bk->state != BK_LOGS ? "the log files were listed" : "every log file was copied");
+		normal = 0;
+	}
+	if (normal)
+		bk_record(inst, bk, bk->truncated || truncate_done);
+	else {
+		bk_log_phase(inst, BKP_ABORT, 0, 0, NULL);
+		event_log(inst, EVENT_WARNING, why == JET_errBackupAbortByServer ? 226 : 215, "backup aborted%s",
+		    why == JET_errBackupAbortByServer ? " by the server (JetStopBackup or shutdown)" : "");
+	}
+	bk_log_phase(inst, BKP_STOP, 0, 0, NULL);
+	bk_cleanup(inst);
+}
+
+JET_ERR JET_API
+JetEndExternalBackupInstance2(JET_INSTANCE instance, JET_GRBIT grbit)
+{
+	struct jet_inst *inst;
+	JET_GRBIT mode = grbit & (JET_bitBackupEndNormal | JET_bitBackupEndAbort);
+	JET_ERR err;
+
+	if (instance == 0 || instance == JET_instanceNil)
+		RET(inst_legacy(&instance));
+	if (mode != JET_bitBackupEndNormal && mode != JET_bitBackupEndAbort)
+		return JET_errInvalidParameter;
+	if (grbit & ~(JET_bitBackupEndNormal | JET_bitBackupEndAbort | JET_bitBackupTruncateDone))
+		return JET_errInvalidGrbit;
+	RET(inst_enter(instance, &inst));
+	pthread_mutex_lock(&inst->backup_lock);
+	if (inst->backup == NULL)
+		err = JET_errNoBackup;
+	else {
+		bk_end(inst, mode == JET_bitBackupEndNormal, (grbit & JET_bitBackupTruncateDone) != 0, JET_errSuccess);
+		err = JET_errSuccess;
+	}
+	pthread_mutex_unlock(&inst->backup_lock);
+	return err;
+}
+
+JET_ERR JET_API
+JetEndExternalBackupInstance(JET_INSTANCE instance)
+{
+	return JetEndExternalBackupInstance2(instance, JET_bitBackupEndNormal);
+}
+
+JET_ERR JET_API
+JetEndExternalBackup(void)
+{
+	return JetEndExternalBackupInstance2(0, JET_bitBackupEndNormal);
+}
+
+JET_ERR JET_API
+JetStopBackupInstance(JET_INSTANCE instance)
+{
+	struct jet_inst *inst;
+
+	if (instance == 0 || instance == JET_instanceNil)
+		RET(inst_legacy(&instance));
+	RET(inst_enter(instance, &inst));
+	pthread_mutex_lock(&inst->backup_lock);
+	if (inst->backup != NULL)
+		inst->backup->stopped = 1;
+	pthread_mutex_unlock(&inst->backup_lock);
+	return JET_errSuccess;
+}
+
+JET_ERR JET_API
+JetStopBackup(void)
+{
+	return JetStopBackupInstance(0);
+}
+
+/* JetTerm with JET_bitTermStopBackup / Abrupt: the backup ends as aborted by the server. */
+void
+backup_term(struct jet_inst *inst)
+{
+	pthread_mutex_lock(&inst->backup_lock);
+	if (inst->backup != NULL) {
+		inst->backup->stopped = 1;
+		bk_end(inst, 0, 0, JET_errBackupAbortByServer);
+	}
+	pthread_mutex_unlock(&inst->backup_lock);
+}

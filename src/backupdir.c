@@ -1,0 +1,306 @@
+/*
+ * backupdir.c -- JetBackupInstance: ESE's all-in-one backup to a directory,
+ * driving the external backup API (backup.c) exactly as a client would:
+ * Begin, each database Open/Read/Close, GetLogInfo, each log, TruncateLog,
+ * End.  The checkpoint file is not copied; restore writes one.
+ *
+ * Full backup into an empty directory; with JET_bitBackupAtomic the new set
+ * is written into <dir>/new.tmp and replaces the old one only when complete
+ * (the old set moves to <dir>/old).  Incremental adds the logs to the set in
+ * the directory.  On failure nothing new is left and no log is truncated.
+ */
+#include "config.h"
+
+#include <dirent.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "jet_int.h"
+
+#define BKD_CHUNK (1u << 20)
+
+struct bkd {
+	JET_INSTANCE inst;
+	struct jet_inst *in;
+	JET_PFNSTATUS pfn;
+	char *dir;			/* where files are written now */
+	char **written;
+	size_t nwritten;
+	uint8_t *buf;
+};
+
+static void
+bkd_status(struct bkd *b, JET_SNT snt, unsigned long done)
+{
+	JET_SNPROG prog = { sizeof(prog), done, 100 };
+
+	if (b->pfn != NULL)
+		b->pfn(0, JET_snpBackup, snt, snt == JET_sntProgress || snt == JET_sntComplete ? &prog : NULL);
+}
+
+static const char *
+bkd_base(const char *path)
+{
+	const char *slash = strrchr(path, '/');
+
+	return slash ? slash + 1 : path;
+}
+
+/* Copies one backup file (Open, Read..., Close) to dir. */
+static JET_ERR
+bkd_copy(struct bkd *b, const char *name)
+{
+	char *to = os_path_join(b->dir, bkd_base(name));
+	os_file *out = NULL;
+	JET_HANDLE h;
+	unsigned long lo, hi, got;
+	uint64_t off = 0;
+	JET_ERR err, cerr;
+
+	if (to == NULL)
+		return JET_errOutOfMemory;
+	if ((err = JetOpenFileInstance(b->inst, name, &h, &lo, &hi)) < 0)
+		goto out;
+	if (os_exists(to))
+		err = os_unlink(to);
+	if (err >= 0 && (err = os_open(to, OS_WRITE | OS_CREATE | OS_EXCL, &out)) >= 0) {
+		char **n = realloc(b->written, (b->nwritten + 1) * sizeof(*n));
+		if (n == NULL || (n[b->nwritten] = strdup(to)) == NULL)
+			err = JET_errOutOfMemory;
+		else
+			b->nwritten++;
+		if (n != NULL)
+			b->written = n;
+	}
+	while (err >= 0) {
+		if ((err = JetReadFileInstance(b->inst, h, b->buf, BKD_CHUNK, &got)) < 0 || got == 0)
+			break;
+		err = os_pwrite(out, b->buf, got, off);
+		off += got;
+	}
+	if (err >= 0)
+		err = os_fsync(out);
+	cerr = JetCloseFileInstance(b->inst, h);
+	if (err >= 0 && cerr < 0 && cerr != JET_errNoBackup)
+		err = cerr;
+	if (err >= 0 && off != ((uint64_t)hi << 32 | lo))
+		err = JET_errDiskIO;
+out:
+	os_close(out);
+	if (err >= 0)
+		event_log(b->in, EVENT_INFO, 221, "backup: copied %s to %s", name, to);
+	free(to);
+	return err;
+}
+
+/* Copies each name of a double-NUL list. */
+static JET_ERR
+bkd_copy_list(struct bkd *b, const char *szz)
+{
+	JET_ERR err = JET_errSuccess;
+
+	for (const char *p = szz; *p != '\0' && err >= 0; p += strlen(p) + 1)
+		err = bkd_copy(b, p);
+	return err;
+}
+
+static JET_ERR
+bkd_list(struct bkd *b, int logs, char **szzp)
+{
+	unsigned long need = 0;
+	JET_ERR err;
+
+	*szzp = NULL;
+	err = logs ? JetGetLogInfoInstance(b->inst, NULL, 0, &need) : JetGetAttachInfoInstance(b->inst, NULL, 0, &need);
+	if (err < 0)
+		return err;
+	if ((*szzp = malloc(need)) == NULL)
+		return JET_errOutOfMemory;
+	return logs ? JetGetLogInfoInstance(b->inst, *szzp, need, &need) :
+	    JetGetAttachInfoInstance(b->inst, *szzp, need, &need);
+}
+
+static int
+dir_is_empty(const char *dir)
+{
+	DIR *d = opendir(dir);
+	struct dirent *de;
+	int empty = 1;
+
+	if (d == NULL)
+		return 0;
+	while ((de = readdir(d)) != NULL)
+		if (strcmp(de->d_name, ".") != 0 && strcmp(de->d_name, "..") != 0)
+			empty = 0;
+	closedir(d);
+	return empty;
+}
+
+/* Moves every plain file of from into to (atomic backup's promotion). */
+static JET_ERR
+bkd_move_files(const char *from, const char *to)
+{
+	DIR *d = opendir(from);
+	struct dirent *de;
+	JET_ERR err = JET_errSuccess;
+
+	if (d == NULL)
+		return JET_errInvalidPath;
+	while ((de = readdir(d)) != NULL && err >= 0) {
+		char *a, *b;
+		if (de->d_name[0] == '.' || strcmp(de->d_name, "new.tmp") == 0 || strcmp(de->d_name, "old") == 0)
+			continue;
+		a = os_path_join(from, de->d_name);
+		b = os_path_join(to, de->d_name);
+		if (a == NULL || b == NULL)
+			err = JET_errOutOfMemory;
+		else if (!os_is_dir(a))
+			err = os_rename(a, b);
+		free(a);
+		free(b);
+	}
+	closedir(d);
+	return err >= 0 ? os_fsync_dir(to) : err;
+}
+
+static JET_ERR
+bkd_remove_dir_files(const char *dir)
+{
+	DIR *d = opendir(dir);
+	struct dirent *de;
+
+	if (d == NULL)
+		return JET_errSuccess;
+	while ((de = readdir(d)) != NULL) {
+		char *p;
+		if (de->d_name[0] == '.')
+			continue;
+		if ((p = os_path_join(dir, de->d_name)) != NULL && !os_is_dir(p))
+			os_unlink(p);
+		free(p);
+	}
+	closedir(d);
+	return JET_errSuccess;
+}
+
+JET_ERR JET_API
+JetBackupInstance(JET_INSTANCE instance, JET_PCSTR szBackupPath, JET_GRBIT grbit, JET_PFNSTATUS pfnStatus)
+{
+	struct bkd b;
+	char *dbs = NULL, *logs = NULL, *atomic_dir = NULL, *old_dir = NULL;
+	int incremental = (grbit & JET_bitBackupIncremental) != 0, atomic = (grbit & JET_bitBackupAtomic) != 0;
+	int begun = 0;
+	JET_ERR err;
+
+	memset(&b, 0, sizeof(b));
+	if (instance == 0 || instance == JET_instanceNil)
+		RET(inst_legacy(&instance));
+	RET(inst_enter(instance, &b.in));
+	b.inst = instance;
+	b.pfn = pfnStatus;
+	if (grbit & ~(JET_bitBackupIncremental | JET_bitBackupAtomic))
+		return JET_errInvalidGrbit;
+	if (incremental && atomic)
+		return JET_errInvalidGrbit;
+	if (szBackupPath == NULL || *szBackupPath == '\0') {
+		/* No path: truncate the logs a backup would make unnecessary. */
+		if (b.in->p.circular)
+			return JET_errSuccess;
+		ERR(JetBeginExternalBackupInstance(instance, 0));
+		begun = 1;
+		ERR(bkd_list(&b, 1, &logs));
+		backup_assume_copied(b.in);
+		err = JetTruncateLogInstance(instance);
+		JetEndExternalBackupInstance2(instance, JET_bitBackupEndAbort);
+		free(logs);
+		return err;
+	}
+	if (!os_is_dir(szBackupPath)) {
+		if (!b.in->p.create_path) {
+			event_log(b.in, EVENT_ERROR, 1023, "backup directory %s does not exist", szBackupPath);
+			return JET_errInvalidPath;
+		}
+		if (os_mkdir_p(szBackupPath) < 0)
+			return JET_errMakeBackupDirectoryFail;
+	}
+	if (!incremental && !atomic && !dir_is_empty(szBackupPath))
+		return JET_errBackupDirectoryNotEmpty;
+	if (atomic) {
+		if ((atomic_dir = os_path_join(szBackupPath, "new.tmp")) == NULL ||
+		    (old_dir = os_path_join(szBackupPath, "old")) == NULL) {
+			err = JET_errOutOfMemory;
+			goto err;
+		}
+		bkd_remove_dir_files(atomic_dir);
+		if (os_mkdir_p(atomic_dir) < 0) {
+			err = JET_errMakeBackupDirectoryFail;
+			goto err;
+		}
+	}
+	if ((b.dir = strdup(atomic ? atomic_dir : szBackupPath)) == NULL ||
+	    posix_memalign((void **)&b.buf, 4096, BKD_CHUNK) != 0) {
+		b.buf = NULL;
+		err = JET_errOutOfMemory;
+		goto err;
+	}
+	bkd_status(&b, JET_sntBegin, 0);
+	event_log(b.in, EVENT_INFO, incremental ? 211 : 210, "%s backup to %s started", incremental ? "incremental" : "full",
+	    szBackupPath);
+	ERR(JetBeginExternalBackupInstance(instance, incremental ? JET_bitBackupIncremental : 0));
+	begun = 1;
+	if (!incremental) {
+		ERR(bkd_list(&b, 0, &dbs));
+		ERR(bkd_copy_list(&b, dbs));
+	}
+	bkd_status(&b, JET_sntProgress, 50);
+	ERR(bkd_list(&b, 1, &logs));
+	ERR(bkd_copy_list(&b, logs));
+	if (atomic) {
+		/* The new set is complete: the old one moves to old/, the new one in. */
+		bkd_remove_dir_files(old_dir);
+		if (os_mkdir_p(old_dir) < 0) {
+			err = JET_errMakeBackupDirectoryFail;
+			goto err;
+		}
+		ERR(bkd_move_files(szBackupPath, old_dir));
+		ERR(bkd_move_files(atomic_dir, szBackupPath));
+		b.nwritten = 0;
+	}
+	ERR(JetTruncateLogInstance(instance));
+	ERR(JetEndExternalBackupInstance2(instance, JET_bitBackupEndNormal));
+	begun = 0;
+	bkd_status(&b, JET_sntComplete, 100);
+	event_log(b.in, EVENT_INFO, 213, "backup to %s complete", szBackupPath);
+err:
+	if (err < 0) {
+		if (begun)
+			JetEndExternalBackupInstance2(instance, JET_bitBackupEndAbort);
+		for (size_t i = 0; i < b.nwritten; i++)
+			os_unlink(b.written[i]);
+		event_log(b.in, EVENT_ERROR, 214, "backup to %s failed: %s (%s)", szBackupPath, JetErrorString(err),
+		    JetErrorName(err));
+		if (b.pfn != NULL)
+			b.pfn(0, JET_snpBackup, JET_sntFail, NULL);
+	}
+	if (atomic_dir != NULL && os_is_dir(atomic_dir)) {
+		bkd_remove_dir_files(atomic_dir);
+		os_rmdir(atomic_dir);
+	}
+	for (size_t i = 0; i < b.nwritten; i++)
+		free(b.written[i]);
+	free(b.written);
+	free(b.dir);
+	free(b.buf);
+	free(dbs);
+	free(logs);
+	free(atomic_dir);
+	free(old_dir);
+	return err;
+}
+
+JET_ERR JET_API
+JetBackup(JET_PCSTR szBackupPath, JET_GRBIT grbit, JET_PFNSTATUS pfnStatus)
+{
+	return JetBackupInstance(0, szBackupPath, grbit, pfnStatus);
+}
