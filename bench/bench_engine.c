@@ -13,6 +13,8 @@
  *      10,000-record table (16-byte values), rewrites all three and commits.
  *      Each case runs S seconds (default 3).
  *  (b) the same with JET_bitCommitLazyFlush.
+ *      Also printed: transaction latency (begin to commit return; median
+ *      and 99th percentile to 10 us, and the maximum).
  *  (c) log volume per transaction in each case (see log_snap below for how).
  *  (d) recovery speed: a workload writes --recovery-mb MB (default 30) of log
  *      while the checkpoint is held still, the instance ends with
@@ -551,13 +553,31 @@ struct tps_shared {
 	atomic_int ready, go, stop;
 };
 
+/* Transaction latency histogram: 10 us buckets up to 1 s. */
+#define LAT_BUCKET_US 10
+#define LAT_BUCKETS 100000
+
 struct tps_worker {
 	struct tps_shared *sh;
 	pthread_t tid;
 	uint64_t rng;
 	uint64_t commits;
+	uint32_t *lat;			/* LAT_BUCKETS counts */
+	double lat_max;
 	JET_ERR err;
 };
+
+/* The latency below which a fraction q of the transactions completed, in ms. */
+static double
+lat_quantile(const uint64_t *hist, uint64_t total, double q)
+{
+	uint64_t want = (uint64_t)((double)total * q), seen = 0;
+
+	for (size_t i = 0; i < LAT_BUCKETS; i++)
+		if ((seen += hist[i]) > want)
+			return (double)(i + 1) * LAT_BUCKET_US / 1000.0;
+	return (double)LAT_BUCKETS * LAT_BUCKET_US / 1000.0;
+}
 
 static void *
 tps_main(void *arg)
@@ -571,8 +591,15 @@ tps_main(void *arg)
 	while (!atomic_load(&sh->go))
 		sched_yield();
 	while (!atomic_load(&sh->stop)) {
+		double t0 = now_s(), dt;
+		size_t b;
 		if ((w->err = txn_update(&h, &w->rng, TPS_RECORDS, TPS_VALUE, 2, sh->lazy)) < 0)
 			break;
+		dt = now_s() - t0;
+		b = (size_t)(dt * 1e6 / LAT_BUCKET_US);
+		w->lat[b < LAT_BUCKETS ? b : LAT_BUCKETS - 1]++;
+		if (dt > w->lat_max)
+			w->lat_max = dt;
 		w->commits++;
 	}
 	/* Lazy commits: make them durable before the counters are read. */
@@ -588,14 +615,17 @@ tps_case(JET_INSTANCE inst, const char *dbpath, int lazy, int nthreads, double s
 	struct tps_shared sh = { .inst = inst, .dbpath = dbpath, .lazy = lazy };
 	struct tps_worker w[16];
 	struct log_snap a, b;
-	uint64_t commits = 0;
-	double t0, t1;
+	uint64_t commits = 0, *hist = calloc(LAT_BUCKETS, sizeof(*hist));
+	double t0, t1, lat_max = 0;
 	char fig[96];
 	const char *mode = lazy ? "lazy" : "durable";
 
 	progress("%s commits, %d session(s), %.0f s", mode, nthreads, seconds);
 	for (int i = 0; i < nthreads; i++) {
-		w[i] = (struct tps_worker){ .sh = &sh, .rng = 0x9E3779B97F4A7C15ULL * (uint64_t)(i + 1) + (uint64_t)lazy };
+		w[i] = (struct tps_worker){ .sh = &sh, .rng = 0x9E3779B97F4A7C15ULL * (uint64_t)(i + 1) + (uint64_t)lazy,
+		    .lat = calloc(LAT_BUCKETS, sizeof(uint32_t)) };
+		if (w[i].lat == NULL || hist == NULL)
+			die("out of memory");
 		if (pthread_create(&w[i].tid, NULL, tps_main, &w[i]) != 0)
 			die("cannot start a thread");
 	}
@@ -611,6 +641,11 @@ tps_case(JET_INSTANCE inst, const char *dbpath, int lazy, int nthreads, double s
 		pthread_join(w[i].tid, NULL);
 		check(w[i].err, "transaction");
 		commits += w[i].commits;
+		for (size_t k = 0; k < LAT_BUCKETS; k++)
+			hist[k] += w[i].lat[k];
+		if (w[i].lat_max > lat_max)
+			lat_max = w[i].lat_max;
+		free(w[i].lat);
 	}
 	log_snap(inst, &b);
 	*total += commits;
@@ -626,6 +661,13 @@ tps_case(JET_INSTANCE inst, const char *dbpath, int lazy, int nthreads, double s
 	add_row(fig, "bytes", "%.0f", log_file_space(&a, &b) / (double)commits);
 	sfmt(fig, sizeof(fig), "  commits per log flush (%s, %d)", mode, nthreads);
 	add_row(fig, "txn", "%.2f", b.flushes > a.flushes ? (double)commits / (double)(b.flushes - a.flushes) : 0.0);
+	sfmt(fig, sizeof(fig), "  txn latency, median (%s, %d)", mode, nthreads);
+	add_row(fig, "ms", "%.2f", lat_quantile(hist, commits, 0.5));
+	sfmt(fig, sizeof(fig), "  txn latency, 99th percentile (%s, %d)", mode, nthreads);
+	add_row(fig, "ms", "%.2f", lat_quantile(hist, commits, 0.99));
+	sfmt(fig, sizeof(fig), "  txn latency, max (%s, %d)", mode, nthreads);
+	add_row(fig, "ms", "%.1f", lat_max * 1000);
+	free(hist);
 }
 
 static void
