@@ -2,12 +2,16 @@
  * event.c -- the instance's event log: ESE writes events to the Windows event
  * log; libjet writes them to syslog (tag "libjet", facility LOG_DAEMON), or to
  * stderr, or nowhere (JET_paramJetfsEventTarget).  Each event carries ESE's
- * event id where ESE has one, and names the instance.
+ * event id where ESE has one, and names the instance.  Events of work done
+ * without an instance (restore) follow the environment variable JETFS_EVENTS
+ * ("stderr", "none", default syslog).
  */
 #include "config.h"
 
 #include <pthread.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 #include <syslog.h>
 
 #include "jet_int.h"
@@ -33,8 +37,13 @@ event_log(struct jet_inst *inst, enum event_level level, int id, const char *fmt
 	if (inst != NULL) {
 		if (inst->p.no_info_events && level == EVENT_INFO)
 			return;
-		target = inst->p.event_target;
+		target = (int)inst->p.event_target;
 		who = inst->p.event_source[0] ? inst->p.event_source : inst->name;
+	} else if (getenv("JETFS_EVENTS") != NULL) {
+		if (strcmp(getenv("JETFS_EVENTS"), "stderr") == 0)
+			target = JET_JetfsEventStderr;
+		else if (strcmp(getenv("JETFS_EVENTS"), "none") == 0)
+			target = JET_JetfsEventNone;
 	}
 	if (target == JET_JetfsEventNone)
 		return;

@@ -755,6 +755,8 @@ JetfsRestoreSets(const char *const *rgszBackupDirs, unsigned long cDirs, JET_PCS
 	o.stop_gen = (uint32_t)genStop;
 	o.base = "edb";
 	o.pfn = pfn;
-	o.event_target = getenv("JETFS_EVENTS_STDERR") ? JET_JetfsEventStderr : JET_JetfsEventSyslog;
+	o.event_target = getenv("JETFS_EVENTS") == NULL ? JET_JetfsEventSyslog :
+	    strcmp(getenv("JETFS_EVENTS"), "stderr") == 0 ? JET_JetfsEventStderr :
+	    strcmp(getenv("JETFS_EVENTS"), "none") == 0 ? JET_JetfsEventNone : JET_JetfsEventSyslog;
 	return restore_run(&o);
 }
