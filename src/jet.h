@@ -153,6 +153,10 @@ typedef struct {
 	char *szNewDatabaseName;
 } JET_RSTMAP;
 
+/* esent.h's names for the char ("A") forms. */
+typedef JET_LOGINFO JET_LOGINFO_A;
+typedef JET_RSTMAP JET_RSTMAP_A;
+
 /** Database header summary (JetGetDatabaseFileInfo, JET_DbInfoMisc). */
 typedef struct {
 	unsigned long ulVersion;
