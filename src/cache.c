@@ -169,9 +169,11 @@ cache_write_frame(struct cache *cache, struct frame *f, uint8_t *buf, uint64_t *
  * when the image was copied), so rec_lsn moves up to horizon.
  */
 static void
-cache_mark_clean(struct cache *cache, struct frame *f, uint64_t version, const uint8_t *image, lsn_t horizon)
+cache_mark_clean(struct cache *cache, struct frame *f, const struct jet_db *db, uint32_t pgno, uint64_t version,
+    const uint8_t *image, lsn_t horizon)
 {
-	if (f->rec_lsn == 0)
+	/* The frame may have been evicted and reused while the lock was dropped. */
+	if (f->rec_lsn == 0 || f->db != db || f->pgno != pgno)
 		return;
 	if (f->version == version && (f->owner == NULL ? image == NULL : f->committed == image)) {
 		f->rec_lsn = 0;
@@ -224,6 +226,7 @@ cache_victim(struct cache *cache, JET_ERR *errp)
 		}
 		{
 			struct jet_db *db = dirty->db;
+			uint32_t dirty_pgno = dirty->pgno;
 			uint64_t version;
 			JET_ERR err = cache_write_frame(cache, dirty, buf, &version);
 			if (err >= 0) {
@@ -236,7 +239,7 @@ cache_victim(struct cache *cache, JET_ERR *errp)
 				*errp = err;
 				return NULL;
 			}
-			cache_mark_clean(cache, dirty, version, NULL, 0);
+			cache_mark_clean(cache, dirty, db, dirty_pgno, version, NULL, 0);
 		}
 	}
 	free(buf);
@@ -283,7 +286,7 @@ cache_get_frame(struct jet_db *db, uint32_t pgno, int fresh, struct frame **fp)
 	}
 	f->ref = 1;
 	f->rec_lsn = f->page_lsn = f->fpi_lsn = 0;
-	f->version = 0;
+	f->version = ++cache->next_version;
 	f->owner = NULL;
 	f->owner_level = 0;
 	cache_rehash(cache, f, db, pgno);
@@ -348,7 +351,7 @@ cache_mark_redone(struct frame *f, lsn_t start, lsn_t end)
 		cache->ndirty++;
 	}
 	f->page_lsn = end;
-	f->version++;
+	f->version = ++cache->next_version;
 	pthread_mutex_unlock(&cache->lock);
 }
 
@@ -361,7 +364,7 @@ cache_release_owned(struct frame *f, lsn_t end, int committed)
 	pthread_mutex_lock(&cache->lock);
 	if (committed) {
 		f->page_lsn = end;
-		f->version++;
+		f->version = ++cache->next_version;
 	}
 	f->owner = NULL;
 	f->owner_level = 0;
@@ -459,7 +462,8 @@ cache_flush(struct jet_inst *inst, struct jet_db *only_db, lsn_t below_lsn, int 
 	pthread_mutex_lock(&cache->lock);
 	for (size_t i = 0; i < n; i++)
 		if (items[i].written && synced[items[i].db->dbid] == 1)
-			cache_mark_clean(cache, items[i].f, items[i].version, items[i].image, below_lsn);
+			cache_mark_clean(cache, items[i].f, items[i].db, items[i].pgno, items[i].version, items[i].image,
+			    below_lsn);
 	pthread_mutex_unlock(&cache->lock);
 	free(items);
 	free(buf);

@@ -175,6 +175,7 @@ struct cache {
 	size_t hash_size;
 	size_t clock_hand;
 	size_t ndirty;
+	uint64_t next_version;		/* frame versions are unique across reuse */
 	uint64_t hits, misses, writes;
 };
 
