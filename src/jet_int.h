@@ -256,6 +256,10 @@ struct jet_log {
 	uint32_t min_gen_keep;		/* a running backup needs gens >= this (0: none) */
 	uint64_t flushes, bytes_written;
 	struct jet_sig sign_log;
+	pthread_t pre_thread;		/* prepares the next generation's file */
+	int pre_running;
+	os_file *pre_file;
+	JET_ERR pre_err;
 };
 
 char *log_gen_path(struct jet_inst *inst, uint32_t gen);

@@ -262,13 +262,11 @@ seg_header(uint8_t *seg, uint32_t gen, uint32_t len, uint32_t flags, uint32_t se
 
 /* ---- writing ---- */
 
-/* Creates <base>tmp.log for generation gen, zero-filled and synced. */
+/* Creates <base>tmp.log zero-filled to the log file size and synced. */
 static JET_ERR
-log_create_file(struct jet_log *log, uint32_t gen, uint64_t time_create, lsn_t first_lsn, lsn_t first_record, os_file **filep)
+log_prepare_file(struct jet_log *log, os_file **filep)
 {
-	struct jet_inst *inst = log->inst;
-	struct log_file_header h;
-	char *tmp = log_tmp_path(inst);
+	char *tmp = log_tmp_path(log->inst);
 	uint8_t *zero = NULL;
 	os_file *file = NULL;
 	JET_ERR err;
@@ -279,6 +277,76 @@ log_create_file(struct jet_log *log, uint32_t gen, uint64_t time_create, lsn_t f
 	if (os_exists(tmp))
 		ERR(os_unlink(tmp));
 	ERR(os_open(tmp, OS_WRITE | OS_CREATE | OS_EXCL, &file));
+	if ((zero = calloc(1, 1 << 20)) == NULL) {
+		err = JET_errOutOfMemory;
+		goto err;
+	}
+	for (uint64_t off = 0; off < log->file_size; off += 1 << 20) {
+		uint64_t n = log->file_size - off < (1 << 20) ? log->file_size - off : (1 << 20);
+		ERR(os_pwrite(file, zero, n, off));
+	}
+	ERR(os_fsync(file));
+	*filep = file;
+	file = NULL;
+err:
+	if (file != NULL) {
+		os_close(file);
+		os_unlink(tmp);
+	}
+	free(zero);
+	free(tmp);
+	return err;
+}
+
+/*
+ * The next generation's file is zero-filled by a helper thread while the
+ * current one fills, so a log roll costs a header write, not a 5 MiB write.
+ */
+static void *
+log_prepare_main(void *arg)
+{
+	struct jet_log *log = arg;
+
+	log->pre_err = log_prepare_file(log, &log->pre_file);
+	return NULL;
+}
+
+static void
+log_prepare_start(struct jet_log *log)
+{
+	log->pre_file = NULL;
+	log->pre_err = JET_errSuccess;
+	log->pre_running = pthread_create(&log->pre_thread, NULL, log_prepare_main, log) == 0;
+}
+
+/* Takes the prepared file, or NULL (the caller prepares one itself). */
+static os_file *
+log_prepare_take(struct jet_log *log)
+{
+	os_file *file;
+
+	if (!log->pre_running)
+		return NULL;
+	pthread_join(log->pre_thread, NULL);
+	log->pre_running = 0;
+	file = log->pre_err >= 0 ? log->pre_file : NULL;
+	log->pre_file = NULL;
+	return file;
+}
+
+/* Makes <base>tmp.log generation gen: a prepared file gets its header. */
+static JET_ERR
+log_create_file(struct jet_log *log, uint32_t gen, uint64_t time_create, lsn_t first_lsn, lsn_t first_record, os_file **filep)
+{
+	struct jet_inst *inst = log->inst;
+	struct log_file_header h;
+	uint8_t hdr[LOG_HDR_SIZE];
+	os_file *file = log_prepare_take(log);
+	JET_ERR err;
+
+	*filep = NULL;
+	if (file == NULL)
+		RET(log_prepare_file(log, &file));
 	memset(&h, 0, sizeof(h));
 	h.gen = gen;
 	h.file_size = log->file_size;
@@ -292,28 +360,15 @@ log_create_file(struct jet_log *log, uint32_t gen, uint64_t time_create, lsn_t f
 	h.ckpt_lsn = inst->ckpt.lsn;
 	h.ckpt_gen = inst->ckpt.gen;
 	memcpy(h.base, inst->p.base_name, 4);
-	if ((zero = calloc(1, 1 << 20)) == NULL) {
-		err = JET_errOutOfMemory;
-		goto err;
-	}
-	log_header_encode(&h, zero);
-	for (uint64_t off = 0; off < log->file_size; off += 1 << 20) {
-		uint64_t n = log->file_size - off < (1 << 20) ? log->file_size - off : (1 << 20);
-		ERR(os_pwrite(file, zero, n, off));
-		if (off == 0)
-			memset(zero, 0, LOG_HDR_SIZE);
-	}
-	ERR(os_fsync(file));
-	*filep = file;
-	file = NULL;
-err:
-	if (file != NULL) {
+	log_header_encode(&h, hdr);
+	if ((err = os_pwrite(file, hdr, LOG_HDR_SIZE, 0)) >= 0)
+		err = os_fsync(file);
+	if (err < 0) {
 		os_close(file);
-		os_unlink(tmp);
+		return err;
 	}
-	free(zero);
-	free(tmp);
-	return err;
+	*filep = file;
+	return JET_errSuccess;
 }
 
 static JET_ERR
@@ -381,6 +436,7 @@ log_install_gen(struct jet_log *log, uint32_t gen, lsn_t first_lsn, lsn_t first_
 	log->cur_off = LOG_HDR_SIZE;
 	log->seg_seq = 0;
 	ERR(log_gens_add(log, gen, first_lsn));
+	log_prepare_start(log);
 err:
 	os_close(file);
 	free(cur);
@@ -649,6 +705,7 @@ out:
 void
 log_close(struct jet_log *log)
 {
+	os_close(log_prepare_take(log));
 	os_close(log->cur);
 	log->cur = NULL;
 	free(log->buf);
