@@ -809,7 +809,8 @@ bk_open_db(struct jet_inst *inst, struct backup *bk, struct jet_db *db, struct b
 	uint32_t ps = db->hdr.page_size;
 	struct bk_trailer t;
 
-	if (!bk->full || bk->state != BK_DATABASES)
+	/* Point-in-time: the whole set is fixed at Begin, any file any time. */
+	if (!bk->full || (bk->state != BK_DATABASES && !bk->pit))
 		return JET_errInvalidBackupSequence;
 	if (bk->dbs[db->dbid].dropped)
 		return JET_errDatabaseNotFound;
