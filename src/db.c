@@ -494,10 +494,10 @@ JetCloseDatabase(JET_SESID sesid, JET_DBID dbid, JET_GRBIT grbit)
 	RET(session_enter(sesid, &s));
 	if (dbid < 1 || dbid > JET_MAX_ATTACHED_DATABASES || s->db_open[dbid] == 0 || s->inst->dbs[dbid] == NULL)
 		err = JET_errInvalidDatabaseId;
+	else if (s->db_open[dbid] == 1 && table_open_on(s, s->inst->dbs[dbid]))
+		err = JET_errDatabaseInUse;
 	else {
 		struct jet_db *db = s->inst->dbs[dbid];
-		if (s->db_open[dbid] == 1)
-			table_close_db(s, db);
 		pthread_mutex_lock(&s->inst->inst_lock);
 		s->db_open[dbid]--;
 		db->open_count--;

@@ -505,7 +505,7 @@ JetInit2(JET_INSTANCE *pinstance, JET_GRBIT grbit)
 		handle = *pinstance;
 	pthread_mutex_unlock(&registry_lock);
 	err = inst_init(inst, grbit);
-	if (err < 0 && inst->legacy) {
+	if (err < 0 && inst->legacy && !inst->initialized) {
 		inst_free(inst, handle);
 		return err;
 	}

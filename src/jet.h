@@ -526,9 +526,13 @@ JET_ERR JET_API JetSetColumn(JET_SESID sesid, JET_TABLEID tableid, JET_COLUMNID 
 /**
  * Writes the prepared record.  The cursor is positioned on it afterwards.
  * pvBookmark receives the record's key if non-NULL.
+ * A failed update changes nothing (each call is a savepoint of the
+ * transaction); the transaction can go on.
  * @return JET_errKeyDuplicate (insert of an existing key), JET_errNullKeyDisallowed
- *   (insert without a key), JET_errUpdateNotPrepared, JET_errOutOfBuffers
- *   (the transaction touches more pages than the cache holds),
+ *   (insert without a key), JET_errUpdateNotPrepared,
+ *   JET_errVersionStoreOutOfMemory (the transaction changes more pages than
+ *   7/8 of the cache: commit more often or raise JET_paramCacheSizeMax),
+ *   JET_errOutOfBuffers (every cache page is pinned),
  *   JET_errOutOfDatabaseSpace, JET_errLogWriteFail.
  */
 JET_ERR JET_API JetUpdate(JET_SESID sesid, JET_TABLEID tableid, void *pvBookmark,

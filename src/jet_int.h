@@ -69,7 +69,7 @@ enum page_type {
 	PAGE_LEAF = 2,		/* B+tree leaf */
 	PAGE_INTERNAL = 3,	/* B+tree internal node */
 	PAGE_LV = 4,		/* long-value chunk */
-	PAGE_FREE = 5,		/* on the free list */
+	PAGE_FREELIST = 6,	/* an array of free page numbers (space.c) */
 };
 
 #define PGNO_SPACE 1
@@ -87,8 +87,8 @@ void page_init(uint8_t *page, uint32_t page_size, uint32_t pgno, enum page_type 
 
 /* Space page fields (after the header). */
 #define SP_PGNO_LAST (PAGE_HDR_SIZE + 0)	/* highest allocated pgno */
-#define SP_FREE_HEAD (PAGE_HDR_SIZE + 4)
-#define SP_FREE_COUNT (PAGE_HDR_SIZE + 8)
+#define SP_FREE_HEAD (PAGE_HDR_SIZE + 4)	/* first free-list page */
+#define SP_FREE_COUNT (PAGE_HDR_SIZE + 8)	/* free pages, list pages included */
 #define SP_NEXT_OBJID (PAGE_HDR_SIZE + 12)
 
 /* ---- dbhdr.c: the database header page (format in dbhdr.c) ---- */

@@ -173,7 +173,8 @@ log_scan_dir(struct jet_inst *inst, uint32_t **gensp, size_t *ngensp, int *have_
 		gens[n++] = gen;
 	}
 	closedir(d);
-	qsort(gens, n, sizeof(*gens), gen_cmp);
+	if (n > 1)
+		qsort(gens, n, sizeof(*gens), gen_cmp);
 	*gensp = gens;
 	*ngensp = n;
 	return JET_errSuccess;

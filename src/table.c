@@ -194,14 +194,14 @@ table_close_all(struct jet_session *s)
 		cursor_free(s, s->cursors);
 }
 
-void
-table_close_db(struct jet_session *s, struct jet_db *db)
+/* Has the session a cursor open on a table of db? */
+int
+table_open_on(struct jet_session *s, struct jet_db *db)
 {
-	for (struct jet_cursor *c = s->cursors, *next; c != NULL; c = next) {
-		next = c->next;
+	for (struct jet_cursor *c = s->cursors; c != NULL; c = c->next)
 		if (c->db == db)
-			cursor_free(s, c);
-	}
+			return 1;
+	return 0;
 }
 
 /* After a rollback, prepared updates are cancelled (as in ESE). */

@@ -27,7 +27,7 @@ struct jet_cursor {
 };
 
 void table_close_all(struct jet_session *s);
-void table_close_db(struct jet_session *s, struct jet_db *db);
+int table_open_on(struct jet_session *s, struct jet_db *db);
 void table_rollback_cleanup(struct jet_session *s);
 JET_ERR table_catalog_init(struct jet_session *s, struct jet_db *db);
 JET_ERR table_find(struct jet_db *db, const char *name, uint32_t *rootp, uint32_t *objidp);

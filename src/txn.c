@@ -290,29 +290,29 @@ txn_rollback_level(struct jet_session *s)
 /*
  * Every data operation runs between txn_enter and txn_leave.  Inside a
  * transaction the first call takes the instance's write lock until the
- * outermost commit or rollback; outside one, the call is its own (implicit)
- * transaction, committed durably at txn_leave if it succeeded.
+ * outermost commit or rollback, and each call runs in a savepoint (one more
+ * nesting level), so a call that fails half-way (a split that ran out of
+ * space) is undone whole and the transaction can go on.  Outside a
+ * transaction the call is its own (implicit) transaction, committed durably
+ * at txn_leave if it succeeded.
  */
+#define TXN_IMPLICIT 1
+#define TXN_SAVEPOINT 2
+
 JET_ERR
 txn_enter(struct jet_session *s, int *implicitp)
 {
 	struct jet_inst *inst = s->inst;
 
-	*implicitp = 0;
-	if (s->level == 0) {
-		*implicitp = 1;
-		s->level = 1;
-	}
+	*implicitp = s->level == 0 ? TXN_IMPLICIT : TXN_SAVEPOINT;
+	s->level++;
 	if (!s->holds_lock) {
 		pthread_mutex_lock(&inst->write_lock);
 		s->holds_lock = 1;
 	}
 	if (inst->unavailable != JET_errSuccess) {
 		JET_ERR err = inst->unavailable;
-		if (*implicitp) {
-			s->level = 0;
-			txn_release_lock(s);
-		}
+		txn_rollback_level(s);
 		return err;
 	}
 	return JET_errSuccess;
@@ -321,16 +321,14 @@ txn_enter(struct jet_session *s, int *implicitp)
 JET_ERR
 txn_leave(struct jet_session *s, int implicit, JET_ERR err)
 {
-	if (!implicit)
-		return err;
+	JET_ERR cerr;
+
 	if (err < 0) {
 		txn_rollback_level(s);
 		return err;
 	}
-	{
-		JET_ERR cerr = txn_commit_level(s, 0);
-		return cerr < 0 ? cerr : err;
-	}
+	cerr = txn_commit_level(s, implicit == TXN_IMPLICIT ? 0 : JET_bitCommitLazyFlush);
+	return cerr < 0 ? cerr : err;
 }
 
 /*

@@ -563,12 +563,19 @@ census(struct env *e, const char *name)
 		free(names[i]);
 	}
 	free(names);
-	for (uint32_t pgno = head; pgno != 0; walked++) {
+	/* The free list: list pages, each an array of free page numbers. */
+	for (uint32_t pgno = head, lists = 0; pgno != 0; lists++) {
 		struct frame *f;
-		ck_assert_msg(walked <= c.last, "free list loops");
+		uint32_t n;
+		ck_assert_msg(lists <= c.last, "free list loops");
 		CK(cache_get(db, pgno, &f));
-		ck_assert_msg(f->data[PG_TYPE] == PAGE_FREE, "free-list page %u has type %d", pgno, f->data[PG_TYPE]);
-		census_mark(&c, pgno, "free");
+		ck_assert_msg(f->data[PG_TYPE] == PAGE_FREELIST, "free-list page %u has type %d", pgno, f->data[PG_TYPE]);
+		census_mark(&c, pgno, "free list");
+		walked++;
+		n = get32(f->data + PG_AUX);
+		ck_assert_msg(n <= (db->hdr.page_size - PAGE_HDR_SIZE) / 4, "free-list page %u holds %u", pgno, n);
+		for (uint32_t i = 0; i < n; i++, walked++)
+			census_mark(&c, get32(f->data + PAGE_HDR_SIZE + 4 * i), "free");
 		pgno = get32(f->data + PG_NEXT);
 		cache_unpin(f);
 	}
@@ -1269,7 +1276,7 @@ START_TEST(test_failed_update_lv)
 }
 END_TEST
 
-/* jet.h documents JET_errOutOfBuffers for a transaction larger than the cache. */
+/* jet.h documents JET_errVersionStoreOutOfMemory for a transaction larger than the cache. */
 START_TEST(test_txn_too_big_error)
 {
 	struct env e;
@@ -1287,8 +1294,8 @@ START_TEST(test_txn_too_big_error)
 		r.seed = i;
 		err = eng_insert(&e, e.t, &r);
 	}
-	ck_assert_msg(err == JET_errOutOfBuffers, "a transaction bigger than the cache -> %s, jet.h says JET_errOutOfBuffers",
-	    JetErrorName(err));
+	ck_assert_msg(err == JET_errVersionStoreOutOfMemory,
+	    "a transaction bigger than the cache -> %s, jet.h says JET_errVersionStoreOutOfMemory", JetErrorName(err));
 	CK(JetRollback(e.ses, 0));
 	env_close(&e);
 }
