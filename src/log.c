@@ -819,6 +819,10 @@ reader_open_gen(struct log_reader *r, uint32_t gen)
 	r->pos = r->hdr.first_lsn;
 	err = JET_errSuccess;
 out:
+	if (err < 0) {
+		os_close(r->file);
+		r->file = NULL;
+	}
 	if (err < 0 && (err != JET_errMissingLogFile || r->gap))
 		event_log(r->inst, EVENT_ERROR, 501, "cannot use log generation %u in %s: %s", gen, r->dir,
 		    r->gap ? "it is missing, and later generations exist" : JetErrorName(err));
@@ -1010,8 +1014,6 @@ reader_next_segment(struct log_reader *r, lsn_t *void_fromp, JET_ERR *errp)
 			}
 			err = reader_open_gen(r, r->gen + 1);
 			if (err == JET_errMissingLogFile && r->last_gen == 0 && !r->gap) {
-				os_close(r->file);
-				r->file = NULL;
 				reader_set_end(r, end);
 				r->end_off = 0;
 				return 0;
