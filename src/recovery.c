@@ -346,17 +346,25 @@ recovery_cur_is_gen(const char *cur, uint32_t gen)
 	return same;
 }
 
-/* A brand-new log set: generation 1, a new signature, an empty checkpoint. */
+/*
+ * A brand-new log set: generation 1, a new signature, an empty checkpoint.
+ * The checkpoint is written first: a crash before the log exists leaves a
+ * checkpoint at LSN 1 and no log, which the next start takes as a new log
+ * set with that signature (never a log without a checkpoint).
+ */
 static JET_ERR
-recovery_new_log_set(struct jet_inst *inst)
+recovery_new_log_set(struct jet_inst *inst, const struct jet_sig *sign)
 {
 	memset(&inst->ckpt, 0, sizeof(inst->ckpt));
-	sig_make(&inst->log.sign_log);
+	if (sign != NULL)
+		inst->log.sign_log = *sign;
+	else
+		sig_make(&inst->log.sign_log);
 	inst->ckpt.sign_log = inst->log.sign_log;
 	inst->ckpt.lsn = 1;
 	inst->ckpt.gen = 1;
-	RET(log_open_for_run(&inst->log, 0, 0, 1));
-	return ckpt_write(inst, &inst->ckpt);
+	RET(ckpt_write(inst, &inst->ckpt));
+	return log_open_for_run(&inst->log, 0, 0, 1);
 }
 
 JET_ERR
@@ -385,7 +393,7 @@ recovery_run(struct jet_inst *inst, JET_GRBIT grbit)
 				err = JET_errFileNotFound;
 				goto err;
 			}
-			err = recovery_new_log_set(inst);
+			err = recovery_new_log_set(inst, NULL);
 			goto err;
 		}
 		event_log(inst, EVENT_ERROR, 542,
@@ -398,6 +406,13 @@ recovery_run(struct jet_inst *inst, JET_GRBIT grbit)
 		goto err;
 	}
 	inst->log.sign_log = inst->ckpt.sign_log;
+	if (ngens == 0 && !have_cur && inst->ckpt.lsn == 1 && inst->ckpt.nattach == 0) {
+		/* A first start that stopped between the checkpoint and the first log. */
+		struct jet_sig sign = inst->ckpt.sign_log;
+		ckpt_state_free(&inst->ckpt);
+		err = recovery_new_log_set(inst, &sign);
+		goto err;
+	}
 	event_log(inst, EVENT_INFO, 300, "recovery starts at generation %u (LSN %llu) in %s", inst->ckpt.gen,
 	    (unsigned long long)inst->ckpt.lsn, inst->p.log_path);
 
