@@ -190,6 +190,7 @@ JetBackupInstance(JET_INSTANCE instance, JET_PCSTR szBackupPath, JET_GRBIT grbit
 	struct bkd b;
 	char *dbs = NULL, *logs = NULL, *atomic_dir = NULL, *old_dir = NULL;
 	int incremental = (grbit & JET_bitBackupIncremental) != 0, atomic = (grbit & JET_bitBackupAtomic) != 0;
+	JET_GRBIT begin = (grbit & (JET_bitBackupIncremental | JET_bitBackupJetfsPointInTime));
 	int begun = 0;
 	JET_ERR err;
 
@@ -199,7 +200,7 @@ JetBackupInstance(JET_INSTANCE instance, JET_PCSTR szBackupPath, JET_GRBIT grbit
 	RET(inst_enter(instance, &b.in));
 	b.inst = instance;
 	b.pfn = pfnStatus;
-	if (grbit & ~(JET_bitBackupIncremental | JET_bitBackupAtomic))
+	if (grbit & ~(JET_bitBackupIncremental | JET_bitBackupAtomic | JET_bitBackupJetfsPointInTime))
 		return JET_errInvalidGrbit;
 	if (incremental && atomic)
 		return JET_errInvalidGrbit;
@@ -247,7 +248,7 @@ JetBackupInstance(JET_INSTANCE instance, JET_PCSTR szBackupPath, JET_GRBIT grbit
 	bkd_status(&b, JET_sntBegin, 0);
 	event_log(b.in, EVENT_INFO, incremental ? 211 : 210, "%s backup to %s started", incremental ? "incremental" : "full",
 	    szBackupPath);
-	ERR(JetBeginExternalBackupInstance(instance, incremental ? JET_bitBackupIncremental : 0));
+	ERR(JetBeginExternalBackupInstance(instance, begin));
 	begun = 1;
 	if (!incremental) {
 		ERR(bkd_list(&b, 0, &dbs));
