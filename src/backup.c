@@ -521,6 +521,7 @@ out:
 JET_ERR JET_API
 JetBeginExternalBackupInstance(JET_INSTANCE instance, JET_GRBIT grbit)
 {
+	if (bkclient_is_remote(instance)) return bkclient_begin(instance, grbit);
 	struct jet_inst *inst;
 	struct backup *bk = NULL;
 	JET_ERR err;
@@ -637,6 +638,7 @@ bk_put_list(char **names, size_t n, JET_PSTR szz, unsigned long cbMax, unsigned 
 JET_ERR JET_API
 JetGetAttachInfoInstance(JET_INSTANCE instance, JET_PSTR szzDatabases, unsigned long cbMax, unsigned long *pcbActual)
 {
+	if (bkclient_is_remote(instance)) return bkclient_get_attach_info(instance, szzDatabases, cbMax, pcbActual);
 	struct jet_inst *inst;
 	struct backup *bk;
 	char *names[JET_MAX_ATTACHED_DATABASES];
@@ -744,6 +746,7 @@ JET_ERR JET_API
 JetGetLogInfoInstance2(JET_INSTANCE instance, JET_PSTR szzLogs, unsigned long cbMax, unsigned long *pcbActual,
     JET_LOGINFO *pLogInfo)
 {
+	if (bkclient_is_remote(instance)) return bkclient_get_log_info(instance, szzLogs, cbMax, pcbActual, pLogInfo);
 	struct jet_inst *inst;
 	struct backup *bk;
 	JET_ERR err;
@@ -780,6 +783,7 @@ JetGetLogInfo(JET_PSTR szzLogs, unsigned long cbMax, unsigned long *pcbActual)
 JET_ERR JET_API
 JetGetTruncateLogInfoInstance(JET_INSTANCE instance, JET_PSTR szzLogs, unsigned long cbMax, unsigned long *pcbActual)
 {
+	if (bkclient_is_remote(instance)) return bkclient_get_truncate_log_info(instance, szzLogs, cbMax, pcbActual);
 	struct jet_inst *inst;
 	struct backup *bk;
 	JET_ERR err;
@@ -893,6 +897,7 @@ JET_ERR JET_API
 JetOpenFileInstance(JET_INSTANCE instance, JET_PCSTR szFileName, JET_HANDLE *phfFile, unsigned long *pulFileSizeLow,
     unsigned long *pulFileSizeHigh)
 {
+	if (bkclient_is_remote(instance)) return bkclient_open_file(instance, szFileName, phfFile, pulFileSizeLow, pulFileSizeHigh);
 	struct jet_inst *inst;
 	struct backup *bk;
 	struct bk_file *f;
@@ -1064,6 +1069,7 @@ bk_read(struct jet_inst *inst, struct backup *bk, struct bk_file *f, uint64_t of
 JET_ERR JET_API
 JetReadFileInstance(JET_INSTANCE instance, JET_HANDLE hfFile, void *pv, unsigned long cb, unsigned long *pcbActual)
 {
+	if (bkclient_is_remote(instance)) return bkclient_read_file(instance, hfFile, pv, cb, pcbActual);
 	struct jet_inst *inst;
 	struct backup *bk;
 	struct bk_file *f;
@@ -1097,6 +1103,7 @@ JET_ERR JET_API
 JetfsReadFileAt(JET_INSTANCE instance, JET_HANDLE hfFile, unsigned long long ib, void *pv, unsigned long cb,
     unsigned long *pcbActual)
 {
+	if (bkclient_is_remote(instance)) return bkclient_read_file_at(instance, hfFile, ib, pv, cb, pcbActual);
 	struct jet_inst *inst;
 	struct backup *bk;
 	struct bk_file *f;
@@ -1112,6 +1119,7 @@ JetfsReadFileAt(JET_INSTANCE instance, JET_HANDLE hfFile, unsigned long long ib,
 JET_ERR JET_API
 JetCloseFileInstance(JET_INSTANCE instance, JET_HANDLE hfFile)
 {
+	if (bkclient_is_remote(instance)) return bkclient_close_file(instance, hfFile);
 	struct jet_inst *inst;
 	struct backup *bk;
 	struct bk_file *f;
@@ -1152,6 +1160,7 @@ backup_assume_copied(struct jet_inst *inst)
 JET_ERR JET_API
 JetTruncateLogInstance(JET_INSTANCE instance)
 {
+	if (bkclient_is_remote(instance)) return bkclient_truncate_log(instance);
 	struct jet_inst *inst;
 	struct backup *bk;
 	uint32_t deleted = 0;
@@ -1264,6 +1273,7 @@ bk_end(struct jet_inst *inst, int normal, int truncate_done, JET_ERR why)
 JET_ERR JET_API
 JetEndExternalBackupInstance2(JET_INSTANCE instance, JET_GRBIT grbit)
 {
+	if (bkclient_is_remote(instance)) return bkclient_end(instance, grbit);
 	struct jet_inst *inst;
 	JET_GRBIT mode = grbit & (JET_bitBackupEndNormal | JET_bitBackupEndAbort);
 	JET_ERR err;
@@ -1301,6 +1311,7 @@ JetEndExternalBackup(void)
 JET_ERR JET_API
 JetStopBackupInstance(JET_INSTANCE instance)
 {
+	if (bkclient_is_remote(instance)) return bkclient_stop(instance);
 	struct jet_inst *inst;
 
 	if (instance == 0 || instance == JET_instanceNil)

@@ -447,6 +447,8 @@ inst_init(struct jet_inst *inst, JET_GRBIT grbit)
 		err = log_open_for_run(&inst->log, 0, 0, 1);
 	if (err < 0)
 		goto err;
+	if ((err = bksvc_start(inst)) < 0)
+		goto err;
 	if (pthread_create(&inst->bg_thread, NULL, inst_bg_main, inst) != 0) {
 		err = JET_errOutOfThreads;
 		goto err;
@@ -592,6 +594,7 @@ JetTerm2(JET_INSTANCE instance, JET_GRBIT grbit)
 	inst->term_in_progress = 1;
 	inst->backup_allowed = 0;
 	pthread_mutex_unlock(&inst->inst_lock);
+	bksvc_stop(inst);
 	if (!inst->initialized) {
 		inst_free(inst, instance);
 		return JET_errSuccess;

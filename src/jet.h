@@ -763,6 +763,46 @@ JET_ERR JET_API JetBackup(JET_PCSTR szBackupPath, JET_GRBIT grbit, JET_PFNSTATUS
  * JET_errBackupAbortByServer.  Succeeds when no backup runs. */
 JET_ERR JET_API JetStopBackupInstance(JET_INSTANCE instance);
 JET_ERR JET_API JetStopBackup(void);
+
+/**
+ * jetfs extension: connects to the backup service of an instance running in
+ * another process (an instance with #JET_paramJetfsBackupSocket set; wire
+ * format and rules in doc/protocol.md) and returns a remote handle in
+ * *pinstance.  Every external-backup call above that takes a JET_INSTANCE
+ * (JetBeginExternalBackupInstance, JetGetAttachInfoInstance,
+ * JetOpenFileInstance, JetReadFileInstance, JetfsReadFileAt,
+ * JetCloseFileInstance, JetGetLogInfoInstance(2),
+ * JetGetTruncateLogInfoInstance, JetTruncateLogInstance,
+ * JetEndExternalBackupInstance(2), JetStopBackupInstance) accepts it and
+ * behaves as on the instance itself, with the same errors, except:
+ * - the connection can only continue, stop or end a backup it began (another
+ *   backup running in the instance looks like JET_errNoBackup);
+ * - a lost connection (the instance stopped, a protocol error) makes that
+ *   call and every later one, End included, fail with
+ *   JET_errBackupAbortByServer; the service aborts the backup;
+ * - a file name longer than 4096 bytes fails with JET_errInvalidParameter;
+ *   a read of more than 8 MiB is split into several requests (not atomic).
+ * Other functions reject the handle as a bad one.  The handle may be used
+ * from several threads; calls on it are serialized.  Only the instance
+ * owner's uid or root is served, one client at a time.
+ * @return JET_errInvalidParameter (NULL or empty path), JET_errInvalidPath
+ *   (longer than 107 bytes), JET_errFileNotFound (no socket there, not a
+ *   socket, or nobody listening), JET_errPermissionDenied (not allowed to
+ *   connect, or the server refused this uid, or the server runs as another
+ *   non-root uid), JET_errBackupInProgress (another client is connected),
+ *   JET_errFeatureNotAvailable (no common protocol version),
+ *   JET_errBackupAbortByServer (the server closed the connection or answered
+ *   something else than the protocol), JET_errOutOfMemory.
+ */
+JET_ERR JET_API JetfsConnectBackup(JET_PCSTR szSocketPath, JET_INSTANCE *pinstance);
+/**
+ * jetfs extension: closes a connection made by JetfsConnectBackup and frees
+ * the handle (a call waiting on it in another thread fails with
+ * JET_errBackupAbortByServer).  A backup begun through it and not ended is
+ * aborted by the service.
+ * @return JET_errInvalidParameter (not a remote handle).
+ */
+JET_ERR JET_API JetfsDisconnectBackup(JET_INSTANCE instance);
 /** @} */
 
 /** @defgroup restore Restore (hard recovery)

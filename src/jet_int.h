@@ -508,6 +508,7 @@ struct jet_inst {
 	struct restore_map *restore;	/* hard recovery: where each database went */
 	uint32_t restore_stop_gen;	/* hard recovery: replay no further (0: all) */
 	pthread_mutex_t backup_lock;	/* backup API calls */
+	struct bksvc *bksvc;		/* the backup service (bksvc.c), or NULL */
 };
 
 JET_ERR inst_enter(JET_INSTANCE instance, struct jet_inst **instp);
@@ -538,9 +539,51 @@ void session_leave(struct jet_session *s);
 void session_end_all(struct jet_inst *inst);
 
 /* ---- handle.c: validated handles for every object given to callers ---- */
-enum handle_type { HANDLE_INSTANCE = 1, HANDLE_SESSION, HANDLE_TABLE, HANDLE_NTYPES };
+enum handle_type { HANDLE_INSTANCE = 1, HANDLE_SESSION, HANDLE_TABLE, HANDLE_NTYPES, HANDLE_REMOTE };
 JET_API_PTR handle_new(enum handle_type type, void *obj);
 void *handle_get(enum handle_type type, JET_API_PTR h);
 void handle_free(JET_API_PTR h);
+
+/* ---- bkclient.c / bksvc.c: the backup service and its client (doc/protocol.md) ---- */
+#define BKPROTO_MAGIC 0x4B42464AU	/* the bytes "JFBK" */
+#define BKPROTO_VERSION 1
+#define BKPROTO_REQ_MAX 65536u		/* largest request length field */
+#define BKPROTO_MSG_MAX (16u << 20)	/* largest reply length field */
+#define BKPROTO_READ_MAX (8u << 20)	/* largest cb of one read request */
+#define BKPROTO_NAME_MAX 4096u		/* longest OpenFile name */
+#define BKPROTO_LIST_MAX (BKPROTO_MSG_MAX - 64)
+enum bkproto_op {
+	BKPROTO_HELLO = 1, BKPROTO_BEGIN, BKPROTO_GET_ATTACH_INFO, BKPROTO_OPEN_FILE, BKPROTO_READ_FILE,
+	BKPROTO_READ_FILE_AT, BKPROTO_CLOSE_FILE, BKPROTO_GET_LOG_INFO, BKPROTO_GET_TRUNCATE_LOG_INFO,
+	BKPROTO_TRUNCATE_LOG, BKPROTO_END, BKPROTO_STOP, BKPROTO_NOPS
+};
+#define BKPROTO_F_NULL_BUF 0x1		/* request flags: the caller passed no usable buffer */
+#define BKPROTO_F_NULL_PCB 0x2		/* reads: the caller passed pcbActual NULL */
+#define BKPROTO_F_LOGINFO 0x2		/* GetLogInfo: the caller passed a JET_LOGINFO */
+#define BKPROTO_SET_CB 0x1		/* reply "set": cbActual is valid */
+#define BKPROTO_SET_LOGINFO 0x2		/* reply "set": genLow, genHigh, base are valid */
+
+struct bksvc;
+JET_ERR bksvc_start(struct jet_inst *inst);
+void bksvc_stop(struct jet_inst *inst);
+void bksvc_set_timeout_ms(int ms);	/* tests: the 30 s message / Hello / reply timeout */
+
+int bkclient_is_remote(JET_INSTANCE instance);
+JET_ERR bkclient_begin(JET_INSTANCE instance, JET_GRBIT grbit);
+JET_ERR bkclient_get_attach_info(JET_INSTANCE instance, JET_PSTR szz, unsigned long cbMax, unsigned long *pcbActual);
+JET_ERR bkclient_open_file(JET_INSTANCE instance, JET_PCSTR szFileName, JET_HANDLE *phfFile,
+	unsigned long *pulFileSizeLow, unsigned long *pulFileSizeHigh);
+JET_ERR bkclient_read_file(JET_INSTANCE instance, JET_HANDLE hfFile, void *pv, unsigned long cb,
+	unsigned long *pcbActual);
+JET_ERR bkclient_read_file_at(JET_INSTANCE instance, JET_HANDLE hfFile, unsigned long long ib, void *pv,
+	unsigned long cb, unsigned long *pcbActual);
+JET_ERR bkclient_close_file(JET_INSTANCE instance, JET_HANDLE hfFile);
+JET_ERR bkclient_get_log_info(JET_INSTANCE instance, JET_PSTR szz, unsigned long cbMax, unsigned long *pcbActual,
+	JET_LOGINFO *pLogInfo);
+JET_ERR bkclient_get_truncate_log_info(JET_INSTANCE instance, JET_PSTR szz, unsigned long cbMax,
+	unsigned long *pcbActual);
+JET_ERR bkclient_truncate_log(JET_INSTANCE instance);
+JET_ERR bkclient_end(JET_INSTANCE instance, JET_GRBIT grbit);
+JET_ERR bkclient_stop(JET_INSTANCE instance);
 
 #endif

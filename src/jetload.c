@@ -2,7 +2,7 @@
  * jetload -- the demo and test application for libjet: a bank.
  *
  *   jetload create DIR [--accounts N] [--databases N] [--circular] [--log-size KB]
- *   jetload run DIR [--seconds S] [--threads T] [--rate TPS] [--lazy]
+ *   jetload run DIR [--seconds S] [--threads T] [--rate TPS] [--lazy] [--socket PATH]
  *   jetload verify DIR
  *
  * The instance lives in DIR (checkpoint, logs, and databases bank0.edb ...).
@@ -52,6 +52,7 @@ struct bank {
 	const char *dir;
 	struct conf conf;
 	JET_INSTANCE inst;
+	const char *socket;		/* run --socket: the backup service's socket */
 };
 
 static volatile sig_atomic_t stop_requested;
@@ -169,6 +170,9 @@ bank_open_instance(struct bank *b, int create)
 	check(JetSetSystemParameter(&inst, 0, JET_paramEventSource, 0, "jetload"), "event source");
 	if (create)
 		check(JetSetSystemParameter(&inst, 0, JET_paramCreatePathIfNotExist, 1, NULL), "create path");
+	if (b->socket != NULL)
+		check(JetSetSystemParameter(&inst, 0, JET_paramJetfsBackupSocket, 0, b->socket),
+		    "backup socket (at most 107 bytes)");
 	check(JetInit(&inst), "JetInit (open and recover the instance)");
 	b->inst = inst;
 }
@@ -433,7 +437,8 @@ cmd_run(const char *dir, int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "seconds", required_argument, NULL, 's' }, { "threads", required_argument, NULL, 't' },
-		{ "rate", required_argument, NULL, 'r' }, { "lazy", no_argument, NULL, 'L' }, { NULL, 0, NULL, 0 },
+		{ "rate", required_argument, NULL, 'r' }, { "lazy", no_argument, NULL, 'L' },
+		{ "socket", required_argument, NULL, 'S' }, { NULL, 0, NULL, 0 },
 	};
 	struct bank b = { .dir = dir };
 	unsigned long seconds = 0, threads = 1, rate = 0;
@@ -450,6 +455,7 @@ cmd_run(const char *dir, int argc, char **argv)
 		case 't': threads = parse_ulong(optarg, "--threads", 1, 64); break;
 		case 'r': rate = parse_ulong(optarg, "--rate", 0, 10000000); break;
 		case 'L': lazy = 1; break;
+		case 'S': b.socket = optarg; break;
 		default: return 2;
 		}
 	}
@@ -513,7 +519,8 @@ cmd_run(const char *dir, int argc, char **argv)
 		printf("stopped: commits=%llu transfers=%llu in %.1f s (%.0f/s)\n",
 		    (unsigned long long)atomic_load(&durable_commits), done, t, t > 0 ? (double)done / t : 0.0);
 	}
-	check(JetTerm(b.inst), "JetTerm");
+	/* A backup a socket client left running must not keep the bank from shutting down. */
+	check(b.socket != NULL ? JetTerm2(b.inst, JET_bitTermStopBackup) : JetTerm(b.inst), "JetTerm");
 	free(w);
 	free(tids);
 	return rc;
@@ -594,7 +601,7 @@ usage(FILE *f)
 {
 	fprintf(f,
 	    "usage: jetload create DIR [--accounts N] [--databases N] [--circular] [--log-size KB] [--cache PAGES]\n"
-	    "       jetload run DIR [--seconds S] [--threads T] [--rate TPS] [--lazy]\n"
+	    "       jetload run DIR [--seconds S] [--threads T] [--rate TPS] [--lazy] [--socket PATH]\n"
 	    "       jetload verify DIR\n");
 }
 

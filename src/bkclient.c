@@ -1,0 +1,567 @@
+/*
+ * bkclient.c -- the client of the backup service (bksvc.c): JetfsConnectBackup
+ * gives a remote JET_INSTANCE handle, and every external-backup call of
+ * backup.c given such a handle forwards itself here (one line at the top of
+ * each), so a backup program calls the same functions for an instance in its
+ * own process and for one in another process.  Wire format: doc/protocol.md.
+ *
+ * INVARIANTS
+ *  C1. One request in flight per connection (conn.lock), so replies never
+ *      interleave; the FUSE driver calls from several threads.
+ *  C2. A connection is freed only when no call uses it: calls hold a
+ *      reference taken under reg_lock together with the handle lookup, and
+ *      JetfsDisconnectBackup frees the handle first, shuts the socket down
+ *      (waking a call waiting for its reply) and waits for the references.
+ *  C3. Any transport failure or malformed reply breaks the connection for
+ *      good: that call and every later one get JET_errBackupAbortByServer.
+ *  C4. Results reach the caller's pointers exactly as the local call would
+ *      set them: the server reports which outputs the local call wrote.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/time.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "jet_int.h"
+
+#define CL_HELLO_TIMEOUT_S 30
+#define CL_ALIGN 4096
+
+struct bkconn {
+	pthread_mutex_t lock;		/* C1 */
+	int fd;
+	int broken;			/* C3 */
+	uint32_t seq;			/* of the last request sent */
+	uint32_t page_size;
+	uint32_t read_max;
+	int refs;			/* under reg_lock (C2) */
+};
+
+static pthread_mutex_t reg_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t reg_cond = PTHREAD_COND_INITIALIZER;
+
+/* ---- transport ---- */
+
+static int
+cl_send_all(int fd, const void *buf, size_t n)
+{
+	size_t sent = 0;
+
+	while (sent < n) {
+		ssize_t r = send(fd, (const uint8_t *)buf + sent, n - sent, MSG_NOSIGNAL);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			return -1;
+		sent += (size_t)r;
+	}
+	return 0;
+}
+
+static int
+cl_recv_all(int fd, void *buf, size_t n)
+{
+	size_t got = 0;
+
+	while (got < n) {
+		ssize_t r = recv(fd, (uint8_t *)buf + got, n - got, 0);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			return -1;
+		got += (size_t)r;
+	}
+	return 0;
+}
+
+static JET_ERR
+cl_break(struct bkconn *c)
+{
+	if (!c->broken) {
+		c->broken = 1;
+		shutdown(c->fd, SHUT_RDWR);
+	}
+	return JET_errBackupAbortByServer;
+}
+
+/*
+ * Sends a request and reads its reply's header: *statusp the server's
+ * status, *plenp the payload length still to read.  JET_errSuccess, or
+ * JET_errBackupAbortByServer (the connection is broken).
+ */
+static JET_ERR
+cl_call(struct bkconn *c, uint32_t op, const void *p, size_t n, JET_ERR *statusp, uint32_t *plenp)
+{
+	uint8_t hdr[12 + 32];
+	uint32_t len;
+
+	if (c->broken)
+		return JET_errBackupAbortByServer;
+	c->seq++;
+	put32(hdr, (uint32_t)(8 + n));
+	put32(hdr + 4, op);
+	put32(hdr + 8, c->seq);
+	if (n <= 32) {
+		if (n > 0)
+			memcpy(hdr + 12, p, n);
+		if (cl_send_all(c->fd, hdr, 12 + n) < 0)
+			return cl_break(c);
+	} else if (cl_send_all(c->fd, hdr, 12) < 0 || cl_send_all(c->fd, p, n) < 0)
+		return cl_break(c);
+	if (cl_recv_all(c->fd, hdr, 12) < 0)
+		return cl_break(c);
+	len = get32(hdr);
+	if (len < 8 || len > BKPROTO_MSG_MAX || get32(hdr + 4) != c->seq)
+		return cl_break(c);
+	*statusp = (JET_ERR)(int32_t)get32(hdr + 8);
+	*plenp = len - 8;
+	return JET_errSuccess;
+}
+
+/* Reads the fixed part of a reply payload, which must be exactly nfixed (+ bulk) bytes. */
+static JET_ERR
+cl_fixed(struct bkconn *c, uint32_t plen, void *fixed, uint32_t nfixed)
+{
+	if (plen < nfixed || cl_recv_all(c->fd, fixed, nfixed) < 0)
+		return cl_break(c);
+	return JET_errSuccess;
+}
+
+/* ---- handles (C2) ---- */
+
+static struct bkconn *
+cl_acquire(JET_INSTANCE instance)
+{
+	struct bkconn *c;
+
+	pthread_mutex_lock(&reg_lock);
+	if ((c = handle_get(HANDLE_REMOTE, instance)) != NULL)
+		c->refs++;
+	pthread_mutex_unlock(&reg_lock);
+	if (c != NULL)
+		pthread_mutex_lock(&c->lock);
+	return c;
+}
+
+static JET_ERR
+cl_release(struct bkconn *c, JET_ERR err)
+{
+	pthread_mutex_unlock(&c->lock);
+	pthread_mutex_lock(&reg_lock);
+	if (--c->refs == 0)
+		pthread_cond_broadcast(&reg_cond);
+	pthread_mutex_unlock(&reg_lock);
+	return err;
+}
+
+int
+bkclient_is_remote(JET_INSTANCE instance)
+{
+	return handle_get(HANDLE_REMOTE, instance) != NULL;
+}
+
+/* A grbit with bits above 31 travels as bit 31, which no backup call defines. */
+static uint32_t
+cl_grbit(JET_GRBIT grbit)
+{
+	return (uint64_t)grbit > UINT32_MAX ? (uint32_t)grbit | 0x80000000u : (uint32_t)grbit;
+}
+
+static uint32_t
+cl_u32(unsigned long v)
+{
+	return (uint64_t)v > UINT32_MAX ? UINT32_MAX : (uint32_t)v;
+}
+
+/* A request whose reply is a bare status. */
+static JET_ERR
+cl_simple(JET_INSTANCE instance, uint32_t op, const void *p, size_t n)
+{
+	struct bkconn *c = cl_acquire(instance);
+	JET_ERR err, status;
+	uint32_t plen;
+
+	if (c == NULL)
+		return JET_errInvalidParameter;
+	if ((err = cl_call(c, op, p, n, &status, &plen)) < 0)
+		return cl_release(c, err);
+	if (plen != 0)
+		return cl_release(c, cl_break(c));
+	return cl_release(c, status);
+}
+
+/* ---- connect ---- */
+
+static JET_ERR
+cl_errno(int e)
+{
+	switch (e) {
+	case ENOENT:
+	case ECONNREFUSED:
+	case ENOTDIR:
+		return JET_errFileNotFound;
+	case EACCES:
+	case EPERM:
+		return JET_errPermissionDenied;
+	case ENAMETOOLONG:
+	case ENOTSOCK:
+	case EPROTOTYPE:
+	case ELOOP:
+		return JET_errInvalidPath;
+	case ENOMEM:
+	case ENOBUFS:
+		return JET_errOutOfMemory;
+	case EMFILE:
+	case ENFILE:
+		return JET_errOutOfFileHandles;
+	case EAGAIN:
+		return JET_errBackupInProgress;
+	default:
+		return JET_errBackupAbortByServer;
+	}
+}
+
+static JET_ERR
+cl_hello(struct bkconn *c)
+{
+	struct timeval tv = { CL_HELLO_TIMEOUT_S, 0 }, none = { 0, 0 };
+	uint8_t req[20], hdr[12], out[20];
+	uint32_t len, ps, rmax;
+	JET_ERR status;
+	int sent;
+
+	/* The Hello must come back in time; later calls wait as long as the server works. */
+	setsockopt(c->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	setsockopt(c->fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+	put32(req, 16);
+	put32(req + 4, BKPROTO_HELLO);
+	put32(req + 8, 1);
+	put32(req + 12, BKPROTO_MAGIC);
+	put32(req + 16, BKPROTO_VERSION);
+	c->seq = 1;
+	/* A refused peer may find the socket closed before its Hello is sent: read the refusal anyway. */
+	sent = cl_send_all(c->fd, req, sizeof(req));
+	if (cl_recv_all(c->fd, hdr, sizeof(hdr)) < 0)
+		return JET_errBackupAbortByServer;
+	len = get32(hdr);
+	status = (JET_ERR)(int32_t)get32(hdr + 8);
+	if (get32(hdr + 4) == 0 && len == 8 && status < 0)
+		return status;		/* refused: another client is connected, or this uid */
+	if (sent < 0 || len < 8 || len > BKPROTO_MSG_MAX || get32(hdr + 4) != 1)
+		return JET_errBackupAbortByServer;
+	if (status < 0)
+		return status == JET_errFeatureNotAvailable ? status : JET_errBackupAbortByServer;
+	if (len - 8 != sizeof(out) || cl_recv_all(c->fd, out, sizeof(out)) < 0)
+		return JET_errBackupAbortByServer;
+	if (get32(out) != BKPROTO_MAGIC)
+		return JET_errBackupAbortByServer;
+	if (get32(out + 4) != BKPROTO_VERSION)
+		return JET_errFeatureNotAvailable;
+	ps = get32(out + 8);
+	rmax = get32(out + 12);
+	if (ps < PAGE_SIZE_MIN || ps > PAGE_SIZE_MAX || (ps & (ps - 1)) != 0 || rmax == 0 || rmax % PAGE_SIZE_MAX != 0)
+		return JET_errBackupAbortByServer;
+	c->page_size = ps;
+	c->read_max = rmax < BKPROTO_READ_MAX ? rmax : BKPROTO_READ_MAX;
+	setsockopt(c->fd, SOL_SOCKET, SO_RCVTIMEO, &none, sizeof(none));
+	setsockopt(c->fd, SOL_SOCKET, SO_SNDTIMEO, &none, sizeof(none));
+	return JET_errSuccess;
+}
+
+JET_ERR JET_API
+JetfsConnectBackup(JET_PCSTR szSocketPath, JET_INSTANCE *pinstance)
+{
+	struct sockaddr_un sa;
+	struct bkconn *c;
+	struct ucred cr;
+	socklen_t crlen = sizeof(cr);
+	JET_ERR err;
+
+	if (szSocketPath == NULL || *szSocketPath == '\0' || pinstance == NULL)
+		return JET_errInvalidParameter;
+	memset(&sa, 0, sizeof(sa));
+	sa.sun_family = AF_UNIX;
+	if (strlen(szSocketPath) >= sizeof(sa.sun_path))
+		return JET_errInvalidPath;
+	memcpy(sa.sun_path, szSocketPath, strlen(szSocketPath));
+	if ((c = calloc(1, sizeof(*c))) == NULL)
+		return JET_errOutOfMemory;
+	if ((c->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) < 0) {
+		err = cl_errno(errno);
+		free(c);
+		return err;
+	}
+	if (connect(c->fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+		err = cl_errno(errno);
+		goto err;
+	}
+	/* Trust the server as it trusts us: itself or root (root trusts the path it chose). */
+	if (getsockopt(c->fd, SOL_SOCKET, SO_PEERCRED, &cr, &crlen) < 0 || crlen != sizeof(cr) ||
+	    (geteuid() != 0 && cr.uid != geteuid() && cr.uid != 0)) {
+		err = JET_errPermissionDenied;
+		goto err;
+	}
+	if ((err = cl_hello(c)) < 0)
+		goto err;
+	pthread_mutex_init(&c->lock, NULL);
+	if ((*pinstance = handle_new(HANDLE_REMOTE, c)) == 0) {
+		pthread_mutex_destroy(&c->lock);
+		err = JET_errOutOfMemory;
+		goto err;
+	}
+	return JET_errSuccess;
+err:
+	close(c->fd);
+	free(c);
+	return err;
+}
+
+JET_ERR JET_API
+JetfsDisconnectBackup(JET_INSTANCE instance)
+{
+	struct bkconn *c;
+
+	pthread_mutex_lock(&reg_lock);
+	if ((c = handle_get(HANDLE_REMOTE, instance)) == NULL) {
+		pthread_mutex_unlock(&reg_lock);
+		return JET_errInvalidParameter;
+	}
+	handle_free(instance);
+	shutdown(c->fd, SHUT_RDWR);	/* wakes a call waiting for its reply */
+	while (c->refs > 0)
+		pthread_cond_wait(&reg_cond, &reg_lock);
+	pthread_mutex_unlock(&reg_lock);
+	close(c->fd);
+	pthread_mutex_destroy(&c->lock);
+	free(c);
+	return JET_errSuccess;
+}
+
+/* ---- the backup calls ---- */
+
+JET_ERR
+bkclient_begin(JET_INSTANCE instance, JET_GRBIT grbit)
+{
+	uint8_t p[4];
+
+	put32(p, cl_grbit(grbit));
+	return cl_simple(instance, BKPROTO_BEGIN, p, sizeof(p));
+}
+
+JET_ERR
+bkclient_end(JET_INSTANCE instance, JET_GRBIT grbit)
+{
+	uint8_t p[4];
+
+	put32(p, cl_grbit(grbit));
+	return cl_simple(instance, BKPROTO_END, p, sizeof(p));
+}
+
+JET_ERR
+bkclient_stop(JET_INSTANCE instance)
+{
+	return cl_simple(instance, BKPROTO_STOP, NULL, 0);
+}
+
+JET_ERR
+bkclient_truncate_log(JET_INSTANCE instance)
+{
+	return cl_simple(instance, BKPROTO_TRUNCATE_LOG, NULL, 0);
+}
+
+JET_ERR
+bkclient_close_file(JET_INSTANCE instance, JET_HANDLE hfFile)
+{
+	uint8_t p[8];
+
+	put64(p, hfFile);
+	return cl_simple(instance, BKPROTO_CLOSE_FILE, p, sizeof(p));
+}
+
+/* GetAttachInfo, GetLogInfo, GetTruncateLogInfo: ESE's A-variant rules, applied by the server's local call. */
+static JET_ERR
+cl_list(JET_INSTANCE instance, uint32_t op, JET_PSTR szz, unsigned long cbMax, unsigned long *pcbActual,
+    JET_LOGINFO *pLogInfo)
+{
+	uint32_t nfixed = op == BKPROTO_GET_LOG_INFO ? 20 : 8, plen, set, cb;
+	struct bkconn *c;
+	uint8_t p[8], out[20];
+	JET_ERR err, status;
+
+	if (pLogInfo != NULL && pLogInfo->cbSize < sizeof(*pLogInfo))
+		return JET_errInvalidParameter;
+	if ((c = cl_acquire(instance)) == NULL)
+		return JET_errInvalidParameter;
+	put32(p, cl_u32(cbMax));
+	put32(p + 4, (szz == NULL ? BKPROTO_F_NULL_BUF : 0) | (pLogInfo != NULL ? BKPROTO_F_LOGINFO : 0));
+	if ((err = cl_call(c, op, p, sizeof(p), &status, &plen)) < 0 || (err = cl_fixed(c, plen, out, nfixed)) < 0)
+		return cl_release(c, err);
+	set = get32(out);
+	cb = get32(out + 4);
+	plen -= nfixed;
+	if (plen > 0) {
+		/* The list: exactly cbActual bytes, within the caller's buffer, double-NUL-terminated. */
+		if (status < 0 || szz == NULL || !(set & BKPROTO_SET_CB) || plen != cb || cb > cbMax ||
+		    cl_recv_all(c->fd, szz, plen) < 0 || szz[cb - 1] != '\0' || (cb >= 2 && szz[cb - 2] != '\0'))
+			return cl_release(c, cl_break(c));
+	} else if (status >= 0 && cbMax != 0 && szz != NULL)
+		return cl_release(c, cl_break(c));
+	if ((set & BKPROTO_SET_CB) && pcbActual != NULL)
+		*pcbActual = cb;
+	if ((set & BKPROTO_SET_LOGINFO) && pLogInfo != NULL) {
+		pLogInfo->ulGenLow = get32(out + 8);
+		pLogInfo->ulGenHigh = get32(out + 12);
+		memcpy(pLogInfo->szBaseName, out + 16, JET_BASE_NAME_LENGTH);
+		pLogInfo->szBaseName[JET_BASE_NAME_LENGTH] = '\0';
+	}
+	return cl_release(c, status);
+}
+
+JET_ERR
+bkclient_get_attach_info(JET_INSTANCE instance, JET_PSTR szz, unsigned long cbMax, unsigned long *pcbActual)
+{
+	return cl_list(instance, BKPROTO_GET_ATTACH_INFO, szz, cbMax, pcbActual, NULL);
+}
+
+JET_ERR
+bkclient_get_log_info(JET_INSTANCE instance, JET_PSTR szz, unsigned long cbMax, unsigned long *pcbActual,
+    JET_LOGINFO *pLogInfo)
+{
+	return cl_list(instance, BKPROTO_GET_LOG_INFO, szz, cbMax, pcbActual, pLogInfo);
+}
+
+JET_ERR
+bkclient_get_truncate_log_info(JET_INSTANCE instance, JET_PSTR szz, unsigned long cbMax, unsigned long *pcbActual)
+{
+	return cl_list(instance, BKPROTO_GET_TRUNCATE_LOG_INFO, szz, cbMax, pcbActual, NULL);
+}
+
+JET_ERR
+bkclient_open_file(JET_INSTANCE instance, JET_PCSTR szFileName, JET_HANDLE *phfFile, unsigned long *pulFileSizeLow,
+    unsigned long *pulFileSizeHigh)
+{
+	struct bkconn *c;
+	size_t n = szFileName != NULL ? strlen(szFileName) : 0;
+	uint8_t out[16];
+	uint32_t plen;
+	JET_ERR err, status;
+
+	/* Invalid arguments travel as an empty name: the local call's InvalidParameter, in its order. */
+	if (szFileName == NULL || phfFile == NULL || n > BKPROTO_NAME_MAX)
+		n = 0;
+	if ((c = cl_acquire(instance)) == NULL)
+		return JET_errInvalidParameter;
+	if ((err = cl_call(c, BKPROTO_OPEN_FILE, szFileName, n, &status, &plen)) < 0)
+		return cl_release(c, err);
+	if (status < 0)
+		return cl_release(c, plen == 0 ? status : cl_break(c));
+	if (plen != sizeof(out) || (err = cl_fixed(c, plen, out, sizeof(out))) < 0)
+		return cl_release(c, cl_break(c));
+	*phfFile = get64(out);
+	if (pulFileSizeLow != NULL)
+		*pulFileSizeLow = (unsigned long)(get64(out + 8) & 0xFFFFFFFFu);
+	if (pulFileSizeHigh != NULL)
+		*pulFileSizeHigh = (unsigned long)(get64(out + 8) >> 32);
+	return cl_release(c, status);
+}
+
+/*
+ * One read request of at most read_max bytes into pv (NULL: none).  *setp
+ * says whether the server's local call wrote cbActual.
+ */
+static JET_ERR
+cl_read_one(struct bkconn *c, uint32_t op, JET_HANDLE hf, uint64_t ib, void *pv, uint32_t cb, uint32_t flags,
+    JET_ERR *statusp, int *setp, uint32_t *gotp)
+{
+	uint8_t p[24], out[8];
+	uint32_t n = 0, plen;
+	JET_ERR err;
+
+	put64(p, hf);
+	n = 8;
+	if (op == BKPROTO_READ_FILE_AT) {
+		put64(p + 8, ib);
+		n = 16;
+	}
+	put32(p + n, cb);
+	put32(p + n + 4, flags);
+	n += 8;
+	if ((err = cl_call(c, op, p, n, statusp, &plen)) < 0 || (err = cl_fixed(c, plen, out, sizeof(out))) < 0)
+		return err;
+	plen -= sizeof(out);
+	*setp = (get32(out) & BKPROTO_SET_CB) != 0;
+	*gotp = get32(out + 4);
+	if (*gotp > cb)
+		return cl_break(c);
+	if (plen > 0 && (*statusp < 0 || !*setp || plen != *gotp || pv == NULL || cl_recv_all(c->fd, pv, plen) < 0))
+		return cl_break(c);
+	if (plen == 0 && *statusp >= 0 && *setp && *gotp != 0)
+		return cl_break(c);
+	return JET_errSuccess;
+}
+
+/* ReadFile and ReadFileAt; reads above read_max are split (doc/protocol.md). */
+static JET_ERR
+cl_read(JET_INSTANCE instance, uint32_t op, JET_HANDLE hf, uint64_t ib, void *pv, unsigned long cb,
+    unsigned long *pcbActual)
+{
+	struct bkconn *c;
+	uint32_t flags = 0, got;
+	unsigned long done = 0;
+	JET_ERR err, status = JET_errSuccess;
+	int set;
+
+	if ((c = cl_acquire(instance)) == NULL)
+		return JET_errInvalidParameter;
+	if (pv == NULL || (op == BKPROTO_READ_FILE && ((uintptr_t)pv % CL_ALIGN != 0 ||
+	    (cb > c->read_max && cb % c->page_size != 0))))
+		flags |= BKPROTO_F_NULL_BUF;
+	if (pcbActual == NULL)
+		flags |= BKPROTO_F_NULL_PCB;
+	if (flags != 0 || cb <= c->read_max) {
+		/* One request; an invalid call gets the server's local call's error, in its order. */
+		uint32_t n = cb > c->read_max ? c->read_max : (uint32_t)cb;
+		if ((err = cl_read_one(c, op, hf, ib, flags & BKPROTO_F_NULL_BUF ? NULL : pv, n, flags, &status, &set,
+		    &got)) < 0)
+			return cl_release(c, err);
+		if (set && pcbActual != NULL)
+			*pcbActual = got;
+		return cl_release(c, status);
+	}
+	while (done < cb) {
+		uint32_t n = cb - done > c->read_max ? c->read_max : (uint32_t)(cb - done);
+		if ((err = cl_read_one(c, op, hf, ib + done, (uint8_t *)pv + done, n, 0, &status, &set, &got)) < 0)
+			return cl_release(c, err);
+		if (status < 0) {
+			/* A later part failed: the call fails as a local failed read does. */
+			if (set || done > 0)
+				*pcbActual = 0;
+			return cl_release(c, status);
+		}
+		done += got;
+		if (got < n)
+			break;
+	}
+	*pcbActual = done;
+	return cl_release(c, status);
+}
+
+JET_ERR
+bkclient_read_file(JET_INSTANCE instance, JET_HANDLE hfFile, void *pv, unsigned long cb, unsigned long *pcbActual)
+{
+	return cl_read(instance, BKPROTO_READ_FILE, hfFile, 0, pv, cb, pcbActual);
+}
+
+JET_ERR
+bkclient_read_file_at(JET_INSTANCE instance, JET_HANDLE hfFile, unsigned long long ib, void *pv, unsigned long cb,
+    unsigned long *pcbActual)
+{
+	return cl_read(instance, BKPROTO_READ_FILE_AT, hfFile, ib, pv, cb, pcbActual);
+}
