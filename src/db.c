@@ -300,6 +300,9 @@ JetCreateDatabase(JET_SESID sesid, JET_PCSTR szFilename, JET_PCSTR szConnect, JE
 		goto out;
 	sig_make(&sign);
 	ERR(db_format_new(inst, path, dbid, &sign, (grbit & JET_bitDbOverwriteExisting) != 0, &db));
+	db->hdr.lsn_attach = inst->log.append_lsn;
+	db->hdr.time_attach = time_now_us();
+	db->hdr.gen_attach = inst->log.cur_gen;
 	if ((err = db_log_attach(inst, db, LREC_CREATEDB)) < 0) {
 		os_unlink(path);
 		goto out;
@@ -405,6 +408,8 @@ db_detach_one(struct jet_inst *inst, struct jet_db *db)
 	}
 	if (err >= 0)
 		err = log_flush_to(&inst->log, end);
+	if (err >= 0)
+		err = space_pgno_last(db, &db->hdr.pgno_last);
 	if (err >= 0) {
 		db->hdr.dbstate = JET_dbstateCleanShutdown;
 		db->hdr.dbtime = db->dbtime;

@@ -552,7 +552,10 @@ inst_close_dbs(struct jet_inst *inst, int clean)
 		if (db == NULL)
 			continue;
 		if (clean && err >= 0) {
+			uint32_t pgno_last = 0;
+			err = space_pgno_last(db, &pgno_last);
 			pthread_mutex_lock(&db->hdr_lock);
+			db->hdr.pgno_last = pgno_last;
 			db->hdr.dbstate = JET_dbstateCleanShutdown;
 			db->hdr.dbtime = db->dbtime;
 			db->hdr.lsn_consistent = inst->log.append_lsn;

@@ -743,7 +743,9 @@ JET_ERR JET_API JetEndExternalBackup(void);
  * Backs up the instance to a directory (ESE's all-in-one call): full (the
  * directory must be empty, unless JET_bitBackupAtomic: the new set replaces
  * the old one only when complete, the old one moves to old/), or
- * JET_bitBackupIncremental (adds the log files to the set there).  Truncates
+ * JET_bitBackupIncremental (adds the log files to the set there); with
+ * JET_bitBackupJetfsPointInTime (extension) the set is the committed state
+ * at the call.  Truncates
  * the logs the backup made unnecessary and records it in the headers.  A NULL
  * or empty path only truncates the logs (nothing with circular logging).
  * pfnStatus receives (JET_snpBackup, JET_sntBegin / JET_sntProgress /

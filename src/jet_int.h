@@ -256,6 +256,7 @@ struct jet_log {
 	uint32_t min_gen_keep;		/* a running backup needs gens >= this (0: none) */
 	uint64_t flushes, bytes_written;
 	struct jet_sig sign_log;
+	int dir_lock;			/* flock'ed log directory's fd + 1 (0: none) */
 	pthread_t pre_thread;		/* prepares the next generation's file */
 	int pre_running;
 	os_file *pre_file;
@@ -268,6 +269,7 @@ char *log_cur_path(struct jet_inst *inst);
 int log_parse_name(const char *base, const char *name, uint32_t *genp);
 JET_ERR log_open_for_run(struct jet_log *log, uint32_t last_gen, uint64_t last_time, lsn_t next_lsn);
 void log_close(struct jet_log *log);
+JET_ERR log_lock_dir(struct jet_log *log);
 JET_ERR log_append(struct jet_log *log, const uint8_t *rec, size_t len, lsn_t *startp, lsn_t *endp);
 JET_ERR log_append_locked(struct jet_log *log, const uint8_t *rec, size_t len, lsn_t *startp, lsn_t *endp);
 JET_ERR log_flush_to(struct jet_log *log, lsn_t lsn);

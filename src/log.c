@@ -678,6 +678,8 @@ log_open_for_run(struct jet_log *log, uint32_t last_gen, uint64_t last_time, lsn
 
 	if (cur == NULL)
 		return JET_errOutOfMemory;
+	if ((err = log_lock_dir(log)) < 0)
+		goto out;
 	log->append_lsn = log->flushed_lsn = log->buf_lsn = next_lsn;
 	log->cur_time = last_time;
 	log->cur_gen = last_gen;
@@ -703,9 +705,31 @@ out:
 	return err;
 }
 
+/* One instance per log directory, across processes: JET_errLogFilePathInUse. */
+JET_ERR
+log_lock_dir(struct jet_log *log)
+{
+	JET_ERR err;
+	int fd;
+
+	if (log->dir_lock > 0)
+		return JET_errSuccess;
+	err = os_lock_dir(log->inst->p.log_path, &fd);
+	if (err >= 0)
+		log->dir_lock = fd + 1;
+	if (err == JET_errFileAccessDenied) {
+		event_log(log->inst, EVENT_ERROR, 1084, "the log directory %s is in use by another instance",
+		    log->inst->p.log_path);
+		return JET_errLogFilePathInUse;
+	}
+	return err;
+}
+
 void
 log_close(struct jet_log *log)
 {
+	os_unlock_dir(log->dir_lock - 1);
+	log->dir_lock = 0;
 	os_close(log_prepare_take(log));
 	os_close(log->cur);
 	log->cur = NULL;

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -393,6 +394,35 @@ os_rmdir(const char *path)
 	if (rmdir(path) != 0)
 		return os_jet_error(errno);
 	return JET_errSuccess;
+}
+
+/*
+ * Takes an exclusive lock on a directory (flock on the directory itself, so
+ * no lock file is needed), for one instance per log directory.
+ * JET_errFileAccessDenied if another open holds it.
+ */
+JET_ERR
+os_lock_dir(const char *dir, int *fdp)
+{
+	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+	*fdp = -1;
+	if (fd < 0)
+		return os_jet_error(errno);
+	if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+		int err = errno;
+		close(fd);
+		return err == EWOULDBLOCK ? JET_errFileAccessDenied : os_jet_error(err);
+	}
+	*fdp = fd;
+	return JET_errSuccess;
+}
+
+void
+os_unlock_dir(int fd)
+{
+	if (fd >= 0)
+		close(fd);
 }
 
 int

@@ -44,6 +44,8 @@ JET_ERR os_rename(const char *from, const char *to);
 JET_ERR os_fsync_dir(const char *dir);
 JET_ERR os_mkdir_p(const char *path);
 JET_ERR os_rmdir(const char *path);
+JET_ERR os_lock_dir(const char *dir, int *fdp);
+void os_unlock_dir(int fd);
 int os_exists(const char *path);
 int os_is_dir(const char *path);
 int os_last_errno(void);

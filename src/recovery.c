@@ -385,6 +385,7 @@ recovery_run(struct jet_inst *inst, JET_GRBIT grbit)
 		err = JET_errOutOfMemory;
 		goto err;
 	}
+	ERR(log_lock_dir(&inst->log));
 	ERR(log_scan_dir(inst, &gens, &ngens, &have_cur));
 	err = ckpt_read(chk, &inst->ckpt);
 	if (err == JET_errCheckpointFileNotFound) {

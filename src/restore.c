@@ -503,6 +503,7 @@ struct restore_opts {
 	const char *base;
 	JET_PFNSTATUS pfn;
 	int event_target;
+	int overwrite_dbs;		/* ESE's in-place restores replace the databases */
 };
 
 static JET_ERR
@@ -525,6 +526,51 @@ rst_destination(struct restore *r, const struct restore_opts *o, struct rst_db *
 	else
 		d->dst = os_path_join(o->dbdir, name);
 	return d->dst != NULL ? JET_errSuccess : JET_errOutOfMemory;
+}
+
+/* The restored log file of an entry (in the target log directory). */
+static char *
+rst_log_dest(const struct restore *r, const struct restore_opts *o, const struct rst_log *l)
+{
+	char name[16];
+
+	if (!l->current)
+		return log_name_path(o->logdir, r->base, l->gen);
+	snprintf(name, sizeof(name), "%s.log", r->base);
+	return os_path_join(o->logdir, name);
+}
+
+/*
+ * Refuses, before anything is written, a target that already holds a
+ * checkpoint, one of the logs, or (unless the API restores in place, as
+ * JetRestoreInstance does) one of the databases.
+ */
+static JET_ERR
+rst_preflight(const struct restore *r, const struct restore_opts *o)
+{
+	struct jet_inst tmp;
+	char *p;
+	int exists;
+
+	memset(&tmp, 0, sizeof(tmp));
+	snprintf(tmp.p.system_path, sizeof(tmp.p.system_path), "%s", o->sysdir);
+	snprintf(tmp.p.base_name, sizeof(tmp.p.base_name), "%s", r->base);
+	if ((p = ckpt_path(&tmp)) == NULL)
+		return JET_errOutOfMemory;
+	if ((exists = os_exists(p)))
+		event_log(NULL, EVENT_ERROR, 1814, "%s already exists in the restore target", p);
+	free(p);
+	for (size_t i = 0; i < r->nlogs && !exists; i++) {
+		if ((p = rst_log_dest(r, o, &r->logs[i])) == NULL)
+			return JET_errOutOfMemory;
+		if ((exists = os_exists(p)))
+			event_log(NULL, EVENT_ERROR, 1814, "%s already exists in the restore target", p);
+		free(p);
+	}
+	for (size_t i = 0; i < r->ndbs && !exists && !o->overwrite_dbs; i++)
+		if ((exists = os_exists(r->dbs[i].dst)))
+			event_log(NULL, EVENT_ERROR, 1814, "%s already exists in the restore target", r->dbs[i].dst);
+	return exists ? JET_errFileAlreadyExists : JET_errSuccess;
 }
 
 static JET_ERR
@@ -573,23 +619,14 @@ restore_run(const struct restore_opts *o)
 		ERR(rst_scan_live(&r, o->roll_forward, last));
 	}
 	ERR(rst_check_logs(&r, o->stop_gen, &low, &high));
+	ERR(rst_preflight(&r, o));
 	rst_progress(&r, JET_sntProgress, 10, 100);
 
 	/* Step 3: nothing was written before this point. */
 	for (size_t i = 0; i < r.nlogs; i++) {
-		char *to;
-		char name[16];
-		if (r.logs[i].current)
-			snprintf(name, sizeof(name), "%s.log", r.base);
-		to = r.logs[i].current ? os_path_join(o->logdir, name) : log_name_path(o->logdir, r.base, r.logs[i].gen);
+		char *to = rst_log_dest(&r, o, &r.logs[i]);
 		if (to == NULL) {
 			err = JET_errOutOfMemory;
-			goto err;
-		}
-		if (os_exists(to)) {
-			event_log(NULL, EVENT_ERROR, 1814, "%s already exists in the restore target", to);
-			free(to);
-			err = JET_errFileAlreadyExists;
 			goto err;
 		}
 		err = rst_copy_file(&r, r.logs[i].path, to);
@@ -620,7 +657,7 @@ restore_run(const struct restore_opts *o)
 			err = JET_errOutOfMemory;
 			goto err;
 		}
-		err = os_exists(chk) ? JET_errFileAlreadyExists : rst_note_written(&r, chk);
+		err = rst_note_written(&r, chk);
 		free(chk);
 		if (err < 0)
 			goto err;
@@ -679,6 +716,7 @@ JetRestoreInstance(JET_INSTANCE instance, JET_PCSTR sz, JET_PCSTR szDest, JET_PF
 	o.logdir = szDest != NULL && *szDest ? szDest : inst != NULL ? inst->p.log_path : ".";
 	o.base = inst != NULL ? inst->p.base_name : "edb";
 	o.pfn = pfn;
+	o.overwrite_dbs = 1;
 	o.event_target = inst != NULL ? (int)inst->p.event_target : JET_JetfsEventSyslog;
 	return restore_run(&o);
 }
@@ -719,6 +757,7 @@ JetExternalRestore2(JET_PSTR szCheckpointFilePath, JET_PSTR szLogPath, JET_RSTMA
 	o.base = pLogInfo != NULL && pLogInfo->szBaseName[0] ? pLogInfo->szBaseName : "edb";
 	o.stop_gen = pLogInfo != NULL ? (uint32_t)pLogInfo->ulGenHigh : 0;
 	o.pfn = pfn;
+	o.overwrite_dbs = 1;
 	return restore_run(&o);
 }
 
@@ -739,6 +778,8 @@ JetfsRestoreSets(const char *const *rgszBackupDirs, unsigned long cDirs, JET_PCS
     JET_PCSTR szRollForwardLogDir, unsigned long genStop, JET_PFNSTATUS pfn)
 {
 	struct restore_opts o;
+	char *target = NULL;
+	JET_ERR err;
 
 	if (rgszBackupDirs == NULL || cDirs == 0 || szTargetDir == NULL || *szTargetDir == '\0')
 		return JET_errInvalidParameter;
@@ -747,10 +788,12 @@ JetfsRestoreSets(const char *const *rgszBackupDirs, unsigned long cDirs, JET_PCS
 			return JET_errInvalidPath;
 	if (!os_is_dir(szTargetDir))
 		RET(os_mkdir_p(szTargetDir));
+	/* Databases are found by their absolute path afterwards. */
+	RET(db_realpath(szTargetDir, &target));
 	memset(&o, 0, sizeof(o));
 	o.sets = rgszBackupDirs;
 	o.nsets = cDirs;
-	o.sysdir = o.logdir = o.dbdir = szTargetDir;
+	o.sysdir = o.logdir = o.dbdir = target;
 	o.roll_forward = szRollForwardLogDir != NULL && *szRollForwardLogDir ? szRollForwardLogDir : NULL;
 	o.stop_gen = (uint32_t)genStop;
 	o.base = "edb";
@@ -758,5 +801,7 @@ JetfsRestoreSets(const char *const *rgszBackupDirs, unsigned long cDirs, JET_PCS
 	o.event_target = getenv("JETFS_EVENTS") == NULL ? JET_JetfsEventSyslog :
 	    strcmp(getenv("JETFS_EVENTS"), "stderr") == 0 ? JET_JetfsEventStderr :
 	    strcmp(getenv("JETFS_EVENTS"), "none") == 0 ? JET_JetfsEventNone : JET_JetfsEventSyslog;
-	return restore_run(&o);
+	err = restore_run(&o);
+	free(target);
+	return err;
 }
