@@ -597,13 +597,15 @@ JetTerm2(JET_INSTANCE instance, JET_GRBIT grbit)
 	inst->term_in_progress = 1;
 	inst->backup_allowed = 0;
 	pthread_mutex_unlock(&inst->inst_lock);
-	bksvc_stop(inst);
 	if (!inst->initialized) {
+		bksvc_stop(inst);
 		inst_free(inst, instance);
 		return JET_errSuccess;
 	}
-	backup_term(inst);
+	/* Open transactions end first: a client's point-in-time Begin may wait for one. */
 	session_end_all(inst);
+	bksvc_stop(inst);
+	backup_term(inst);
 	inst_bg_stop(inst);
 	if (!abrupt && inst->unavailable == JET_errSuccess) {
 		err = log_flush_to(&inst->log, inst->log.append_lsn);
