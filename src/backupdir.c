@@ -197,7 +197,9 @@ JetBackupInstance(JET_INSTANCE instance, JET_PCSTR szBackupPath, JET_GRBIT grbit
 	memset(&b, 0, sizeof(b));
 	if (instance == 0 || instance == JET_instanceNil)
 		RET(inst_legacy(&instance));
-	RET(inst_enter(instance, &b.in));
+	/* A remote instance (JetfsConnectBackup) works too: every call below forwards. */
+	if (!bkclient_is_remote(instance))
+		RET(inst_enter(instance, &b.in));
 	b.inst = instance;
 	b.pfn = pfnStatus;
 	if (grbit & ~(JET_bitBackupIncremental | JET_bitBackupAtomic | JET_bitBackupJetfsPointInTime))
@@ -206,6 +208,8 @@ JetBackupInstance(JET_INSTANCE instance, JET_PCSTR szBackupPath, JET_GRBIT grbit
 		return JET_errInvalidGrbit;
 	if (szBackupPath == NULL || *szBackupPath == '\0') {
 		/* No path: truncate the logs a backup would make unnecessary. */
+		if (b.in == NULL)
+			return JET_errInvalidParameter;
 		if (b.in->p.circular)
 			return JET_errSuccess;
 		ERR(JetBeginExternalBackupInstance(instance, 0));
@@ -218,7 +222,7 @@ JetBackupInstance(JET_INSTANCE instance, JET_PCSTR szBackupPath, JET_GRBIT grbit
 		return err;
 	}
 	if (!os_is_dir(szBackupPath)) {
-		if (!b.in->p.create_path) {
+		if (b.in == NULL || !b.in->p.create_path) {
 			event_log(b.in, EVENT_ERROR, 1023, "backup directory %s does not exist", szBackupPath);
 			return JET_errInvalidPath;
 		}

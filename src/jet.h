@@ -750,7 +750,8 @@ JET_ERR JET_API JetEndExternalBackup(void);
  * or empty path only truncates the logs (nothing with circular logging).
  * pfnStatus receives (JET_snpBackup, JET_sntBegin / JET_sntProgress /
  * JET_sntComplete / JET_sntFail).  On failure no file is left in the
- * directory and no log is truncated.
+ * directory and no log is truncated.  instance may be a remote instance
+ * (JetfsConnectBackup): the backup of a live instance in another process.
  * @return JET_errInvalidPath (the directory does not exist and
  *   JET_paramCreatePathIfNotExist is off), JET_errMakeBackupDirectoryFail,
  *   JET_errBackupDirectoryNotEmpty, JET_errInvalidGrbit

@@ -8,7 +8,8 @@
  *   jetutil verify FILE...             checksum every page or segment (/k)
  *   jetutil verify-backup DIR...       check a copied backup set
  *   jetutil restore -t DIR [--roll-forward LOGDIR] [--stop-gen N] SET...
- *   jetutil backup INSTANCEDIR BACKUPDIR [--incremental]
+ *   jetutil backup INSTANCEDIR BACKUPDIR [--incremental] [--point-in-time]
+ *   jetutil backup --socket PATH BACKUPDIR [--incremental] [--point-in-time]
  *
  * Everything but restore and backup only reads files, with the engine's own
  * decoders (dbhdr.c, log.c, checkpoint.c, backup.c); a damaged or foreign
@@ -51,7 +52,8 @@ usage(FILE *f)
 	    "       jetutil verify FILE...\n"
 	    "       jetutil verify-backup DIR [DIR...]\n"
 	    "       jetutil restore -t TARGETDIR [--roll-forward LOGDIR] [--stop-gen N] [--quiet] BACKUPDIR...\n"
-	    "       jetutil backup INSTANCEDIR BACKUPDIR [--incremental] [--quiet]\n"
+	    "       jetutil backup INSTANCEDIR BACKUPDIR [--incremental] [--point-in-time] [--quiet]\n"
+	    "       jetutil backup --socket PATH BACKUPDIR [--incremental] [--point-in-time] [--quiet]\n"
 	    "       jetutil --help | --version\n");
 }
 
@@ -1655,16 +1657,57 @@ instance_log_params(const char *dir, unsigned long *kbp, unsigned long *psp, uns
 	free(p);
 }
 
+/* jetutil backup --socket PATH BACKUPDIR: a live instance in another process. */
+static int
+backup_remote(const char *sock, int argc, char **argv, int incremental, int pit)
+{
+	JET_INSTANCE inst = 0;
+	const char *bdir;
+	char msg[200];
+	int created;
+	JET_ERR err;
+
+	if (argc - optind != 1)
+		usage_error("backup --socket: one backup directory expected");
+	bdir = argv[optind];
+	created = !os_exists(bdir);
+	if (created && os_mkdir_p(bdir) < 0) {
+		errmsg("backup: cannot create %s", bdir);
+		return 1;
+	}
+	status_what = incremental ? "incremental backup" : "full backup";
+	if ((err = JetfsConnectBackup(sock, &inst)) < 0) {
+		errmsg("backup: cannot reach the instance at %s: %s", sock, jet_problem(err, msg, sizeof(msg)));
+		goto fail;
+	}
+	err = JetBackupInstance(inst, bdir, (incremental ? JET_bitBackupIncremental : 0) |
+	    (pit ? JET_bitBackupJetfsPointInTime : 0), status_cb);
+	JetfsDisconnectBackup(inst);
+	if (err < 0) {
+		errmsg("backup: JetBackupInstance over %s failed: %s", sock, jet_problem(err, msg, sizeof(msg)));
+		goto fail;
+	}
+	printf("%s%s backup over %s to %s complete\n", incremental ? "incremental" : "full",
+	    pit ? " point-in-time" : "", sock, bdir);
+	return 0;
+fail:
+	if (created && os_is_dir(bdir))
+		os_rmdir(bdir);
+	return 1;
+}
+
 static int
 cmd_backup(int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "incremental", no_argument, NULL, 'i' }, { "quiet", no_argument, NULL, 'q' },
+		{ "socket", required_argument, NULL, 's' }, { "point-in-time", no_argument, NULL, 'p' },
 		{ "help", no_argument, NULL, 'h' }, { NULL, 0, NULL, 0 },
 	};
 	JET_INSTANCE inst = 0;
 	unsigned long kb = 5120, ps = 8192, circ = 0;
-	int incremental = 0, c, created;
+	const char *sock = NULL;
+	int incremental = 0, pit = 0, c, created;
 	const char *idir, *bdir, *step;
 	char msg[200], *chk;
 	JET_ERR err;
@@ -1673,10 +1716,14 @@ cmd_backup(int argc, char **argv)
 		switch (c) {
 		case 'i': incremental = 1; break;
 		case 'q': quiet = 1; break;
+		case 's': sock = optarg; break;
+		case 'p': pit = 1; break;
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return 2;
 		}
 	}
+	if (sock != NULL)
+		return backup_remote(sock, argc, argv, incremental, pit);
 	if (argc - optind != 2)
 		usage_error("backup: an instance directory and a backup directory expected");
 	idir = argv[optind];
@@ -1709,7 +1756,8 @@ cmd_backup(int argc, char **argv)
 	if ((err = JetInit(&inst)) < 0)
 		goto fail;
 	step = "JetBackupInstance";
-	if ((err = JetBackupInstance(inst, bdir, incremental ? JET_bitBackupIncremental : 0, status_cb)) < 0)
+	if ((err = JetBackupInstance(inst, bdir, (incremental ? JET_bitBackupIncremental : 0) |
+	    (pit ? JET_bitBackupJetfsPointInTime : 0), status_cb)) < 0)
 		goto fail;
 	step = "JetTerm";
 	err = JetTerm(inst);
