@@ -62,6 +62,7 @@ struct bk_snap {
 	uint32_t *keys;			/* open addressing: pgno (0 = empty) */
 	uint32_t *slots;		/* spill slot of keys[i] */
 	uint32_t cap;
+	JET_ERR failed;			/* an image could not be kept: the snapshot is void */
 };
 
 struct bk_file {
@@ -73,8 +74,8 @@ struct bk_file {
 	uint64_t size;
 	uint64_t pos;			/* ESE mode: next byte */
 	int to_end;			/* every byte was served */
-	uint8_t *covered;		/* point-in-time: page-sized chunks served */
-	uint64_t ncovered, nchunks;
+	uint64_t (*served)[2];		/* point-in-time: byte ranges served, sorted, disjoint */
+	size_t nserved, served_cap;
 	uint8_t *hdr;			/* stamped header page (database) */
 	uint8_t *trailer;
 	uint32_t pgno_last;
@@ -209,7 +210,7 @@ backup_preserve(struct jet_db *db, uint32_t pgno)
 	uint8_t *buf;
 	JET_ERR err;
 
-	if (snap == NULL || pgno > snap->pgno_last || snap_find(snap, pgno) != NULL)
+	if (snap == NULL || snap->failed < 0 || pgno > snap->pgno_last || snap_find(snap, pgno) != NULL)
 		return JET_errSuccess;
 	if ((buf = malloc(ps)) == NULL)
 		return JET_errOutOfMemory;
@@ -219,10 +220,13 @@ backup_preserve(struct jet_db *db, uint32_t pgno)
 	if (err >= 0)
 		err = snap_insert(snap, pgno, snap->nkept);
 	free(buf);
-	if (err < 0)
-		event_log(db->inst, EVENT_ERROR, 218, "%s: cannot keep the backup image of page %u: %s", db->path, pgno,
-		    JetErrorString(err));
-	return err;
+	if (err < 0) {
+		/* The backup fails, never the live write: its reads now return the error. */
+		event_log(db->inst, EVENT_ERROR, 218, "%s: cannot keep the backup image of page %u (%s): the backup fails",
+		    db->path, pgno, JetErrorString(err));
+		snap->failed = err;
+	}
+	return JET_errSuccess;
 }
 
 static void
@@ -282,7 +286,7 @@ bk_file_close(struct bk_file *f)
 {
 	os_close(f->file);
 	free(f->path);
-	free(f->covered);
+	free(f->served);
 	free(f->hdr);
 	free(f->trailer);
 	memset(f, 0, sizeof(*f));
@@ -562,6 +566,10 @@ JetBeginExternalBackupInstance(JET_INSTANCE instance, JET_GRBIT grbit)
 		}
 	}
 	inst->backup = bk;
+	/* Keep every generation (circular logging) until the range is chosen. */
+	pthread_mutex_lock(&inst->log.lock);
+	inst->log.min_gen_keep = 1;
+	pthread_mutex_unlock(&inst->log.lock);
 	for (uint32_t i = 1; i <= JET_MAX_ATTACHED_DATABASES; i++)
 		bk->dbs[i].in_session = !bk->full && inst->dbs[i] != NULL;
 	if (bk->pit) {
@@ -807,11 +815,56 @@ bk_free_slot(struct backup *bk)
 	return -1;
 }
 
+/*
+ * The trailer records the last generation the copy needs.  ESE mode: made
+ * when it is served, after every page was read, so it covers every change a
+ * copied page holds.  Point-in-time: the set's last generation, from the
+ * header as it was at Begin.
+ */
+static JET_ERR
+bk_make_trailer(struct backup *bk, struct bk_file *f)
+{
+	struct jet_db *db = f->db;
+	uint32_t ps = db->hdr.page_size;
+	struct db_header h;
+	struct bk_trailer t;
+	JET_ERR err;
+
+	if (bk->pit) {
+		if ((err = dbhdr_decode(f->hdr, ps, &h)) < 0)
+			return err;
+	} else {
+		pthread_mutex_lock(&db->hdr_lock);
+		h = db->hdr;
+		pthread_mutex_unlock(&db->hdr_lock);
+	}
+	memset(&t, 0, sizeof(t));
+	t.bk.lsn_mark = bk->mark_lsn;
+	t.bk.time_mark = bk->mark_time;
+	t.bk.gen_low = bk->copy_mic;
+	t.bk.gen_high = bk->pit ? bk->copy_mac - 1 : db->inst->log.cur_gen;
+	t.sign_db = h.sign_db;
+	t.sign_log = h.sign_log;
+	t.gen_min_required = h.gen_min_required;
+	t.gen_max_required = h.gen_max_required;
+	t.gen_max_committed = h.gen_max_committed;
+	if (!bk->pit && t.gen_max_committed > t.bk.gen_high)
+		t.bk.gen_high = t.gen_max_committed;
+	t.pgno_last = f->pgno_last;
+	t.page_size = ps;
+	snprintf(t.path, sizeof(t.path), "%s", db->path);
+	if (posix_memalign((void **)&f->trailer, BK_ALIGN, ps) != 0) {
+		f->trailer = NULL;
+		return JET_errOutOfMemory;
+	}
+	bk_trailer_encode(&t, f->trailer, ps);
+	return JET_errSuccess;
+}
+
 static JET_ERR
 bk_open_db(struct jet_inst *inst, struct backup *bk, struct jet_db *db, struct bk_file *f)
 {
 	uint32_t ps = db->hdr.page_size;
-	struct bk_trailer t;
 
 	/* Point-in-time: the whole set is fixed at Begin, any file any time. */
 	if (!bk->full || (bk->state != BK_DATABASES && !bk->pit))
@@ -829,27 +882,6 @@ bk_open_db(struct jet_inst *inst, struct backup *bk, struct jet_db *db, struct b
 		if ((f->hdr = bk_stamp_header(bk, db, f->pgno_last)) == NULL)
 			return JET_errOutOfMemory;
 	}
-	/* The trailer: the logs this copy needs end with the current generation. */
-	memset(&t, 0, sizeof(t));
-	t.bk.lsn_mark = bk->mark_lsn;
-	t.bk.time_mark = bk->mark_time;
-	t.bk.gen_low = bk->copy_mic;
-	t.bk.gen_high = bk->pit ? bk->copy_mac - 1 : inst->log.cur_gen;
-	pthread_mutex_lock(&db->hdr_lock);
-	t.sign_db = db->hdr.sign_db;
-	t.sign_log = db->hdr.sign_log;
-	t.gen_min_required = db->hdr.gen_min_required;
-	t.gen_max_required = db->hdr.gen_max_required;
-	t.gen_max_committed = db->hdr.gen_max_committed;
-	pthread_mutex_unlock(&db->hdr_lock);
-	if (t.gen_max_committed > t.bk.gen_high)
-		t.bk.gen_high = t.gen_max_committed;
-	t.pgno_last = f->pgno_last;
-	t.page_size = ps;
-	snprintf(t.path, sizeof(t.path), "%s", db->path);
-	if (posix_memalign((void **)&f->trailer, BK_ALIGN, ps) != 0)
-		return JET_errOutOfMemory;
-	bk_trailer_encode(&t, f->trailer, ps);
 	f->size = ((uint64_t)f->pgno_last + 3) * ps;
 	if ((f->path = strdup(db->path)) == NULL)
 		return JET_errOutOfMemory;
@@ -937,13 +969,6 @@ JetOpenFileInstance(JET_INSTANCE instance, JET_PCSTR szFileName, JET_HANDLE *phf
 		return bk_leave(inst, err);
 	}
 	f->used = 1;
-	if (bk->pit) {
-		f->nchunks = (f->size + BK_ALIGN - 1) / BK_ALIGN;
-		if ((f->covered = calloc((f->nchunks + 7) / 8 + 1, 1)) == NULL) {
-			bk_file_close(f);
-			return bk_leave(inst, JET_errOutOfMemory);
-		}
-	}
 	*phfFile = (JET_HANDLE)slot + 1;
 	if (pulFileSizeLow != NULL)
 		*pulFileSizeLow = (unsigned long)(f->size & 0xFFFFFFFFu);
@@ -973,6 +998,8 @@ bk_read_db_page(struct backup *bk, struct jet_db *db, uint32_t pgno, uint8_t *ou
 	uint32_t ps = db->hdr.page_size, *slot;
 	JET_ERR err;
 
+	if (bk->pit && db->snap != NULL && db->snap->failed < 0)
+		return db->snap->failed;
 	if (bk->pit && db->snap != NULL && (slot = snap_find(db->snap, pgno)) != NULL)
 		err = os_pread(db->snap->spill, out, ps, (uint64_t)*slot * ps);
 	else
@@ -1010,8 +1037,11 @@ bk_read_db(struct backup *bk, struct bk_file *f, uint64_t off, uint8_t *out, siz
 			if ((err = bk_read_db_page(bk, db, (uint32_t)(k - 1), page)) < 0)
 				break;
 			src = page;
-		} else
+		} else {
+			if (f->trailer == NULL && (err = bk_make_trailer(bk, f)) < 0)
+				break;
 			src = f->trailer;
+		}
 		memcpy(out, src + in, n);
 		out += n;
 		off += n;
@@ -1022,19 +1052,50 @@ bk_read_db(struct backup *bk, struct bk_file *f, uint64_t off, uint8_t *out, siz
 	return err;
 }
 
-static void
-bk_note_served(struct bk_file *f, uint64_t off, uint64_t len)
+/*
+ * Records that [off, off+len) was served.  A file counts as copied only when
+ * every byte of it was (sequential ESE reads: when the last byte was), so a
+ * client that skipped a part never gets logs truncated or a backup recorded.
+ */
+static JET_ERR
+bk_note_served(struct backup *bk, struct bk_file *f, uint64_t off, uint64_t len)
 {
-	if (f->covered != NULL && len > 0) {
-		for (uint64_t c = off / BK_ALIGN; c <= (off + len - 1) / BK_ALIGN; c++) {
-			if (!(f->covered[c / 8] & (1u << (c % 8)))) {
-				f->covered[c / 8] |= (uint8_t)(1u << (c % 8));
-				f->ncovered++;
-			}
+	uint64_t lo = off, hi = off + len;
+	size_t i, j;
+
+	if (!bk->pit) {
+		if (off + len >= f->size)
+			f->to_end = 1;
+		return JET_errSuccess;
+	}
+	/* Merge with every range that touches [lo, hi). */
+	for (i = 0; i < f->nserved && f->served[i][1] < lo; i++)
+		;
+	for (j = i; j < f->nserved && f->served[j][0] <= hi; j++) {
+		if (f->served[j][0] < lo)
+			lo = f->served[j][0];
+		if (f->served[j][1] > hi)
+			hi = f->served[j][1];
+	}
+	if (j == i) {
+		if (f->nserved == f->served_cap) {
+			size_t ncap = f->served_cap ? f->served_cap * 2 : 8;
+			uint64_t (*n)[2] = realloc(f->served, ncap * sizeof(*n));
+			if (n == NULL)
+				return JET_errOutOfMemory;
+			f->served = n;
+			f->served_cap = ncap;
 		}
-		f->to_end = f->ncovered == f->nchunks;
-	} else if (f->covered == NULL && off + len >= f->size)
-		f->to_end = 1;
+		memmove(&f->served[i + 1], &f->served[i], (f->nserved - i) * sizeof(*f->served));
+		f->nserved++;
+	} else if (j > i + 1) {
+		memmove(&f->served[i + 1], &f->served[j], (f->nserved - j) * sizeof(*f->served));
+		f->nserved -= j - i - 1;
+	}
+	f->served[i][0] = lo;
+	f->served[i][1] = hi;
+	f->to_end = f->nserved == 1 && f->served[0][0] == 0 && f->served[0][1] >= f->size;
+	return JET_errSuccess;
 }
 
 static JET_ERR
@@ -1061,7 +1122,8 @@ bk_read(struct jet_inst *inst, struct backup *bk, struct bk_file *f, uint64_t of
 		}
 	} else if ((err = os_pread(f->file, pv, (size_t)len, off)) < 0)
 		return bk_fail(inst, err == JET_errFileIOBeyondEOF ? JET_errLogReadVerifyFailure : err, f->path);
-	bk_note_served(f, off, len);
+	if ((err = bk_note_served(bk, f, off, len)) < 0)
+		return err;
 	*pcbActual = (unsigned long)len;
 	return JET_errSuccess;
 }

@@ -47,32 +47,33 @@ bkd_base(const char *path)
 	return slash ? slash + 1 : path;
 }
 
-/* Copies one backup file (Open, Read..., Close) to dir. */
+/*
+ * Copies one backup file (Open, Read..., Close) to dir, through a temporary
+ * name: a file of the set already there (an incremental into the full set's
+ * directory) is replaced only by a complete copy, and is never lost.
+ */
 static JET_ERR
 bkd_copy(struct bkd *b, const char *name)
 {
-	char *to = os_path_join(b->dir, bkd_base(name));
+	char *to = os_path_join(b->dir, bkd_base(name)), *tmp = NULL;
 	os_file *out = NULL;
 	JET_HANDLE h;
 	unsigned long lo, hi, got;
 	uint64_t off = 0;
+	int existed;
 	JET_ERR err, cerr;
 
-	if (to == NULL)
+	if (to == NULL || asprintf(&tmp, "%s.jfstmp", to) < 0) {
+		free(to);
 		return JET_errOutOfMemory;
+	}
+	existed = os_exists(to);
 	if ((err = JetOpenFileInstance(b->inst, name, &h, &lo, &hi)) < 0)
 		goto out;
-	if (os_exists(to))
-		err = os_unlink(to);
-	if (err >= 0 && (err = os_open(to, OS_WRITE | OS_CREATE | OS_EXCL, &out)) >= 0) {
-		char **n = realloc(b->written, (b->nwritten + 1) * sizeof(*n));
-		if (n == NULL || (n[b->nwritten] = strdup(to)) == NULL)
-			err = JET_errOutOfMemory;
-		else
-			b->nwritten++;
-		if (n != NULL)
-			b->written = n;
-	}
+	if (os_exists(tmp))
+		err = os_unlink(tmp);
+	if (err >= 0)
+		err = os_open(tmp, OS_WRITE | OS_CREATE | OS_EXCL, &out);
 	while (err >= 0) {
 		if ((err = JetReadFileInstance(b->inst, h, b->buf, BKD_CHUNK, &got)) < 0 || got == 0)
 			break;
@@ -86,10 +87,26 @@ bkd_copy(struct bkd *b, const char *name)
 		err = cerr;
 	if (err >= 0 && off != ((uint64_t)hi << 32 | lo))
 		err = JET_errDiskIO;
+	os_close(out);
+	out = NULL;
+	if (err >= 0)
+		err = os_rename(tmp, to);
+	if (err >= 0 && !existed) {
+		char **n = realloc(b->written, (b->nwritten + 1) * sizeof(*n));
+		if (n == NULL || (n[b->nwritten] = strdup(to)) == NULL)
+			err = JET_errOutOfMemory;
+		else
+			b->nwritten++;
+		if (n != NULL)
+			b->written = n;
+	}
 out:
 	os_close(out);
+	if (os_exists(tmp))
+		os_unlink(tmp);
 	if (err >= 0)
 		event_log(b->in, EVENT_INFO, 221, "backup: copied %s to %s", name, to);
+	free(tmp);
 	free(to);
 	return err;
 }

@@ -35,7 +35,11 @@
  * serializes instead, like LMDB's single writer, so JET_errWriteConflict never
  * happens.  A session that begins a transaction and then idles blocks others.)
  * JetCommitTransaction is durable when it returns unless JET_bitCommitLazyFlush
- * is given; concurrent commits share one log flush (group commit).
+ * is given; concurrent commits share one log flush (group commit).  To share
+ * flushes, a commit releases the write lock before its flush ends, so another
+ * session may read a change a moment before it is durable;
+ * JetCommitTransaction(JET_bitWaitAllLevel0Commit) outside a transaction
+ * waits until everything committed so far is durable.
  *
  * @section recovery Logging and recovery
  * Every change is written ahead to the log; JetInit replays the log from the

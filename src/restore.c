@@ -32,6 +32,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "jet_int.h"
 
@@ -57,6 +58,21 @@ struct restore {
 	JET_PFNSTATUS pfn;
 	char **written;			/* files created in the target (removed on failure) */
 	size_t nwritten;
+};
+
+struct restore_opts {
+	const char *const *sets;
+	size_t nsets;
+	const char *sysdir, *logdir;	/* checkpoint and logs of the restored instance */
+	const char *dbdir;		/* where databases go (NULL: their original paths) */
+	const JET_RSTMAP *map;
+	long nmap;
+	const char *roll_forward;	/* a live log directory, or NULL */
+	uint32_t stop_gen;
+	const char *base;
+	JET_PFNSTATUS pfn;
+	int event_target;
+	int overwrite_dbs;		/* ESE's in-place restores replace the databases */
 };
 
 const char *
@@ -306,12 +322,16 @@ rst_check_logs(struct restore *r, uint32_t stop_gen, uint32_t *lowp, uint32_t *h
 		}
 		if (r->logs[i].current) {
 			os_file *f;
-			if ((err = os_open(r->logs[i].path, OS_READ, &f)) < 0)
+			if ((err = os_open(r->logs[i].path, OS_READ, &f)) == JET_errFileNotFound)
+				continue;	/* a live roll renamed it: copied when caught up */
+			if (err < 0)
 				return err;
 			err = log_header_read(f, &h);
 			os_close(f);
 			if (err >= 0 && !sig_equal(&h.sign_log, sign))
 				err = JET_errBadLogSignature;
+			if (err >= 0 && h.gen != r->logs[i].gen)
+				continue;	/* rolled since the scan: caught up after the copy */
 		} else
 			err = log_verify_path(r->logs[i].path, r->logs[i].gen, sign, &h);
 		if (err == JET_errBadLogSignature) {
@@ -421,6 +441,85 @@ err:
 	return err;
 }
 
+/* The generation in a log file's header, or 0 if it cannot be read. */
+static uint32_t
+rst_file_gen(const char *path)
+{
+	struct log_file_header h;
+	os_file *f;
+	uint32_t gen = 0;
+
+	if (os_open(path, OS_READ, &f) >= 0) {
+		if (log_header_read(f, &h) >= 0)
+			gen = h.gen;
+		os_close(f);
+	}
+	return gen;
+}
+
+/*
+ * A live instance may roll its log while we copy (<base>.log becomes a
+ * closed generation and a new <base>.log appears).  Until the copied current
+ * log directly follows the last copied generation, copy the generations the
+ * roll closed and the current log again.
+ */
+static JET_ERR
+rst_catch_up_live(struct restore *r, const struct restore_opts *o)
+{
+	char name[16], *src, *dst;
+	uint32_t last = 0;
+	JET_ERR err = JET_errSuccess;
+
+	for (size_t i = 0; i < r->nlogs; i++)
+		if (!r->logs[i].current && r->logs[i].gen > last)
+			last = r->logs[i].gen;
+	snprintf(name, sizeof(name), "%s.log", r->base);
+	src = os_path_join(o->roll_forward, name);
+	dst = os_path_join(o->logdir, name);
+	if (src == NULL || dst == NULL) {
+		err = JET_errOutOfMemory;
+		goto out;
+	}
+	for (int attempt = 0, absent = 0; attempt < 200; attempt++) {
+		uint32_t cur;
+		/* Copy the closed generations that are now on disk. */
+		for (;;) {
+			char *from = log_name_path(o->roll_forward, r->base, last + 1);
+			char *to = log_name_path(o->logdir, r->base, last + 1);
+			int have = from != NULL && os_exists(from);
+			err = from == NULL || to == NULL ? JET_errOutOfMemory : have ? rst_copy_file(r, from, to) : 0;
+			free(from);
+			free(to);
+			if (err < 0)
+				goto out;
+			if (!have)
+				break;
+			last++;
+		}
+		if ((cur = rst_file_gen(dst)) == last + 1)
+			goto out;
+		/* <base>.log is briefly absent in the middle of a roll; a stopped instance may have none. */
+		if (!os_exists(src)) {
+			if (++absent >= 20 && cur == 0)
+				goto out;
+			usleep(10000);
+			continue;
+		}
+		if (os_exists(dst) && (err = os_unlink(dst)) < 0)
+			goto out;
+		err = rst_copy_file(r, src, dst);
+		if (err < 0 && err != JET_errFileNotFound)
+			goto out;
+		err = JET_errSuccess;
+	}
+	event_log(NULL, EVENT_ERROR, 528, "the live log in %s keeps rolling: cannot copy a consistent end", o->roll_forward);
+	err = JET_errMissingLogFile;
+out:
+	free(src);
+	free(dst);
+	return err;
+}
+
 /* The first record boundary at or after the start of generation gen. */
 static JET_ERR
 rst_start_lsn(struct restore *r, size_t from, lsn_t *lsnp)
@@ -491,20 +590,6 @@ rst_recover(struct restore *r, const char *sysdir, const char *logdir, uint32_t 
 	return JetTerm(inst);
 }
 
-struct restore_opts {
-	const char *const *sets;
-	size_t nsets;
-	const char *sysdir, *logdir;	/* checkpoint and logs of the restored instance */
-	const char *dbdir;		/* where databases go (NULL: their original paths) */
-	const JET_RSTMAP *map;
-	long nmap;
-	const char *roll_forward;	/* a live log directory, or NULL */
-	uint32_t stop_gen;
-	const char *base;
-	JET_PFNSTATUS pfn;
-	int event_target;
-	int overwrite_dbs;		/* ESE's in-place restores replace the databases */
-};
 
 static JET_ERR
 rst_destination(struct restore *r, const struct restore_opts *o, struct rst_db *d)
@@ -631,9 +716,13 @@ restore_run(const struct restore_opts *o)
 		}
 		err = rst_copy_file(&r, r.logs[i].path, to);
 		free(to);
+		if (err == JET_errFileNotFound && r.logs[i].current)
+			err = JET_errSuccess;	/* renamed by a roll meanwhile: caught up below */
 		if (err < 0)
 			goto err;
 	}
+	if (o->roll_forward != NULL && r.nlogs > 0 && r.logs[r.nlogs - 1].current)
+		ERR(rst_catch_up_live(&r, o));
 	for (size_t i = 0; i < r.ndbs; i++)
 		ERR(rst_place_db(&r, &r.dbs[i], high));
 	rst_progress(&r, JET_sntProgress, 50, 100);
