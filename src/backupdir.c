@@ -287,7 +287,9 @@ JetBackupInstance(JET_INSTANCE instance, JET_PCSTR szBackupPath, JET_GRBIT grbit
 		}
 		ERR(bkd_move_files(szBackupPath, old_dir));
 		ERR(bkd_move_files(atomic_dir, szBackupPath));
-		b.nwritten = 0;
+		/* The new set is in place: a later failure must not remove it. */
+		while (b.nwritten > 0)
+			free(b.written[--b.nwritten]);
 	}
 	ERR(JetTruncateLogInstance(instance));
 	ERR(JetEndExternalBackupInstance2(instance, JET_bitBackupEndNormal));
