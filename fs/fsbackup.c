@@ -1,0 +1,904 @@
+/*
+ * fsbackup.c -- the backup session behind a jetfs mount (see fsbackup.h).
+ *
+ * One mount runs at most one backup, always in point-in-time mode
+ * (JET_bitBackupJetfsPointInTime): the whole set, with exact sizes, is known
+ * at Begin, so listings never change, and JetfsReadFileAt serves any offset
+ * in any order any number of times, which is how the kernel's readahead and
+ * several readers ask for bytes.
+ *
+ * INVARIANTS
+ *  F1. The set (names, sizes, Begin time) is written once, under the lock,
+ *      before kind leaves FSB_NONE, and never changes after: FUSE handlers
+ *      read it without the lock once they saw the kind set.
+ *  F2. Every byte served is accounted in its file's covered ranges; every
+ *      failed read is counted.  End is normal only if every file is covered
+ *      completely and no read failed and the connection held; truncation
+ *      needs the same.  Tools report a failed read at best as "file shrank",
+ *      so the file system must not rely on them.
+ *  F3. An engine file handle stays open while its file is incomplete (the
+ *      engine counts a file as copied only when one handle served all of
+ *      it), and is closed when the file becomes complete and no read uses
+ *      it: at most FSB_OPEN_MAX are open (the engine's own limit is 64).
+ *  F4. Network calls on the instance are made outside the lock, except
+ *      open/close of a file and truncation, which are short and must not
+ *      race with the handle table.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <syslog.h>
+
+#include "fsbackup.h"
+
+#define FSB_OPEN_MAX 48
+#define FSB_MSG 512
+
+/* The byte ranges of a file that were served, sorted and disjoint. */
+struct ranges {
+	uint64_t (*r)[2];
+	size_t n, cap;
+	uint64_t total;
+};
+
+struct fsb_state {
+	JET_HANDLE handle;
+	int open;
+	unsigned readers;
+	struct ranges covered;
+	uint64_t served;		/* bytes served, re-reads included */
+	unsigned failed_reads;
+	JET_ERR error;			/* the engine took the file out (a damaged page) */
+};
+
+struct fsbackup {
+	pthread_mutex_t lock;
+	pthread_cond_t changed;
+	struct source *src;
+	unsigned wait_ms;
+	int log_to_stderr;
+
+	enum fsb_kind kind;
+	int beginning;
+	int ended;
+	unsigned long end_grbit;
+	JET_INSTANCE inst;
+	struct timespec begun_at;
+	unsigned long gen_low, gen_high;
+	struct fsb_file *files;
+	struct fsb_state *state;
+	size_t nfiles, nopen;
+
+	unsigned failed_reads;
+	int lost;			/* the instance dropped the connection */
+	int truncated;
+	char *truncated_list;		/* the names JetGetTruncateLogInfo gave */
+	char begin_error[FSB_MSG];
+	char last_error[FSB_MSG];
+	char end_outcome[FSB_MSG];
+};
+
+/* ---- byte ranges ---- */
+
+/* Adds [lo, hi); merges with overlapping and adjacent ranges. */
+static int
+ranges_add(struct ranges *rs, uint64_t lo, uint64_t hi)
+{
+	size_t i = 0, j;
+
+	if (lo >= hi)
+		return 0;
+	while (i < rs->n && rs->r[i][1] < lo)
+		i++;
+	/* ranges i..j-1 touch [lo, hi) */
+	for (j = i; j < rs->n && rs->r[j][0] <= hi; j++) {
+		if (rs->r[j][0] < lo)
+			lo = rs->r[j][0];
+		if (rs->r[j][1] > hi)
+			hi = rs->r[j][1];
+		rs->total -= rs->r[j][1] - rs->r[j][0];
+	}
+	if (j == i) {
+		if (rs->n == rs->cap) {
+			size_t cap = rs->cap ? rs->cap * 2 : 4;
+			void *r = realloc(rs->r, cap * sizeof(*rs->r));
+			if (r == NULL)
+				return -ENOMEM;
+			rs->r = r;
+			rs->cap = cap;
+		}
+		memmove(rs->r + i + 1, rs->r + i, (rs->n - i) * sizeof(*rs->r));
+		rs->n++;
+	} else if (j > i + 1) {
+		memmove(rs->r + i + 1, rs->r + j, (rs->n - j) * sizeof(*rs->r));
+		rs->n -= j - i - 1;
+	}
+	rs->r[i][0] = lo;
+	rs->r[i][1] = hi;
+	rs->total += hi - lo;
+	return 0;
+}
+
+/* ---- messages ---- */
+
+static void
+fsb_log(struct fsbackup *b, int prio, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+static void
+fsb_log(struct fsbackup *b, int prio, const char *fmt, ...)
+{
+	char msg[FSB_MSG];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	syslog(prio, "%s", msg);
+	if (b->log_to_stderr)
+		fprintf(stderr, "jetfs: %s\n", msg);
+}
+
+static int
+fsb_errno(JET_ERR err)
+{
+	switch (err) {
+	case JET_errBackupInProgress:
+		return EBUSY;
+	case JET_errFileNotFound:
+		return ECONNREFUSED;
+	case JET_errPermissionDenied:
+		return EACCES;
+	case JET_errBackupAbortByServer:
+		return ECONNRESET;
+	case JET_errOutOfMemory:
+		return ENOMEM;
+	default:
+		return EIO;
+	}
+}
+
+static const char *
+base_name(const char *path)
+{
+	const char *slash = strrchr(path, '/');
+
+	return slash ? slash + 1 : path;
+}
+
+static size_t
+file_index_of(struct fsbackup *b, const struct fsb_state *st)
+{
+	return (size_t)(st - b->state);
+}
+
+static int
+file_complete(const struct fsb_file *f, const struct fsb_state *st)
+{
+	return st->covered.total == f->size;
+}
+
+/* ---- lifetime ---- */
+
+struct fsbackup *
+fsbackup_new(struct source *src, unsigned wait_ms, int log_to_stderr)
+{
+	struct fsbackup *b = calloc(1, sizeof(*b));
+
+	if (b == NULL)
+		return NULL;
+	pthread_mutex_init(&b->lock, NULL);
+	pthread_cond_init(&b->changed, NULL);
+	b->src = src;
+	b->wait_ms = wait_ms;
+	b->log_to_stderr = log_to_stderr;
+	return b;
+}
+
+static void
+fsb_free_set(struct fsbackup *b)
+{
+	for (size_t i = 0; i < b->nfiles; i++) {
+		free(b->files[i].name);
+		free(b->files[i].source_name);
+		free(b->state[i].covered.r);
+	}
+	free(b->files);
+	free(b->state);
+	b->files = NULL;
+	b->state = NULL;
+	b->nfiles = 0;
+}
+
+void
+fsbackup_free(struct fsbackup *b)
+{
+	if (b == NULL)
+		return;
+	fsbackup_end(b);
+	fsb_free_set(b);
+	free(b->truncated_list);
+	if (b->src != NULL)
+		b->src->free(b->src);
+	pthread_cond_destroy(&b->changed);
+	pthread_mutex_destroy(&b->lock);
+	free(b);
+}
+
+/* ---- Begin ---- */
+
+/* Calls a list function of the ESE A-variant kind (size first, then fill). */
+static JET_ERR
+fsb_get_list(JET_INSTANCE inst, int logs, char **list, JET_LOGINFO *info)
+{
+	unsigned long cb = 0, need = 0;
+	JET_ERR err;
+
+	*list = NULL;
+	for (int attempt = 0; attempt < 4; attempt++) {
+		char *buf = cb ? malloc(cb) : NULL;
+		if (cb && buf == NULL)
+			return JET_errOutOfMemory;
+		if (logs)
+			err = JetGetLogInfoInstance2(inst, buf, cb, &need, info);
+		else
+			err = JetGetAttachInfoInstance(inst, buf, cb, &need);
+		if (err >= 0 && cb >= need && buf != NULL) {
+			*list = buf;
+			return JET_errSuccess;
+		}
+		free(buf);
+		if (err < 0 && err != JET_errBufferTooSmall)
+			return err;
+		cb = need + 1;
+	}
+	return JET_errBufferTooSmall;
+}
+
+static int
+file_name_cmp(const void *a, const void *b)
+{
+	return strcmp(((const struct fsb_file *)a)->name, ((const struct fsb_file *)b)->name);
+}
+
+/* Adds the names of a double-NUL list to the set. */
+static JET_ERR
+fsb_add_files(struct fsb_file **files, size_t *n, const char *list, int is_database)
+{
+	for (const char *p = list; p != NULL && *p != '\0'; p += strlen(p) + 1) {
+		struct fsb_file *f = realloc(*files, (*n + 1) * sizeof(**files));
+		if (f == NULL)
+			return JET_errOutOfMemory;
+		*files = f;
+		f = &f[*n];
+		memset(f, 0, sizeof(*f));
+		f->is_database = is_database;
+		f->source_name = strdup(p);
+		f->name = strdup(base_name(p));
+		(*n)++;
+		if (f->source_name == NULL || f->name == NULL)
+			return JET_errOutOfMemory;
+	}
+	return JET_errSuccess;
+}
+
+static void
+fsb_free_files(struct fsb_file *files, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		free(files[i].name);
+		free(files[i].source_name);
+	}
+	free(files);
+}
+
+/*
+ * Begin proper, outside the lock: connect, Begin (waiting a bounded time for
+ * a backup that still runs), list the databases and logs, and size each.
+ * On failure the backup is ended as an abort and msg says why.
+ */
+static JET_ERR
+fsb_start(struct fsbackup *b, enum fsb_kind kind, JET_INSTANCE *pinst, struct fsb_file **pfiles, size_t *pn,
+    JET_LOGINFO *info, char *msg)
+{
+	JET_GRBIT grbit = JET_bitBackupJetfsPointInTime | (kind == FSB_INCREMENTAL ? JET_bitBackupIncremental : 0);
+	struct timespec pause = { 0, 50 * 1000000L };
+	struct fsb_file *files = NULL;
+	char *dbs = NULL, *logs = NULL;
+	const char *step;
+	size_t n = 0;
+	JET_ERR err;
+	int began = 0;
+
+	step = "connect to";
+	if ((err = b->src->acquire(b->src, b->wait_ms, pinst)) < 0)
+		goto err_unacquired;
+	step = "begin a backup on";
+	for (unsigned waited = 0;; waited += 50) {
+		err = JetBeginExternalBackupInstance(*pinst, grbit);
+		if (err != JET_errBackupInProgress || waited >= b->wait_ms)
+			break;
+		nanosleep(&pause, NULL);
+	}
+	if (err < 0)
+		goto err;
+	began = 1;
+	step = "list the databases of";
+	if (kind == FSB_FULL && ((err = fsb_get_list(*pinst, 0, &dbs, NULL)) < 0 ||
+	    (err = fsb_add_files(&files, &n, dbs, 1)) < 0))
+		goto err;
+	step = "list the log files of";
+	info->cbSize = sizeof(*info);
+	if ((err = fsb_get_list(*pinst, 1, &logs, info)) < 0 || (err = fsb_add_files(&files, &n, logs, 0)) < 0)
+		goto err;
+	qsort(files, n, sizeof(*files), file_name_cmp);
+	for (size_t i = 1; i < n; i++)
+		if (strcmp(files[i - 1].name, files[i].name) == 0) {
+			snprintf(msg, FSB_MSG, "two files of the set are named %s (%s and %s): rename one database",
+			    files[i].name, files[i - 1].source_name, files[i].source_name);
+			err = JET_errInvalidParameter;
+			goto err_msg;
+		}
+	step = "open the backup files of";
+	for (size_t i = 0; i < n; i++) {
+		JET_HANDLE h;
+		unsigned long lo, hi;
+		if ((err = JetOpenFileInstance(*pinst, files[i].source_name, &h, &lo, &hi)) < 0) {
+			snprintf(msg, FSB_MSG, "cannot open %s for the backup: %s", files[i].source_name,
+			    JetErrorString(err));
+			goto err_msg;
+		}
+		files[i].size = (uint64_t)hi << 32 | lo;
+		if ((err = JetCloseFileInstance(*pinst, h)) < 0)
+			goto err;
+	}
+	free(dbs);
+	free(logs);
+	*pfiles = files;
+	*pn = n;
+	return JET_errSuccess;
+
+err:
+	snprintf(msg, FSB_MSG, "cannot %s %s: %s (%ld)", step, b->src->description, JetErrorString(err), err);
+err_msg:
+	if (began)
+		JetEndExternalBackupInstance2(*pinst, JET_bitBackupEndAbort);
+	b->src->release(b->src, *pinst);
+	free(dbs);
+	free(logs);
+	fsb_free_files(files, n);
+	return err;
+err_unacquired:
+	snprintf(msg, FSB_MSG, "cannot %s %s: %s (%ld)", step, b->src->description, JetErrorString(err), err);
+	return err;
+}
+
+int
+fsbackup_begin(struct fsbackup *b, enum fsb_kind kind)
+{
+	struct fsb_file *files = NULL;
+	JET_LOGINFO info;
+	JET_INSTANCE inst = 0;
+	char msg[FSB_MSG];
+	size_t n = 0;
+	JET_ERR err;
+	int rc;
+
+	pthread_mutex_lock(&b->lock);
+	while (b->beginning)
+		pthread_cond_wait(&b->changed, &b->lock);
+	if (b->kind != FSB_NONE || b->ended) {
+		rc = b->kind == kind ? 0 : -EBUSY;
+		pthread_mutex_unlock(&b->lock);
+		return rc;
+	}
+	b->beginning = 1;
+	pthread_mutex_unlock(&b->lock);
+
+	memset(&info, 0, sizeof(info));
+	err = fsb_start(b, kind, &inst, &files, &n, &info, msg);
+
+	pthread_mutex_lock(&b->lock);
+	b->beginning = 0;
+	if (err < 0) {
+		snprintf(b->begin_error, sizeof(b->begin_error), "%s", msg);
+		rc = -fsb_errno(err);
+	} else if ((b->state = calloc(n ? n : 1, sizeof(*b->state))) == NULL) {
+		snprintf(b->begin_error, sizeof(b->begin_error), "out of memory");
+		JetEndExternalBackupInstance2(inst, JET_bitBackupEndAbort);
+		b->src->release(b->src, inst);
+		fsb_free_files(files, n);
+		rc = -ENOMEM;
+	} else {
+		b->begin_error[0] = '\0';
+		b->inst = inst;
+		b->files = files;
+		b->nfiles = n;
+		b->gen_low = info.ulGenLow;
+		b->gen_high = info.ulGenHigh;
+		clock_gettime(CLOCK_REALTIME, &b->begun_at);
+		b->kind = kind;		/* F1: published last */
+		rc = 0;
+	}
+	pthread_cond_broadcast(&b->changed);
+	pthread_mutex_unlock(&b->lock);
+	if (rc == 0)
+		fsb_log(b, LOG_INFO, "%s backup begun on %s: %zu files, log generations %lu-%lu",
+		    kind == FSB_FULL ? "full" : "incremental", b->src->description, n, info.ulGenLow, info.ulGenHigh);
+	else
+		fsb_log(b, LOG_ERR, "%s", msg);
+	return rc;
+}
+
+enum fsb_kind
+fsbackup_kind(struct fsbackup *b)
+{
+	enum fsb_kind k;
+
+	pthread_mutex_lock(&b->lock);
+	k = b->kind;
+	pthread_mutex_unlock(&b->lock);
+	return k;
+}
+
+size_t
+fsbackup_count(struct fsbackup *b)
+{
+	return b->nfiles;
+}
+
+const struct fsb_file *
+fsbackup_file(struct fsbackup *b, size_t i)
+{
+	return i < b->nfiles ? &b->files[i] : NULL;
+}
+
+struct timespec
+fsbackup_time(struct fsbackup *b)
+{
+	return b->begun_at;
+}
+
+/* ---- reads ---- */
+
+/* Closes the engine handle of a file (F3); called with the lock held. */
+static void
+fsb_close_locked(struct fsbackup *b, struct fsb_state *st)
+{
+	JET_ERR err;
+
+	if (!st->open || st->readers != 0)
+		return;
+	st->open = 0;
+	b->nopen--;
+	if ((err = JetCloseFileInstance(b->inst, st->handle)) < 0 && st->error == JET_errSuccess)
+		snprintf(b->last_error, sizeof(b->last_error), "closing %s: %s", b->files[file_index_of(b, st)].name,
+		    JetErrorString(err));
+}
+
+/* Makes room for one more open handle by closing a complete, idle file. */
+static void
+fsb_make_room_locked(struct fsbackup *b)
+{
+	for (size_t i = 0; i < b->nfiles && b->nopen >= FSB_OPEN_MAX; i++)
+		if (b->state[i].open && b->state[i].readers == 0 && file_complete(&b->files[i], &b->state[i]))
+			fsb_close_locked(b, &b->state[i]);
+}
+
+static void
+fsb_record_failure_locked(struct fsbackup *b, struct fsb_state *st, JET_ERR err, uint64_t off, size_t n,
+    const char *what)
+{
+	const struct fsb_file *f = &b->files[file_index_of(b, st)];
+
+	st->failed_reads++;
+	b->failed_reads++;
+	if (err == JET_errBackupAbortByServer)
+		b->lost = 1;
+	if (err == JET_errReadVerifyFailure || err == JET_errReadPgnoVerifyFailure ||
+	    err == JET_errLogReadVerifyFailure || err == JET_errDiskIO) {
+		/* The engine has taken the file out of the session (and closed it). */
+		st->error = err;
+		if (st->open) {
+			st->open = 0;
+			b->nopen--;
+		}
+	}
+	snprintf(b->last_error, sizeof(b->last_error), "read of %s at %llu (+%zu): %s (%ld)", f->name,
+	    (unsigned long long)off, n, what ? what : JetErrorString(err), err);
+	fsb_log(b, LOG_ERR, "%s", b->last_error);
+}
+
+ssize_t
+fsbackup_read(struct fsbackup *b, size_t i, void *buf, size_t n, uint64_t off)
+{
+	const struct fsb_file *f;
+	struct fsb_state *st;
+	unsigned long got = 0;
+	JET_HANDLE h;
+	JET_ERR err;
+	ssize_t rc;
+
+	if (i >= b->nfiles)
+		return -ENOENT;
+	f = &b->files[i];
+	st = &b->state[i];
+	if (off >= f->size)
+		return 0;
+	if (n > f->size - off)
+		n = (size_t)(f->size - off);
+
+	pthread_mutex_lock(&b->lock);
+	if (b->ended || b->lost || st->error != JET_errSuccess) {
+		fsb_record_failure_locked(b, st, b->lost ? JET_errBackupAbortByServer :
+		    st->error != JET_errSuccess ? st->error : JET_errNoBackup, off, n,
+		    b->ended ? "the backup has ended" : NULL);
+		pthread_mutex_unlock(&b->lock);
+		return -EIO;
+	}
+	if (!st->open) {
+		unsigned long lo, hi;
+		fsb_make_room_locked(b);
+		if (b->nopen >= FSB_OPEN_MAX) {
+			fsb_record_failure_locked(b, st, JET_errOutOfFileHandles, off, n,
+			    "too many files are being read at once");
+			pthread_mutex_unlock(&b->lock);
+			return -EIO;
+		}
+		if ((err = JetOpenFileInstance(b->inst, f->source_name, &st->handle, &lo, &hi)) < 0) {
+			fsb_record_failure_locked(b, st, err, off, n, NULL);
+			pthread_mutex_unlock(&b->lock);
+			return -EIO;
+		}
+		st->open = 1;
+		b->nopen++;
+	}
+	st->readers++;
+	h = st->handle;
+	pthread_mutex_unlock(&b->lock);
+
+	err = JetfsReadFileAt(b->inst, h, off, buf, (unsigned long)n, &got);
+
+	pthread_mutex_lock(&b->lock);
+	st->readers--;
+	if (err < 0 || got != n) {
+		fsb_record_failure_locked(b, st, err < 0 ? err : JET_errDiskIO, off, n,
+		    err < 0 ? NULL : "short read inside the file");
+		rc = -EIO;
+	} else if (ranges_add(&st->covered, off, off + n) < 0) {
+		fsb_record_failure_locked(b, st, JET_errOutOfMemory, off, n, NULL);
+		rc = -EIO;
+	} else {
+		st->served += n;
+		rc = (ssize_t)n;
+		if (file_complete(f, st))
+			fsb_close_locked(b, st);
+	}
+	pthread_mutex_unlock(&b->lock);
+	return rc;
+}
+
+/* ---- truncation ---- */
+
+/* Why truncation (or a normal end) is not allowed yet; NULL if it is. */
+static const char *
+fsb_incomplete_locked(struct fsbackup *b, char *why, size_t cb)
+{
+	size_t unread = 0, first = 0;
+
+	if (b->kind == FSB_NONE)
+		return "no backup has begun";
+	if (b->lost)
+		return "the connection to the instance was lost";
+	if (b->failed_reads != 0) {
+		snprintf(why, cb, "%u read%s failed (%.300s)", b->failed_reads, b->failed_reads == 1 ? "" : "s",
+		    b->last_error);
+		return why;
+	}
+	for (size_t i = 0; i < b->nfiles; i++)
+		if (!file_complete(&b->files[i], &b->state[i]) && unread++ == 0)
+			first = i;
+	if (unread == 0)
+		return NULL;
+	snprintf(why, cb, "%zu of %zu files not read completely (first: %s, %llu of %llu bytes)", unread, b->nfiles,
+	    b->files[first].name, (unsigned long long)b->state[first].covered.total,
+	    (unsigned long long)b->files[first].size);
+	return why;
+}
+
+/* Joins a double-NUL list into lines of base names. */
+static char *
+list_to_lines(const char *list)
+{
+	size_t cb = 1;
+	char *out, *p;
+
+	for (const char *q = list; *q; q += strlen(q) + 1)
+		cb += strlen(base_name(q)) + 1;
+	if ((out = p = malloc(cb)) == NULL)
+		return NULL;
+	for (const char *q = list; *q; q += strlen(q) + 1)
+		p += sprintf(p, "%s\n", base_name(q));
+	*p = '\0';
+	return out;
+}
+
+/* What JetTruncateLog would delete, as lines; NULL and msg on failure. */
+static char *
+fsb_truncate_candidates_locked(struct fsbackup *b, char *msg, size_t cb)
+{
+	unsigned long need = 0;
+	char *list = NULL, *lines;
+	JET_ERR err;
+
+	err = JetGetTruncateLogInfoInstance(b->inst, NULL, 0, &need);
+	if (err >= 0 && (list = calloc(1, need + 2)) != NULL)
+		err = JetGetTruncateLogInfoInstance(b->inst, list, need + 2, &need);
+	if (err < 0 || list == NULL) {
+		snprintf(msg, cb, "cannot list the logs to truncate: %s", list ? JetErrorString(err) : "out of memory");
+		free(list);
+		return NULL;
+	}
+	lines = list_to_lines(list);
+	free(list);
+	return lines;
+}
+
+/* One line for the log: how many files, the first and the last. */
+static void
+fsb_log_truncated(struct fsbackup *b, const char *lines)
+{
+	const char *last = lines, *nl;
+	size_t n = 0;
+
+	for (const char *p = lines; (nl = strchr(p, '\n')) != NULL; p = nl + 1, n++)
+		last = p;
+	if (n == 0)
+		fsb_log(b, LOG_INFO, "logs truncated: none was needed any more");
+	else
+		fsb_log(b, LOG_INFO, "logs truncated: %zu file%s, %.*s to %.*s", n, n == 1 ? "" : "s",
+		    (int)strcspn(lines, "\n"), lines, (int)strcspn(last, "\n"), last);
+}
+
+int
+fsbackup_truncate(struct fsbackup *b)
+{
+	char why[FSB_MSG];
+	const char *refusal;
+	char *lines;
+	JET_ERR err;
+	int rc = 0;
+
+	pthread_mutex_lock(&b->lock);
+	if (b->truncated)
+		goto out;
+	if ((refusal = fsb_incomplete_locked(b, why, sizeof(why))) != NULL) {
+		snprintf(b->last_error, sizeof(b->last_error), "truncation refused: %s", refusal);
+		fsb_log(b, LOG_WARNING, "%s", b->last_error);
+		rc = -EPERM;
+		goto out;
+	}
+	/* The engine truncates only with every backup file closed. */
+	for (size_t i = 0; i < b->nfiles; i++)
+		fsb_close_locked(b, &b->state[i]);
+	if (b->nopen != 0) {
+		rc = -EBUSY;
+		goto out;
+	}
+	if ((lines = fsb_truncate_candidates_locked(b, why, sizeof(why))) == NULL) {
+		snprintf(b->last_error, sizeof(b->last_error), "truncation failed: %.400s", why);
+		rc = -EIO;
+		goto out;
+	}
+	if ((err = JetTruncateLogInstance(b->inst)) < 0) {
+		snprintf(b->last_error, sizeof(b->last_error), "truncation failed: %s (%ld)", JetErrorString(err), err);
+		fsb_log(b, LOG_ERR, "%s", b->last_error);
+		free(lines);
+		if (err == JET_errBackupAbortByServer)
+			b->lost = 1;
+		rc = -EIO;
+		goto out;
+	}
+	b->truncated = 1;
+	b->truncated_list = lines;
+	fsb_log_truncated(b, lines);
+out:
+	pthread_mutex_unlock(&b->lock);
+	return rc;
+}
+
+/* ---- texts ---- */
+
+struct text {
+	char *s;
+	size_t n, cap;
+	int failed;
+};
+
+static void
+text_add(struct text *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void
+text_add(struct text *t, const char *fmt, ...)
+{
+	va_list ap;
+	int len;
+
+	for (;;) {
+		va_start(ap, fmt);
+		len = vsnprintf(t->s ? t->s + t->n : NULL, t->s ? t->cap - t->n : 0, fmt, ap);
+		va_end(ap);
+		if (len < 0) {
+			t->failed = 1;
+			return;
+		}
+		if (t->s != NULL && t->n + (size_t)len < t->cap) {
+			t->n += (size_t)len;
+			return;
+		}
+		size_t cap = (t->cap + (size_t)len + 1) * 2;
+		char *s = realloc(t->s, cap);
+		if (s == NULL) {
+			t->failed = 1;
+			return;
+		}
+		t->s = s;
+		t->cap = cap;
+	}
+}
+
+static char *
+text_done(struct text *t)
+{
+	if (t->failed) {
+		free(t->s);
+		return NULL;
+	}
+	return t->s ? t->s : strdup("");
+}
+
+static const char *
+kind_name(enum fsb_kind k)
+{
+	return k == FSB_FULL ? "full" : k == FSB_INCREMENTAL ? "incremental" : "none";
+}
+
+char *
+fsbackup_status_text(struct fsbackup *b)
+{
+	struct text t = { 0 };
+	char why[FSB_MSG], when[64];
+	const char *refusal;
+	uint64_t total = 0, covered = 0;
+
+	pthread_mutex_lock(&b->lock);
+	text_add(&t, "source: %s\n", b->src->description);
+	text_add(&t, "backup: %s%s\n", kind_name(b->kind), b->ended ? " (ended)" : "");
+	if (b->begin_error[0])
+		text_add(&t, "begin failed: %s\n", b->begin_error);
+	if (b->kind != FSB_NONE) {
+		struct tm tm;
+		localtime_r(&b->begun_at.tv_sec, &tm);
+		strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S %z", &tm);
+		text_add(&t, "begun: %s (point in time)\n", when);
+		text_add(&t, "log generations: %lu-%lu\n", b->gen_low, b->gen_high);
+		text_add(&t, "files: %zu\n", b->nfiles);
+		for (size_t i = 0; i < b->nfiles; i++) {
+			const struct fsb_file *f = &b->files[i];
+			const struct fsb_state *st = &b->state[i];
+			total += f->size;
+			covered += st->covered.total;
+			text_add(&t, "  %-24s %12llu / %-12llu %s", f->name, (unsigned long long)st->covered.total,
+			    (unsigned long long)f->size, file_complete(f, st) ? "complete" : "incomplete");
+			if (st->served > st->covered.total)
+				text_add(&t, ", %llu bytes served", (unsigned long long)st->served);
+			if (st->failed_reads)
+				text_add(&t, ", %u failed read%s", st->failed_reads, st->failed_reads == 1 ? "" : "s");
+			if (st->error != JET_errSuccess)
+				text_add(&t, ", error: %s (%ld)", JetErrorString(st->error), st->error);
+			text_add(&t, "\n");
+		}
+		text_add(&t, "read: %llu / %llu bytes\n", (unsigned long long)covered, (unsigned long long)total);
+		text_add(&t, "failed reads: %u\n", b->failed_reads);
+		if (b->lost)
+			text_add(&t, "connection: lost (the instance aborted the backup)\n");
+	}
+	if (b->last_error[0])
+		text_add(&t, "last error: %s\n", b->last_error);
+	refusal = fsb_incomplete_locked(b, why, sizeof(why));
+	if (b->truncated)
+		text_add(&t, "truncation: done\n");
+	else if (b->kind != FSB_NONE)
+		text_add(&t, "truncation: %s%s\n", refusal ? "not allowed: " : "allowed", refusal ? refusal : "");
+	if (b->ended)
+		text_add(&t, "ended: %s\n", b->end_outcome);
+	else if (b->kind == FSB_NONE)
+		text_add(&t, "on unmount: nothing to end\n");
+	else if (refusal == NULL)
+		text_add(&t, "on unmount: end normal (the backup is recorded in the database headers)\n");
+	else
+		text_add(&t, "on unmount: end abort (%s)\n", refusal);
+	pthread_mutex_unlock(&b->lock);
+	return text_done(&t);
+}
+
+char *
+fsbackup_truncate_text(struct fsbackup *b)
+{
+	struct text t = { 0 };
+	char why[FSB_MSG];
+	const char *refusal;
+	char *lines;
+
+	pthread_mutex_lock(&b->lock);
+	if (b->kind == FSB_NONE || b->ended) {
+		text_add(&t, "no backup is running: nothing to truncate\n");
+	} else if (b->truncated) {
+		text_add(&t, "truncated:\n%s", b->truncated_list);
+	} else {
+		refusal = fsb_incomplete_locked(b, why, sizeof(why));
+		text_add(&t, "truncation %s%s\n", refusal ? "not allowed yet: " : "allowed: write to this file to run it",
+		    refusal ? refusal : "");
+		if ((lines = fsb_truncate_candidates_locked(b, why, sizeof(why))) == NULL)
+			text_add(&t, "%s\n", why);
+		else
+			text_add(&t, "would truncate:\n%s", *lines ? lines : "(none)\n");
+		free(lines);
+	}
+	pthread_mutex_unlock(&b->lock);
+	return text_done(&t);
+}
+
+/* ---- End ---- */
+
+unsigned long
+fsbackup_end(struct fsbackup *b)
+{
+	char why[FSB_MSG];
+	const char *refusal;
+	unsigned long grbit;
+	JET_ERR err;
+
+	pthread_mutex_lock(&b->lock);
+	while (b->beginning)
+		pthread_cond_wait(&b->changed, &b->lock);
+	if (b->ended || b->kind == FSB_NONE) {
+		grbit = b->end_grbit;
+		if (!b->ended) {
+			b->ended = 1;
+			snprintf(b->end_outcome, sizeof(b->end_outcome), "no backup was begun");
+			fsb_log(b, LOG_INFO, "unmounted: no backup was begun");
+		}
+		pthread_mutex_unlock(&b->lock);
+		return grbit;
+	}
+	refusal = fsb_incomplete_locked(b, why, sizeof(why));
+	grbit = refusal == NULL ? JET_bitBackupEndNormal : JET_bitBackupEndAbort;
+	for (size_t i = 0; i < b->nfiles; i++) {
+		b->state[i].readers = 0;	/* no FUSE request runs any more */
+		fsb_close_locked(b, &b->state[i]);
+	}
+	err = JetEndExternalBackupInstance2(b->inst, grbit);
+	b->src->release(b->src, b->inst);
+	b->ended = 1;
+	if (err < 0) {
+		grbit = JET_bitBackupEndAbort;
+		snprintf(b->end_outcome, sizeof(b->end_outcome), "abort: ending the backup failed: %s (%ld)%s",
+		    JetErrorString(err), err, err == JET_errBackupAbortByServer ?
+		    "; the instance has aborted it, nothing was recorded" : "");
+	} else if (grbit == JET_bitBackupEndNormal) {
+		snprintf(b->end_outcome, sizeof(b->end_outcome),
+		    "normal: %s backup of %zu files recorded in the database headers%s", kind_name(b->kind), b->nfiles,
+		    b->truncated ? ", logs truncated" : "");
+	} else {
+		snprintf(b->end_outcome, sizeof(b->end_outcome), "abort: %s; nothing recorded", refusal);
+	}
+	b->end_grbit = grbit;
+	fsb_log(b, grbit == JET_bitBackupEndNormal ? LOG_INFO : LOG_WARNING, "backup ended: %s", b->end_outcome);
+	pthread_mutex_unlock(&b->lock);
+	return grbit;
+}

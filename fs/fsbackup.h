@@ -1,0 +1,66 @@
+/*
+ * fsbackup.h -- the backup session of a jetfs mount: begins a point-in-time
+ * backup on the first look inside backup/full/ or backup/incremental/, serves
+ * reads of its files at any offset, accounts for every byte served and every
+ * failed read, truncates the logs when allowed, and ends the backup at
+ * unmount (normal if every file was read completely and no read failed,
+ * abort otherwise).  Thread-safe: FUSE calls it from several threads.
+ */
+#ifndef JETFS_FSBACKUP_H
+#define JETFS_FSBACKUP_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <time.h>
+
+#include "source.h"
+
+enum fsb_kind { FSB_NONE = 0, FSB_FULL = 1, FSB_INCREMENTAL = 2 };
+
+/* A file of the backup set: fixed from Begin to unmount. */
+struct fsb_file {
+	char *name;		/* as listed: the base name, files sorted by it */
+	char *source_name;	/* as JetOpenFileInstance takes it */
+	uint64_t size;
+	int is_database;
+};
+
+struct fsbackup;
+
+struct fsbackup *fsbackup_new(struct source *src, unsigned wait_ms, int log_to_stderr);
+/* Ends a running backup (as fsbackup_end) and frees everything, the source too. */
+void fsbackup_free(struct fsbackup *b);
+
+/* Begins the backup of this kind, or returns at once if it runs already.
+ * @return 0, -EBUSY (the other kind runs; another backup client, still busy
+ *   after the wait), -ECONNREFUSED (no instance serves the socket), -EACCES,
+ *   -ECONNRESET (the instance dropped the connection), -EIO (any other
+ *   failure; status says which). */
+int fsbackup_begin(struct fsbackup *b, enum fsb_kind kind);
+/* The running kind (FSB_NONE before Begin). */
+enum fsb_kind fsbackup_kind(struct fsbackup *b);
+/* The set, valid once fsbackup_begin succeeded. */
+size_t fsbackup_count(struct fsbackup *b);
+const struct fsb_file *fsbackup_file(struct fsbackup *b, size_t i);
+struct timespec fsbackup_time(struct fsbackup *b);
+
+/* Reads n bytes at off of file i: n bytes, fewer only at its end.
+ * @return bytes read, or -EIO (recorded: blocks truncation, ends as abort). */
+ssize_t fsbackup_read(struct fsbackup *b, size_t i, void *buf, size_t n, uint64_t off);
+
+/* Runs JetTruncateLog, once every file was read completely and no read failed.
+ * @return 0 (also when already done), -EPERM (not allowed yet: the reason is
+ *   in the status), -EBUSY (a read is in progress), -EIO. */
+int fsbackup_truncate(struct fsbackup *b);
+
+/* Texts of backup/status and backup/truncate (malloc'd, NUL-terminated). */
+char *fsbackup_status_text(struct fsbackup *b);
+char *fsbackup_truncate_text(struct fsbackup *b);
+
+/* Ends the backup (JetEndExternalBackupInstance2: normal or abort, as above),
+ * logs the outcome, and lets the source go.  Later calls do nothing.
+ * @return JET_bitBackupEndNormal, JET_bitBackupEndAbort, or 0 (none began). */
+unsigned long fsbackup_end(struct fsbackup *b);
+
+#endif

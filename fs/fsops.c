@@ -1,0 +1,682 @@
+/*
+ * fsops.c -- the jetfs file system: one handler per FUSE operation, each
+ * replying exactly once.
+ *
+ * THE TREE (inode numbers are fixed; readdir order = inode order = name
+ * order, so rsync (name order), tar (readdir order) and cp -a (inode order)
+ * all read the files in the same order):
+ *   1 /                      dr-x------
+ *   2 /backup                dr-x------
+ *   3 /backup/full           dr-x------  first lookup or opendir inside begins
+ *   4 /backup/incremental    dr-x------  a backup of that kind; the other
+ *                                        directory then answers EBUSY
+ *   5 /backup/status         -r--------  text, made at open
+ *   6 /backup/truncate       -rw-------  write: JetTruncateLog; read: text
+ *   16 + i                   -r--------  file i of the set, in the directory
+ *                                        of the running kind
+ * Sizes, st_blocks, times (Begin) and inode numbers of the set are final at
+ * Begin (fsbackup.c F1); the kernel may cache them for the whole mount.
+ * status and truncate are direct_io with st_size 0, as in /proc: their text
+ * is made when they are opened.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <sys/sysmacros.h>
+#include <syslog.h>
+#include <unistd.h>
+
+#include "fsops.h"
+
+enum {
+	INO_ROOT = 1,
+	INO_BACKUP = 2,
+	INO_FULL = 3,
+	INO_INCREMENTAL = 4,
+	INO_STATUS = 5,
+	INO_TRUNCATE = 6,
+	INO_FILE_BASE = 16,
+};
+
+/* The set never changes: the kernel may keep names and attributes forever. */
+#define FSOPS_CACHE_S 86400.0
+#define FSOPS_BLKSIZE (1 << 20)
+
+struct node {
+	fuse_ino_t ino;
+	fuse_ino_t parent;
+	const char *name;
+	mode_t mode;
+};
+
+static const struct node fixed_nodes[] = {
+	{ INO_ROOT, INO_ROOT, "", S_IFDIR | 0500 },
+	{ INO_BACKUP, INO_ROOT, "backup", S_IFDIR | 0500 },
+	{ INO_FULL, INO_BACKUP, "full", S_IFDIR | 0500 },
+	{ INO_INCREMENTAL, INO_BACKUP, "incremental", S_IFDIR | 0500 },
+	{ INO_STATUS, INO_BACKUP, "status", S_IFREG | 0400 },
+	{ INO_TRUNCATE, INO_BACKUP, "truncate", S_IFREG | 0600 },
+};
+#define NFIXED (sizeof(fixed_nodes) / sizeof(fixed_nodes[0]))
+
+/* The text of status or truncate, made at open. */
+struct text_file {
+	char *s;
+	size_t n;
+};
+
+static struct jetfs *
+fs_of(fuse_req_t req)
+{
+	return fuse_req_userdata(req);
+}
+
+static const struct node *
+fixed_node(fuse_ino_t ino)
+{
+	return ino >= 1 && ino <= NFIXED ? &fixed_nodes[ino - 1] : NULL;
+}
+
+static enum fsb_kind
+dir_kind(fuse_ino_t ino)
+{
+	return ino == INO_FULL ? FSB_FULL : ino == INO_INCREMENTAL ? FSB_INCREMENTAL : FSB_NONE;
+}
+
+/* The set's file for an inode, or NULL. */
+static const struct fsb_file *
+set_file(struct jetfs *fs, fuse_ino_t ino, size_t *index)
+{
+	if (ino < INO_FILE_BASE || fsbackup_kind(fs->backup) == FSB_NONE)
+		return NULL;
+	*index = ino - INO_FILE_BASE;
+	return fsbackup_file(fs->backup, *index);
+}
+
+static int
+make_attr(struct jetfs *fs, fuse_ino_t ino, struct stat *st)
+{
+	const struct node *n = fixed_node(ino);
+	const struct fsb_file *f;
+	size_t i;
+
+	memset(st, 0, sizeof(*st));
+	st->st_ino = ino;
+	st->st_uid = fs->uid;
+	st->st_gid = fs->gid;
+	st->st_blksize = FSOPS_BLKSIZE;
+	if (n != NULL) {
+		st->st_mode = n->mode;
+		st->st_nlink = S_ISDIR(n->mode) ? 2 : 1;
+		st->st_atim = st->st_mtim = st->st_ctim = fs->mounted_at;
+		return 0;
+	}
+	if ((f = set_file(fs, ino, &i)) == NULL)
+		return -ENOENT;
+	st->st_mode = S_IFREG | 0400;
+	st->st_nlink = 1;
+	st->st_size = (off_t)f->size;
+	st->st_blocks = (blkcnt_t)((f->size + 511) / 512);
+	st->st_atim = st->st_mtim = st->st_ctim = fsbackup_time(fs->backup);
+	return 0;
+}
+
+static void
+reply_entry(fuse_req_t req, fuse_ino_t ino)
+{
+	struct fuse_entry_param e;
+	int rc;
+
+	memset(&e, 0, sizeof(e));
+	if ((rc = make_attr(fs_of(req), ino, &e.attr)) < 0) {
+		fuse_reply_err(req, -rc);
+		return;
+	}
+	e.ino = ino;
+	e.attr_timeout = FSOPS_CACHE_S;
+	e.entry_timeout = FSOPS_CACHE_S;
+	fuse_reply_entry(req, &e);
+}
+
+/* Binary search of the sorted set. */
+static int
+find_file(struct jetfs *fs, const char *name, size_t *index)
+{
+	size_t lo = 0, hi = fsbackup_count(fs->backup);
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		int c = strcmp(name, fsbackup_file(fs->backup, mid)->name);
+		if (c == 0) {
+			*index = mid;
+			return 0;
+		}
+		if (c < 0)
+			hi = mid;
+		else
+			lo = mid + 1;
+	}
+	return -ENOENT;
+}
+
+/* ---- handlers ---- */
+
+static void
+jetfs_init(void *userdata, struct fuse_conn_info *conn)
+{
+	struct jetfs *fs = userdata;
+
+	if (fs->opt.max_read != 0)
+		conn->max_read = fs->opt.max_read;
+	/* Reads of a backup file can run concurrently; nothing to write back. */
+	conn->want &= ~(unsigned)FUSE_CAP_WRITEBACK_CACHE;
+}
+
+static void
+jetfs_destroy(void *userdata)
+{
+	struct jetfs *fs = userdata;
+
+	fsbackup_end(fs->backup);
+}
+
+static void
+jetfs_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	struct jetfs *fs = fs_of(req);
+	enum fsb_kind kind = dir_kind(parent);
+	size_t i;
+	int rc;
+
+	if (kind != FSB_NONE) {
+		if ((rc = fsbackup_begin(fs->backup, kind)) < 0 || (rc = find_file(fs, name, &i)) < 0) {
+			fuse_reply_err(req, -rc);
+			return;
+		}
+		reply_entry(req, INO_FILE_BASE + i);
+		return;
+	}
+	for (size_t k = 1; k < NFIXED; k++)
+		if (fixed_nodes[k].parent == parent && strcmp(fixed_nodes[k].name, name) == 0) {
+			reply_entry(req, fixed_nodes[k].ino);
+			return;
+		}
+	fuse_reply_err(req, ENOENT);
+}
+
+static void
+jetfs_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct stat st;
+	int rc;
+
+	(void)fi;
+	if ((rc = make_attr(fs_of(req), ino, &st)) < 0)
+		fuse_reply_err(req, -rc);
+	else
+		fuse_reply_attr(req, &st, FSOPS_CACHE_S);
+}
+
+/* Only `echo > backup/truncate` (size 0, times) is accepted: it opens with O_TRUNC. */
+static void
+jetfs_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set, struct fuse_file_info *fi)
+{
+	const int harmless = FUSE_SET_ATTR_SIZE | FUSE_SET_ATTR_ATIME | FUSE_SET_ATTR_MTIME |
+	    FUSE_SET_ATTR_ATIME_NOW | FUSE_SET_ATTR_MTIME_NOW | FUSE_SET_ATTR_CTIME;
+
+	if (ino != INO_TRUNCATE || (to_set & ~harmless) != 0 || ((to_set & FUSE_SET_ATTR_SIZE) && attr->st_size != 0)) {
+		fuse_reply_err(req, ino == INO_TRUNCATE || fixed_node(ino) != NULL ? EPERM : EROFS);
+		return;
+	}
+	jetfs_getattr(req, ino, fi);
+}
+
+struct dirbuf {
+	char *p;
+	size_t size;
+};
+
+static int
+dirbuf_add(fuse_req_t req, struct dirbuf *b, const char *name, fuse_ino_t ino, mode_t mode)
+{
+	struct stat st;
+	size_t old = b->size, need = fuse_add_direntry(req, NULL, 0, name, NULL, 0);
+	char *p = realloc(b->p, old + need);
+
+	if (p == NULL)
+		return -ENOMEM;
+	memset(&st, 0, sizeof(st));
+	st.st_ino = ino;
+	st.st_mode = mode;
+	b->p = p;
+	b->size += need;
+	fuse_add_direntry(req, b->p + old, need, name, &st, (off_t)b->size);
+	return 0;
+}
+
+/* The whole listing is made at opendir, so one opendir sees one listing. */
+static void
+jetfs_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct jetfs *fs = fs_of(req);
+	const struct node *n = fixed_node(ino);
+	enum fsb_kind kind = dir_kind(ino);
+	struct dirbuf *b;
+	int rc = 0;
+
+	if (n == NULL || !S_ISDIR(n->mode)) {
+		fuse_reply_err(req, n == NULL ? ENOENT : ENOTDIR);
+		return;
+	}
+	if (kind != FSB_NONE && (rc = fsbackup_begin(fs->backup, kind)) < 0) {
+		fuse_reply_err(req, -rc);
+		return;
+	}
+	if ((b = calloc(1, sizeof(*b))) == NULL) {
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	rc = dirbuf_add(req, b, ".", ino, S_IFDIR);
+	if (rc == 0)
+		rc = dirbuf_add(req, b, "..", n->parent, S_IFDIR);
+	for (size_t k = 1; rc == 0 && k < NFIXED; k++)
+		if (fixed_nodes[k].parent == ino)
+			rc = dirbuf_add(req, b, fixed_nodes[k].name, fixed_nodes[k].ino, fixed_nodes[k].mode);
+	for (size_t i = 0; rc == 0 && kind != FSB_NONE && i < fsbackup_count(fs->backup); i++)
+		rc = dirbuf_add(req, b, fsbackup_file(fs->backup, i)->name, INO_FILE_BASE + i, S_IFREG);
+	if (rc < 0) {
+		free(b->p);
+		free(b);
+		fuse_reply_err(req, -rc);
+		return;
+	}
+	fi->fh = (uintptr_t)b;
+	fi->cache_readdir = 1;
+	fi->keep_cache = 1;
+	fuse_reply_open(req, fi);
+}
+
+static void
+jetfs_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi)
+{
+	struct dirbuf *b = (struct dirbuf *)(uintptr_t)fi->fh;
+
+	(void)ino;
+	if (off < 0 || (size_t)off >= b->size)
+		fuse_reply_buf(req, NULL, 0);
+	else
+		fuse_reply_buf(req, b->p + off, b->size - (size_t)off < size ? b->size - (size_t)off : size);
+}
+
+static void
+jetfs_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct dirbuf *b = (struct dirbuf *)(uintptr_t)fi->fh;
+
+	(void)ino;
+	free(b->p);
+	free(b);
+	fuse_reply_err(req, 0);
+}
+
+static void
+jetfs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct jetfs *fs = fs_of(req);
+	const struct node *n = fixed_node(ino);
+	int accmode = fi->flags & O_ACCMODE;
+	struct text_file *t;
+	size_t i;
+
+	if (n != NULL && S_ISDIR(n->mode)) {
+		fuse_reply_err(req, EISDIR);
+		return;
+	}
+	if (n == NULL) {
+		if (set_file(fs, ino, &i) == NULL) {
+			fuse_reply_err(req, ENOENT);
+			return;
+		}
+		if (accmode != O_RDONLY || (fi->flags & O_TRUNC)) {
+			fuse_reply_err(req, EROFS);
+			return;
+		}
+		fi->fh = i;
+		fi->keep_cache = 1;
+		fi->direct_io = fs->opt.direct_io;
+		fuse_reply_open(req, fi);
+		return;
+	}
+	if (ino == INO_STATUS && accmode != O_RDONLY) {
+		fuse_reply_err(req, EACCES);
+		return;
+	}
+	/* status, truncate: the text of this moment, for this open. */
+	fi->fh = 0;
+	fi->direct_io = 1;
+	if (accmode != O_WRONLY) {
+		if ((t = calloc(1, sizeof(*t))) == NULL ||
+		    (t->s = ino == INO_STATUS ? fsbackup_status_text(fs->backup) :
+		    fsbackup_truncate_text(fs->backup)) == NULL) {
+			free(t);
+			fuse_reply_err(req, ENOMEM);
+			return;
+		}
+		t->n = strlen(t->s);
+		fi->fh = (uintptr_t)t;
+	}
+	fuse_reply_open(req, fi);
+}
+
+static void
+free_read_buffer(void *p)
+{
+	free(p);
+}
+
+/* A buffer of the largest request, one per FUSE thread, reused. */
+static char *
+read_buffer(struct jetfs *fs, size_t size)
+{
+	struct { size_t cap; char data[]; } *b = pthread_getspecific(fs->read_buffer);
+
+	if (b == NULL || b->cap < size) {
+		size_t cap = size < FSOPS_BLKSIZE ? FSOPS_BLKSIZE : size;
+		free(b);
+		if ((b = malloc(sizeof(*b) + cap)) == NULL) {
+			pthread_setspecific(fs->read_buffer, NULL);
+			return NULL;
+		}
+		b->cap = cap;
+		pthread_setspecific(fs->read_buffer, b);
+	}
+	return b->data;
+}
+
+static void
+jetfs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi)
+{
+	struct jetfs *fs = fs_of(req);
+	ssize_t got;
+	char *buf;
+
+	if (ino == INO_STATUS || ino == INO_TRUNCATE) {
+		struct text_file *t = (struct text_file *)(uintptr_t)fi->fh;
+		if (t == NULL)
+			fuse_reply_err(req, EBADF);
+		else if (off < 0 || (size_t)off >= t->n)
+			fuse_reply_buf(req, NULL, 0);
+		else
+			fuse_reply_buf(req, t->s + off, t->n - (size_t)off < size ? t->n - (size_t)off : size);
+		return;
+	}
+	if (off < 0) {
+		fuse_reply_err(req, EINVAL);
+		return;
+	}
+	if ((buf = read_buffer(fs, size)) == NULL) {
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	if ((got = fsbackup_read(fs->backup, fi->fh, buf, size, (uint64_t)off)) < 0)
+		fuse_reply_err(req, (int)-got);
+	else
+		fuse_reply_buf(req, buf, (size_t)got);
+}
+
+static void
+jetfs_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, off_t off, struct fuse_file_info *fi)
+{
+	int rc;
+
+	(void)buf;
+	(void)off;
+	(void)fi;
+	if (ino != INO_TRUNCATE) {
+		fuse_reply_err(req, EROFS);
+		return;
+	}
+	if ((rc = fsbackup_truncate(fs_of(req)->backup)) < 0)
+		fuse_reply_err(req, -rc);
+	else
+		fuse_reply_write(req, size);
+}
+
+static void
+jetfs_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	if (ino == INO_STATUS || ino == INO_TRUNCATE) {
+		struct text_file *t = (struct text_file *)(uintptr_t)fi->fh;
+		if (t != NULL)
+			free(t->s);
+		free(t);
+	}
+	fuse_reply_err(req, 0);
+}
+
+static void
+jetfs_statfs(fuse_req_t req, fuse_ino_t ino)
+{
+	struct jetfs *fs = fs_of(req);
+	struct statvfs sv;
+	uint64_t total = 0;
+
+	(void)ino;
+	if (fsbackup_kind(fs->backup) != FSB_NONE)
+		for (size_t i = 0; i < fsbackup_count(fs->backup); i++)
+			total += fsbackup_file(fs->backup, i)->size;
+	memset(&sv, 0, sizeof(sv));
+	sv.f_bsize = FSOPS_BLKSIZE;
+	sv.f_frsize = 512;
+	sv.f_blocks = (fsblkcnt_t)((total + 511) / 512);
+	sv.f_files = INO_FILE_BASE + fsbackup_count(fs->backup);
+	sv.f_namemax = NAME_MAX;
+	fuse_reply_statfs(req, &sv);
+}
+
+static const struct fuse_lowlevel_ops jetfs_ops = {
+	.init = jetfs_init,
+	.destroy = jetfs_destroy,
+	.lookup = jetfs_lookup,
+	.getattr = jetfs_getattr,
+	.setattr = jetfs_setattr,
+	.opendir = jetfs_opendir,
+	.readdir = jetfs_readdir,
+	.releasedir = jetfs_releasedir,
+	.open = jetfs_open,
+	.read = jetfs_read,
+	.write = jetfs_write,
+	.release = jetfs_release,
+	.statfs = jetfs_statfs,
+};
+
+/* ---- options ---- */
+
+struct opt_parse {
+	struct fsops_options *opt;
+	int failed;
+};
+
+enum { KEY_MAX_READ, KEY_DIRECT_IO };
+
+static const struct fuse_opt jetfs_opts[] = {
+	{ "wait=%u", offsetof(struct fsops_options, wait_s), 0 },
+	{ "readahead=%u", offsetof(struct fsops_options, readahead_kb), 0 },
+	FUSE_OPT_KEY("direct_io", KEY_DIRECT_IO),
+	FUSE_OPT_KEY("max_read=", KEY_MAX_READ),
+	FUSE_OPT_END
+};
+
+static int
+parse_unsigned(const char *s, unsigned max, unsigned *out)
+{
+	char *end;
+	unsigned long v;
+
+	errno = 0;
+	v = strtoul(s, &end, 10);
+	if (errno != 0 || end == s || *end != '\0' || *s == '-' || v > max)
+		return -1;
+	*out = (unsigned)v;
+	return 0;
+}
+
+static int
+opt_proc(void *data, const char *arg, int key, struct fuse_args *outargs)
+{
+	struct fsops_options *opt = data;
+
+	(void)outargs;
+	switch (key) {
+	case KEY_DIRECT_IO:
+		opt->direct_io = 1;
+		return 0;
+	case KEY_MAX_READ:
+		if (parse_unsigned(arg + strlen("max_read="), 1u << 30, &opt->max_read) < 0 || opt->max_read < 4096) {
+			fprintf(stderr, "jetfs: bad option %s: a number of bytes from 4096 to 1073741824\n", arg);
+			return -1;
+		}
+		return 1;	/* FUSE needs it too (fuse_common.h: set both) */
+	default:
+		return 1;
+	}
+}
+
+int
+fsops_parse_options(struct fuse_args *args, struct fsops_options *opt)
+{
+	memset(opt, 0, sizeof(*opt));
+	opt->wait_s = FSOPS_DEFAULT_WAIT_S;
+	opt->readahead_kb = FSOPS_DEFAULT_READAHEAD_KB;
+	if (fuse_opt_parse(args, opt, jetfs_opts, opt_proc) != 0)
+		return -1;
+	if (opt->wait_s > 3600) {
+		fprintf(stderr, "jetfs: bad option wait=%u: at most 3600 seconds\n", opt->wait_s);
+		return -1;
+	}
+	if (opt->readahead_kb > 65536) {
+		fprintf(stderr, "jetfs: bad option readahead=%u: at most 65536 KiB\n", opt->readahead_kb);
+		return -1;
+	}
+	return 0;
+}
+
+void
+fsops_options_help(void)
+{
+	printf("jetfs options:\n"
+	    "    -o wait=SECONDS        how long a backup waits for another backup client\n"
+	    "                           of the instance to finish (default %d)\n"
+	    "    -o readahead=KIB       the mount's read_ahead_kb, set when run as root\n"
+	    "                           (default %d; 0 keeps the kernel's 128)\n"
+	    "    -o direct_io           bypass the page cache (fastest for large reads,\n"
+	    "                           slow for tar's 10 KiB records)\n"
+	    "    -o max_read=BYTES      largest read request\n",
+	    FSOPS_DEFAULT_WAIT_S, FSOPS_DEFAULT_READAHEAD_KB);
+}
+
+/* ---- lifetime ---- */
+
+struct jetfs *
+fsops_new(struct source *src, const struct fsops_options *opt, int log_to_stderr)
+{
+	struct jetfs *fs = calloc(1, sizeof(*fs));
+
+	if (fs == NULL || pthread_key_create(&fs->read_buffer, free_read_buffer) != 0) {
+		free(fs);
+		src->free(src);
+		return NULL;
+	}
+	if ((fs->backup = fsbackup_new(src, opt->wait_s * 1000, log_to_stderr)) == NULL) {
+		pthread_key_delete(fs->read_buffer);
+		free(fs);
+		src->free(src);
+		return NULL;
+	}
+	fs->opt = *opt;
+	fs->uid = geteuid();
+	fs->gid = getegid();
+	clock_gettime(CLOCK_REALTIME, &fs->mounted_at);
+	return fs;
+}
+
+int
+fsops_session_new(struct jetfs *fs, struct fuse_args *args)
+{
+	/* Permissions by mode (0400/0500: the owner only), and a name in the mount table. */
+	if (fuse_opt_add_arg(args, "-odefault_permissions,fsname=jetfs,subtype=jetfs") != 0)
+		return -1;
+	fs->se = fuse_session_new(args, &jetfs_ops, sizeof(jetfs_ops), fs);
+	return fs->se != NULL ? 0 : -1;
+}
+
+int
+fsops_mount(struct jetfs *fs, const char *mountpoint)
+{
+	if ((fs->mountpoint = realpath(mountpoint, NULL)) == NULL)
+		fs->mountpoint = strdup(mountpoint);
+	if (fs->mountpoint == NULL)
+		return -1;
+	return fuse_session_mount(fs->se, fs->mountpoint);
+}
+
+/*
+ * Raises the mount's readahead (fuse-streaming.md: 128 KiB requests make
+ * about 1 GB/s, 1-4 MiB about 2).  It must come after the kernel processed
+ * INIT, which lowers read_ahead_kb to INIT's max_readahead: a stat of the
+ * mount point is answered only after INIT, so it is done first.
+ */
+static void *
+tuner_main(void *arg)
+{
+	struct jetfs *fs = arg;
+	char path[96];
+	struct stat st;
+	FILE *f;
+
+	if (stat(fs->mountpoint, &st) != 0)
+		return NULL;
+	snprintf(path, sizeof(path), "/sys/class/bdi/%u:%u/read_ahead_kb", major(st.st_dev), minor(st.st_dev));
+	if ((f = fopen(path, "w")) == NULL) {
+		syslog(LOG_INFO, "readahead left as is: %s: %m", path);
+		return NULL;
+	}
+	fprintf(f, "%u\n", fs->opt.readahead_kb);
+	if (fclose(f) != 0)
+		syslog(LOG_INFO, "readahead left as is: %s: %m", path);
+	return NULL;
+}
+
+void
+fsops_start_tuner(struct jetfs *fs)
+{
+	if (fs->opt.readahead_kb != 0 && !fs->opt.direct_io)
+		fs->tuner_started = pthread_create(&fs->tuner, NULL, tuner_main, fs) == 0;
+}
+
+unsigned long
+fsops_finish(struct jetfs *fs)
+{
+	unsigned long grbit;
+
+	if (fs->se != NULL) {
+		fuse_session_unmount(fs->se);
+		if (fs->tuner_started)
+			pthread_join(fs->tuner, NULL);
+		fuse_session_destroy(fs->se);	/* DESTROY: fsbackup_end */
+	}
+	grbit = fsbackup_end(fs->backup);
+	fsbackup_free(fs->backup);
+	pthread_key_delete(fs->read_buffer);
+	free(fs->mountpoint);
+	free(fs);
+	return grbit;
+}

@@ -1,0 +1,53 @@
+/*
+ * fsops.h -- the jetfs file system: its FUSE low-level handlers, its options,
+ * and what the daemon (jetfs.c) and the in-process mount (mount.c) share.
+ */
+#ifndef JETFS_FSOPS_H
+#define JETFS_FSOPS_H
+
+#define FUSE_USE_VERSION 312
+#include <fuse_lowlevel.h>
+#include <pthread.h>
+
+#include "fsbackup.h"
+
+struct fsops_options {
+	unsigned wait_s;		/* -o wait=S: for another backup client to finish */
+	int direct_io;			/* -o direct_io: no page cache for backup files */
+	unsigned readahead_kb;		/* -o readahead=KIB: the mount's read_ahead_kb; 0 keeps the kernel's */
+	unsigned max_read;		/* -o max_read=N, also given to the kernel in INIT */
+};
+
+#define FSOPS_DEFAULT_WAIT_S 30
+#define FSOPS_DEFAULT_READAHEAD_KB 4096
+
+struct jetfs {
+	struct fsbackup *backup;
+	struct fsops_options opt;
+	struct timespec mounted_at;
+	uid_t uid;
+	gid_t gid;
+	struct fuse_session *se;
+	char *mountpoint;
+	pthread_t tuner;
+	int tuner_started;
+	pthread_key_t read_buffer;
+};
+
+/* Parses jetfs's own -o options out of args (max_read stays in for FUSE).
+ * @return 0, or -1 after a message on stderr. */
+int fsops_parse_options(struct fuse_args *args, struct fsops_options *opt);
+/* Prints the help of jetfs's own options. */
+void fsops_options_help(void);
+
+/* A file system over src (taken over, freed with it) and its FUSE session. */
+struct jetfs *fsops_new(struct source *src, const struct fsops_options *opt, int log_to_stderr);
+int fsops_session_new(struct jetfs *fs, struct fuse_args *args);
+/* Mounts; then, in the background, sets the readahead once INIT is done. */
+int fsops_mount(struct jetfs *fs, const char *mountpoint);
+void fsops_start_tuner(struct jetfs *fs);
+/* After the loop: unmount if still mounted, destroy the session (which ends
+ * the backup), free everything.  Returns the End grbit (fsbackup_end). */
+unsigned long fsops_finish(struct jetfs *fs);
+
+#endif

@@ -1,0 +1,138 @@
+/*
+ * jetfs.c -- the jetfs daemon: jetfs [options] SOCKET MOUNTPOINT mounts the
+ * live instance serving SOCKET (see doc/jetfs.1).
+ *
+ * Exit status: 0 unmounted, the backup ended normally or none was begun;
+ * 2 unmounted, the backup ended as an abort; 1 could not mount.
+ */
+#include "config.h"
+
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <syslog.h>
+
+#include "fsops.h"
+
+static void
+usage(FILE *to)
+{
+	fprintf(to, "usage: jetfs [options] SOCKET MOUNTPOINT\n"
+	    "Mounts the live instance serving the backup socket SOCKET; reading\n"
+	    "MOUNTPOINT/backup/full/ or backup/incremental/ streams a point-in-time backup.\n");
+}
+
+/* Takes SOCKET, the first non-option argument, out of args. */
+static int
+take_socket(void *data, const char *arg, int key, struct fuse_args *outargs)
+{
+	char **socket_path = data;
+
+	(void)outargs;
+	if (key == FUSE_OPT_KEY_NONOPT && *socket_path == NULL) {
+		if ((*socket_path = strdup(arg)) == NULL)
+			return -1;
+		return 0;
+	}
+	return 1;
+}
+
+int
+main(int argc, char *argv[])
+{
+	struct fuse_args args = FUSE_ARGS_INIT(argc, argv);
+	struct fuse_cmdline_opts cmd;
+	struct fsops_options opt;
+	struct fuse_loop_config *loop;
+	struct source *src;
+	struct jetfs *fs;
+	char *socket_path = NULL, *absolute;
+	unsigned long grbit;
+	JET_ERR err;
+	int rc = 1;
+
+	memset(&cmd, 0, sizeof(cmd));
+	if (fuse_opt_parse(&args, &socket_path, NULL, take_socket) != 0 || fsops_parse_options(&args, &opt) != 0 ||
+	    fuse_parse_cmdline(&args, &cmd) != 0) {
+		usage(stderr);
+		goto out;
+	}
+	if (cmd.show_help) {
+		usage(stdout);
+		printf("\n");
+		fsops_options_help();
+		printf("\nFUSE options:\n");
+		fuse_cmdline_help();
+		fuse_lowlevel_help();
+		rc = 0;
+		goto out;
+	}
+	if (cmd.show_version) {
+		printf("jetfs %s\n", PACKAGE_VERSION);
+		fuse_lowlevel_version();
+		rc = 0;
+		goto out;
+	}
+	if (socket_path == NULL || cmd.mountpoint == NULL) {
+		fprintf(stderr, "jetfs: %s\n", socket_path == NULL ? "no SOCKET given" : "no MOUNTPOINT given");
+		usage(stderr);
+		goto out;
+	}
+	openlog("jetfs", LOG_PID, LOG_DAEMON);
+	/* The daemon runs in /, so a relative SOCKET must be made absolute now. */
+	if ((absolute = realpath(socket_path, NULL)) != NULL) {
+		free(socket_path);
+		socket_path = absolute;
+	}
+	if ((src = source_socket_new(socket_path)) == NULL) {
+		fprintf(stderr, "jetfs: out of memory\n");
+		goto out;
+	}
+	/* Fail now, with a message, rather than at the first ls. */
+	if ((err = src->probe(src)) < 0) {
+		fprintf(stderr, "jetfs: cannot back up through %s: %s (%ld)%s\n", socket_path, JetErrorString(err), err,
+		    err == JET_errFileNotFound ? ": no instance serves it (is the application running, with "
+		    "JET_paramJetfsBackupSocket set?)" : "");
+		src->free(src);
+		goto out;
+	}
+	if ((fs = fsops_new(src, &opt, cmd.foreground)) == NULL) {
+		fprintf(stderr, "jetfs: out of memory\n");
+		goto out;
+	}
+	if (fsops_session_new(fs, &args) != 0) {
+		fprintf(stderr, "jetfs: cannot create the FUSE session (see the message above)\n");
+		fsops_finish(fs);
+		goto out;
+	}
+	if (fuse_set_signal_handlers(fs->se) != 0 || fsops_mount(fs, cmd.mountpoint) != 0) {
+		fprintf(stderr, "jetfs: cannot mount on %s\n", cmd.mountpoint);
+		fuse_remove_signal_handlers(fs->se);
+		fsops_finish(fs);
+		goto out;
+	}
+	fuse_daemonize(cmd.foreground);
+	fsops_start_tuner(fs);
+	if (cmd.singlethread) {
+		rc = fuse_session_loop(fs->se);
+	} else if ((loop = fuse_loop_cfg_create()) != NULL) {
+		fuse_loop_cfg_set_clone_fd(loop, (unsigned)cmd.clone_fd);
+		if (cmd.max_threads != UINT_MAX)
+			fuse_loop_cfg_set_max_threads(loop, cmd.max_threads);
+		if (cmd.max_idle_threads != UINT_MAX)
+			fuse_loop_cfg_set_idle_threads(loop, cmd.max_idle_threads);
+		rc = fuse_session_loop_mt(fs->se, loop);
+		fuse_loop_cfg_destroy(loop);
+	} else {
+		rc = -1;
+	}
+	fuse_remove_signal_handlers(fs->se);
+	grbit = fsops_finish(fs);
+	rc = rc < 0 ? 1 : grbit == JET_bitBackupEndAbort ? 2 : 0;
+out:
+	free(socket_path);
+	free(cmd.mountpoint);
+	fuse_opt_free_args(&args);
+	return rc;
+}
