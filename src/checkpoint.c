@@ -19,6 +19,8 @@
  *  C2. Each attached database's header is written, with gen_min_required
  *      and dbtime, before a checkpoint file that relies on it.
  *  C3. The checkpoint LSN is a record boundary.
+ *  C4. The attached databases have distinct dbids and distinct paths (they
+ *      are inst->dbs[] when written); a file that says otherwise is corrupt.
  */
 #include "config.h"
 
@@ -103,6 +105,10 @@ ckpt_read(const char *path, struct ckpt_state *ck)
 			goto err;
 		}
 		ck->nattach++;
+		/* C4: one database per dbid, one dbid per file (recovery opens each as dbs[dbid]). */
+		for (uint32_t j = 0; j < i; j++)
+			if (ck->attach[j].dbid == a->dbid || strcmp(ck->attach[j].path, a->path) == 0)
+				goto err;
 		off += len;
 	}
 	err = JET_errSuccess;

@@ -1108,20 +1108,25 @@ log_reader_next(struct log_reader *r, uint8_t **recp, size_t *lenp, lsn_t *lsnp,
 		}
 		if (have == 0)
 			start = r->pos;
-		if (need > r->rec_cap) {
-			size_t ncap = r->rec_cap ? r->rec_cap : 4096;
-			uint8_t *p;
-			while (ncap < need)
-				ncap *= 2;
-			if ((p = realloc(r->rec, ncap)) == NULL) {
-				*errp = JET_errOutOfMemory;
-				return -1;
-			}
-			r->rec = p;
-			r->rec_cap = ncap;
-		}
 		{
 			size_t avail = r->seg_len - r->seg_pos, n = need - have < avail ? need - have : avail;
+			/*
+			 * The buffer grows with the bytes read, not to the length the
+			 * record claims: a length field up to LOG_RECORD_MAX in a
+			 * damaged or forged file of 64 KiB must not allocate 1 GiB.
+			 */
+			if (have + n > r->rec_cap) {
+				size_t ncap = r->rec_cap ? r->rec_cap : 4096;
+				uint8_t *p;
+				while (ncap < have + n)
+					ncap *= 2;
+				if ((p = realloc(r->rec, ncap)) == NULL) {
+					*errp = JET_errOutOfMemory;
+					return -1;
+				}
+				r->rec = p;
+				r->rec_cap = ncap;
+			}
 			memcpy(r->rec + have, r->seg + LOG_SEG_HDR + r->seg_pos, n);
 			have += n;
 			r->seg_pos += n;

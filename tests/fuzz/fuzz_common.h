@@ -32,7 +32,7 @@
 
 static char *fz_dir;
 
-static void
+static inline void
 fz_die(const char *what)
 {
 	perror(what);
@@ -40,7 +40,7 @@ fz_die(const char *what)
 }
 
 /* Removes every entry of dir (files only: the harnesses make no subdirectory). */
-static void
+static inline void
 fz_clear_dir(const char *dir)
 {
 	DIR *d = opendir(dir);
@@ -58,7 +58,7 @@ fz_clear_dir(const char *dir)
 	closedir(d);
 }
 
-static void
+static inline void
 fz_cleanup(void)
 {
 	if (fz_dir != NULL) {
@@ -68,7 +68,7 @@ fz_cleanup(void)
 }
 
 /* The private directory (made on the first call). */
-static const char *
+static inline const char *
 fz_workdir(const char *name)
 {
 	const char *tmp = getenv("TMPDIR");
@@ -84,7 +84,7 @@ fz_workdir(const char *name)
 	return fz_dir;
 }
 
-static char *
+static inline char *
 fz_path(const char *name)
 {
 	char *p;
@@ -95,7 +95,7 @@ fz_path(const char *name)
 }
 
 /* Writes data to path (replacing it), then zero-extends the file to pad_to bytes if shorter. */
-static void
+static inline void
 fz_write_file(const char *path, const uint8_t *data, size_t len, size_t pad_to)
 {
 	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
@@ -122,7 +122,7 @@ fz_write_file(const char *path, const uint8_t *data, size_t len, size_t pad_to)
 static FILE *fz_null;
 static FILE *fz_saved_stderr;
 
-static void
+static inline void
 fz_quiet_begin(void)
 {
 	if (fz_null == NULL) {
@@ -134,7 +134,7 @@ fz_quiet_begin(void)
 	stderr = fz_null;
 }
 
-static void
+static inline void
 fz_quiet_end(void)
 {
 	fflush(fz_null);
