@@ -1,0 +1,225 @@
+/*
+ * bench_jetfs -- how fast a backup streams through jetfs, against the
+ * physical limit and the FUSE ceiling of this machine, in one run on the same
+ * database file; the daemon's memory; what the backup costs the workload.
+ *
+ *   bench_jetfs [--dir DIR] [--db-mb N] [--seconds S] [--threads T]
+ *
+ * Builds a database of N MiB (default 1024) in an instance serving a backup
+ * socket, then prints (MB/s = 10^6 bytes/s):
+ *  - dd bs=1M of the raw database file from the page cache (the physical
+ *    limit);
+ *  - dd bs=1M and tar through a pipe of one file of the same size through
+ *    bench/fuse_ceiling (a minimal in-memory FUSE file system) with jetfs's
+ *    default options and with direct_io: the FUSE ceiling;
+ *  - the same through jetfs (backup/full/<db>, checksums verified by the
+ *    instance), a fresh mount for each read;
+ *  - jetfs's peak RSS after 64 MiB and after the whole set;
+ *  - the workload's durable commits/s alone and while rsync copies
+ *    backup/full/.
+ * Figures only: no thresholds.  Needs root (readahead) and /dev/fuse.
+ */
+#include "config.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "benchlib.h"
+
+static char top[1024], mnt[700], sock[700];
+static double streamed_mb;
+
+static void
+sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+static void
+sh(const char *fmt, ...)
+{
+	char cmd[4096];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(cmd, sizeof(cmd), fmt, ap);
+	va_end(ap);
+	if (system(cmd) != 0) {
+		fprintf(stderr, "bench_jetfs: failed: %s\n", cmd);
+		exit(1);
+	}
+}
+
+/* Seconds a shell command takes. */
+static double
+timed(const char *cmd)
+{
+	double t0 = now_s();
+
+	sh("%s", cmd);
+	return now_s() - t0;
+}
+
+/* Starts a FUSE daemon in the foreground (its pid in DIR/fs.pid), waits for the mount. */
+static void
+mount_with(const char *daemon)
+{
+	sh("mkdir -p '%s' && (%s '%s' >'%s/fs.log' 2>&1 & echo $! >'%s/fs.pid') && "
+	    "i=0; until mountpoint -q '%s'; do i=$((i+1)); [ $i -lt 100 ] || exit 1; sleep 0.1; done; sleep 0.2",
+	    mnt, daemon, mnt, dir, dir, mnt);
+}
+
+static void
+unmount_it(void)
+{
+	sh("fusermount3 -u '%s' || fusermount3 -u -z '%s'; p=$(cat '%s/fs.pid'); i=0; "
+	    "while kill -0 $p 2>/dev/null; do i=$((i+1)); [ $i -lt 300 ] || exit 1; sleep 0.1; done", mnt, mnt, dir);
+}
+
+static double
+peak_rss_mib(void)
+{
+	char path[800], line[256];
+	FILE *f;
+	long pid = 0, kb = 0;
+
+	snprintf(path, sizeof(path), "%s/fs.pid", dir);
+	if ((f = fopen(path, "r")) != NULL) {
+		if (fscanf(f, "%ld", &pid) != 1)
+			pid = 0;
+		fclose(f);
+	}
+	snprintf(path, sizeof(path), "/proc/%ld/status", pid);
+	if (pid == 0 || (f = fopen(path, "r")) == NULL)
+		return -1;
+	while (fgets(line, sizeof(line), f) != NULL)
+		if (sscanf(line, "VmHWM: %ld kB", &kb) == 1)
+			break;
+	fclose(f);
+	return (double)kb / 1024.0;
+}
+
+/* One read of FILE under a fresh mount of DAEMON: MB/s. */
+static double
+read_through(const char *daemon, const char *file, int tar)
+{
+	char cmd[4096];
+	double t;
+
+	mount_with(daemon);
+	if (tar)
+		snprintf(cmd, sizeof(cmd), "tar -cf - -C '%s' '%s' | cat >/dev/null", mnt, file);
+	else
+		snprintf(cmd, sizeof(cmd), "dd if='%s/%s' of=/dev/null bs=1M status=none", mnt, file);
+	t = timed(cmd);
+	unmount_it();
+	return streamed_mb / t;
+}
+
+int
+main(int argc, char **argv)
+{
+	unsigned long mb = 1024, seconds = 5;
+	int threads = 2;
+	char daemon[4096], ceiling[4096], cmd[4096], jetfs[2048];
+	double raw, t0, alone, during, ceil_dd, ceil_tar, ceil_direct, fs_dd, fs_tar, fs_direct, rss64, rss_all;
+	pthread_t *lt;
+	uint64_t streamed;
+
+	snprintf(dir, sizeof(dir), "%s/bench_jetfs.XXXXXX", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
+	for (int i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--dir") == 0 && i + 1 < argc)
+			snprintf(dir, sizeof(dir), "%s", argv[++i]);
+		else if (strcmp(argv[i], "--db-mb") == 0 && i + 1 < argc)
+			mb = strtoul(argv[++i], NULL, 10);
+		else if (strcmp(argv[i], "--seconds") == 0 && i + 1 < argc)
+			seconds = strtoul(argv[++i], NULL, 10);
+		else if (strcmp(argv[i], "--threads") == 0 && i + 1 < argc)
+			threads = atoi(argv[++i]);
+		else {
+			fprintf(stderr, "usage: bench_jetfs [--dir DIR] [--db-mb N] [--seconds S] [--threads T]\n");
+			return 2;
+		}
+	}
+	if (access("/dev/fuse", R_OK | W_OK) != 0) {
+		fprintf(stderr, "bench_jetfs: /dev/fuse cannot be used here: skipped\n");
+		return 0;
+	}
+	snprintf(top, sizeof(top), "%s", getenv("top_builddir") ? getenv("top_builddir") : ".");
+	if (strstr(dir, "XXXXXX") != NULL && mkdtemp(dir) == NULL) {
+		perror("mkdtemp");
+		return 1;
+	}
+	snprintf(dbpath, sizeof(dbpath), "%s/data.edb", dir);
+	snprintf(mnt, sizeof(mnt), "%s/mnt", dir);
+	snprintf(sock, sizeof(sock), "%s/backup.sock", dir);
+	CK(JetCreateInstance(&inst, "bench"));
+	CK(JetSetSystemParameter(&inst, 0, JET_paramSystemPath, 0, dir));
+	CK(JetSetSystemParameter(&inst, 0, JET_paramLogFilePath, 0, dir));
+	CK(JetSetSystemParameter(&inst, 0, JET_paramCacheSizeMax, 4096, NULL));
+	CK(JetSetSystemParameter(&inst, 0, JET_paramJetfsEventTarget, JET_JetfsEventNone, NULL));
+	CK(JetSetSystemParameter(&inst, 0, JET_paramJetfsBackupSocket, 0, sock));
+	CK(JetInit(&inst));
+	fprintf(stderr, "bench_jetfs: building a %lu MiB database in %s\n", mb, dir);
+	build(mb);
+	/* The streamed database is the file's pages plus 3 (header copy twice, trailer). */
+	streamed = file_size(dbpath);
+	streamed_mb = (double)streamed / 1e6;
+
+	printf("%-62s | %10s | %s\n", "figure", "value", "unit");
+	row("database file", (double)streamed / 1048576.0, "MiB");
+	sh("cat '%s' >/dev/null", dbpath);
+	snprintf(cmd, sizeof(cmd), "dd if='%s' of=/dev/null bs=1M status=none", dbpath);
+	raw = streamed_mb / timed(cmd);
+	row("raw file, dd bs=1M, page cache (physical limit)", raw, "MB/s");
+
+	snprintf(ceiling, sizeof(ceiling), "'%s/bench/fuse_ceiling' -f -o readahead=4096 --size %llu", top,
+	    (unsigned long long)streamed);
+	ceil_dd = read_through(ceiling, "data", 0);
+	ceil_tar = read_through(ceiling, "data", 1);
+	snprintf(daemon, sizeof(daemon), "'%s/bench/fuse_ceiling' -f -o direct_io --size %llu", top,
+	    (unsigned long long)streamed);
+	ceil_direct = read_through(daemon, "data", 0);
+	row("FUSE ceiling (fuse_ceiling), dd bs=1M, page cache, ra 4 MiB", ceil_dd, "MB/s");
+	row("FUSE ceiling, tar | cat, page cache, ra 4 MiB", ceil_tar, "MB/s");
+	row("FUSE ceiling, dd bs=1M, direct_io", ceil_direct, "MB/s");
+
+	snprintf(jetfs, sizeof(jetfs), "'%s/fs/jetfs' -f '%s'", top, sock);
+	fs_dd = read_through(jetfs, "backup/full/data.edb", 0);
+	fs_tar = read_through(jetfs, "backup/full/data.edb", 1);
+	snprintf(daemon, sizeof(daemon), "%s -o direct_io", jetfs);
+	fs_direct = read_through(daemon, "backup/full/data.edb", 0);
+	row("jetfs backup/full/data.edb, dd bs=1M (default options)", fs_dd, "MB/s");
+	row("jetfs, tar | cat (default options)", fs_tar, "MB/s");
+	row("jetfs, dd bs=1M, -o direct_io", fs_direct, "MB/s");
+	row("jetfs dd / FUSE ceiling dd (page cache)", fs_dd / ceil_dd, "x");
+	row("jetfs dd / FUSE ceiling dd, both direct_io", fs_direct / ceil_direct, "x");
+	row("jetfs tar / jetfs dd", fs_tar / fs_dd, "x");
+
+	mount_with(jetfs);
+	sh("head -c 67108864 '%s/backup/full/data.edb' >/dev/null", mnt);
+	rss64 = peak_rss_mib();
+	sh("cat '%s/backup/full/'* >/dev/null", mnt);
+	rss_all = peak_rss_mib();
+	unmount_it();
+	row("jetfs peak RSS after reading 64 MiB", rss64, "MiB");
+	row("jetfs peak RSS after reading the whole set", rss_all, "MiB");
+
+	lt = load_start(threads);
+	t0 = now_s();
+	sleep((unsigned)seconds);
+	alone = load_stop(lt, threads, t0);
+	mount_with(jetfs);
+	lt = load_start(threads);
+	t0 = now_s();
+	sh("rsync -a '%s/backup/full/' '%s/copy/'", mnt, dir);
+	during = load_stop(lt, threads, t0);
+	unmount_it();
+	row("workload durable commits/s, no backup", alone, "txn/s");
+	row("workload durable commits/s during rsync of backup/full/", during, "txn/s");
+	row("ratio", during / alone, "x");
+
+	CK(JetTerm2(inst, JET_bitTermAbrupt));
+	sh("rm -rf '%s'", dir);
+	return 0;
+}
