@@ -1015,6 +1015,43 @@ bk_read_db_page(struct backup *bk, struct jet_db *db, uint32_t pgno, uint8_t *ou
 	return err;
 }
 
+/*
+ * Reads the longest run of whole database pages from pgno that fits in len,
+ * lies within the backup's pgno_last and has no kept image, with one pread,
+ * and verifies each page; bk_io_lock held.  Returns the bytes placed in out:
+ * 0 if the run would be shorter than 2 pages (the caller goes page by page),
+ * or a negative JET_ERR.
+ */
+static JET_ERR
+bk_read_db_run(struct backup *bk, struct bk_file *f, uint32_t pgno, uint8_t *out, size_t len)
+{
+	struct jet_db *db = f->db;
+	uint32_t ps = db->hdr.page_size, m = 0;
+	size_t got;
+	JET_ERR err;
+
+	if (bk->pit && db->snap != NULL && db->snap->failed < 0)
+		return 0;
+	while ((size_t)(m + 1) * ps <= len && pgno + m <= f->pgno_last &&
+	    !(bk->pit && db->snap != NULL && snap_find(db->snap, pgno + m) != NULL))
+		m++;
+	if (m < 2)
+		return 0;
+	if ((err = os_pread_partial(db->file, out, (size_t)m * ps, page_offset(pgno, ps), &got)) < 0)
+		return err;
+	if (got < (size_t)m * ps)
+		memset(out + got, 0, (size_t)m * ps - got);
+	for (uint32_t i = 0; i < m; i++) {
+		err = page_verify(out + (size_t)i * ps, ps, pgno + i);
+		if (err < 0 && err != JET_errPageNotInitialized) {
+			event_log(db->inst, EVENT_ERROR, 474, "backup of %s: page %u failed verification (%s)", db->path,
+			    pgno + i, JetErrorName(err));
+			return err;
+		}
+	}
+	return (JET_ERR)((size_t)m * ps);
+}
+
 /* Copies stream bytes [off, off+len) of a database file into out. */
 static JET_ERR
 bk_read_db(struct backup *bk, struct bk_file *f, uint64_t off, uint8_t *out, size_t len)
@@ -1031,9 +1068,20 @@ bk_read_db(struct backup *bk, struct bk_file *f, uint64_t off, uint8_t *out, siz
 		uint64_t k = off / ps;
 		size_t in = off % ps, n = ps - in < len ? ps - in : len;
 		const uint8_t *src;
+		JET_ERR run = 0;
 		if (k < 2)
 			src = f->hdr;
-		else if (k <= (uint64_t)f->pgno_last + 1) {
+		else if (in == 0 && (run = bk_read_db_run(bk, f, (uint32_t)(k - 1), out, len)) != 0) {
+			if (run < 0) {
+				err = run;
+				break;
+			}
+			/* whole pages went straight into out, with one pread */
+			out += run;
+			off += (uint64_t)run;
+			len -= (size_t)run;
+			continue;
+		} else if (k <= (uint64_t)f->pgno_last + 1) {
 			if ((err = bk_read_db_page(bk, db, (uint32_t)(k - 1), page)) < 0)
 				break;
 			src = page;
