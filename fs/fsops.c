@@ -49,6 +49,8 @@ enum {
 /* The set never changes: the kernel may keep names and attributes forever. */
 #define FSOPS_CACHE_S 86400.0
 #define FSOPS_BLKSIZE (1 << 20)
+/* Files up to this size are served with direct_io: see jetfs_open. */
+#define FSOPS_EXACT_MAX (16u << 20)
 
 struct node {
 	fuse_ino_t ino;
@@ -350,8 +352,11 @@ jetfs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 			return;
 		}
 		fi->fh = i;
-		fi->keep_cache = 1;
-		fi->direct_io = fs->opt.direct_io;
+		/* Exact accounting where it matters most: the kernel's readahead
+		 * cannot make a log (what truncation is about) look read when the
+		 * tool stopped half-way (doc/fuse-options.md). */
+		fi->direct_io = fs->opt.direct_io || set_file(fs, ino, &i)->size <= FSOPS_EXACT_MAX;
+		fi->keep_cache = !fi->direct_io;
 		fuse_reply_open(req, fi);
 		return;
 	}

@@ -44,6 +44,8 @@ fs_unmount() {
 	done
 	FS_STATUS=0
 	wait "$FS_PID" || FS_STATUS=$?
+	# reaped: never signal that pid again (it may be reused)
+	JETFS_PIDS=$(echo "$JETFS_PIDS" | sed "s/ $FS_PID\b//")
 }
 
 # Unmounts whatever is still mounted under $T and kills the daemons (trap).
