@@ -626,6 +626,17 @@ fsops_session_new(struct jetfs *fs, struct fuse_args *args)
 int
 fsops_mount(struct jetfs *fs, const char *mountpoint)
 {
+	struct stat st;
+
+	/* The root is a directory: FUSE would mount it on a file and answer EIO. */
+	if (stat(mountpoint, &st) != 0) {
+		fprintf(stderr, "jetfs: %s: %s\n", mountpoint, strerror(errno));
+		return -1;
+	}
+	if (!S_ISDIR(st.st_mode)) {
+		fprintf(stderr, "jetfs: %s: not a directory\n", mountpoint);
+		return -1;
+	}
 	if ((fs->mountpoint = realpath(mountpoint, NULL)) == NULL)
 		fs->mountpoint = strdup(mountpoint);
 	if (fs->mountpoint == NULL)

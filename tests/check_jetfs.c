@@ -1,0 +1,1560 @@
+/*
+ * check_jetfs.c -- the in-process jetfs mount (fs/jetfs.h: JetfsMountInstance,
+ * JetfsUnmountInstance) on an instance created by the test, read with plain
+ * POSIX calls, as rsync, tar or dd would:
+ *  1. bad arguments give the documented errors and mount nothing;
+ *  2. a full backup read sequentially, at random offsets, by several threads
+ *     at once on the same file, and again: the same bytes every time, no short
+ *     read except at end of file, the log files equal to the closed
+ *     generations on disk; names, sizes, st_blocks, inode numbers, times and
+ *     readdir order are final at the first listing; restored, the copy is
+ *     exactly the committed state at Begin (records changed or added after the
+ *     first listing are not in it); the unmount ends the backup normally and
+ *     the headers record it -- with the page cache and with direct_io;
+ *  3. EBUSY for the other directory (both ways), EROFS for writes, chmod,
+ *     truncate(2); status cannot be written;
+ *  4. truncation refused (EPERM, status says why) before every file was read,
+ *     allowed after: the listed logs are gone and the end records a Full
+ *     backup; then an incremental through a new mount;
+ *  5. a partial read ends as an abort: nothing recorded, no log truncated;
+ *  6. a damaged database page: EIO to the reader, "failed reads" in status,
+ *     truncation refused, the end an abort; the other files still read fine;
+ *  7. the unmount waits for a reader that still has a file open, and serves it;
+ *  8. the instance stopped (JetTerm2 StopBackup) under the mount: reads fail
+ *     with EIO, the unmount still works and reports an abort.
+ * Skipped (exit 77) when /dev/fuse cannot be opened.
+ *
+ * Each test runs in a child process (Check's fork mode), which mounts,
+ * serves and reads; main unmounts whatever a failed test left behind.
+ */
+#include "config.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "testutil.h"
+#include "jetfs.h"
+
+#define LOG_KB 128
+#define CACHE_PAGES 64
+#define NREC 3000		/* records per database: about 0.5 MB each */
+#define VAL_SIZE 120
+#define MAXF 64
+#define NTHREADS 4
+
+/* ---- the instance ---- */
+
+struct fx {
+	char *dir;		/* the instance: databases, logs, checkpoint */
+	char *mnt;		/* the mount point, dir/mnt */
+	JET_INSTANCE inst;
+	JET_SESID ses;
+	JET_DBID dbid[2];
+	JET_TABLEID t[2];
+	char *db[2];		/* dir/a.edb, dir/b.edb */
+	JET_JETFSMOUNT m;
+};
+
+static const char *const db_names[2] = { "a.edb", "b.edb" };
+
+static void
+rec_key(int i, char *key)
+{
+	snprintf(key, 16, "k%06d", i);
+}
+
+static void
+rec_val(int db, int i, unsigned version, uint8_t *val)
+{
+	for (int k = 0; k < VAL_SIZE; k++)
+		val[k] = (uint8_t)(i * 13 + k * 7 + db * 101 + version * 31);
+	snprintf((char *)val, 24, "v%u.%d.%06d", version, db, i);
+}
+
+/* Puts records [from, to) of version v in both databases, 250 per transaction. */
+static void
+fx_put(struct fx *f, const char *prefix, int from, int to, unsigned v)
+{
+	char key[16];
+	uint8_t val[VAL_SIZE];
+
+	for (int d = 0; d < 2; d++) {
+		CK(JetBeginTransaction(f->ses));
+		for (int i = from; i < to; i++) {
+			rec_key(i, key);
+			key[0] = prefix[0];
+			rec_val(d, i, v, val);
+			CK(tu_put(f->ses, f->t[d], key, strlen(key), val, VAL_SIZE));
+			if ((i - from) % 250 == 249) {
+				CK(JetCommitTransaction(f->ses, 0));
+				CK(JetBeginTransaction(f->ses));
+			}
+		}
+		CK(JetCommitTransaction(f->ses, 0));
+	}
+}
+
+static void
+fx_open(struct fx *f)
+{
+	f->inst = tu_instance(f->dir, LOG_KB, CACHE_PAGES);
+	CK(JetInit(&f->inst));
+	tu_open_db(f->inst, f->dir, db_names[0], &f->ses, &f->dbid[0], &f->t[0]);
+	CK(JetEndSession(f->ses, 0));
+	tu_open_db(f->inst, f->dir, db_names[1], &f->ses, &f->dbid[1], &f->t[1]);
+	/* one session for both */
+	CK(JetOpenDatabase(f->ses, f->db[0], NULL, &f->dbid[0], 0));
+	CK(JetOpenTable(f->ses, f->dbid[0], "t", NULL, 0, 0, &f->t[0]));
+}
+
+static void
+fx_term(struct fx *f)
+{
+	CK(JetEndSession(f->ses, 0));
+	CK(JetTerm(f->inst));
+	f->inst = 0;
+}
+
+/*
+ * Two databases of NREC records of version 1, several log generations, then
+ * a clean restart (the checkpoint moves past the old generations, which a
+ * full backup then allows to truncate).
+ */
+static void
+fx_setup(struct fx *f)
+{
+	char *d = tu_tempdir();
+
+	memset(f, 0, sizeof(*f));
+	f->dir = realpath(d, NULL);
+	ck_assert(f->dir != NULL);
+	free(d);
+	f->mnt = tu_path(f->dir, "mnt");
+	ck_assert(mkdir(f->mnt, 0700) == 0);
+	for (int i = 0; i < 2; i++)
+		f->db[i] = tu_path(f->dir, db_names[i]);
+	fx_open(f);
+	fx_put(f, "k", 0, NREC, 1);
+	fx_term(f);
+	fx_open(f);
+}
+
+static void
+fx_free(struct fx *f)
+{
+	if (f->inst != 0)
+		fx_term(f);
+	tu_rmdir(f->dir);
+	free(f->dir);
+	free(f->mnt);
+	free(f->db[0]);
+	free(f->db[1]);
+}
+
+/* ---- the mount ---- */
+
+static char *
+mp(struct fx *f, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* A path inside the mount. */
+static char *
+mp(struct fx *f, const char *fmt, ...)
+{
+	char rel[512], *p;
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(rel, sizeof(rel), fmt, ap);
+	va_end(ap);
+	ck_assert(asprintf(&p, "%s/%s", f->mnt, rel) > 0);
+	return p;
+}
+
+/* Whether path is a mount point (in /proc/self/mountinfo). */
+static int
+is_mounted(const char *path)
+{
+	FILE *mi = fopen("/proc/self/mountinfo", "r");
+	char line[4096], mpt[4096];
+	int found = 0;
+
+	ck_assert(mi != NULL);
+	while (!found && fgets(line, sizeof(line), mi) != NULL)
+		if (sscanf(line, "%*s %*s %*s %*s %4095s", mpt) == 1 && strcmp(mpt, path) == 0)
+			found = 1;
+	fclose(mi);
+	return found;
+}
+
+static void
+fx_mount(struct fx *f, const char *opts)
+{
+	JET_ERR err = JetfsMountInstance(f->inst, f->mnt, opts, &f->m);
+
+	ck_assert_msg(err == JET_errSuccess, "JetfsMountInstance(%s, \"%s\") -> %s", f->mnt, opts ? opts : "(null)",
+	    JetErrorName(err));
+	ck_assert(f->m != NULL);
+	ck_assert_msg(is_mounted(f->mnt), "%s is not mounted after JetfsMountInstance", f->mnt);
+	/*
+	 * This process serves the mount and reads it.  If a test fails (Check
+	 * calls _exit) or times out (SIGKILL) with a file of the mount open, the
+	 * kernel closes that file at exit and sends FLUSH -- to a server that
+	 * is already dead: the exit would hang for ever.  jetfs answers FLUSH
+	 * with ENOSYS, after which the kernel never sends it again on this
+	 * connection: so one open and close first, and a failure cannot hang.
+	 */
+	{
+		char *p = mp(f, "backup/status");
+		int fd = open(p, O_RDONLY);
+		ck_assert_msg(fd >= 0, "open %s: %s", p, strerror(errno));
+		ck_assert(close(fd) == 0);
+		free(p);
+	}
+}
+
+static JET_GRBIT
+fx_unmount(struct fx *f)
+{
+	JET_GRBIT ended = 0xdead;
+
+	CK(JetfsUnmountInstance(f->m, &ended));
+	f->m = NULL;
+	ck_assert_msg(!is_mounted(f->mnt), "%s is still mounted after JetfsUnmountInstance", f->mnt);
+	return ended;
+}
+
+static const char *
+end_name(JET_GRBIT g)
+{
+	return g == JET_bitBackupEndNormal ? "JET_bitBackupEndNormal" : g == JET_bitBackupEndAbort ?
+	    "JET_bitBackupEndAbort" : g == 0 ? "0 (no backup)" : "something else";
+}
+
+#define ck_assert_end(got, want) do { JET_GRBIT ck_got_ = (got), ck_want_ = (want); \
+	ck_assert_msg(ck_got_ == ck_want_, "JetfsUnmountInstance ended the backup with %s (%#lx), expected %s", \
+	    end_name(ck_got_), (unsigned long)ck_got_, end_name(ck_want_)); } while (0)
+
+/* ---- reading ---- */
+
+/* The whole text of a small file (status, truncate); NULL and errno on failure. */
+static char *
+read_text(const char *path)
+{
+	int fd = open(path, O_RDONLY);
+	size_t n = 0, cap = 4096;
+	char *s;
+	ssize_t r;
+
+	if (fd < 0)
+		return NULL;
+	s = malloc(cap + 1);
+	ck_assert(s != NULL);
+	while ((r = read(fd, s + n, cap - n)) > 0) {
+		n += (size_t)r;
+		if (n == cap) {
+			cap *= 2;
+			s = realloc(s, cap + 1);
+			ck_assert(s != NULL);
+		}
+	}
+	if (r < 0) {
+		int e = errno;
+		close(fd);
+		free(s);
+		errno = e;
+		return NULL;
+	}
+	close(fd);
+	s[n] = '\0';
+	return s;
+}
+
+static char *
+status_of(struct fx *f)
+{
+	char *p = mp(f, "backup/status"), *s = read_text(p);
+
+	ck_assert_msg(s != NULL, "cannot read %s: %s", p, strerror(errno));
+	free(p);
+	return s;
+}
+
+#define ck_assert_has(text, what) ck_assert_msg(strstr((text), (what)) != NULL, "status has no \"%s\":\n%s", (what), (text))
+#define ck_assert_hasnt(text, what) ck_assert_msg(strstr((text), (what)) == NULL, "status has \"%s\":\n%s", (what), (text))
+
+/* A whole file, by read(2) of 64 KiB until EOF; its length must be st_size. */
+static uint8_t *
+read_file(const char *path, size_t *lenp)
+{
+	int fd = open(path, O_RDONLY);
+	struct stat st;
+	uint8_t *buf;
+	size_t n = 0;
+	ssize_t r;
+
+	ck_assert_msg(fd >= 0, "open %s: %s", path, strerror(errno));
+	ck_assert(fstat(fd, &st) == 0);
+	buf = malloc((size_t)st.st_size + 65536);
+	ck_assert(buf != NULL);
+	while ((r = read(fd, buf + n, 65536)) > 0)
+		n += (size_t)r;
+	ck_assert_msg(r == 0, "read %s at %zu: %s", path, n, strerror(errno));
+	ck_assert_msg(n == (size_t)st.st_size, "read %zu bytes of %s, st_size %lld", n, path, (long long)st.st_size);
+	close(fd);
+	*lenp = n;
+	return buf;
+}
+
+static uint8_t *
+slurp_disk(const char *path, size_t *lenp)
+{
+	int fd = open(path, O_RDONLY);
+	struct stat st;
+	uint8_t *buf;
+
+	ck_assert_msg(fd >= 0, "open %s: %s", path, strerror(errno));
+	ck_assert(fstat(fd, &st) == 0);
+	buf = malloc((size_t)st.st_size + 1);
+	ck_assert(buf != NULL);
+	ck_assert(pread(fd, buf, (size_t)st.st_size, 0) == st.st_size);
+	close(fd);
+	*lenp = (size_t)st.st_size;
+	return buf;
+}
+
+static void
+write_file(const char *path, const uint8_t *buf, size_t len)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+
+	ck_assert_msg(fd >= 0, "create %s", path);
+	ck_assert(write(fd, buf, len) == (ssize_t)len);
+	ck_assert(close(fd) == 0);
+}
+
+/* The listing of a directory by readdir(3), in readdir order, without . and .. */
+struct listing {
+	int n;
+	char *name[MAXF];
+	ino_t ino[MAXF];
+};
+
+static int
+list_dir(const char *path, struct listing *l)
+{
+	DIR *d = opendir(path);
+	struct dirent *de;
+
+	memset(l, 0, sizeof(*l));
+	if (d == NULL)
+		return -1;
+	while ((de = readdir(d)) != NULL) {
+		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+			continue;
+		ck_assert(l->n < MAXF);
+		l->name[l->n] = strdup(de->d_name);
+		l->ino[l->n++] = de->d_ino;
+	}
+	closedir(d);
+	return 0;
+}
+
+static void
+listing_free(struct listing *l)
+{
+	for (int i = 0; i < l->n; i++)
+		free(l->name[i]);
+	l->n = 0;
+}
+
+static int
+has_suffix(const char *s, const char *suf)
+{
+	size_t a = strlen(s), b = strlen(suf);
+
+	return a >= b && strcmp(s + a - b, suf) == 0;
+}
+
+/* Lists M/backup/KIND (the first look inside begins the backup); checks its shape. */
+static void
+list_set(struct fx *f, const char *kind, struct listing *l)
+{
+	char *p = mp(f, "backup/%s", kind);
+	int dbs = 0, logs = 0;
+
+	if (list_dir(p, l) != 0) {
+		int e = errno;
+		char *sp = mp(f, "backup/status"), *st = read_text(sp);
+		ck_abort_msg("opendir %s: %s; status:\n%s", p, strerror(e), st ? st : "(unreadable)");
+	}
+	for (int i = 0; i < l->n; i++) {
+		if (has_suffix(l->name[i], ".edb"))
+			dbs++;
+		else if (has_suffix(l->name[i], ".log"))
+			logs++;
+		else
+			ck_abort_msg("%s lists %s", p, l->name[i]);
+		ck_assert_msg(strcmp(l->name[i], "edb.log") != 0, "%s lists the current log edb.log", p);
+		if (i > 0)
+			ck_assert_msg(strcmp(l->name[i - 1], l->name[i]) < 0, "readdir order of %s: %s before %s", p,
+			    l->name[i - 1], l->name[i]);
+	}
+	ck_assert_msg(logs >= 1, "%s lists no log file", p);
+	if (strcmp(kind, "full") == 0)
+		ck_assert_msg(dbs == 2, "%s lists %d databases, expected a.edb and b.edb", p, dbs);
+	else
+		ck_assert_msg(dbs == 0, "%s lists %d databases", p, dbs);
+	free(p);
+}
+
+/* stat of every file of the set. */
+static void
+stat_set(struct fx *f, const char *kind, const struct listing *l, struct stat *st)
+{
+	for (int i = 0; i < l->n; i++) {
+		char *p = mp(f, "backup/%s/%s", kind, l->name[i]);
+		ck_assert_msg(stat(p, &st[i]) == 0, "stat %s: %s", p, strerror(errno));
+		free(p);
+	}
+}
+
+/* The attributes the contract fixes at the first listing. */
+static void
+check_attrs(const char *kind, const struct listing *l, const struct stat *st)
+{
+	for (int i = 0; i < l->n; i++) {
+		const struct stat *s = &st[i];
+		ck_assert_msg(S_ISREG(s->st_mode) && (s->st_mode & 07777) == 0400, "%s/%s: mode %o", kind, l->name[i],
+		    (unsigned)s->st_mode);
+		ck_assert_msg(s->st_size > 0, "%s/%s: st_size %lld", kind, l->name[i], (long long)s->st_size);
+		ck_assert_msg(s->st_blocks == (s->st_size + 511) / 512, "%s/%s: st_blocks %lld for %lld bytes", kind,
+		    l->name[i], (long long)s->st_blocks, (long long)s->st_size);
+		ck_assert_msg(s->st_ino == l->ino[i], "%s/%s: st_ino %llu, readdir d_ino %llu", kind, l->name[i],
+		    (unsigned long long)s->st_ino, (unsigned long long)l->ino[i]);
+		ck_assert_msg(s->st_uid == geteuid(), "%s/%s: owner %u", kind, l->name[i], (unsigned)s->st_uid);
+		if (i > 0) {
+			ck_assert_msg(s->st_ino > st[i - 1].st_ino, "inode order is not name order: %s %llu, %s %llu",
+			    l->name[i - 1], (unsigned long long)st[i - 1].st_ino, l->name[i],
+			    (unsigned long long)s->st_ino);
+			ck_assert_msg(s->st_mtim.tv_sec == st[0].st_mtim.tv_sec && s->st_mtim.tv_nsec == st[0].st_mtim.tv_nsec,
+			    "%s and %s have different mtimes", l->name[0], l->name[i]);
+		}
+		ck_assert_msg(s->st_mtim.tv_sec == s->st_ctim.tv_sec && s->st_mtim.tv_nsec == s->st_ctim.tv_nsec,
+		    "%s/%s: mtime and ctime differ", kind, l->name[i]);
+	}
+}
+
+static void
+check_attrs_same(const struct listing *l, const struct stat *a, const struct stat *b, const char *when)
+{
+	for (int i = 0; i < l->n; i++)
+		ck_assert_msg(a[i].st_size == b[i].st_size && a[i].st_blocks == b[i].st_blocks &&
+		    a[i].st_ino == b[i].st_ino && a[i].st_mode == b[i].st_mode &&
+		    a[i].st_mtim.tv_sec == b[i].st_mtim.tv_sec && a[i].st_mtim.tv_nsec == b[i].st_mtim.tv_nsec &&
+		    a[i].st_ctim.tv_sec == b[i].st_ctim.tv_sec && a[i].st_ctim.tv_nsec == b[i].st_ctim.tv_nsec,
+		    "%s changed %s: size %lld -> %lld, blocks %lld -> %lld, ino %llu -> %llu, mtime %lld -> %lld",
+		    l->name[i], when, (long long)a[i].st_size, (long long)b[i].st_size, (long long)a[i].st_blocks,
+		    (long long)b[i].st_blocks, (unsigned long long)a[i].st_ino, (unsigned long long)b[i].st_ino,
+		    (long long)a[i].st_mtim.tv_sec, (long long)b[i].st_mtim.tv_sec);
+}
+
+static void
+check_listing_same(const struct listing *a, const struct listing *b)
+{
+	ck_assert_msg(a->n == b->n, "the listing changed: %d files, then %d", a->n, b->n);
+	for (int i = 0; i < a->n; i++)
+		ck_assert_msg(strcmp(a->name[i], b->name[i]) == 0 && a->ino[i] == b->ino[i],
+		    "the listing changed at %d: %s (%llu), then %s (%llu)", i, a->name[i], (unsigned long long)a->ino[i],
+		    b->name[i], (unsigned long long)b->ino[i]);
+}
+
+/* Random preads of one file by several threads at once, each on its own fd and on a shared one. */
+struct reader {
+	const char *path;
+	const uint8_t *ref;
+	size_t size;
+	int shared_fd;
+	unsigned seed;
+	int rounds;
+	atomic_int *failures;
+	char msg[256];
+};
+
+static void *
+reader_main(void *arg)
+{
+	struct reader *r = arg;
+	int own = open(r->path, O_RDONLY);
+	uint8_t *buf = malloc(300000);
+
+	if (own < 0 || buf == NULL) {
+		snprintf(r->msg, sizeof(r->msg), "open %s: %s", r->path, strerror(errno));
+		atomic_fetch_add(r->failures, 1);
+		free(buf);
+		return NULL;
+	}
+	for (int k = 0; k < r->rounds; k++) {
+		/* offsets anywhere, past EOF included; lengths 1 byte to 293 KiB */
+		size_t off = (size_t)rand_r(&r->seed) % (r->size + 9000);
+		size_t len = 1 + (size_t)rand_r(&r->seed) % (k % 3 == 0 ? 300000 : 9000);
+		size_t want = off >= r->size ? 0 : (r->size - off < len ? r->size - off : len);
+		int fd = k % 2 ? own : r->shared_fd;
+		ssize_t got = pread(fd, buf, len, (off_t)off);
+		if (got != (ssize_t)want || (want > 0 && memcmp(buf, r->ref + off, want) != 0)) {
+			if (atomic_fetch_add(r->failures, 1) == 0 || r->msg[0] == '\0')
+				snprintf(r->msg, sizeof(r->msg), "pread(%s, %zu at %zu) -> %zd (%s), expected %zu%s",
+				    r->path, len, off, got, got < 0 ? strerror(errno) : "ok", want,
+				    got == (ssize_t)want ? ", different bytes" : "");
+		}
+	}
+	close(own);
+	free(buf);
+	return NULL;
+}
+
+/* NTHREADS threads read path at random offsets at once; every byte must equal ref. */
+static void
+read_concurrently(const char *path, const uint8_t *ref, size_t size, unsigned seed, int rounds)
+{
+	pthread_t th[NTHREADS];
+	struct reader r[NTHREADS];
+	atomic_int failures = 0;
+	int shared = open(path, O_RDONLY);
+
+	ck_assert_msg(shared >= 0, "open %s: %s", path, strerror(errno));
+	for (int i = 0; i < NTHREADS; i++) {
+		memset(&r[i], 0, sizeof(r[i]));
+		r[i].path = path;
+		r[i].ref = ref;
+		r[i].size = size;
+		r[i].shared_fd = shared;
+		r[i].seed = seed + (unsigned)i * 7919;
+		r[i].rounds = rounds;
+		r[i].failures = &failures;
+		ck_assert(pthread_create(&th[i], NULL, reader_main, &r[i]) == 0);
+	}
+	for (int i = 0; i < NTHREADS; i++)
+		pthread_join(th[i], NULL);
+	close(shared);
+	for (int i = 0; i < NTHREADS; i++)
+		ck_assert_msg(r[i].msg[0] == '\0', "%d of %d concurrent reads failed; first: %s", (int)failures,
+		    NTHREADS * rounds, r[i].msg);
+	ck_assert_int_eq(failures, 0);
+}
+
+/* ---- headers, logs, restore ---- */
+
+static struct db_header
+hdr_of(const char *path)
+{
+	struct db_header h;
+	os_file *fh;
+
+	CK(os_open(path, OS_READ, &fh));
+	CK(dbhdr_read(fh, &h));
+	os_close(fh);
+	return h;
+}
+
+static int
+bk_is_zero(const struct bkinfo *bi)
+{
+	return bi->lsn_mark == 0 && bi->time_mark == 0 && bi->gen_low == 0 && bi->gen_high == 0;
+}
+
+static void
+check_headers_unchanged(const struct db_header *before, const char *const *db, const char *why)
+{
+	for (int d = 0; d < 2; d++) {
+		struct db_header h = hdr_of(db[d]);
+		for (int s = 0; s < BK_NSLOTS; s++)
+			ck_assert_msg(memcmp(&before[d].bk[s], &h.bk[s], sizeof(h.bk[s])) == 0,
+			    "%s: %s header slot %d changed (gens %u-%u -> %u-%u)", why, db[d], s, before[d].bk[s].gen_low,
+			    before[d].bk[s].gen_high, h.bk[s].gen_low, h.bk[s].gen_high);
+	}
+}
+
+/* "log generations: LO-HI" of a status text. */
+static void
+status_gens(const char *status, unsigned long *lo, unsigned long *hi)
+{
+	const char *p = strstr(status, "\nlog generations: ");
+
+	ck_assert_msg(p != NULL && sscanf(p, "\nlog generations: %lu-%lu", lo, hi) == 2, "no log generations in:\n%s",
+	    status);
+	ck_assert_uint_le(*lo, *hi);
+}
+
+static void
+check_recorded(const char *const *db, int slot, unsigned long lo, unsigned long hi)
+{
+	for (int d = 0; d < 2; d++) {
+		struct db_header h = hdr_of(db[d]);
+		ck_assert_msg(h.bk[slot].gen_low == lo && h.bk[slot].gen_high == hi && h.bk[slot].lsn_mark != 0,
+		    "%s: header slot %d records gens %u-%u (mark %llu), expected %lu-%lu", db[d], slot,
+		    h.bk[slot].gen_low, h.bk[slot].gen_high, (unsigned long long)h.bk[slot].lsn_mark, lo, hi);
+	}
+}
+
+/* The log generations present in dir, as a bitmap. */
+static void
+gens_present(const char *dir, uint8_t *map, size_t maplen)
+{
+	DIR *d = opendir(dir);
+	struct dirent *de;
+
+	memset(map, 0, maplen);
+	ck_assert(d != NULL);
+	while ((de = readdir(d)) != NULL) {
+		uint32_t g;
+		if (log_parse_name("edb", de->d_name, &g) && g < maplen)
+			map[g] = 1;
+	}
+	closedir(d);
+}
+
+/*
+ * Restores the set in copy with JetfsRestoreSets, opens it and checks every
+ * record: NREC keys "k..." of version 1 (or of version 2 for the first
+ * `changed` ones, if want_v2), and no key "n..." (added after Begin).
+ */
+static void
+restore_and_check(const char *const *sets, unsigned long nsets, int changed, unsigned vchanged)
+{
+	char *target = tu_tempdir(), *path;
+	JET_INSTANCE inst;
+	JET_SESID ses;
+	JET_DBID dbid;
+	JET_TABLEID t;
+	JET_ERR err;
+
+	err = JetfsRestoreSets(sets, nsets, target, NULL, 0, NULL);
+	ck_assert_msg(err == JET_errSuccess, "JetfsRestoreSets(%s, %lu sets) -> %s", sets[0], nsets, JetErrorName(err));
+	inst = tu_instance(target, LOG_KB, CACHE_PAGES);
+	CK(JetInit(&inst));
+	CK(JetBeginSession(inst, &ses, NULL, NULL));
+	for (int d = 0; d < 2; d++) {
+		int n = 0;
+		JET_JETFSVERIFY info;
+		path = tu_path(target, db_names[d]);
+		err = JetOpenDatabase(ses, path, NULL, &dbid, 0);
+		ck_assert_msg(err == JET_errSuccess, "open the restored %s -> %s", path, JetErrorName(err));
+		CK(JetOpenTable(ses, dbid, "t", NULL, 0, 0, &t));
+		for (err = JetMove(ses, t, JET_MoveFirst, 0); err == JET_errSuccess; err = JetMove(ses, t, JET_MoveNext, 0)) {
+			char key[32];
+			uint8_t val[VAL_SIZE + 8], want[VAL_SIZE];
+			unsigned long kl = 0, vl = 0;
+			int i;
+			CK(JetRetrieveColumn(ses, t, JET_columnidKey, key, sizeof(key) - 1, &kl, 0, NULL));
+			key[kl < sizeof(key) ? kl : sizeof(key) - 1] = '\0';
+			ck_assert_msg(key[0] == 'k', "restored %s has %s, written after the backup began", db_names[d], key);
+			i = atoi(key + 1);
+			ck_assert_msg(i == n, "restored %s: record %d is %s", db_names[d], n, key);
+			CK(JetRetrieveColumn(ses, t, JET_columnidValue, val, sizeof(val), &vl, 0, NULL));
+			rec_val(d, i, i < changed ? vchanged : 1, want);
+			ck_assert_msg(vl == VAL_SIZE && memcmp(val, want, VAL_SIZE) == 0,
+			    "restored %s: %s is \"%.12s\", expected \"%.12s\"", db_names[d], key, (char *)val, (char *)want);
+			n++;
+		}
+		ck_assert_msg(err == JET_errNoCurrentRecord, "scan of the restored %s ended with %s", db_names[d],
+		    JetErrorName(err));
+		ck_assert_msg(n == NREC, "restored %s has %d records, expected %d", db_names[d], n, NREC);
+		memset(&info, 0, sizeof(info));
+		info.cbStruct = sizeof(info);
+		err = JetfsVerifyDatabase(ses, dbid, &info);
+		ck_assert_msg(err == JET_errSuccess && info.cpagesBad == 0, "JetfsVerifyDatabase(restored %s) -> %s: %s",
+		    db_names[d], JetErrorName(err), info.szProblem);
+		CK(JetCloseTable(ses, t));
+		CK(JetCloseDatabase(ses, dbid, 0));
+		free(path);
+	}
+	CK(JetEndSession(ses, 0));
+	CK(JetTerm(inst));
+	tu_rmdir(target);
+	free(target);
+}
+
+/* Writes to backup/truncate as `echo > backup/truncate` does; returns 0 or the errno. */
+static int
+write_truncate(struct fx *f)
+{
+	char *p = mp(f, "backup/truncate");
+	int fd = open(p, O_WRONLY | O_TRUNC), e = 0;
+
+	free(p);
+	if (fd < 0)
+		return errno;
+	if (write(fd, "\n", 1) != 1)
+		e = errno;
+	if (close(fd) != 0 && e == 0)
+		e = errno;
+	return e;
+}
+
+/* ======================================================================
+ * 1. Bad arguments
+ * ====================================================================== */
+
+static void
+mount_fails(struct fx *f, JET_INSTANCE inst, const char *mnt, const char *opts, int with_pm, JET_ERR want)
+{
+	JET_JETFSMOUNT m = (JET_JETFSMOUNT)(uintptr_t)0x1;
+	JET_ERR err = JetfsMountInstance(inst, mnt, opts, with_pm ? &m : NULL);
+
+	ck_assert_msg(err == want, "JetfsMountInstance(%#llx, %s, %s%s) -> %s, expected %s", (unsigned long long)inst,
+	    mnt ? mnt : "NULL", opts ? opts : "NULL", with_pm ? "" : ", NULL", JetErrorName(err), JetErrorName(want));
+	if (with_pm && mnt != NULL && *mnt != '\0' && inst != 0 && inst != JET_instanceNil)
+		ck_assert_msg(m == NULL, "a failed JetfsMountInstance(%s) left *pmount set", opts ? opts : "NULL");
+	ck_assert_msg(!is_mounted(f->mnt), "a failed JetfsMountInstance(%s, %s) left %s mounted", mnt ? mnt : "NULL",
+	    opts ? opts : "NULL", f->mnt);
+}
+
+START_TEST(test_mount_args)
+{
+	static const char *const bad_opts[] = {
+		"bogus", "wait=abc", "wait=", "wait=3601", "wait=-1", "readahead=65537", "readahead=x",
+		"max_read=100", "max_read=abc", "max_read=", "direct_io,bogus=1", "wait=5,nonsense",
+	};
+	struct fx f;
+	char *missing;
+	JET_GRBIT ended = 0xdead;
+	char *st;
+
+	fx_setup(&f);
+	missing = tu_path(f.dir, "no-such-dir");
+
+	mount_fails(&f, 0, f.mnt, NULL, 1, JET_errInvalidParameter);
+	mount_fails(&f, JET_instanceNil, f.mnt, NULL, 1, JET_errInvalidParameter);
+	mount_fails(&f, f.inst, NULL, NULL, 1, JET_errInvalidParameter);
+	mount_fails(&f, f.inst, "", NULL, 1, JET_errInvalidParameter);
+	mount_fails(&f, f.inst, f.mnt, NULL, 0, JET_errInvalidParameter);
+	mount_fails(&f, f.inst, missing, NULL, 1, JET_errInvalidPath);
+	ck_assert_msg(access(missing, F_OK) != 0, "JetfsMountInstance created the missing mount point");
+	for (size_t i = 0; i < sizeof(bad_opts) / sizeof(bad_opts[0]); i++)
+		mount_fails(&f, f.inst, f.mnt, bad_opts[i], 1, JET_errInvalidParameter);
+	CK_ERR(JetfsUnmountInstance(NULL, &ended), JET_errInvalidParameter);
+	ck_assert_msg(ended == 0xdead, "JetfsUnmountInstance(NULL) wrote *pgrbitEnded");
+
+	/* After all that, good options mount; nothing looked inside: no backup. */
+	fx_mount(&f, "wait=5,readahead=0,max_read=65536");
+	st = status_of(&f);
+	ck_assert_has(st, "backup: none");
+	free(st);
+	ck_assert_end(fx_unmount(&f), 0);
+	/* and the same directory mounts again at once (pmount NULL for the grbit is allowed) */
+	fx_mount(&f, NULL);
+	CK(JetfsUnmountInstance(f.m, NULL));
+	f.m = NULL;
+	ck_assert(!is_mounted(f.mnt));
+	free(missing);
+	fx_free(&f);
+}
+END_TEST
+
+/* jetfs.h: the mount point is "an existing directory"; a regular file is not one. */
+START_TEST(test_mount_on_file)
+{
+	struct fx f;
+	char *file;
+	JET_JETFSMOUNT m = NULL;
+	JET_ERR err;
+	JET_GRBIT ended = 0xdead;
+	struct stat st;
+	int st_rc = -1, st_errno = 0;
+
+	fx_setup(&f);
+	file = tu_path(f.dir, "a-file");
+	write_file(file, (const uint8_t *)"x", 1);
+	err = JetfsMountInstance(f.inst, file, NULL, &m);
+	if (err == JET_errSuccess) {
+		/* What a user would see there, for the message; then clean up. */
+		st_rc = stat(file, &st);
+		st_errno = errno;
+		JetfsUnmountInstance(m, &ended);
+	}
+	ck_assert_msg(err == JET_errInvalidPath, "JetfsMountInstance on a regular file -> %s, expected "
+	    "JET_errInvalidPath (jetfs.h: an existing directory); stat of it then: %s, mode %o", JetErrorName(err),
+	    st_rc == 0 ? "ok" : strerror(st_errno), st_rc == 0 ? (unsigned)st.st_mode : 0u);
+	ck_assert(!is_mounted(file));
+	free(file);
+	fx_free(&f);
+}
+END_TEST
+
+/* ======================================================================
+ * 2. A full backup read every way
+ * ====================================================================== */
+
+static void
+readback(const char *opts)
+{
+	struct fx f;
+	struct listing l, l2, lroot;
+	struct stat st1[MAXF], st2[MAXF];
+	uint8_t *ref[MAXF];
+	size_t size[MAXF];
+	struct db_header before[2];
+	unsigned long lo, hi;
+	char *st, *copy, *p;
+	const char *sets[1];
+	int biggest = 0;
+
+	fx_setup(&f);
+	before[0] = hdr_of(f.db[0]);
+	before[1] = hdr_of(f.db[1]);
+	for (int d = 0; d < 2; d++)
+		ck_assert_msg(bk_is_zero(&before[d].bk[BK_COPY_PREV]) && bk_is_zero(&before[d].bk[BK_FULL_PREV]),
+		    "%s records a backup before any was taken", f.db[d]);
+	fx_mount(&f, opts);
+
+	/* The root and backup/ list the fixed tree and begin nothing. */
+	ck_assert(list_dir(f.mnt, &lroot) == 0);
+	ck_assert_msg(lroot.n == 1 && strcmp(lroot.name[0], "backup") == 0, "the root lists %d entries", lroot.n);
+	listing_free(&lroot);
+	p = mp(&f, "backup");
+	ck_assert(list_dir(p, &lroot) == 0);
+	free(p);
+	ck_assert_msg(lroot.n == 4 && strcmp(lroot.name[0], "full") == 0 && strcmp(lroot.name[1], "incremental") == 0 &&
+	    strcmp(lroot.name[2], "status") == 0 && strcmp(lroot.name[3], "truncate") == 0,
+	    "backup/ lists %d entries (%s, ...)", lroot.n, lroot.n ? lroot.name[0] : "");
+	listing_free(&lroot);
+	st = status_of(&f);
+	ck_assert_has(st, "backup: none");
+	free(st);
+
+	/* The first listing begins the backup; after it, the application goes on writing. */
+	list_set(&f, "full", &l);
+	fx_put(&f, "k", 0, 500, 2);
+	fx_put(&f, "n", 0, 300, 1);
+	stat_set(&f, "full", &l, st1);
+	check_attrs("full", &l, st1);
+	st = status_of(&f);
+	ck_assert_has(st, "backup: full\n");
+	ck_assert_has(st, "failed reads: 0\n");
+	ck_assert_has(st, "on unmount: end abort");
+	status_gens(st, &lo, &hi);
+	for (int i = 0; i < l.n; i++) {
+		char line[128];
+		snprintf(line, sizeof(line), "  %-24s %12llu / %-12llu incomplete", l.name[i], 0ULL,
+		    (unsigned long long)st1[i].st_size);
+		ck_assert_has(st, line);
+	}
+	free(st);
+
+	/* Sequential reads: the reference.  Then random offsets, several threads, re-reads. */
+	for (int i = 0; i < l.n; i++) {
+		p = mp(&f, "backup/full/%s", l.name[i]);
+		ref[i] = read_file(p, &size[i]);
+		ck_assert_uint_eq(size[i], (size_t)st1[i].st_size);
+		if (size[i] > size[biggest])
+			biggest = i;
+		free(p);
+	}
+	fx_put(&f, "k", 0, 200, 3);	/* more writes, between the reads */
+	for (int i = 0; i < l.n; i++) {
+		p = mp(&f, "backup/full/%s", l.name[i]);
+		read_concurrently(p, ref[i], size[i], 1000u + (unsigned)i, i == biggest ? 150 : 30);
+		{
+			size_t n2;
+			uint8_t *again = read_file(p, &n2);
+			ck_assert_msg(n2 == size[i] && memcmp(again, ref[i], n2) == 0, "a re-read of %s differs", p);
+			free(again);
+		}
+		free(p);
+		/* A log of the set is a closed generation: byte for byte the file on disk. */
+		if (has_suffix(l.name[i], ".log")) {
+			size_t dn;
+			uint8_t *disk;
+			p = tu_path(f.dir, l.name[i]);
+			disk = slurp_disk(p, &dn);
+			ck_assert_msg(dn == size[i] && memcmp(disk, ref[i], dn) == 0,
+			    "backup/full/%s differs from %s (%zu and %zu bytes)", l.name[i], p, size[i], dn);
+			free(disk);
+			free(p);
+		} else {
+			/* A database stream: 2 header copies + the pages + a trailer page. */
+			struct db_header h;
+			ck_assert_int_eq(dbhdr_decode(ref[i], (uint32_t)size[i], &h), JET_errSuccess);
+			ck_assert_msg(size[i] == ((size_t)h.pgno_last + 3) * h.page_size,
+			    "backup/full/%s: %zu bytes for pgno_last %u, page size %u", l.name[i], size[i], h.pgno_last,
+			    h.page_size);
+			ck_assert_msg(h.flags & DBHDR_FLAG_BACKUP_COPY, "backup/full/%s: header not stamped as a backup copy",
+			    l.name[i]);
+		}
+	}
+
+	/* Nothing moved: listing, sizes, blocks, inodes, times. */
+	ck_assert(list_dir(mp(&f, "backup/full"), &l2) == 0);
+	check_listing_same(&l, &l2);
+	listing_free(&l2);
+	stat_set(&f, "full", &l, st2);
+	check_attrs_same(&l, st1, st2, "during the session");
+	st = status_of(&f);
+	ck_assert_has(st, "failed reads: 0\n");
+	ck_assert_hasnt(st, "incomplete");
+	ck_assert_has(st, "truncation: allowed\n");
+	ck_assert_has(st, "on unmount: end normal");
+	free(st);
+	check_headers_unchanged(before, (const char *const *)f.db, "before the unmount");
+	ck_assert_end(fx_unmount(&f), JET_bitBackupEndNormal);
+	/* A full backup without truncation is recorded as a Copy, as ESE does. */
+	check_recorded((const char *const *)f.db, BK_COPY_PREV, lo, hi);
+
+	/* Restored: exactly the committed state at the first listing. */
+	copy = tu_tempdir();
+	for (int i = 0; i < l.n; i++) {
+		p = tu_path(copy, l.name[i]);
+		write_file(p, ref[i], size[i]);
+		free(p);
+		free(ref[i]);
+	}
+	sets[0] = copy;
+	restore_and_check(sets, 1, 0, 1);
+	listing_free(&l);
+	tu_rmdir(copy);
+	free(copy);
+	fx_free(&f);
+}
+
+START_TEST(test_readback_page_cache)
+{
+	readback(NULL);
+}
+END_TEST
+
+START_TEST(test_readback_direct_io)
+{
+	readback("direct_io,max_read=131072");
+}
+END_TEST
+
+/* ======================================================================
+ * 3. EBUSY, EROFS
+ * ====================================================================== */
+
+static void
+expect_errno(int rc, int want, const char *what)
+{
+	ck_assert_msg(rc < 0 && errno == want, "%s -> %d (%s), expected %s", what, rc, rc < 0 ? strerror(errno) : "ok",
+	    strerror(want));
+}
+
+START_TEST(test_ebusy_erofs)
+{
+	struct fx f;
+	struct listing l, l2;
+	struct stat st;
+	char *p, *q, *s;
+	int fd;
+
+	fx_setup(&f);
+	fx_mount(&f, NULL);
+	list_set(&f, "full", &l);
+	/* The other directory: EBUSY for listing and lookup, every time. */
+	for (int k = 0; k < 2; k++) {
+		p = mp(&f, "backup/incremental");
+		expect_errno(list_dir(p, &l2), EBUSY, "opendir backup/incremental during a full backup");
+		free(p);
+		p = mp(&f, "backup/incremental/%s", l.name[l.n - 1]);
+		expect_errno(stat(p, &st), EBUSY, "stat of a file in backup/incremental during a full backup");
+		free(p);
+	}
+	/* The running directory still lists, and unknown names are ENOENT. */
+	p = mp(&f, "backup/full/no-such.log");
+	expect_errno(stat(p, &st), ENOENT, "stat backup/full/no-such.log");
+	free(p);
+
+	/* Backup files are read-only. */
+	p = mp(&f, "backup/full/%s", l.name[0]);
+	expect_errno(open(p, O_WRONLY), EROFS, "open(O_WRONLY) of a backup file");
+	expect_errno(open(p, O_RDWR), EROFS, "open(O_RDWR) of a backup file");
+	expect_errno(open(p, O_WRONLY | O_APPEND), EROFS, "open(O_WRONLY|O_APPEND) of a backup file");
+	expect_errno(open(p, O_RDONLY | O_TRUNC), EROFS, "open(O_RDONLY|O_TRUNC) of a backup file");
+	expect_errno(chmod(p, 0644), EROFS, "chmod of a backup file");
+	expect_errno(truncate(p, 0), EROFS, "truncate(2) of a backup file");
+	expect_errno(chown(p, 1, 1), EROFS, "chown of a backup file");
+	{
+		struct timespec ts[2] = { { 1, 0 }, { 1, 0 } };
+		expect_errno(utimensat(AT_FDCWD, p, ts, 0), EROFS, "utimensat of a backup file");
+	}
+	/* Removing or creating fails (the errno is not documented) and changes nothing. */
+	ck_assert_msg(unlink(p) != 0, "unlink of a backup file succeeded");
+	q = mp(&f, "backup/full/new.log");
+	fd = open(q, O_WRONLY | O_CREAT, 0600);
+	ck_assert_msg(fd < 0, "creating a file in backup/full succeeded");
+	ck_assert_msg(mkdir(q, 0700) != 0, "mkdir in backup/full succeeded");
+	free(q);
+	q = mp(&f, "backup/full/renamed");
+	ck_assert_msg(rename(p, q) != 0, "rename of a backup file succeeded");
+	free(q);
+	ck_assert_msg(stat(p, &st) == 0 && st.st_size > 0, "%s is gone after the failed changes", p);
+	fd = open(p, O_RDONLY);
+	ck_assert_msg(fd >= 0, "open(O_RDONLY) of %s after the failed writes: %s", p, strerror(errno));
+	close(fd);
+	free(p);
+	/* status is read-only too (EACCES from jetfs: root passes the mode check). */
+	p = mp(&f, "backup/status");
+	fd = open(p, O_WRONLY);
+	ck_assert_msg(fd < 0 && (errno == EACCES || errno == EROFS || errno == EPERM),
+	    "open(O_WRONLY) of backup/status -> %d (%s)", fd, fd < 0 ? strerror(errno) : "ok");
+	free(p);
+	/* The session goes on. */
+	s = status_of(&f);
+	ck_assert_has(s, "backup: full\n");
+	ck_assert_has(s, "failed reads: 0\n");
+	free(s);
+	listing_free(&l);
+	ck_assert_end(fx_unmount(&f), JET_bitBackupEndAbort);
+
+	/* The other way round needs a full backup recorded: incremental first,
+	 * then full answers EBUSY.  Without one, the incremental fails and says why. */
+	fx_mount(&f, NULL);
+	p = mp(&f, "backup/incremental");
+	ck_assert_msg(list_dir(p, &l2) != 0, "an incremental backup began with no full backup recorded");
+	s = status_of(&f);
+	ck_assert_has(s, "begin failed: ");
+	free(s);
+	free(p);
+	ck_assert_end(fx_unmount(&f), 0);
+	fx_mount(&f, NULL);
+	list_set(&f, "full", &l);
+	for (int i = 0; i < l.n; i++) {
+		size_t n;
+		p = mp(&f, "backup/full/%s", l.name[i]);
+		free(read_file(p, &n));
+		free(p);
+	}
+	listing_free(&l);
+	/* truncated, the full is recorded as Full (else as Copy, which no incremental can follow, as ESE) */
+	ck_assert_int_eq(write_truncate(&f), 0);
+	ck_assert_end(fx_unmount(&f), JET_bitBackupEndNormal);
+	fx_put(&f, "k", 0, 1000, 2);
+	fx_mount(&f, NULL);
+	list_set(&f, "incremental", &l);
+	p = mp(&f, "backup/full");
+	expect_errno(list_dir(p, &l2), EBUSY, "opendir backup/full during an incremental backup");
+	free(p);
+	p = mp(&f, "backup/full/a.edb");
+	expect_errno(stat(p, &st), EBUSY, "stat backup/full/a.edb during an incremental backup");
+	free(p);
+	s = status_of(&f);
+	ck_assert_has(s, "backup: incremental\n");
+	free(s);
+	listing_free(&l);
+	ck_assert_end(fx_unmount(&f), JET_bitBackupEndAbort);
+	fx_free(&f);
+}
+END_TEST
+
+/* ======================================================================
+ * 4. Truncation, then an incremental
+ * ====================================================================== */
+
+/* Reads every file of the set; returns the set in a new directory (for restore). */
+static char *
+copy_set(struct fx *f, const char *kind, const struct listing *l)
+{
+	char *copy = tu_tempdir();
+
+	for (int i = 0; i < l->n; i++) {
+		size_t n;
+		char *p = mp(f, "backup/%s/%s", kind, l->name[i]), *q = tu_path(copy, l->name[i]);
+		uint8_t *b = read_file(p, &n);
+		write_file(q, b, n);
+		free(b);
+		free(p);
+		free(q);
+	}
+	return copy;
+}
+
+START_TEST(test_truncate)
+{
+	struct fx f;
+	struct listing l;
+	char *s, *t, *full, *inc, *p;
+	unsigned long lo, hi, ilo, ihi;
+	uint8_t present[4096], after[4096];
+	int candidates = 0, e;
+	const char *sets[2];
+
+	fx_setup(&f);
+	fx_mount(&f, NULL);
+	/* Before any backup: the truncate file says so, and a write is refused. */
+	e = write_truncate(&f);
+	ck_assert_msg(e == EPERM, "write to backup/truncate before any backup -> %s, expected EPERM", strerror(e));
+	list_set(&f, "full", &l);
+	s = status_of(&f);
+	status_gens(s, &lo, &hi);
+	free(s);
+	gens_present(f.dir, present, sizeof(present));
+
+	/* Nothing read yet: refused, with the reason in status and in the truncate file. */
+	e = write_truncate(&f);
+	ck_assert_msg(e == EPERM, "write to backup/truncate before the files were read -> %s, expected EPERM",
+	    e ? strerror(e) : "success");
+	s = status_of(&f);
+	ck_assert_has(s, "truncation: not allowed: ");
+	ck_assert_has(s, "last error: truncation refused: ");
+	free(s);
+	p = mp(&f, "backup/truncate");
+	t = read_text(p);
+	ck_assert_msg(t != NULL && strstr(t, "truncation not allowed yet: ") != NULL, "backup/truncate reads: %s",
+	    t ? t : strerror(errno));
+	free(t);
+	/* Every file but the last: still refused, and the last is named. */
+	{
+		size_t n;
+		for (int i = 0; i < l.n - 1; i++) {
+			char *q = mp(&f, "backup/full/%s", l.name[i]);
+			free(read_file(q, &n));
+			free(q);
+		}
+		e = write_truncate(&f);
+		ck_assert_msg(e == EPERM, "write to backup/truncate with %s unread -> %s, expected EPERM",
+		    l.name[l.n - 1], e ? strerror(e) : "success");
+		s = status_of(&f);
+		{
+			char want[256];
+			snprintf(want, sizeof(want), "truncation: not allowed: 1 of %d files not read completely (first: %s, ",
+			    l.n, l.name[l.n - 1]);
+			ck_assert_has(s, want);
+		}
+		free(s);
+	}
+	gens_present(f.dir, after, sizeof(after));
+	ck_assert_msg(memcmp(present, after, sizeof(after)) == 0, "a refused truncation deleted log files");
+
+	/* Everything read: allowed; the candidates it lists are then gone. */
+	full = copy_set(&f, "full", &l);
+	s = status_of(&f);
+	ck_assert_has(s, "truncation: allowed\n");
+	free(s);
+	t = read_text(p);
+	ck_assert_msg(t != NULL && strstr(t, "would truncate:\n") != NULL, "backup/truncate reads: %s",
+	    t ? t : strerror(errno));
+	free(t);
+	e = write_truncate(&f);
+	ck_assert_msg(e == 0, "write to backup/truncate after a complete read -> %s", strerror(e));
+	t = read_text(p);
+	ck_assert_msg(t != NULL && strncmp(t, "truncated:\n", 11) == 0, "backup/truncate after truncation reads: %s",
+	    t ? t : strerror(errno));
+	for (char *line = t + 11, *nl; (nl = strchr(line, '\n')) != NULL; line = nl + 1) {
+		uint32_t g;
+		char *disk;
+		*nl = '\0';
+		ck_assert_msg(log_parse_name("edb", line, &g), "backup/truncate lists \"%s\"", line);
+		ck_assert_msg(g < sizeof(present) && present[g], "truncated %s, which was not on disk", line);
+		ck_assert_msg(g < lo, "truncated %s, a generation of the set %lu-%lu", line, lo, hi);
+		disk = tu_path(f.dir, line);
+		ck_assert_msg(access(disk, F_OK) != 0, "truncated %s is still on disk", disk);
+		free(disk);
+		candidates++;
+	}
+	free(t);
+	ck_assert_msg(candidates > 0, "the truncation deleted no log (the instance has old generations)");
+	/* a second write is harmless */
+	e = write_truncate(&f);
+	ck_assert_msg(e == 0, "a second write to backup/truncate -> %s", strerror(e));
+	s = status_of(&f);
+	ck_assert_has(s, "truncation: done\n");
+	free(s);
+	free(p);
+	listing_free(&l);
+	ck_assert_end(fx_unmount(&f), JET_bitBackupEndNormal);
+	check_recorded((const char *const *)f.db, BK_FULL_PREV, lo, hi);
+
+	/* An incremental through a new mount; the chain restores. */
+	fx_put(&f, "k", 0, 700, 4);
+	fx_mount(&f, NULL);
+	list_set(&f, "incremental", &l);
+	s = status_of(&f);
+	status_gens(s, &ilo, &ihi);
+	free(s);
+	ck_assert_msg(ilo <= hi + 1 && ihi > hi, "incremental generations %lu-%lu after a full of %lu-%lu", ilo, ihi, lo,
+	    hi);
+	fx_put(&f, "k", 0, 100, 5);	/* after Begin: not in the set */
+	inc = copy_set(&f, "incremental", &l);
+	e = write_truncate(&f);
+	ck_assert_msg(e == 0, "write to backup/truncate after the incremental was read -> %s", strerror(e));
+	listing_free(&l);
+	ck_assert_end(fx_unmount(&f), JET_bitBackupEndNormal);
+	check_recorded((const char *const *)f.db, BK_INC_PREV, ilo, ihi);
+	sets[0] = full;
+	restore_and_check(sets, 1, 0, 1);
+	sets[1] = inc;
+	restore_and_check(sets, 2, 700, 4);
+	tu_rmdir(full);
+	tu_rmdir(inc);
+	free(full);
+	free(inc);
+	fx_free(&f);
+}
+END_TEST
+
+/* ======================================================================
+ * 5. A partial read ends as an abort
+ * ====================================================================== */
+
+START_TEST(test_partial_abort)
+{
+	struct fx f;
+	struct listing l;
+	struct db_header before[2];
+	uint8_t present[4096], after[4096];
+	char *s, *p, want[256];
+	int fd, e, part = -1;
+	uint8_t buf[8192];
+	struct stat st;
+
+	fx_setup(&f);
+	before[0] = hdr_of(f.db[0]);
+	before[1] = hdr_of(f.db[1]);
+	gens_present(f.dir, present, sizeof(present));
+	/* direct_io: the kernel reads exactly what is asked, no readahead. */
+	fx_mount(&f, "direct_io");
+	list_set(&f, "full", &l);
+	for (int i = 0; i < l.n; i++) {
+		size_t n;
+		p = mp(&f, "backup/full/%s", l.name[i]);
+		if (strcmp(l.name[i], "a.edb") == 0) {
+			part = i;
+			fd = open(p, O_RDONLY);
+			ck_assert(fd >= 0);
+			ck_assert_int_eq(pread(fd, buf, sizeof(buf), 0), (ssize_t)sizeof(buf));
+			ck_assert(fstat(fd, &st) == 0);
+			close(fd);
+		} else
+			free(read_file(p, &n));
+		free(p);
+	}
+	ck_assert_int_ge(part, 0);
+	s = status_of(&f);
+	snprintf(want, sizeof(want), "  %-24s %12llu / %-12llu incomplete", "a.edb", (unsigned long long)sizeof(buf),
+	    (unsigned long long)st.st_size);
+	ck_assert_has(s, want);
+	ck_assert_has(s, "on unmount: end abort (1 of ");
+	free(s);
+	e = write_truncate(&f);
+	ck_assert_msg(e == EPERM, "write to backup/truncate with a.edb half read -> %s, expected EPERM",
+	    e ? strerror(e) : "success");
+	listing_free(&l);
+	ck_assert_end(fx_unmount(&f), JET_bitBackupEndAbort);
+	check_headers_unchanged(before, (const char *const *)f.db, "after an abort");
+	gens_present(f.dir, after, sizeof(after));
+	for (size_t g = 0; g < sizeof(after); g++)
+		ck_assert_msg(!present[g] || after[g], "generation %zu was deleted by an aborted backup", g);
+	fx_free(&f);
+}
+END_TEST
+
+/* ======================================================================
+ * 6. A damaged database page
+ * ====================================================================== */
+
+START_TEST(test_corrupt_page)
+{
+	struct fx f;
+	struct listing l;
+	struct db_header h, before[2];
+	uint32_t victim = 0;
+	uint8_t *page;
+	char *s, *p;
+	int fd, e;
+	size_t off = 0;
+	ssize_t r;
+	uint8_t buf[65536];
+
+	fx_setup(&f);
+	fx_term(&f);		/* every page on disk, clean */
+	h = hdr_of(f.db[0]);
+	page = malloc(h.page_size);
+	ck_assert(page != NULL);
+	fd = open(f.db[0], O_RDONLY);
+	ck_assert(fd >= 0);
+	for (uint32_t pg = h.pgno_last / 2 + 1; pg <= h.pgno_last && victim == 0; pg++) {
+		ck_assert(pread(fd, page, h.page_size, (off_t)page_offset(pg, h.page_size)) == (ssize_t)h.page_size);
+		if (!page_is_zero(page, h.page_size) && page_verify(page, h.page_size, pg) == JET_errSuccess)
+			victim = pg;
+	}
+	close(fd);
+	free(page);
+	ck_assert_msg(victim != 0, "no used page to damage in %s (pgno_last %u)", f.db[0], h.pgno_last);
+	tu_scribble(f.db[0], page_offset(victim, h.page_size) + 200, 300, 0xA5);
+	fx_open(&f);
+	before[0] = hdr_of(f.db[0]);
+	before[1] = hdr_of(f.db[1]);
+
+	fx_mount(&f, NULL);
+	list_set(&f, "full", &l);
+	p = mp(&f, "backup/full/a.edb");
+	fd = open(p, O_RDONLY);
+	ck_assert_msg(fd >= 0, "open %s: %s", p, strerror(errno));
+	while ((r = read(fd, buf, sizeof(buf))) > 0)
+		off += (size_t)r;
+	e = errno;
+	close(fd);
+	ck_assert_msg(r < 0 && e == EIO, "reading a.edb with page %u damaged: read -> %zd (%s) after %zu bytes, "
+	    "expected EIO", victim, r, r < 0 ? strerror(e) : "end of file", off);
+	ck_assert_msg(off <= page_offset(victim, h.page_size), "read %zu bytes of a.edb, past the damaged page at %llu",
+	    off, (unsigned long long)page_offset(victim, h.page_size));
+	free(p);
+	/* The other files read completely. */
+	for (int i = 0; i < l.n; i++) {
+		size_t n;
+		if (strcmp(l.name[i], "a.edb") == 0)
+			continue;
+		p = mp(&f, "backup/full/%s", l.name[i]);
+		free(read_file(p, &n));
+		free(p);
+	}
+	s = status_of(&f);
+	ck_assert_msg(strstr(s, "failed reads: 0\n") == NULL && strstr(s, "\nfailed reads: ") != NULL,
+	    "status after a failed read:\n%s", s);
+	ck_assert_has(s, "last error: read of a.edb at ");
+	ck_assert_has(s, "failed read");
+	ck_assert_has(s, "truncation: not allowed: ");
+	ck_assert_has(s, "on unmount: end abort");
+	free(s);
+	e = write_truncate(&f);
+	ck_assert_msg(e == EPERM, "write to backup/truncate after a failed read -> %s, expected EPERM",
+	    e ? strerror(e) : "success");
+	/* A new open and read of the damaged file fails again (direct_io would not use the cache). */
+	listing_free(&l);
+	ck_assert_end(fx_unmount(&f), JET_bitBackupEndAbort);
+	check_headers_unchanged(before, (const char *const *)f.db, "after a failed read");
+	fx_free(&f);
+}
+END_TEST
+
+/* ======================================================================
+ * 7. The unmount waits for a reader that has a file open
+ * ====================================================================== */
+
+struct unmounter {
+	JET_JETFSMOUNT m;
+	JET_GRBIT ended;
+	JET_ERR err;
+	atomic_int done;
+};
+
+static void *
+unmounter_main(void *arg)
+{
+	struct unmounter *u = arg;
+
+	u->err = JetfsUnmountInstance(u->m, &u->ended);
+	atomic_store(&u->done, 1);
+	return NULL;
+}
+
+START_TEST(test_unmount_waits_for_reader)
+{
+	struct fx f;
+	struct listing l;
+	struct unmounter u;
+	pthread_t th;
+	char *copy, *p, *q;
+	uint8_t *ref, buf[4096];
+	size_t n;
+	int fd;
+	struct timespec pause = { 0, 300 * 1000000L };
+
+	fx_setup(&f);
+	fx_mount(&f, "direct_io");
+	list_set(&f, "full", &l);
+	copy = copy_set(&f, "full", &l);
+	p = mp(&f, "backup/full/%s", l.name[0]);
+	fd = open(p, O_RDONLY);
+	ck_assert_msg(fd >= 0, "open %s: %s", p, strerror(errno));
+	memset(&u, 0, sizeof(u));
+	u.m = f.m;
+	u.ended = 0xdead;
+	ck_assert(pthread_create(&th, NULL, unmounter_main, &u) == 0);
+	nanosleep(&pause, NULL);
+	ck_assert_msg(!atomic_load(&u.done), "JetfsUnmountInstance returned while a reader had a file open");
+	/* the open file is still served (direct_io: by jetfs, not the page cache) */
+	q = tu_path(copy, l.name[0]);
+	ref = slurp_disk(q, &n);
+	ck_assert_int_eq(pread(fd, buf, sizeof(buf), 4096), (ssize_t)sizeof(buf));
+	ck_assert_msg(memcmp(buf, ref + 4096, sizeof(buf)) == 0, "the open file read other bytes during the unmount");
+	close(fd);
+	pthread_join(th, NULL);
+	f.m = NULL;
+	CK(u.err);
+	ck_assert_end(u.ended, JET_bitBackupEndNormal);
+	ck_assert(!is_mounted(f.mnt));
+	free(ref);
+	free(q);
+	free(p);
+	listing_free(&l);
+	tu_rmdir(copy);
+	free(copy);
+	fx_free(&f);
+}
+END_TEST
+
+/* ======================================================================
+ * 8. The instance stops under the mount
+ * ====================================================================== */
+
+START_TEST(test_instance_stops)
+{
+	struct fx f;
+	struct listing l;
+	struct db_header before[2];
+	uint8_t present[4096], after[4096], buf[8192];
+	char *p, *s;
+	int fd;
+	ssize_t r;
+
+	fx_setup(&f);
+	before[0] = hdr_of(f.db[0]);
+	before[1] = hdr_of(f.db[1]);
+	fx_mount(&f, "direct_io");
+	list_set(&f, "full", &l);
+	p = mp(&f, "backup/full/a.edb");
+	fd = open(p, O_RDONLY);
+	ck_assert(fd >= 0);
+	ck_assert_int_eq(pread(fd, buf, sizeof(buf), 0), (ssize_t)sizeof(buf));
+	gens_present(f.dir, present, sizeof(present));
+	/* As ESE: JetTerm refuses while a backup runs; JetTerm2(StopBackup) ends it. */
+	CK(JetEndSession(f.ses, 0));
+	CK_ERR(JetTerm(f.inst), JET_errBackupInProgress);
+	CK(JetTerm2(f.inst, JET_bitTermStopBackup));
+	f.inst = 0;
+	r = pread(fd, buf, sizeof(buf), 8192);
+	ck_assert_msg(r < 0 && errno == EIO, "pread after the instance stopped -> %zd (%s), expected EIO", r,
+	    r < 0 ? strerror(errno) : "ok");
+	close(fd);
+	free(p);
+	p = mp(&f, "backup/full/%s", l.name[l.n - 1]);
+	fd = open(p, O_RDONLY);
+	r = fd < 0 ? -1 : read(fd, buf, sizeof(buf));
+	ck_assert_msg(r < 0 && errno == EIO, "read of %s after the instance stopped -> %zd (%s), expected EIO", p, r,
+	    r < 0 ? strerror(errno) : "ok");
+	if (fd >= 0)
+		close(fd);
+	free(p);
+	s = status_of(&f);
+	ck_assert_msg(strstr(s, "failed reads: 0\n") == NULL && strstr(s, "\nfailed reads: ") != NULL,
+	    "status after the instance stopped:\n%s", s);
+	ck_assert_has(s, "last error: ");
+	ck_assert_has(s, "on unmount: end abort");
+	free(s);
+	ck_assert_msg(write_truncate(&f) != 0, "truncation succeeded after the instance stopped");
+	listing_free(&l);
+	ck_assert_end(fx_unmount(&f), JET_bitBackupEndAbort);
+	check_headers_unchanged(before, (const char *const *)f.db, "after the instance stopped");
+	gens_present(f.dir, after, sizeof(after));
+	for (size_t g = 0; g < sizeof(after); g++)
+		ck_assert_msg(!present[g] || after[g], "generation %zu was deleted", g);
+	fx_free(&f);
+}
+END_TEST
+
+/* ---- the suite ---- */
+
+static void
+add_test(Suite *s, const char *name, const TTest *test, int timeout)
+{
+	TCase *tc = tcase_create(name);
+
+	tcase_set_timeout(tc, timeout);
+	tcase_add_test(tc, test);
+	suite_add_tcase(s, tc);
+}
+
+static Suite *
+jetfs_suite(void)
+{
+	Suite *s = suite_create("jetfs");
+
+	add_test(s, "mount_args", test_mount_args, 60);
+	add_test(s, "mount_on_file", test_mount_on_file, 60);
+	add_test(s, "readback_page_cache", test_readback_page_cache, 60);
+	add_test(s, "readback_direct_io", test_readback_direct_io, 60);
+	add_test(s, "ebusy_erofs", test_ebusy_erofs, 60);
+	add_test(s, "truncate", test_truncate, 60);
+	add_test(s, "partial_abort", test_partial_abort, 60);
+	add_test(s, "corrupt_page", test_corrupt_page, 60);
+	add_test(s, "unmount_waits_for_reader", test_unmount_waits_for_reader, 60);
+	add_test(s, "instance_stops", test_instance_stops, 60);
+	return s;
+}
+
+/* Unmounts (lazily) whatever a failed test left mounted under base. */
+static void
+unmount_leftovers(const char *base)
+{
+	FILE *mi = fopen("/proc/self/mountinfo", "r");
+	char line[4096], mpt[4096];
+	size_t bl = strlen(base);
+
+	if (mi == NULL)
+		return;
+	while (fgets(line, sizeof(line), mi) != NULL) {
+		if (sscanf(line, "%*s %*s %*s %*s %4095s", mpt) != 1 || strncmp(mpt, base, bl) != 0)
+			continue;
+		fprintf(stderr, "check_jetfs: %s was left mounted; unmounting it\n", mpt);
+		if (geteuid() == 0) {
+			umount2(mpt, MNT_DETACH);
+		} else {
+			pid_t pid = fork();
+			int status;
+			if (pid == 0) {
+				execlp("fusermount3", "fusermount3", "-u", "-z", "--", mpt, (char *)NULL);
+				_exit(127);
+			}
+			if (pid > 0)
+				waitpid(pid, &status, 0);
+		}
+	}
+	fclose(mi);
+}
+
+int
+main(void)
+{
+	const char *tmp = getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
+	char *base, *cmd;
+	int fd = open("/dev/fuse", O_RDWR), rc;
+
+	if (fd < 0) {
+		printf("SKIP: check_jetfs: cannot open /dev/fuse (%s): FUSE mounts are not possible here\n",
+		    strerror(errno));
+		return 77;
+	}
+	close(fd);
+	if (geteuid() != 0 && system("fusermount3 -V >/dev/null 2>&1") != 0) {
+		printf("SKIP: check_jetfs: no fusermount3 (package fuse3)\n");
+		return 77;
+	}
+	/* Every test's directories under one private base, cleaned here even after a failure. */
+	if (asprintf(&base, "%s/jetcheck.jetfs.XXXXXX", tmp) < 0 || mkdtemp(base) == NULL) {
+		perror("check_jetfs: mkdtemp");
+		return 99;
+	}
+	setenv("TMPDIR", base, 1);
+	setenv("JETFS_EVENTS", getenv("JET_TEST_EVENTS") ? "stderr" : "none", 0);
+	rc = tu_run(jetfs_suite());
+	unmount_leftovers(base);
+	if (asprintf(&cmd, "rm -rf '%s'", base) < 0 || system(cmd) != 0)
+		fprintf(stderr, "check_jetfs: cannot remove %s\n", base);
+	free(cmd);
+	free(base);
+	return rc;
+}
