@@ -69,11 +69,77 @@ static const struct node fixed_nodes[] = {
 };
 #define NFIXED (sizeof(fixed_nodes) / sizeof(fixed_nodes[0]))
 
-/* The text of status or truncate, made at open. */
+/*
+ * The texts of status and truncate, made at open, kept by id (the fh) in a
+ * table under a lock, and copied out under it: a READ that the kernel gave
+ * up on (an interrupted reader) may still be answered after its RELEASE has
+ * freed the text, so a read must never use a pointer taken from fh.
+ */
 struct text_file {
+	uint64_t id;
 	char *s;
 	size_t n;
 };
+
+static pthread_mutex_t texts_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct text_file *texts;
+static size_t ntexts;
+static uint64_t texts_last_id;
+
+/* Takes s over; returns its id, or 0 (s freed) if out of memory. */
+static uint64_t
+text_register(char *s)
+{
+	struct text_file *t;
+	uint64_t id = 0;
+
+	pthread_mutex_lock(&texts_lock);
+	if ((t = realloc(texts, (ntexts + 1) * sizeof(*texts))) != NULL) {
+		texts = t;
+		id = ++texts_last_id;
+		texts[ntexts++] = (struct text_file){ id, s, strlen(s) };
+	} else {
+		free(s);
+	}
+	pthread_mutex_unlock(&texts_lock);
+	return id;
+}
+
+static void
+text_unregister(uint64_t id)
+{
+	pthread_mutex_lock(&texts_lock);
+	for (size_t i = 0; i < ntexts; i++)
+		if (texts[i].id == id) {
+			free(texts[i].s);
+			texts[i] = texts[--ntexts];
+			break;
+		}
+	if (ntexts == 0) {
+		free(texts);
+		texts = NULL;
+	}
+	pthread_mutex_unlock(&texts_lock);
+}
+
+/* Copies up to size bytes of text id at off into buf: the count, or -EBADF. */
+static ssize_t
+text_copy(uint64_t id, char *buf, size_t size, off_t off)
+{
+	ssize_t n = -EBADF;
+
+	pthread_mutex_lock(&texts_lock);
+	for (size_t i = 0; i < ntexts; i++)
+		if (texts[i].id == id) {
+			size_t left = off < 0 || (size_t)off >= texts[i].n ? 0 : texts[i].n - (size_t)off;
+			n = (ssize_t)(left < size ? left : size);
+			if (n > 0)
+				memcpy(buf, texts[i].s + off, (size_t)n);
+			break;
+		}
+	pthread_mutex_unlock(&texts_lock);
+	return n;
+}
 
 static struct jetfs *
 fs_of(fuse_req_t req)
@@ -335,7 +401,6 @@ jetfs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	struct jetfs *fs = fs_of(req);
 	const struct node *n = fixed_node(ino);
 	int accmode = fi->flags & O_ACCMODE;
-	struct text_file *t;
 	size_t i;
 
 	if (n != NULL && S_ISDIR(n->mode)) {
@@ -368,15 +433,11 @@ jetfs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	fi->fh = 0;
 	fi->direct_io = 1;
 	if (accmode != O_WRONLY) {
-		if ((t = calloc(1, sizeof(*t))) == NULL ||
-		    (t->s = ino == INO_STATUS ? fsbackup_status_text(fs->backup) :
-		    fsbackup_truncate_text(fs->backup)) == NULL) {
-			free(t);
+		char *text = ino == INO_STATUS ? fsbackup_status_text(fs->backup) : fsbackup_truncate_text(fs->backup);
+		if (text == NULL || (fi->fh = text_register(text)) == 0) {
 			fuse_reply_err(req, ENOMEM);
 			return;
 		}
-		t->n = strlen(t->s);
-		fi->fh = (uintptr_t)t;
 	}
 	fuse_reply_open(req, fi);
 }
@@ -413,16 +474,6 @@ jetfs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_f
 	ssize_t got;
 	char *buf;
 
-	if (ino == INO_STATUS || ino == INO_TRUNCATE) {
-		struct text_file *t = (struct text_file *)(uintptr_t)fi->fh;
-		if (t == NULL)
-			fuse_reply_err(req, EBADF);
-		else if (off < 0 || (size_t)off >= t->n)
-			fuse_reply_buf(req, NULL, 0);
-		else
-			fuse_reply_buf(req, t->s + off, t->n - (size_t)off < size ? t->n - (size_t)off : size);
-		return;
-	}
 	if (off < 0) {
 		fuse_reply_err(req, EINVAL);
 		return;
@@ -431,7 +482,11 @@ jetfs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_f
 		fuse_reply_err(req, ENOMEM);
 		return;
 	}
-	if ((got = fsbackup_read(fs->backup, fi->fh, buf, size, (uint64_t)off)) < 0)
+	if (ino == INO_STATUS || ino == INO_TRUNCATE)
+		got = text_copy(fi->fh, buf, size, off);
+	else
+		got = fsbackup_read(fs->backup, fi->fh, buf, size, (uint64_t)off);
+	if (got < 0)
 		fuse_reply_err(req, (int)-got);
 	else
 		fuse_reply_buf(req, buf, (size_t)got);
@@ -458,12 +513,8 @@ jetfs_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, off_t 
 static void
 jetfs_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
-	if (ino == INO_STATUS || ino == INO_TRUNCATE) {
-		struct text_file *t = (struct text_file *)(uintptr_t)fi->fh;
-		if (t != NULL)
-			free(t->s);
-		free(t);
-	}
+	if ((ino == INO_STATUS || ino == INO_TRUNCATE) && fi->fh != 0)
+		text_unregister(fi->fh);
 	fuse_reply_err(req, 0);
 }
 

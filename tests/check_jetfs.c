@@ -808,7 +808,7 @@ readback(const char *opts)
 	size_t size[MAXF];
 	struct db_header before[2];
 	unsigned long lo, hi;
-	char *st, *copy, *p;
+	char *st, *copy, *p, *full;
 	const char *sets[1];
 	int biggest = 0;
 
@@ -897,7 +897,9 @@ readback(const char *opts)
 	}
 
 	/* Nothing moved: listing, sizes, blocks, inodes, times. */
-	ck_assert(list_dir(mp(&f, "backup/full"), &l2) == 0);
+	full = mp(&f, "backup/full");
+	ck_assert(list_dir(full, &l2) == 0);
+	free(full);
 	check_listing_same(&l, &l2);
 	listing_free(&l2);
 	stat_set(&f, "full", &l, st2);
