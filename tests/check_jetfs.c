@@ -2,7 +2,8 @@
  * check_jetfs.c -- the in-process jetfs mount (fs/jetfs.h: JetfsMountInstance,
  * JetfsUnmountInstance) on an instance created by the test, read with plain
  * POSIX calls, as rsync, tar or dd would:
- *  1. bad arguments give the documented errors and mount nothing;
+ *  1. bad arguments give the documented errors and mount nothing (a missing
+ *     directory, a regular file as the mount point, bad options);
  *  2. a full backup read sequentially, at random offsets, by several threads
  *     at once on the same file, and again: the same bytes every time, no short
  *     read except at end of file, the log files equal to the closed
@@ -25,7 +26,9 @@
  * Skipped (exit 77) when /dev/fuse cannot be opened.
  *
  * Each test runs in a child process (Check's fork mode), which mounts,
- * serves and reads; main unmounts whatever a failed test left behind.
+ * serves and reads; a watchdog process aborts the FUSE connection if that
+ * process dies with a mount up (else it could hang for ever: see "the watchdog"),
+ * and main unmounts whatever a failed test left behind.
  */
 #include "config.h"
 
@@ -38,8 +41,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
+#include <signal.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <sys/types.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -54,6 +60,8 @@
 #define VAL_SIZE 120
 #define MAXF 64
 #define NTHREADS 4
+
+static void wd_start(void);
 
 /* ---- the instance ---- */
 
@@ -138,6 +146,7 @@ fx_setup(struct fx *f)
 {
 	char *d = tu_tempdir();
 
+	wd_start();
 	memset(f, 0, sizeof(*f));
 	f->dir = realpath(d, NULL);
 	ck_assert(f->dir != NULL);
@@ -162,6 +171,163 @@ fx_free(struct fx *f)
 	free(f->mnt);
 	free(f->db[0]);
 	free(f->db[1]);
+}
+
+/* ---- the watchdog ----
+ *
+ * The test process both serves its mount and reads it.  If it dies with a
+ * request of its own in flight -- a failed assertion (Check calls _exit), a
+ * timeout (Check sends SIGKILL), a jetfs that never answers -- its server
+ * threads are gone and the reading thread waits for ever, uninterruptibly:
+ * the test, and `make check`, would hang.  So each test process forks, while
+ * it is still single-threaded, a watchdog in a process group of its own
+ * (Check's SIGKILL goes to the test's group).  While a mount is up, the
+ * watchdog looks at the test process every 100 ms; once it is dying (its main
+ * thread exiting or gone, or SIGKILL pending on a thread) it aborts the FUSE
+ * connection (umount2 MNT_FORCE|MNT_DETACH as root, else fusectl's abort), so
+ * every request fails and the process can end.  It exits when the test
+ * process has closed its end of the pipe (it is gone).
+ */
+static int g_wd_fd = -1;	/* the test's end of the pipe: "A maj min path\n", "D\n" */
+
+static int
+wd_dying(pid_t pid)
+{
+	char path[320], buf[2048];
+	DIR *d;
+	struct dirent *de;
+	int dying = 0;
+
+	snprintf(path, sizeof(path), "/proc/%d/task", (int)pid);
+	if ((d = opendir(path)) == NULL)
+		return 1;
+	while (!dying && (de = readdir(d)) != NULL) {
+		FILE *fp;
+		char state = '?', *p;
+		unsigned flags = 0;
+		if (de->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), "/proc/%d/task/%s/stat", (int)pid, de->d_name);
+		if ((fp = fopen(path, "r")) != NULL) {
+			size_t n = fread(buf, 1, sizeof(buf) - 1, fp);
+			buf[n] = '\0';
+			fclose(fp);
+			/* after "pid (comm)": state ppid pgrp session tty tpgid flags */
+			if ((p = strrchr(buf, ')')) != NULL &&
+			    sscanf(p + 1, " %c %*d %*d %*d %*d %*d %u", &state, &flags) == 2 &&
+			    atoi(de->d_name) == (int)pid && (state == 'Z' || state == 'X' || (flags & 0x4) != 0))
+				dying = 1;	/* the main thread exits: the process does (PF_EXITING) */
+		}
+		snprintf(path, sizeof(path), "/proc/%d/task/%s/status", (int)pid, de->d_name);
+		if (!dying && (fp = fopen(path, "r")) != NULL) {
+			while (fgets(buf, sizeof(buf), fp) != NULL)
+				if ((strncmp(buf, "SigPnd:", 7) == 0 || strncmp(buf, "ShdPnd:", 7) == 0) &&
+				    (strtoull(buf + 7, NULL, 16) & (1ULL << (SIGKILL - 1))) != 0)
+					dying = 1;
+			fclose(fp);
+		}
+	}
+	closedir(d);
+	return dying;
+}
+
+/* Aborts the connection of the mount on path if it is still the one of device maj:min. */
+static void
+wd_abort(unsigned maj, unsigned min, const char *path)
+{
+	FILE *mi = fopen("/proc/self/mountinfo", "r");
+	char line[4096], mpt[4096], want[32], dev[32];
+	int found = 0;
+
+	if (mi == NULL)
+		return;
+	snprintf(want, sizeof(want), "%u:%u", maj, min);
+	while (!found && fgets(line, sizeof(line), mi) != NULL)
+		if (sscanf(line, "%*s %*s %31s %*s %4095s", dev, mpt) == 2 && strcmp(mpt, path) == 0 &&
+		    strcmp(dev, want) == 0)
+			found = 1;
+	fclose(mi);
+	if (!found)
+		return;
+	fprintf(stderr, "check_jetfs: watchdog: the test process is dying with %s mounted: aborting its FUSE "
+	    "connection\n", path);
+	if (geteuid() == 0) {
+		if (umount2(path, MNT_FORCE | MNT_DETACH) != 0)
+			perror("check_jetfs: watchdog: umount2");
+	} else {
+		char ab[96];
+		FILE *f;
+		snprintf(ab, sizeof(ab), "/sys/fs/fuse/connections/%u/abort", (unsigned)makedev(maj, min));
+		if ((f = fopen(ab, "w")) == NULL || fputs("1", f) < 0 || fclose(f) != 0)
+			fprintf(stderr, "check_jetfs: watchdog: cannot abort through %s\n", ab);
+	}
+}
+
+static void
+wd_main(int rfd, pid_t test)
+{
+	char buf[8192], path[4096] = "";
+	size_t len = 0;
+	unsigned maj = 0, min = 0;
+	int armed = 0;
+
+	for (;;) {
+		struct pollfd pfd = { rfd, POLLIN, 0 };
+		int r = poll(&pfd, 1, 100);
+		if (r > 0) {
+			ssize_t n = read(rfd, buf + len, sizeof(buf) - 1 - len);
+			char *nl;
+			if (n <= 0)
+				_exit(0);	/* the test process is gone */
+			len += (size_t)n;
+			buf[len] = '\0';
+			while ((nl = strchr(buf, '\n')) != NULL) {
+				*nl = '\0';
+				if (buf[0] == 'A' && sscanf(buf, "A %u %u %4095[^\n]", &maj, &min, path) == 3)
+					armed = 1;
+				else if (buf[0] == 'D')
+					armed = 0;
+				len -= (size_t)(nl + 1 - buf);
+				memmove(buf, nl + 1, len + 1);
+			}
+		}
+		if (armed && wd_dying(test)) {
+			wd_abort(maj, min, path);
+			armed = 0;
+		}
+	}
+}
+
+/* Starts the watchdog of this process (once; call while single-threaded). */
+static void
+wd_start(void)
+{
+	int p[2];
+	pid_t test = getpid(), pid;
+
+	if (g_wd_fd >= 0)
+		return;
+	ck_assert(pipe(p) == 0);
+	fflush(NULL);
+	if ((pid = fork()) == 0) {
+		setpgid(0, 0);
+		for (int fd = 3; fd < 1024; fd++)
+			if (fd != p[0])
+				close(fd);
+		wd_main(p[0], test);
+		_exit(0);
+	}
+	ck_assert_msg(pid > 0, "fork of the watchdog");
+	close(p[0]);
+	g_wd_fd = p[1];
+	fcntl(g_wd_fd, F_SETFD, FD_CLOEXEC);
+}
+
+static void
+wd_send(const char *msg)
+{
+	if (g_wd_fd >= 0)
+		ck_assert(write(g_wd_fd, msg, strlen(msg)) == (ssize_t)strlen(msg));
 }
 
 /* ---- the mount ---- */
@@ -208,20 +374,13 @@ fx_mount(struct fx *f, const char *opts)
 	    JetErrorName(err));
 	ck_assert(f->m != NULL);
 	ck_assert_msg(is_mounted(f->mnt), "%s is not mounted after JetfsMountInstance", f->mnt);
-	/*
-	 * This process serves the mount and reads it.  If a test fails (Check
-	 * calls _exit) or times out (SIGKILL) with a file of the mount open, the
-	 * kernel closes that file at exit and sends FLUSH -- to a server that
-	 * is already dead: the exit would hang for ever.  jetfs answers FLUSH
-	 * with ENOSYS, after which the kernel never sends it again on this
-	 * connection: so one open and close first, and a failure cannot hang.
-	 */
+	/* Arm the watchdog for this mount (its device, from a stat served by it). */
 	{
-		char *p = mp(f, "backup/status");
-		int fd = open(p, O_RDONLY);
-		ck_assert_msg(fd >= 0, "open %s: %s", p, strerror(errno));
-		ck_assert(close(fd) == 0);
-		free(p);
+		struct stat st;
+		char msg[4200];
+		ck_assert_msg(stat(f->mnt, &st) == 0, "stat %s: %s", f->mnt, strerror(errno));
+		snprintf(msg, sizeof(msg), "A %u %u %s\n", major(st.st_dev), minor(st.st_dev), f->mnt);
+		wd_send(msg);
 	}
 }
 
@@ -232,6 +391,7 @@ fx_unmount(struct fx *f)
 
 	CK(JetfsUnmountInstance(f->m, &ended));
 	f->m = NULL;
+	wd_send("D\n");
 	ck_assert_msg(!is_mounted(f->mnt), "%s is still mounted after JetfsUnmountInstance", f->mnt);
 	return ended;
 }
@@ -629,7 +789,7 @@ gens_present(const char *dir, uint8_t *map, size_t maplen)
 /*
  * Restores the set in copy with JetfsRestoreSets, opens it and checks every
  * record: NREC keys "k..." of version 1 (or of version 2 for the first
- * `changed` ones, if want_v2), and no key "n..." (added after Begin).
+ * `changed` ones, of version vchanged), and no key "n..." (added after Begin).
  */
 static void
 restore_and_check(const char *const *sets, unsigned long nsets, int changed, unsigned vchanged)
@@ -758,6 +918,7 @@ START_TEST(test_mount_args)
 	fx_mount(&f, NULL);
 	CK(JetfsUnmountInstance(f.m, NULL));
 	f.m = NULL;
+	wd_send("D\n");
 	ck_assert(!is_mounted(f.mnt));
 	free(missing);
 	fx_free(&f);
@@ -1396,6 +1557,7 @@ START_TEST(test_unmount_waits_for_reader)
 	close(fd);
 	pthread_join(th, NULL);
 	f.m = NULL;
+	wd_send("D\n");
 	CK(u.err);
 	ck_assert_end(u.ended, JET_bitBackupEndNormal);
 	ck_assert(!is_mounted(f.mnt));

@@ -49,7 +49,16 @@ fs_unmount() {
 }
 
 # Unmounts whatever is still mounted under $T and kills the daemons (trap).
+# A daemon that reported a sanitizer error or crashed leaves its stderr in the
+# test's log: a dead mount ("Transport endpoint is not connected") says why.
 fs_cleanup() {
+	for e in "$T"/*.err "$T"/*/*.err; do
+		[ -f "$e" ] || continue
+		if grep -q 'Sanitizer\|runtime error\|fuse: \|Segmentation' "$e" 2>/dev/null; then
+			echo "---- $e" >&2
+			head -60 "$e" >&2
+		fi
+	done
 	grep -o " $T/[^ ]*" /proc/self/mountinfo 2>/dev/null | while read -r m; do
 		fusermount3 -u "$m" 2>/dev/null || fusermount3 -u -z "$m" 2>/dev/null || umount -l "$m" 2>/dev/null
 	done
