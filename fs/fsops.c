@@ -141,6 +141,8 @@ text_copy(uint64_t id, char *buf, size_t size, off_t off)
 	return n;
 }
 
+static char *read_buffer(struct jetfs *fs, size_t size);
+
 static struct jetfs *
 fs_of(fuse_req_t req)
 {
@@ -307,38 +309,50 @@ jetfs_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set, str
 	jetfs_getattr(req, ino, fi);
 }
 
-struct dirbuf {
-	char *p;
-	size_t size;
-};
-
-static int
-dirbuf_add(fuse_req_t req, struct dirbuf *b, const char *name, fuse_ino_t ino, mode_t mode)
+/*
+ * Adds one entry at *len to buf (of cap bytes; NULL only measures), its
+ * offset the end of the entry, so a listing is the same bytes every time.
+ */
+static void
+dir_add(fuse_req_t req, char *buf, size_t cap, size_t *len, const char *name, fuse_ino_t ino, mode_t mode)
 {
 	struct stat st;
-	size_t old = b->size, need = fuse_add_direntry(req, NULL, 0, name, NULL, 0);
-	char *p = realloc(b->p, old + need);
+	size_t need = fuse_add_direntry(req, NULL, 0, name, NULL, 0);
 
-	if (p == NULL)
-		return -ENOMEM;
-	memset(&st, 0, sizeof(st));
-	st.st_ino = ino;
-	st.st_mode = mode;
-	b->p = p;
-	b->size += need;
-	fuse_add_direntry(req, b->p + old, need, name, &st, (off_t)b->size);
-	return 0;
+	if (buf != NULL && *len + need <= cap) {
+		memset(&st, 0, sizeof(st));
+		st.st_ino = ino;
+		st.st_mode = mode;
+		fuse_add_direntry(req, buf + *len, need, name, &st, (off_t)(*len + need));
+	}
+	*len += need;
 }
 
-/* The whole listing is made at opendir, so one opendir sees one listing. */
+/* Writes the listing of directory n (whose set, if any, has begun); returns its length. */
+static size_t
+dir_listing(fuse_req_t req, struct jetfs *fs, const struct node *n, char *buf, size_t cap)
+{
+	size_t len = 0;
+
+	dir_add(req, buf, cap, &len, ".", n->ino, S_IFDIR);
+	dir_add(req, buf, cap, &len, "..", n->parent, S_IFDIR);
+	for (size_t k = 1; k < NFIXED; k++)
+		if (fixed_nodes[k].parent == n->ino)
+			dir_add(req, buf, cap, &len, fixed_nodes[k].name, fixed_nodes[k].ino, fixed_nodes[k].mode);
+	if (dir_kind(n->ino) != FSB_NONE)
+		for (size_t i = 0; i < fsbackup_count(fs->backup); i++)
+			dir_add(req, buf, cap, &len, fsbackup_file(fs->backup, i)->name, INO_FILE_BASE + i, S_IFREG);
+	return len;
+}
+
+/* Opening backup/full or backup/incremental begins the backup (so its listing is final). */
 static void
 jetfs_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct jetfs *fs = fs_of(req);
 	const struct node *n = fixed_node(ino);
 	enum fsb_kind kind = dir_kind(ino);
-	struct dirbuf *b;
-	int rc = 0;
+	int rc;
 
 	if (n == NULL || !S_ISDIR(n->mode)) {
 		fuse_reply_err(req, n == NULL ? ENOENT : ENOTDIR);
@@ -348,51 +362,45 @@ jetfs_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		fuse_reply_err(req, -rc);
 		return;
 	}
-	if ((b = calloc(1, sizeof(*b))) == NULL) {
-		fuse_reply_err(req, ENOMEM);
-		return;
-	}
-	rc = dirbuf_add(req, b, ".", ino, S_IFDIR);
-	if (rc == 0)
-		rc = dirbuf_add(req, b, "..", n->parent, S_IFDIR);
-	for (size_t k = 1; rc == 0 && k < NFIXED; k++)
-		if (fixed_nodes[k].parent == ino)
-			rc = dirbuf_add(req, b, fixed_nodes[k].name, fixed_nodes[k].ino, fixed_nodes[k].mode);
-	for (size_t i = 0; rc == 0 && kind != FSB_NONE && i < fsbackup_count(fs->backup); i++)
-		rc = dirbuf_add(req, b, fsbackup_file(fs->backup, i)->name, INO_FILE_BASE + i, S_IFREG);
-	if (rc < 0) {
-		free(b->p);
-		free(b);
-		fuse_reply_err(req, -rc);
-		return;
-	}
-	fi->fh = (uintptr_t)b;
+	fi->fh = 0;
 	fi->cache_readdir = 1;
 	fi->keep_cache = 1;
 	fuse_reply_open(req, fi);
 }
 
+/*
+ * The listing is made again for each call, in a per-thread buffer: no state
+ * hangs on the open directory, so a READDIR answered after its RELEASEDIR (an
+ * interrupted reader) uses nothing freed.  The set never changes, so every
+ * call sees the same bytes.
+ */
 static void
 jetfs_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi)
 {
-	struct dirbuf *b = (struct dirbuf *)(uintptr_t)fi->fh;
+	struct jetfs *fs = fs_of(req);
+	const struct node *n = fixed_node(ino);
+	size_t len;
+	char *buf;
 
-	(void)ino;
-	if (off < 0 || (size_t)off >= b->size)
+	(void)fi;
+	if (n == NULL || !S_ISDIR(n->mode)) {
+		fuse_reply_err(req, ENOTDIR);
+		return;
+	}
+	if (dir_kind(ino) != FSB_NONE && fsbackup_kind(fs->backup) != dir_kind(ino)) {
+		fuse_reply_err(req, EBUSY);
+		return;
+	}
+	len = dir_listing(req, fs, n, NULL, 0);
+	if ((buf = read_buffer(fs, len)) == NULL) {
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	dir_listing(req, fs, n, buf, len);
+	if (off < 0 || (size_t)off >= len)
 		fuse_reply_buf(req, NULL, 0);
 	else
-		fuse_reply_buf(req, b->p + off, b->size - (size_t)off < size ? b->size - (size_t)off : size);
-}
-
-static void
-jetfs_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
-{
-	struct dirbuf *b = (struct dirbuf *)(uintptr_t)fi->fh;
-
-	(void)ino;
-	free(b->p);
-	free(b);
-	fuse_reply_err(req, 0);
+		fuse_reply_buf(req, buf + off, len - (size_t)off < size ? len - (size_t)off : size);
 }
 
 static void
@@ -546,7 +554,6 @@ static const struct fuse_lowlevel_ops jetfs_ops = {
 	.setattr = jetfs_setattr,
 	.opendir = jetfs_opendir,
 	.readdir = jetfs_readdir,
-	.releasedir = jetfs_releasedir,
 	.open = jetfs_open,
 	.read = jetfs_read,
 	.write = jetfs_write,
