@@ -32,14 +32,15 @@ typedef struct jetfs_mount *JET_JETFSMOUNT;
 
 /**
  * Mounts the backups of instance (an initialized instance of this process,
- * or a remote handle from JetfsConnectBackup, which the mount then owns
- * until unmounted) on szMountPoint, an existing directory, and serves it
+ * or a remote handle from JetfsConnectBackup, which the caller disconnects
+ * after the unmount) on szMountPoint, an existing directory, and serves it
  * from a thread of its own until JetfsUnmountInstance.  szOptions (may be
  * NULL) is a comma-separated list of jetfs(1)'s -o options: wait=S,
  * readahead=KIB, direct_io, max_read=N, and FUSE's own (allow_other,
  * auto_unmount is not available in-process, ...).  The instance must stay
- * initialized until the unmount: JetTerm first aborts the backup, and reads
- * then fail with EIO.
+ * initialized until the unmount: while a backup runs JetTerm fails with
+ * JET_errBackupInProgress (as ESE); JetTerm2 with JET_bitTermStopBackup
+ * aborts it, and reads then fail with EIO.
  * @return JET_errInvalidParameter (NULL instance, mount point or pmount, or
  *   an unknown or bad option: a message went to stderr), JET_errInvalidPath
  *   (the mount point does not exist or cannot be mounted on, e.g. no
