@@ -75,21 +75,8 @@ main(int argc, char **argv)
 	int backups = 0;
 	pthread_t *lt;
 
-	snprintf(dir, sizeof(dir), "%s/bench_backup.XXXXXX", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
-	for (int i = 1; i < argc; i++) {
-		if (strcmp(argv[i], "--dir") == 0 && i + 1 < argc)
-			snprintf(dir, sizeof(dir), "%s", argv[++i]);
-		else if (strcmp(argv[i], "--db-mb") == 0 && i + 1 < argc)
-			mb = strtoul(argv[++i], NULL, 10);
-		else if (strcmp(argv[i], "--seconds") == 0 && i + 1 < argc)
-			seconds = strtoul(argv[++i], NULL, 10);
-		else if (strcmp(argv[i], "--threads") == 0 && i + 1 < argc)
-			threads = atoi(argv[++i]);
-		else {
-			fprintf(stderr, "usage: bench_backup [--dir DIR] [--db-mb N] [--seconds S] [--threads T]\n");
-			return 2;
-		}
-	}
+	if (bench_args(argc, argv, "bench_backup", &mb, &seconds, &threads) < 0)
+		return 2;
 	if (strstr(dir, "XXXXXX") != NULL && mkdtemp(dir) == NULL) {
 		perror("mkdtemp");
 		return 1;

@@ -126,21 +126,8 @@ main(int argc, char **argv)
 	pthread_t *lt;
 	uint64_t streamed;
 
-	snprintf(dir, sizeof(dir), "%s/bench_jetfs.XXXXXX", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
-	for (int i = 1; i < argc; i++) {
-		if (strcmp(argv[i], "--dir") == 0 && i + 1 < argc)
-			snprintf(dir, sizeof(dir), "%s", argv[++i]);
-		else if (strcmp(argv[i], "--db-mb") == 0 && i + 1 < argc)
-			mb = strtoul(argv[++i], NULL, 10);
-		else if (strcmp(argv[i], "--seconds") == 0 && i + 1 < argc)
-			seconds = strtoul(argv[++i], NULL, 10);
-		else if (strcmp(argv[i], "--threads") == 0 && i + 1 < argc)
-			threads = atoi(argv[++i]);
-		else {
-			fprintf(stderr, "usage: bench_jetfs [--dir DIR] [--db-mb N] [--seconds S] [--threads T]\n");
-			return 2;
-		}
-	}
+	if (bench_args(argc, argv, "bench_jetfs", &mb, &seconds, &threads) < 0)
+		return 2;
 	if (access("/dev/fuse", R_OK | W_OK) != 0) {
 		fprintf(stderr, "bench_jetfs: /dev/fuse cannot be used here: skipped\n");
 		return 0;

@@ -139,3 +139,24 @@ file_size(const char *p)
 	return stat(p, &st) == 0 ? (uint64_t)st.st_size : 0;
 }
 
+
+int
+bench_args(int argc, char **argv, const char *name, unsigned long *mb, unsigned long *seconds, int *threads)
+{
+	snprintf(dir, sizeof(dir), "%s/%s.XXXXXX", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp", name);
+	for (int i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--dir") == 0 && i + 1 < argc)
+			snprintf(dir, sizeof(dir), "%s", argv[++i]);
+		else if (strcmp(argv[i], "--db-mb") == 0 && i + 1 < argc)
+			*mb = strtoul(argv[++i], NULL, 10);
+		else if (strcmp(argv[i], "--seconds") == 0 && i + 1 < argc)
+			*seconds = strtoul(argv[++i], NULL, 10);
+		else if (strcmp(argv[i], "--threads") == 0 && i + 1 < argc)
+			*threads = atoi(argv[++i]);
+		else {
+			fprintf(stderr, "usage: %s [--dir DIR] [--db-mb N] [--seconds S] [--threads T]\n", name);
+			return -1;
+		}
+	}
+	return 0;
+}

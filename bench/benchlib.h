@@ -23,5 +23,8 @@ pthread_t *load_start(int threads);
 /* Stops the workload; returns its commits per second since t0. */
 double load_stop(pthread_t *t, int threads, double t0);
 uint64_t file_size(const char *path);
+/* Parses the benchmarks' common options (--dir, --db-mb, --seconds,
+ * --threads) into dir and the given defaults; -1 after a usage message. */
+int bench_args(int argc, char **argv, const char *name, unsigned long *mb, unsigned long *seconds, int *threads);
 
 #endif
