@@ -409,6 +409,7 @@ jetfs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	struct jetfs *fs = fs_of(req);
 	const struct node *n = fixed_node(ino);
 	int accmode = fi->flags & O_ACCMODE;
+	const struct fsb_file *f;
 	size_t i;
 
 	if (n != NULL && S_ISDIR(n->mode)) {
@@ -416,7 +417,7 @@ jetfs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		return;
 	}
 	if (n == NULL) {
-		if (set_file(fs, ino, &i) == NULL) {
+		if ((f = set_file(fs, ino, &i)) == NULL) {
 			fuse_reply_err(req, ENOENT);
 			return;
 		}
@@ -428,7 +429,7 @@ jetfs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		/* Exact accounting where it matters most: the kernel's readahead
 		 * cannot make a log (what truncation is about) look read when the
 		 * tool stopped half-way (doc/fuse-options.md). */
-		fi->direct_io = fs->opt.direct_io || set_file(fs, ino, &i)->size <= FSOPS_EXACT_MAX;
+		fi->direct_io = fs->opt.direct_io || f->size <= FSOPS_EXACT_MAX;
 		fi->keep_cache = !fi->direct_io;
 		fuse_reply_open(req, fi);
 		return;
