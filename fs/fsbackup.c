@@ -23,6 +23,9 @@
  *  F4. Network calls on the instance are made outside the lock, except
  *      open/close of a file and truncation, which are short and must not
  *      race with the handle table.
+ *  F5. Reads made to hash the set for SHA256SUMS (fsmanifest.c) are not
+ *      served bytes: they count for nothing in F2, but a failed one is a
+ *      failed read like any other (the set is not good).
  */
 #include "config.h"
 
@@ -35,6 +38,8 @@
 #include <syslog.h>
 
 #include "fsbackup.h"
+#include "fsmanifest.h"
+#include "manifest.h"
 
 #define FSB_OPEN_MAX 48
 #define FSB_MSG 512
@@ -73,6 +78,7 @@ struct fsbackup {
 	struct fsb_file *files;
 	struct fsb_state *state;
 	size_t nfiles, nopen;
+	struct fsmanifest *manifest;
 
 	unsigned failed_reads;
 	int lost;			/* the instance dropped the connection */
@@ -82,6 +88,8 @@ struct fsbackup {
 	char last_error[FSB_MSG];
 	char end_outcome[FSB_MSG];
 };
+
+static int fsb_manifest_reader(void *ctx, size_t i, void *buf, size_t n, uint64_t off);
 
 /* ---- byte ranges ---- */
 
@@ -209,6 +217,8 @@ fsb_free_set(struct fsbackup *b)
 	}
 	free(b->files);
 	free(b->state);
+	fsmanifest_free(b->manifest);
+	b->manifest = NULL;
 	b->files = NULL;
 	b->state = NULL;
 	b->nfiles = 0;
@@ -336,13 +346,20 @@ fsb_start(struct fsbackup *b, enum fsb_kind kind, JET_INSTANCE *pinst, struct fs
 	if ((err = fsb_get_list(*pinst, 1, &logs, info)) < 0 || (err = fsb_add_files(&files, &n, logs, 0)) < 0)
 		goto err;
 	qsort(files, n, sizeof(*files), file_name_cmp);
-	for (size_t i = 1; i < n; i++)
-		if (strcmp(files[i - 1].name, files[i].name) == 0) {
+	for (size_t i = 0; i < n; i++) {
+		if (i > 0 && strcmp(files[i - 1].name, files[i].name) == 0) {
 			snprintf(msg, FSB_MSG, "two files of the set are named %s (%s and %s): rename one database",
 			    files[i].name, files[i - 1].source_name, files[i].source_name);
 			err = JET_errInvalidParameter;
 			goto err_msg;
 		}
+		if (!manifest_name_ok(files[i].name) || strcmp(files[i].name, MANIFEST_NAME) == 0) {
+			snprintf(msg, FSB_MSG, "%s cannot be listed beside %s (a backslash, a newline or that very "
+			    "name): rename the database", files[i].source_name, MANIFEST_NAME);
+			err = JET_errInvalidParameter;
+			goto err_msg;
+		}
+	}
 	step = "open the backup files of";
 	for (size_t i = 0; i < n; i++) {
 		JET_HANDLE h;
@@ -407,8 +424,11 @@ fsbackup_begin(struct fsbackup *b, enum fsb_kind kind)
 	if (err < 0) {
 		snprintf(b->begin_error, sizeof(b->begin_error), "%s", msg);
 		rc = -fsb_errno(err);
-	} else if ((b->state = calloc(n ? n : 1, sizeof(*b->state))) == NULL) {
+	} else if ((b->state = calloc(n ? n : 1, sizeof(*b->state))) == NULL ||
+	    (b->manifest = fsmanifest_new(files, n, fsb_manifest_reader, b)) == NULL) {
 		snprintf(b->begin_error, sizeof(b->begin_error), "out of memory");
+		free(b->state);
+		b->state = NULL;
 		JetEndExternalBackupInstance2(inst, JET_bitBackupEndAbort);
 		b->src->release(b->src, inst);
 		fsb_free_files(files, n);
@@ -513,8 +533,9 @@ fsb_record_failure_locked(struct fsbackup *b, struct fsb_state *st, JET_ERR err,
 	fsb_log(b, LOG_ERR, "%s", b->last_error);
 }
 
-ssize_t
-fsbackup_read(struct fsbackup *b, size_t i, void *buf, size_t n, uint64_t off)
+/* Reads through the engine; the bytes count as served (F2) only if served (F5). */
+static ssize_t
+fsb_read(struct fsbackup *b, size_t i, void *buf, size_t n, uint64_t off, int served)
 {
 	const struct fsb_file *f;
 	struct fsb_state *st;
@@ -569,17 +590,48 @@ fsbackup_read(struct fsbackup *b, size_t i, void *buf, size_t n, uint64_t off)
 		fsb_record_failure_locked(b, st, err < 0 ? err : JET_errDiskIO, off, n,
 		    err < 0 ? NULL : "short read inside the file");
 		rc = -EIO;
-	} else if (ranges_add(&st->covered, off, off + n) < 0) {
+	} else if (served && ranges_add(&st->covered, off, off + n) < 0) {
 		fsb_record_failure_locked(b, st, JET_errOutOfMemory, off, n, NULL);
 		rc = -EIO;
 	} else {
-		st->served += n;
+		if (served)
+			st->served += n;
 		rc = (ssize_t)n;
 		if (file_complete(f, st))
 			fsb_close_locked(b, st);
 	}
 	pthread_mutex_unlock(&b->lock);
 	return rc;
+}
+
+ssize_t
+fsbackup_read(struct fsbackup *b, size_t i, void *buf, size_t n, uint64_t off)
+{
+	ssize_t rc = fsb_read(b, i, buf, n, off, 1);
+
+	if (rc > 0)
+		fsmanifest_served(b->manifest, i, buf, (size_t)rc, off);
+	return rc;
+}
+
+static int
+fsb_manifest_reader(void *ctx, size_t i, void *buf, size_t n, uint64_t off)
+{
+	ssize_t rc = fsb_read(ctx, i, buf, n, off, 0);
+
+	return rc < 0 ? (int)rc : (size_t)rc == n ? 0 : -EIO;
+}
+
+uint64_t
+fsbackup_manifest_size(struct fsbackup *b)
+{
+	return b->manifest != NULL ? fsmanifest_size(b->manifest) : 0;
+}
+
+ssize_t
+fsbackup_manifest_read(struct fsbackup *b, void *buf, size_t n, uint64_t off)
+{
+	return b->manifest != NULL ? fsmanifest_read(b->manifest, buf, n, off) : -ENOENT;
 }
 
 /* ---- truncation ---- */
@@ -803,6 +855,13 @@ fsbackup_status_text(struct fsbackup *b)
 			text_add(&t, "\n");
 		}
 		text_add(&t, "read: %llu / %llu bytes\n", (unsigned long long)covered, (unsigned long long)total);
+		if (b->manifest != NULL) {
+			size_t hashed;
+			uint64_t reread;
+			fsmanifest_progress(b->manifest, &hashed, &reread);
+			text_add(&t, "%s: %zu of %zu files hashed, %llu bytes read again to hash\n", MANIFEST_NAME,
+			    hashed, b->nfiles, (unsigned long long)reread);
+		}
 		text_add(&t, "failed reads: %u\n", b->failed_reads);
 		if (b->lost)
 			text_add(&t, "connection: lost (the instance aborted the backup)\n");

@@ -49,6 +49,12 @@ struct timespec fsbackup_time(struct fsbackup *b);
  * @return bytes read, or -EIO (recorded: blocks truncation, ends as abort). */
 ssize_t fsbackup_read(struct fsbackup *b, size_t i, void *buf, size_t n, uint64_t off);
 
+/* SHA256SUMS of the set (fsmanifest.h): its exact size, and its bytes
+ * (hashing what is still unhashed first).  Valid once fsbackup_begin
+ * succeeded.  @return bytes read, or -EIO (a read of the set failed). */
+uint64_t fsbackup_manifest_size(struct fsbackup *b);
+ssize_t fsbackup_manifest_read(struct fsbackup *b, void *buf, size_t n, uint64_t off);
+
 /* Runs JetTruncateLog, once every file was read completely and no read failed.
  * @return 0 (also when already done), -EPERM (not allowed yet: the reason is
  *   in the status), -EBUSY (a read is in progress), -EIO. */

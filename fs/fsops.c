@@ -14,6 +14,8 @@
  *   6 /backup/truncate       -rw-------  write: JetTruncateLog; read: text
  *   16 + i                   -r--------  file i of the set, in the directory
  *                                        of the running kind
+ *   16 + n                   -r--------  SHA256SUMS of the n files, last
+ *                                        (tar and cp -a read it after them)
  * Sizes, st_blocks, times (Begin) and inode numbers of the set are final at
  * Begin (fsbackup.c F1); the kernel may cache them for the whole mount.
  * status and truncate are direct_io with st_size 0, as in /proc: their text
@@ -35,6 +37,7 @@
 #include <unistd.h>
 
 #include "fsops.h"
+#include "manifest.h"
 
 enum {
 	INO_ROOT = 1,
@@ -171,11 +174,19 @@ set_file(struct jetfs *fs, fuse_ino_t ino, size_t *index)
 	return fsbackup_file(fs->backup, *index);
 }
 
+/* The inode of SHA256SUMS, once a set has begun. */
+static fuse_ino_t
+manifest_ino(struct jetfs *fs)
+{
+	return fsbackup_kind(fs->backup) == FSB_NONE ? 0 : INO_FILE_BASE + fsbackup_count(fs->backup);
+}
+
 static int
 make_attr(struct jetfs *fs, fuse_ino_t ino, struct stat *st)
 {
 	const struct node *n = fixed_node(ino);
 	const struct fsb_file *f;
+	uint64_t size;
 	size_t i;
 
 	memset(st, 0, sizeof(*st));
@@ -189,12 +200,16 @@ make_attr(struct jetfs *fs, fuse_ino_t ino, struct stat *st)
 		st->st_atim = st->st_mtim = st->st_ctim = fs->mounted_at;
 		return 0;
 	}
-	if ((f = set_file(fs, ino, &i)) == NULL)
+	if ((f = set_file(fs, ino, &i)) != NULL)
+		size = f->size;
+	else if (ino == manifest_ino(fs))
+		size = fsbackup_manifest_size(fs->backup);
+	else
 		return -ENOENT;
 	st->st_mode = S_IFREG | 0400;
 	st->st_nlink = 1;
-	st->st_size = (off_t)f->size;
-	st->st_blocks = (blkcnt_t)((f->size + 511) / 512);
+	st->st_size = (off_t)size;
+	st->st_blocks = (blkcnt_t)((size + 511) / 512);
 	st->st_atim = st->st_mtim = st->st_ctim = fsbackup_time(fs->backup);
 	return 0;
 }
@@ -267,11 +282,16 @@ jetfs_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 	int rc;
 
 	if (kind != FSB_NONE) {
-		if ((rc = fsbackup_begin(fs->backup, kind)) < 0 || (rc = find_file(fs, name, &i)) < 0) {
+		if ((rc = fsbackup_begin(fs->backup, kind)) < 0) {
 			fuse_reply_err(req, -rc);
 			return;
 		}
-		reply_entry(req, INO_FILE_BASE + i);
+		if (strcmp(name, MANIFEST_NAME) == 0)
+			reply_entry(req, manifest_ino(fs));
+		else if ((rc = find_file(fs, name, &i)) < 0)
+			fuse_reply_err(req, -rc);
+		else
+			reply_entry(req, INO_FILE_BASE + i);
 		return;
 	}
 	for (size_t k = 1; k < NFIXED; k++)
@@ -339,9 +359,11 @@ dir_listing(fuse_req_t req, struct jetfs *fs, const struct node *n, char *buf, s
 	for (size_t k = 1; k < NFIXED; k++)
 		if (fixed_nodes[k].parent == n->ino)
 			dir_add(req, buf, cap, &len, fixed_nodes[k].name, fixed_nodes[k].ino, fixed_nodes[k].mode);
-	if (dir_kind(n->ino) != FSB_NONE)
+	if (dir_kind(n->ino) != FSB_NONE) {
 		for (size_t i = 0; i < fsbackup_count(fs->backup); i++)
 			dir_add(req, buf, cap, &len, fsbackup_file(fs->backup, i)->name, INO_FILE_BASE + i, S_IFREG);
+		dir_add(req, buf, cap, &len, MANIFEST_NAME, manifest_ino(fs), S_IFREG);
+	}
 	return len;
 }
 
@@ -417,12 +439,19 @@ jetfs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		return;
 	}
 	if (n == NULL) {
-		if ((f = set_file(fs, ino, &i)) == NULL) {
+		f = set_file(fs, ino, &i);
+		if (f == NULL && ino != manifest_ino(fs)) {
 			fuse_reply_err(req, ENOENT);
 			return;
 		}
 		if (accmode != O_RDONLY || (fi->flags & O_TRUNC)) {
 			fuse_reply_err(req, EROFS);
+			return;
+		}
+		if (f == NULL) {
+			/* SHA256SUMS: small, and made when first read. */
+			fi->direct_io = 1;
+			fuse_reply_open(req, fi);
 			return;
 		}
 		fi->fh = i;
@@ -493,6 +522,8 @@ jetfs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_f
 	}
 	if (ino == INO_STATUS || ino == INO_TRUNCATE)
 		got = text_copy(fi->fh, buf, size, off);
+	else if (ino == manifest_ino(fs))
+		got = fsbackup_manifest_read(fs->backup, buf, size, (uint64_t)off);
 	else
 		got = fsbackup_read(fs->backup, fi->fh, buf, size, (uint64_t)off);
 	if (got < 0)
@@ -535,14 +566,16 @@ jetfs_statfs(fuse_req_t req, fuse_ino_t ino)
 	uint64_t total = 0;
 
 	(void)ino;
-	if (fsbackup_kind(fs->backup) != FSB_NONE)
+	if (fsbackup_kind(fs->backup) != FSB_NONE) {
 		for (size_t i = 0; i < fsbackup_count(fs->backup); i++)
 			total += fsbackup_file(fs->backup, i)->size;
+		total += fsbackup_manifest_size(fs->backup);
+	}
 	memset(&sv, 0, sizeof(sv));
 	sv.f_bsize = FSOPS_BLKSIZE;
 	sv.f_frsize = 512;
 	sv.f_blocks = (fsblkcnt_t)((total + 511) / 512);
-	sv.f_files = INO_FILE_BASE + fsbackup_count(fs->backup);
+	sv.f_files = INO_FILE_BASE + fsbackup_count(fs->backup) + 1;
 	sv.f_namemax = NAME_MAX;
 	fuse_reply_statfs(req, &sv);
 }

@@ -1,0 +1,216 @@
+/*
+ * fsmanifest.c -- the SHA256SUMS of a mount's backup set (see fsmanifest.h).
+ *
+ * INVARIANTS
+ *  M1. A file's hash covers exactly its bytes [0, hashed), in order; it is
+ *      advanced only under the file's lock, and finished once hashed is its
+ *      size.  A served read that starts beyond hashed + FSM_GAP_MAX is
+ *      ignored: it will be hashed again when the manifest is read.
+ *  M2. Lock order: a file's lock, then whatever the read function takes
+ *      (the backup's lock).  No caller holds the backup's lock when it calls
+ *      in, and the progress counters are atomics, so the status (made under
+ *      the backup's lock) never takes a lock of the manifest.
+ *  M3. The text is made once, after every hash is finished, and never
+ *      changes after: it is the same bytes at every read.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "fsmanifest.h"
+#include "manifest.h"
+
+/* A readahead window or two: what requests answered out of order skip. */
+#define FSM_GAP_MAX (8u << 20)
+#define FSM_CHUNK (1u << 20)
+
+struct fsm_file {
+	pthread_mutex_t lock;
+	struct manifest_hash *hash;	/* NULL before the first byte and once done */
+	uint64_t hashed;
+	int done;
+	uint8_t digest[MANIFEST_DIGEST_SIZE];
+};
+
+struct fsmanifest {
+	const struct fsb_file *files;
+	size_t n;
+	struct fsm_file *f;
+	fsm_read_fn read;
+	void *ctx;
+	uint64_t size;
+	atomic_size_t nhashed;
+	atomic_uint_fast64_t reread;
+	pthread_mutex_t text_lock;
+	char *text;
+};
+
+struct fsmanifest *
+fsmanifest_new(const struct fsb_file *files, size_t n, fsm_read_fn read, void *ctx)
+{
+	struct fsmanifest *m = calloc(1, sizeof(*m));
+
+	if (m == NULL || (m->f = calloc(n ? n : 1, sizeof(*m->f))) == NULL) {
+		free(m);
+		return NULL;
+	}
+	m->files = files;
+	m->n = n;
+	m->read = read;
+	m->ctx = ctx;
+	atomic_init(&m->nhashed, 0);
+	atomic_init(&m->reread, 0);
+	pthread_mutex_init(&m->text_lock, NULL);
+	for (size_t i = 0; i < n; i++) {
+		pthread_mutex_init(&m->f[i].lock, NULL);
+		m->size += manifest_line_size(files[i].name);
+	}
+	return m;
+}
+
+void
+fsmanifest_free(struct fsmanifest *m)
+{
+	if (m == NULL)
+		return;
+	for (size_t i = 0; i < m->n; i++) {
+		manifest_hash_free(m->f[i].hash);
+		pthread_mutex_destroy(&m->f[i].lock);
+	}
+	pthread_mutex_destroy(&m->text_lock);
+	free(m->f);
+	free(m->text);
+	free(m);
+}
+
+uint64_t
+fsmanifest_size(const struct fsmanifest *m)
+{
+	return m->size;
+}
+
+/* Hashes n bytes that start at the file's hashed offset; the file's lock is held. */
+static int
+fsm_advance(struct fsmanifest *m, size_t i, const void *buf, size_t n)
+{
+	struct fsm_file *f = &m->f[i];
+
+	if (f->hash == NULL && (f->hash = manifest_hash_new()) == NULL)
+		return -ENOMEM;
+	if (manifest_hash_update(f->hash, buf, n) < 0)
+		return -EIO;
+	f->hashed += n;
+	if (f->hashed == m->files[i].size) {
+		if (manifest_hash_final(f->hash, f->digest) < 0)
+			return -EIO;
+		manifest_hash_free(f->hash);
+		f->hash = NULL;
+		f->done = 1;
+		atomic_fetch_add(&m->nhashed, 1);
+	}
+	return 0;
+}
+
+/* Reads and hashes the file from its hashed offset to end; the file's lock is held. */
+static int
+fsm_hash_through(struct fsmanifest *m, size_t i, uint64_t end)
+{
+	struct fsm_file *f = &m->f[i];
+	char *buf;
+	int rc = 0;
+
+	if (f->hashed >= end)
+		return 0;
+	if ((buf = malloc(FSM_CHUNK)) == NULL)
+		return -ENOMEM;
+	while (rc == 0 && f->hashed < end) {
+		size_t n = end - f->hashed < FSM_CHUNK ? (size_t)(end - f->hashed) : FSM_CHUNK;
+		if ((rc = m->read(m->ctx, i, buf, n, f->hashed)) == 0) {
+			atomic_fetch_add(&m->reread, n);
+			rc = fsm_advance(m, i, buf, n);
+		}
+	}
+	free(buf);
+	return rc;
+}
+
+void
+fsmanifest_served(struct fsmanifest *m, size_t i, const void *buf, size_t n, uint64_t off)
+{
+	struct fsm_file *f;
+
+	if (m == NULL || i >= m->n)
+		return;
+	f = &m->f[i];
+	pthread_mutex_lock(&f->lock);
+	/* M1: a gap that is too far ahead is left to the manifest's read. */
+	if (!f->done && off + n > f->hashed && off <= f->hashed + FSM_GAP_MAX &&
+	    fsm_hash_through(m, i, off) == 0) {
+		uint64_t skip = f->hashed - off;
+		/* A failure leaves the hash where it was: the manifest's read tries again. */
+		(void)fsm_advance(m, i, (const char *)buf + skip, (size_t)(n - skip));
+	}
+	pthread_mutex_unlock(&f->lock);
+}
+
+/* Finishes every hash and makes the text once (M3); the text lock is held. */
+static int
+fsm_make_text(struct fsmanifest *m)
+{
+	char *text, *p;
+	int rc = 0;
+
+	for (size_t i = 0; i < m->n && rc == 0; i++) {
+		pthread_mutex_lock(&m->f[i].lock);
+		/* A chunk at a time, so a tool reading this file waits at most one chunk. */
+		while (rc == 0 && !m->f[i].done) {
+			uint64_t end = m->f[i].hashed + FSM_CHUNK;
+			rc = fsm_hash_through(m, i, end < m->files[i].size ? end : m->files[i].size);
+			if (m->files[i].size == 0 && rc == 0)
+				rc = fsm_advance(m, i, "", 0);
+			pthread_mutex_unlock(&m->f[i].lock);
+			pthread_mutex_lock(&m->f[i].lock);
+		}
+		pthread_mutex_unlock(&m->f[i].lock);
+	}
+	if (rc < 0)
+		return rc;
+	if ((text = p = malloc(m->size ? m->size : 1)) == NULL)
+		return -ENOMEM;
+	for (size_t i = 0; i < m->n; i++) {
+		manifest_format_line(p, m->f[i].digest, m->files[i].name);
+		p += manifest_line_size(m->files[i].name);
+	}
+	m->text = text;
+	return 0;
+}
+
+ssize_t
+fsmanifest_read(struct fsmanifest *m, void *buf, size_t n, uint64_t off)
+{
+	int rc = 0;
+
+	pthread_mutex_lock(&m->text_lock);
+	if (m->text == NULL)
+		rc = fsm_make_text(m);
+	pthread_mutex_unlock(&m->text_lock);
+	if (rc < 0)
+		return -EIO;
+	if (off >= m->size)
+		return 0;
+	if (n > m->size - off)
+		n = (size_t)(m->size - off);
+	memcpy(buf, m->text + off, n);
+	return (ssize_t)n;
+}
+
+void
+fsmanifest_progress(const struct fsmanifest *m, size_t *hashed, uint64_t *reread)
+{
+	*hashed = atomic_load(&m->nhashed);
+	*reread = atomic_load(&m->reread);
+}
