@@ -6,7 +6,7 @@
  *   jetutil log FILE...                log file headers and integrity (/ml)
  *   jetutil checkpoint CHK             the checkpoint file (/mk)
  *   jetutil verify FILE...             checksum every page or segment (/k)
- *   jetutil verify-backup DIR...       check a copied backup set
+ *   jetutil verify-backup DIR...       check a copied backup set (and its SHA256SUMS)
  *   jetutil restore -t DIR [--roll-forward LOGDIR] [--stop-gen N] SET...
  *   jetutil backup INSTANCEDIR BACKUPDIR [--incremental] [--point-in-time]
  *   jetutil backup --socket PATH BACKUPDIR [--incremental] [--point-in-time]
@@ -28,6 +28,7 @@
 #include <string.h>
 
 #include "jet_int.h"
+#include "manifest.h"
 
 /* Segment format (log.c): magic, CRC, generation, length, flags, sequence, LSN. */
 #define SEG_MAGIC_JU 0x4745534AU	/* "JSEG" */
@@ -1299,6 +1300,158 @@ vb_log_cmp(const void *a, const void *b)
 	return x->gen < y->gen ? -1 : x->gen > y->gen;
 }
 
+/* The longest SHA256SUMS read: 16 MiB is some 200000 files. */
+#define MANIFEST_MAX (16u << 20)
+
+/* 1 if name is a file a manifest of dir covers: regular, not hidden, not the manifest. */
+static int
+manifest_covers(const char *dir, const char *name)
+{
+	char *p;
+	int regular;
+
+	if (name[0] == '.' || strcmp(name, MANIFEST_NAME) == 0)
+		return 0;
+	p = xjoin(dir, name);
+	regular = os_exists(p) && !os_is_dir(p);
+	free(p);
+	return regular;
+}
+
+/*
+ * Checks dir/SHA256SUMS, if there is one: every line well formed, every
+ * file it names present with that SHA-256, every file of dir named once.
+ */
+static void
+vb_check_manifest(struct vb *v, const char *dir)
+{
+	char *path = xjoin(dir, MANIFEST_NAME), *text = NULL, **names = NULL;
+	size_t n = 0, len = 0, lines = 0, *seen = NULL;
+	int problems = v->problems;
+	FILE *f;
+
+	if ((f = fopen(path, "r")) == NULL) {
+		if (errno != ENOENT)
+			vb_problem(v, "%s cannot be read: %s", path, strerror(errno));
+		else
+			printf("%s: no %s: the files are checked by their own checksums only\n", dir, MANIFEST_NAME);
+		goto out;
+	}
+	text = xmalloc(MANIFEST_MAX + 1);
+	len = fread(text, 1, MANIFEST_MAX + 1, f);
+	if (ferror(f) || len > MANIFEST_MAX) {
+		vb_problem(v, "%s: %s", path, ferror(f) ? strerror(errno) : "larger than 16 MiB: not a manifest");
+		goto out;
+	}
+	if (len > 0 && text[len - 1] != '\n') {
+		vb_problem(v, "%s: the last line has no newline (a truncated copy?)", path);
+		goto out;
+	}
+	names = list_dir(dir, &n);
+	seen = calloc(n ? n : 1, sizeof(*seen));
+	if (names == NULL || seen == NULL) {
+		vb_problem(v, "%s cannot be listed", dir);
+		goto out;
+	}
+	for (char *line = text, *nl; line < text + len; line = nl + 1) {
+		uint8_t want[MANIFEST_DIGEST_SIZE], got[MANIFEST_DIGEST_SIZE];
+		const char *name;
+		size_t namelen, k;
+		char *file;
+
+		nl = memchr(line, '\n', (size_t)(text + len - line));
+		lines++;
+		if (manifest_parse_line(line, (size_t)(nl - line), want, &name, &namelen) < 0) {
+			vb_problem(v, "%s, line %zu: not a \"SHA256  NAME\" line", path, lines);
+			continue;
+		}
+		*nl = '\0';
+		for (k = 0; k < n && strcmp(names[k], name) != 0; k++)
+			;
+		if (k == n || !manifest_covers(dir, name)) {
+			vb_problem(v, "%s, line %zu: %s is missing from the copy", path, lines, name);
+			continue;
+		}
+		if (seen[k]++ != 0) {
+			vb_problem(v, "%s, line %zu: %s is listed twice", path, lines, name);
+			continue;
+		}
+		file = xjoin(dir, name);
+		if (manifest_hash_file(file, got) < 0)
+			vb_problem(v, "%s cannot be read: %s", file, strerror(errno));
+		else if (memcmp(want, got, sizeof(got)) != 0)
+			vb_problem(v, "%s: its SHA-256 is not the one in %s: the copy differs from what was backed up",
+			    file, MANIFEST_NAME);
+		free(file);
+	}
+	for (size_t k = 0; k < n; k++)
+		if (seen[k] == 0 && manifest_covers(dir, names[k]))
+			vb_problem(v, "%s/%s is not listed in %s", dir, names[k], MANIFEST_NAME);
+	if (v->problems == problems)
+		printf("%s: %zu files, every SHA-256 matches\n", path, lines);
+out:
+	if (f != NULL)
+		fclose(f);
+	if (names != NULL)
+		free_list(names, n);
+	free(seen);
+	free(text);
+	free(path);
+}
+
+/*
+ * Writes dir/SHA256SUMS for every file of dir (after a backup into it), by
+ * a temporary file renamed into place.  @return 0, or -1 after a message.
+ */
+static int
+write_manifest(const char *dir)
+{
+	char *path = xjoin(dir, MANIFEST_NAME), *tmp = xjoin(dir, "." MANIFEST_NAME ".tmp"), **names;
+	char line[MANIFEST_HEX_SIZE + 3 + NAME_MAX + 1];
+	uint8_t digest[MANIFEST_DIGEST_SIZE];
+	const char *failed = NULL;
+	uint64_t off = 0;
+	os_file *f = NULL;
+	size_t n = 0;
+
+	if ((names = list_dir(dir, &n)) == NULL)
+		failed = "cannot list the directory";
+	else if (os_open(tmp, OS_WRITE | OS_CREATE, &f) < 0 || os_truncate(f, 0) < 0)
+		failed = "cannot create it";
+	for (size_t i = 0; failed == NULL && i < n; i++) {
+		char *file;
+		if (!manifest_covers(dir, names[i]))
+			continue;
+		if (!manifest_name_ok(names[i]) || strlen(names[i]) > NAME_MAX) {
+			failed = "a file name cannot stand in it";
+			break;
+		}
+		file = xjoin(dir, names[i]);
+		if (manifest_hash_file(file, digest) < 0)
+			failed = "a file of the set cannot be read";
+		free(file);
+		if (failed != NULL)
+			break;
+		manifest_format_line(line, digest, names[i]);
+		if (os_pwrite(f, line, manifest_line_size(names[i]), off) < 0)
+			failed = "cannot write it";
+		off += manifest_line_size(names[i]);
+	}
+	if (failed == NULL && (os_fsync(f) < 0 || os_rename(tmp, path) < 0 || os_fsync_dir(dir) < 0))
+		failed = "cannot put it in place";
+	if (f != NULL)
+		os_close(f);
+	if (failed != NULL) {
+		errmsg("backup: %s: %s", path, failed);
+		os_unlink(tmp);
+	}
+	if (names != NULL)
+		free_list(names, n);
+	free(tmp);
+	free(path);
+	return failed != NULL ? -1 : 0;
+}
+
 static void
 vb_scan(struct vb *v, const char *dir, int first)
 {
@@ -1309,13 +1462,14 @@ vb_scan(struct vb *v, const char *dir, int first)
 		vb_problem(v, "%s cannot be read: %s", dir, strerror(errno));
 		return;
 	}
+	vb_check_manifest(v, dir);
 	for (size_t i = 0; i < n; i++) {
 		char *p = xjoin(dir, names[i]);
 		uint32_t gen;
 		os_file *f;
 		int kind = log_name_kind(names[i], BASE_NAME, &gen);
 
-		if (names[i][0] == '.' || os_is_dir(p)) {
+		if (names[i][0] == '.' || os_is_dir(p) || strcmp(names[i], MANIFEST_NAME) == 0) {
 			free(p);
 			continue;
 		}
@@ -1687,6 +1841,8 @@ backup_remote(const char *sock, int argc, char **argv, int incremental, int pit)
 		errmsg("backup: JetBackupInstance over %s failed: %s", sock, jet_problem(err, msg, sizeof(msg)));
 		goto fail;
 	}
+	if (write_manifest(bdir) < 0)
+		return 1;
 	printf("%s%s backup over %s to %s complete\n", incremental ? "incremental" : "full",
 	    pit ? " point-in-time" : "", sock, bdir);
 	return 0;
@@ -1764,6 +1920,8 @@ cmd_backup(int argc, char **argv)
 	inst = 0;
 	if (err < 0)
 		goto fail;
+	if (write_manifest(bdir) < 0)
+		return 1;
 	{
 		size_t n;
 		char **names = list_dir(bdir, &n);

@@ -12,6 +12,11 @@
  *     exactly the committed state at Begin (records changed or added after the
  *     first listing are not in it); the unmount ends the backup normally and
  *     the headers record it -- with the page cache and with direct_io;
+ *     SHA256SUMS is listed last with its exact size and holds the SHA-256 of
+ *     the bytes read, whether it is read first (made by reading the set once
+ *     more, which does not count as reading it), after reads that overlap or
+ *     go backwards (gaps filled as they come), or after sequential reads
+ *     (nothing read again);
  *  3. EBUSY for the other directory (both ways), EROFS for writes, chmod,
  *     truncate(2); status cannot be written;
  *  4. truncation refused (EPERM, status says why) before every file was read,
@@ -51,6 +56,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <openssl/evp.h>
 #include "testutil.h"
 #include "jetfs.h"
 
@@ -506,10 +512,12 @@ write_file(const char *path, const uint8_t *buf, size_t len)
 }
 
 /* The listing of a directory by readdir(3), in readdir order, without . and .. */
+/* A backup directory's listing: the set, without SHA256SUMS (list_set checks it and keeps its inode). */
 struct listing {
 	int n;
-	char *name[MAXF];
-	ino_t ino[MAXF];
+	char *name[MAXF + 1];
+	ino_t ino[MAXF + 1];
+	ino_t manifest_ino;
 };
 
 static int
@@ -524,7 +532,7 @@ list_dir(const char *path, struct listing *l)
 	while ((de = readdir(d)) != NULL) {
 		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
 			continue;
-		ck_assert(l->n < MAXF);
+		ck_assert(l->n < MAXF + 1);
 		l->name[l->n] = strdup(de->d_name);
 		l->ino[l->n++] = de->d_ino;
 	}
@@ -560,6 +568,14 @@ list_set(struct fx *f, const char *kind, struct listing *l)
 		char *sp = mp(f, "backup/status"), *st = read_text(sp);
 		ck_abort_msg("opendir %s: %s; status:\n%s", p, strerror(e), st ? st : "(unreadable)");
 	}
+	/* SHA256SUMS comes last in readdir (and inode) order, so tar and cp read it after the set. */
+	ck_assert_msg(l->n >= 2 && strcmp(l->name[l->n - 1], "SHA256SUMS") == 0, "%s does not list SHA256SUMS last "
+	    "(%d entries, the last %s)", p, l->n, l->n ? l->name[l->n - 1] : "none");
+	for (int i = 0; i < l->n - 1; i++)
+		ck_assert_msg(l->ino[i] < l->ino[l->n - 1], "%s: SHA256SUMS's inode %llu is not after %s's %llu", p,
+		    (unsigned long long)l->ino[l->n - 1], l->name[i], (unsigned long long)l->ino[i]);
+	l->manifest_ino = l->ino[--l->n];
+	free(l->name[l->n]);
 	for (int i = 0; i < l->n; i++) {
 		if (has_suffix(l->name[i], ".edb"))
 			dbs++;
@@ -639,6 +655,8 @@ check_listing_same(const struct listing *a, const struct listing *b)
 		ck_assert_msg(strcmp(a->name[i], b->name[i]) == 0 && a->ino[i] == b->ino[i],
 		    "the listing changed at %d: %s (%llu), then %s (%llu)", i, a->name[i], (unsigned long long)a->ino[i],
 		    b->name[i], (unsigned long long)b->ino[i]);
+	ck_assert_msg(a->manifest_ino == b->manifest_ino, "SHA256SUMS's inode changed: %llu, then %llu",
+	    (unsigned long long)a->manifest_ino, (unsigned long long)b->manifest_ino);
 }
 
 /* Random preads of one file by several threads at once, each on its own fd and on a shared one. */
@@ -713,6 +731,78 @@ read_concurrently(const char *path, const uint8_t *ref, size_t size, unsigned se
 		ck_assert_msg(r[i].msg[0] == '\0', "%d of %d concurrent reads failed; first: %s", (int)failures,
 		    NTHREADS * rounds, r[i].msg);
 	ck_assert_int_eq(failures, 0);
+}
+
+/* ---- SHA256SUMS ---- */
+
+/* The manifest a set of these bytes must have: sha256sum's lines, in listing order. */
+static char *
+expected_manifest(const struct listing *l, uint8_t *const *ref, const size_t *size)
+{
+	static const char hex[] = "0123456789abcdef";
+	size_t cap = 1, n = 0;
+	char *text;
+
+	for (int i = 0; i < l->n; i++)
+		cap += 67 + strlen(l->name[i]);
+	text = malloc(cap);
+	ck_assert(text != NULL);
+	for (int i = 0; i < l->n; i++) {
+		unsigned char md[EVP_MAX_MD_SIZE];
+		unsigned int mdlen = 0;
+		ck_assert(EVP_Digest(ref[i], size[i], md, &mdlen, EVP_sha256(), NULL) == 1 && mdlen == 32);
+		for (unsigned k = 0; k < mdlen; k++) {
+			text[n++] = hex[md[k] >> 4];
+			text[n++] = hex[md[k] & 15];
+		}
+		n += (size_t)sprintf(text + n, "  %s\n", l->name[i]);
+	}
+	text[n] = '\0';
+	return text;
+}
+
+/* SHA256SUMS of backup/<kind> as read now; its st_size is checked against its length. */
+static char *
+read_manifest(struct fx *f, const char *kind, const struct listing *l)
+{
+	char *p = mp(f, "backup/%s/SHA256SUMS", kind), *text;
+	struct stat st;
+	size_t want = 0;
+
+	for (int i = 0; i < l->n; i++)
+		want += 67 + strlen(l->name[i]);
+	ck_assert_msg(stat(p, &st) == 0, "stat %s: %s", p, strerror(errno));
+	ck_assert_msg(S_ISREG(st.st_mode) && (st.st_mode & 07777) == 0400 && st.st_ino == l->manifest_ino,
+	    "%s: mode %o, inode %llu (listed as %llu)", p, (unsigned)st.st_mode, (unsigned long long)st.st_ino,
+	    (unsigned long long)l->manifest_ino);
+	ck_assert_msg((size_t)st.st_size == want, "%s: st_size %lld, but %d lines make %zu bytes", p,
+	    (long long)st.st_size, l->n, want);
+	text = read_text(p);
+	ck_assert_msg(text != NULL, "read %s: %s", p, strerror(errno));
+	ck_assert_msg(strlen(text) == want, "%s: %zu bytes read, st_size %zu", p, strlen(text), want);
+	free(p);
+	return text;
+}
+
+static void
+check_manifest(struct fx *f, const char *kind, const struct listing *l, uint8_t *const *ref, const size_t *size)
+{
+	char *got = read_manifest(f, kind, l), *want = expected_manifest(l, ref, size);
+
+	ck_assert_msg(strcmp(got, want) == 0, "backup/%s/SHA256SUMS is\n%s\nbut the files read hash to\n%s", kind, got,
+	    want);
+	free(got);
+	free(want);
+}
+
+/* "SHA256SUMS: H of N files hashed, R bytes read again to hash" of a status text. */
+static void
+status_manifest(const char *status, size_t *hashed, size_t *n, unsigned long long *reread)
+{
+	const char *p = strstr(status, "\nSHA256SUMS: ");
+
+	ck_assert_msg(p != NULL && sscanf(p, "\nSHA256SUMS: %zu of %zu files hashed, %llu bytes read again", hashed, n,
+	    reread) == 3, "no SHA256SUMS line in:\n%s", status);
 }
 
 /* ---- headers, logs, restore ---- */
@@ -969,7 +1059,7 @@ readback(const char *opts)
 	size_t size[MAXF];
 	struct db_header before[2];
 	unsigned long lo, hi;
-	char *st, *copy, *p, *full;
+	char *st, *copy, *p;
 	const char *sets[1];
 	int biggest = 0;
 
@@ -1057,10 +1147,11 @@ readback(const char *opts)
 		}
 	}
 
+	/* SHA256SUMS after reads in every order, by several threads: the hashes of the bytes served. */
+	check_manifest(&f, "full", &l, ref, size);
+
 	/* Nothing moved: listing, sizes, blocks, inodes, times. */
-	full = mp(&f, "backup/full");
-	ck_assert(list_dir(full, &l2) == 0);
-	free(full);
+	list_set(&f, "full", &l2);
 	check_listing_same(&l, &l2);
 	listing_free(&l2);
 	stat_set(&f, "full", &l, st2);
@@ -1101,6 +1192,134 @@ END_TEST
 START_TEST(test_readback_direct_io)
 {
 	readback("direct_io,max_read=131072");
+}
+END_TEST
+
+/*
+ * Reads every file of backup/<kind> by preads of chunk bytes: the even ones
+ * forwards, each read overlapping the one before by a third, the odd ones
+ * backwards, from the last chunk to the first.
+ */
+static void
+read_set_unordered(struct fx *f, const char *kind, const struct listing *l, uint8_t **ref, size_t *size,
+    size_t chunk)
+{
+	for (int i = 0; i < l->n; i++) {
+		char *p = mp(f, "backup/%s/%s", kind, l->name[i]);
+		int fd = open(p, O_RDONLY);
+		struct stat st;
+		ck_assert_msg(fd >= 0 && fstat(fd, &st) == 0, "open %s: %s", p, strerror(errno));
+		size[i] = (size_t)st.st_size;
+		ref[i] = malloc(size[i] ? size[i] : 1);
+		ck_assert(ref[i] != NULL);
+		for (size_t done = 0; done < size[i];) {
+			size_t off = i % 2 == 0 ? (done > chunk / 3 ? done - chunk / 3 : 0) :
+			    size[i] - done > chunk ? size[i] - done - chunk : 0;
+			size_t n = i % 2 == 0 ? (size[i] - off < chunk ? size[i] - off : chunk) : size[i] - done - off;
+			ssize_t got = pread(fd, ref[i] + off, n, (off_t)off);
+			ck_assert_msg(got == (ssize_t)n, "pread %s at %zu: %zd (%s)", p, off, got,
+			    got < 0 ? strerror(errno) : "short");
+			done = i % 2 == 0 ? off + n : size[i] - off;
+		}
+		close(fd);
+		free(p);
+	}
+}
+
+static void
+free_refs(uint8_t **ref, int n)
+{
+	for (int i = 0; i < n; i++)
+		free(ref[i]);
+}
+
+/*
+ * SHA256SUMS in the three orders tools read it: first (rsync: the name sorts
+ * first), after reads out of order, and after sequential reads (tar, cp).
+ */
+START_TEST(test_manifest)
+{
+	struct fx f;
+	struct listing l;
+	uint8_t *ref[MAXF];
+	size_t size[MAXF], hashed, n, total;
+	unsigned long long reread;
+	char *first, *st, *p;
+
+	fx_setup(&f);
+
+	/* 1. Read first, while the application writes: the point in time, by reading the set once more. */
+	fx_mount(&f, NULL);
+	list_set(&f, "full", &l);
+	fx_put(&f, "k", 0, 500, 2);
+	first = read_manifest(&f, "full", &l);
+	st = status_of(&f);
+	status_manifest(st, &hashed, &n, &reread);
+	ck_assert_msg(hashed == (size_t)l.n && n == (size_t)l.n, "after reading SHA256SUMS: %zu of %zu files hashed",
+	    hashed, n);
+	/* Reading it is no read of the set: the backup is not complete for all that. */
+	ck_assert_has(st, "on unmount: end abort");
+	ck_assert_has(st, "truncation: not allowed");
+	ck_assert_has(st, "read: 0 / ");
+	free(st);
+	total = 0;
+	for (int i = 0; i < l.n; i++) {
+		p = mp(&f, "backup/full/%s", l.name[i]);
+		ref[i] = read_file(p, &size[i]);
+		total += size[i];
+		free(p);
+	}
+	ck_assert_msg(reread == total, "SHA256SUMS read first read %llu bytes of the %zu-byte set again", reread, total);
+	{
+		char *want = expected_manifest(&l, ref, size);
+		ck_assert_msg(strcmp(first, want) == 0, "SHA256SUMS read first is\n%s\nbut the set read after it hashes "
+		    "to\n%s", first, want);
+		free(want);
+	}
+	check_manifest(&f, "full", &l, ref, size);	/* the same bytes again */
+	free(first);
+	free_refs(ref, l.n);
+	ck_assert_int_eq(write_truncate(&f), 0);
+	ck_assert_end(fx_unmount(&f), JET_bitBackupEndNormal);
+	listing_free(&l);
+
+	/* 2. Reads that overlap (hashed from where the hash stands) and backwards (each gap read again). */
+	fx_put(&f, "k", 0, 300, 3);
+	fx_mount(&f, "direct_io");
+	list_set(&f, "incremental", &l);
+	ck_assert_msg(l.n >= 2, "the incremental set has %d file(s): both orders need two", l.n);
+	read_set_unordered(&f, "incremental", &l, ref, size, 48 << 10);
+	st = status_of(&f);
+	status_manifest(st, &hashed, &n, &reread);
+	/* Every gap is within reach (8 MiB): the reads themselves finished every hash. */
+	ck_assert_msg(hashed == (size_t)l.n && reread > 0, "after overlapping and backwards reads: %zu of %zu files "
+	    "hashed, %llu bytes read again:\n%s", hashed, n, reread, st);
+	free(st);
+	check_manifest(&f, "incremental", &l, ref, size);
+	free_refs(ref, l.n);
+	ck_assert_int_eq(write_truncate(&f), 0);
+	ck_assert_end(fx_unmount(&f), JET_bitBackupEndNormal);
+	listing_free(&l);
+
+	/* 3. Sequential reads first (tar, cp -a): the hashes come from the bytes served, nothing is read again. */
+	fx_put(&f, "k", 0, 300, 4);
+	fx_mount(&f, NULL);
+	list_set(&f, "full", &l);
+	for (int i = 0; i < l.n; i++) {
+		p = mp(&f, "backup/full/%s", l.name[i]);
+		ref[i] = read_file(p, &size[i]);
+		free(p);
+	}
+	st = status_of(&f);
+	status_manifest(st, &hashed, &n, &reread);
+	ck_assert_msg(hashed == (size_t)l.n && reread == 0, "after sequential reads: %zu of %zu hashed, %llu bytes "
+	    "read again", hashed, n, reread);
+	free(st);
+	check_manifest(&f, "full", &l, ref, size);
+	free_refs(ref, l.n);
+	ck_assert_end(fx_unmount(&f), JET_bitBackupEndNormal);
+	listing_free(&l);
+	fx_free(&f);
 }
 END_TEST
 
@@ -1651,6 +1870,7 @@ jetfs_suite(void)
 	add_test(s, "mount_on_file", test_mount_on_file, 60);
 	add_test(s, "readback_page_cache", test_readback_page_cache, 60);
 	add_test(s, "readback_direct_io", test_readback_direct_io, 60);
+	add_test(s, "manifest", test_manifest, 60);
 	add_test(s, "ebusy_erofs", test_ebusy_erofs, 60);
 	add_test(s, "truncate", test_truncate, 60);
 	add_test(s, "partial_abort", test_partial_abort, 60);
