@@ -67,6 +67,7 @@ struct fsbackup {
 	struct source *src;
 	unsigned wait_ms;
 	int log_to_stderr;
+	int with_manifest;
 
 	enum fsb_kind kind;
 	int beginning;
@@ -193,7 +194,7 @@ file_complete(const struct fsb_file *f, const struct fsb_state *st)
 /* ---- lifetime ---- */
 
 struct fsbackup *
-fsbackup_new(struct source *src, unsigned wait_ms, int log_to_stderr)
+fsbackup_new(struct source *src, unsigned wait_ms, int log_to_stderr, int with_manifest)
 {
 	struct fsbackup *b = calloc(1, sizeof(*b));
 
@@ -204,6 +205,7 @@ fsbackup_new(struct source *src, unsigned wait_ms, int log_to_stderr)
 	b->src = src;
 	b->wait_ms = wait_ms;
 	b->log_to_stderr = log_to_stderr;
+	b->with_manifest = with_manifest;
 	return b;
 }
 
@@ -353,7 +355,7 @@ fsb_start(struct fsbackup *b, enum fsb_kind kind, JET_INSTANCE *pinst, struct fs
 			err = JET_errInvalidParameter;
 			goto err_msg;
 		}
-		if (!manifest_name_ok(files[i].name) || strcmp(files[i].name, MANIFEST_NAME) == 0) {
+		if (b->with_manifest && (!manifest_name_ok(files[i].name) || strcmp(files[i].name, MANIFEST_NAME) == 0)) {
 			snprintf(msg, FSB_MSG, "%s cannot be listed beside %s (a backslash, a newline or that very "
 			    "name): rename the database", files[i].source_name, MANIFEST_NAME);
 			err = JET_errInvalidParameter;
@@ -425,7 +427,7 @@ fsbackup_begin(struct fsbackup *b, enum fsb_kind kind)
 		snprintf(b->begin_error, sizeof(b->begin_error), "%s", msg);
 		rc = -fsb_errno(err);
 	} else if ((b->state = calloc(n ? n : 1, sizeof(*b->state))) == NULL ||
-	    (b->manifest = fsmanifest_new(files, n, fsb_manifest_reader, b)) == NULL) {
+	    (b->with_manifest && (b->manifest = fsmanifest_new(files, n, fsb_manifest_reader, b)) == NULL)) {
 		snprintf(b->begin_error, sizeof(b->begin_error), "out of memory");
 		free(b->state);
 		b->state = NULL;
@@ -607,11 +609,14 @@ fsb_read(struct fsbackup *b, size_t i, void *buf, size_t n, uint64_t off, int se
 ssize_t
 fsbackup_read(struct fsbackup *b, size_t i, void *buf, size_t n, uint64_t off)
 {
-	ssize_t rc = fsb_read(b, i, buf, n, off, 1);
+	return fsb_read(b, i, buf, n, off, 1);
+}
 
-	if (rc > 0)
-		fsmanifest_served(b->manifest, i, buf, (size_t)rc, off);
-	return rc;
+void
+fsbackup_served(struct fsbackup *b, size_t i, const void *buf, size_t n, uint64_t off)
+{
+	if (b->manifest != NULL)
+		fsmanifest_served(b->manifest, i, buf, n, off);
 }
 
 static int
@@ -620,6 +625,12 @@ fsb_manifest_reader(void *ctx, size_t i, void *buf, size_t n, uint64_t off)
 	ssize_t rc = fsb_read(ctx, i, buf, n, off, 0);
 
 	return rc < 0 ? (int)rc : (size_t)rc == n ? 0 : -EIO;
+}
+
+int
+fsbackup_has_manifest(struct fsbackup *b)
+{
+	return b->manifest != NULL;
 }
 
 uint64_t

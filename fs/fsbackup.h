@@ -28,7 +28,8 @@ struct fsb_file {
 
 struct fsbackup;
 
-struct fsbackup *fsbackup_new(struct source *src, unsigned wait_ms, int log_to_stderr);
+/* with_manifest: 0 for no SHA256SUMS (-o nomanifest): nothing is hashed. */
+struct fsbackup *fsbackup_new(struct source *src, unsigned wait_ms, int log_to_stderr, int with_manifest);
 /* Ends a running backup (as fsbackup_end) and frees everything, the source too. */
 void fsbackup_free(struct fsbackup *b);
 
@@ -48,10 +49,16 @@ struct timespec fsbackup_time(struct fsbackup *b);
 /* Reads n bytes at off of file i: n bytes, fewer only at its end.
  * @return bytes read, or -EIO (recorded: blocks truncation, ends as abort). */
 ssize_t fsbackup_read(struct fsbackup *b, size_t i, void *buf, size_t n, uint64_t off);
+/* Feeds bytes fsbackup_read gave (and the reader was sent) to SHA256SUMS's
+ * hash of file i.  Called after the reply: it may wait for the reads in
+ * front of it (fsmanifest.c M1). */
+void fsbackup_served(struct fsbackup *b, size_t i, const void *buf, size_t n, uint64_t off);
 
-/* SHA256SUMS of the set (fsmanifest.h): its exact size, and its bytes
- * (hashing what is still unhashed first).  Valid once fsbackup_begin
- * succeeded.  @return bytes read, or -EIO (a read of the set failed). */
+/* SHA256SUMS of the set (fsmanifest.h): whether there is one, its exact
+ * size, and its bytes (hashing what is still unhashed first).  Valid once
+ * fsbackup_begin succeeded.  @return bytes read, or -EIO (a read of the set
+ * failed). */
+int fsbackup_has_manifest(struct fsbackup *b);
 uint64_t fsbackup_manifest_size(struct fsbackup *b);
 ssize_t fsbackup_manifest_read(struct fsbackup *b, void *buf, size_t n, uint64_t off);
 

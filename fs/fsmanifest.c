@@ -4,8 +4,14 @@
  * INVARIANTS
  *  M1. A file's hash covers exactly its bytes [0, hashed), in order; it is
  *      advanced only under the file's lock, and finished once hashed is its
- *      size.  A served read that starts beyond hashed + FSM_GAP_MAX is
- *      ignored: it will be hashed again when the manifest is read.
+ *      size.  A served read that starts beyond hashed waits a little
+ *      (FSM_WAIT_MS) for the reads in front of it, which readahead requests
+ *      answered by other threads usually are; then the gap is read again.
+ *      One that starts beyond hashed + FSM_GAP_MAX is ignored: it will be
+ *      hashed again when the manifest is read.
+ *      Hashing runs after the reply (fsops.c), so neither the wait nor the
+ *      hash delays a reader: it overlaps the engine's read of the next
+ *      request.
  *  M2. Lock order: a file's lock, then whatever the read function takes
  *      (the backup's lock).  No caller holds the backup's lock when it calls
  *      in, and the progress counters are atomics, so the status (made under
@@ -20,6 +26,7 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "fsmanifest.h"
 #include "manifest.h"
@@ -27,9 +34,11 @@
 /* A readahead window or two: what requests answered out of order skip. */
 #define FSM_GAP_MAX (8u << 20)
 #define FSM_CHUNK (1u << 20)
+#define FSM_WAIT_MS 20
 
 struct fsm_file {
 	pthread_mutex_t lock;
+	pthread_cond_t advanced;	/* hashed moved on */
 	struct manifest_hash *hash;	/* NULL before the first byte and once done */
 	uint64_t hashed;
 	int done;
@@ -67,6 +76,7 @@ fsmanifest_new(const struct fsb_file *files, size_t n, fsm_read_fn read, void *c
 	pthread_mutex_init(&m->text_lock, NULL);
 	for (size_t i = 0; i < n; i++) {
 		pthread_mutex_init(&m->f[i].lock, NULL);
+		pthread_cond_init(&m->f[i].advanced, NULL);
 		m->size += manifest_line_size(files[i].name);
 	}
 	return m;
@@ -79,6 +89,7 @@ fsmanifest_free(struct fsmanifest *m)
 		return;
 	for (size_t i = 0; i < m->n; i++) {
 		manifest_hash_free(m->f[i].hash);
+		pthread_cond_destroy(&m->f[i].advanced);
 		pthread_mutex_destroy(&m->f[i].lock);
 	}
 	pthread_mutex_destroy(&m->text_lock);
@@ -104,6 +115,7 @@ fsm_advance(struct fsmanifest *m, size_t i, const void *buf, size_t n)
 	if (manifest_hash_update(f->hash, buf, n) < 0)
 		return -EIO;
 	f->hashed += n;
+	pthread_cond_broadcast(&f->advanced);
 	if (f->hashed == m->files[i].size) {
 		if (manifest_hash_final(f->hash, f->digest) < 0)
 			return -EIO;
@@ -147,6 +159,18 @@ fsmanifest_served(struct fsmanifest *m, size_t i, const void *buf, size_t n, uin
 		return;
 	f = &m->f[i];
 	pthread_mutex_lock(&f->lock);
+	if (!f->done && off > f->hashed && off <= f->hashed + FSM_GAP_MAX) {
+		struct timespec until;
+		clock_gettime(CLOCK_REALTIME, &until);
+		until.tv_nsec += FSM_WAIT_MS * 1000000L;
+		if (until.tv_nsec >= 1000000000L) {
+			until.tv_sec++;
+			until.tv_nsec -= 1000000000L;
+		}
+		while (!f->done && off > f->hashed &&
+		    pthread_cond_timedwait(&f->advanced, &f->lock, &until) == 0)
+			;
+	}
 	/* M1: a gap that is too far ahead is left to the manifest's read. */
 	if (!f->done && off + n > f->hashed && off <= f->hashed + FSM_GAP_MAX &&
 	    fsm_hash_through(m, i, off) == 0) {

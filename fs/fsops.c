@@ -174,11 +174,13 @@ set_file(struct jetfs *fs, fuse_ino_t ino, size_t *index)
 	return fsbackup_file(fs->backup, *index);
 }
 
-/* The inode of SHA256SUMS, once a set has begun. */
+/* The inode of SHA256SUMS, once a set with one has begun; else 0. */
 static fuse_ino_t
 manifest_ino(struct jetfs *fs)
 {
-	return fsbackup_kind(fs->backup) == FSB_NONE ? 0 : INO_FILE_BASE + fsbackup_count(fs->backup);
+	if (fsbackup_kind(fs->backup) == FSB_NONE || !fsbackup_has_manifest(fs->backup))
+		return 0;
+	return INO_FILE_BASE + fsbackup_count(fs->backup);
 }
 
 static int
@@ -286,7 +288,7 @@ jetfs_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 			fuse_reply_err(req, -rc);
 			return;
 		}
-		if (strcmp(name, MANIFEST_NAME) == 0)
+		if (strcmp(name, MANIFEST_NAME) == 0 && manifest_ino(fs) != 0)
 			reply_entry(req, manifest_ino(fs));
 		else if ((rc = find_file(fs, name, &i)) < 0)
 			fuse_reply_err(req, -rc);
@@ -362,7 +364,8 @@ dir_listing(fuse_req_t req, struct jetfs *fs, const struct node *n, char *buf, s
 	if (dir_kind(n->ino) != FSB_NONE) {
 		for (size_t i = 0; i < fsbackup_count(fs->backup); i++)
 			dir_add(req, buf, cap, &len, fsbackup_file(fs->backup, i)->name, INO_FILE_BASE + i, S_IFREG);
-		dir_add(req, buf, cap, &len, MANIFEST_NAME, manifest_ino(fs), S_IFREG);
+		if (manifest_ino(fs) != 0)
+			dir_add(req, buf, cap, &len, MANIFEST_NAME, manifest_ino(fs), S_IFREG);
 	}
 	return len;
 }
@@ -440,7 +443,7 @@ jetfs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	}
 	if (n == NULL) {
 		f = set_file(fs, ino, &i);
-		if (f == NULL && ino != manifest_ino(fs)) {
+		if (f == NULL && (ino != manifest_ino(fs) || ino == 0)) {
 			fuse_reply_err(req, ENOENT);
 			return;
 		}
@@ -522,14 +525,19 @@ jetfs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_f
 	}
 	if (ino == INO_STATUS || ino == INO_TRUNCATE)
 		got = text_copy(fi->fh, buf, size, off);
-	else if (ino == manifest_ino(fs))
+	else if (ino != 0 && ino == manifest_ino(fs))
 		got = fsbackup_manifest_read(fs->backup, buf, size, (uint64_t)off);
 	else
 		got = fsbackup_read(fs->backup, fi->fh, buf, size, (uint64_t)off);
-	if (got < 0)
+	if (got < 0) {
 		fuse_reply_err(req, (int)-got);
-	else
-		fuse_reply_buf(req, buf, (size_t)got);
+		return;
+	}
+	fuse_reply_buf(req, buf, (size_t)got);
+	/* SHA256SUMS's hash of the bytes sent, off the reader's path: the
+	 * reader's next request is being served meanwhile (fsmanifest.c M1). */
+	if (got > 0 && ino >= INO_FILE_BASE && ino < INO_FILE_BASE + fsbackup_count(fs->backup))
+		fsbackup_served(fs->backup, fi->fh, buf, (size_t)got, (uint64_t)off);
 }
 
 static void
@@ -575,7 +583,7 @@ jetfs_statfs(fuse_req_t req, fuse_ino_t ino)
 	sv.f_bsize = FSOPS_BLKSIZE;
 	sv.f_frsize = 512;
 	sv.f_blocks = (fsblkcnt_t)((total + 511) / 512);
-	sv.f_files = INO_FILE_BASE + fsbackup_count(fs->backup) + 1;
+	sv.f_files = INO_FILE_BASE + fsbackup_count(fs->backup) + (manifest_ino(fs) != 0);
 	sv.f_namemax = NAME_MAX;
 	fuse_reply_statfs(req, &sv);
 }
@@ -602,12 +610,13 @@ struct opt_parse {
 	int failed;
 };
 
-enum { KEY_MAX_READ, KEY_DIRECT_IO };
+enum { KEY_MAX_READ, KEY_DIRECT_IO, KEY_NO_MANIFEST };
 
 static const struct fuse_opt jetfs_opts[] = {
 	{ "wait=%u", offsetof(struct fsops_options, wait_s), 0 },
 	{ "readahead=%u", offsetof(struct fsops_options, readahead_kb), 0 },
 	FUSE_OPT_KEY("direct_io", KEY_DIRECT_IO),
+	FUSE_OPT_KEY("nomanifest", KEY_NO_MANIFEST),
 	FUSE_OPT_KEY("max_read=", KEY_MAX_READ),
 	FUSE_OPT_END
 };
@@ -635,6 +644,9 @@ opt_proc(void *data, const char *arg, int key, struct fuse_args *outargs)
 	switch (key) {
 	case KEY_DIRECT_IO:
 		opt->direct_io = 1;
+		return 0;
+	case KEY_NO_MANIFEST:
+		opt->no_manifest = 1;
 		return 0;
 	case KEY_MAX_READ:
 		if (parse_unsigned(arg + strlen("max_read="), 1u << 30, &opt->max_read) < 0 || opt->max_read < 4096) {
@@ -676,7 +688,9 @@ fsops_options_help(void)
 	    "                           (default %d; 0 keeps the kernel's 128)\n"
 	    "    -o direct_io           bypass the page cache (fastest for large reads,\n"
 	    "                           slow for tar's 10 KiB records)\n"
-	    "    -o max_read=BYTES      largest read request\n",
+	    "    -o max_read=BYTES      largest read request\n"
+	    "    -o nomanifest          no SHA256SUMS: nothing is hashed (faster where\n"
+	    "                           the CPU is short)\n",
 	    FSOPS_DEFAULT_WAIT_S, FSOPS_DEFAULT_READAHEAD_KB);
 }
 
@@ -692,7 +706,7 @@ fsops_new(struct source *src, const struct fsops_options *opt, int log_to_stderr
 		src->free(src);
 		return NULL;
 	}
-	if ((fs->backup = fsbackup_new(src, opt->wait_s * 1000, log_to_stderr)) == NULL) {
+	if ((fs->backup = fsbackup_new(src, opt->wait_s * 1000, log_to_stderr, !opt->no_manifest)) == NULL) {
 		pthread_key_delete(fs->read_buffer);
 		free(fs);
 		src->free(src);

@@ -16,6 +16,7 @@ struct fsops_options {
 	int direct_io;			/* -o direct_io: no page cache for backup files */
 	unsigned readahead_kb;		/* -o readahead=KIB: the mount's read_ahead_kb; 0 keeps the kernel's */
 	unsigned max_read;		/* -o max_read=N, also given to the kernel in INIT */
+	int no_manifest;		/* -o nomanifest: no SHA256SUMS, nothing hashed */
 };
 
 #define FSOPS_DEFAULT_WAIT_S 30
