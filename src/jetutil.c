@@ -26,6 +26,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "jet_int.h"
 #include "manifest.h"
@@ -1328,8 +1329,10 @@ vb_check_manifest(struct vb *v, const char *dir)
 	char *path = xjoin(dir, MANIFEST_NAME), *text = NULL, **names = NULL;
 	size_t n = 0, len = 0, lines = 0, *seen = NULL;
 	int problems = v->problems;
+	struct stat st;
 	FILE *f;
 
+	memset(&st, 0, sizeof(st));
 	if ((f = fopen(path, "r")) == NULL) {
 		if (errno != ENOENT)
 			vb_problem(v, "%s cannot be read: %s", path, strerror(errno));
@@ -1337,10 +1340,16 @@ vb_check_manifest(struct vb *v, const char *dir)
 			printf("%s: no %s: the files are checked by their own checksums only\n", dir, MANIFEST_NAME);
 		goto out;
 	}
-	text = xmalloc(MANIFEST_MAX + 1);
-	len = fread(text, 1, MANIFEST_MAX + 1, f);
-	if (ferror(f) || len > MANIFEST_MAX) {
-		vb_problem(v, "%s: %s", path, ferror(f) ? strerror(errno) : "larger than 16 MiB: not a manifest");
+	if (fstat(fileno(f), &st) != 0 || st.st_size > MANIFEST_MAX) {
+		vb_problem(v, "%s: %s", path, st.st_size > MANIFEST_MAX ? "larger than 16 MiB: not a manifest" :
+		    strerror(errno));
+		goto out;
+	}
+	/* One byte more than its size: a file that grows while read is seen to. */
+	text = xmalloc((size_t)st.st_size + 1);
+	len = fread(text, 1, (size_t)st.st_size + 1, f);
+	if (ferror(f) || len != (size_t)st.st_size) {
+		vb_problem(v, "%s: %s", path, ferror(f) ? strerror(errno) : "it changed while it was read");
 		goto out;
 	}
 	if (len > 0 && text[len - 1] != '\n') {
