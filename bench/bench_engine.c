@@ -56,6 +56,7 @@
 
 #include "jet.h"
 #include "jet_int.h"
+#include "result.h"
 
 #define TPS_RECORDS 10000
 #define TPS_VALUE 16
@@ -653,6 +654,8 @@ tps_case(JET_INSTANCE inst, const char *dbpath, int lazy, int nthreads, double s
 		die("no transaction committed in %.1f s", seconds);
 	sfmt(fig, sizeof(fig), "%s commits, %d session%s", mode, nthreads, nthreads > 1 ? "s" : "");
 	add_row(fig, "txn/s", "%.0f", (double)commits / (t1 - t0));
+	sfmt(fig, sizeof(fig), "engine.%s.%d", mode, nthreads);
+	bench_result(fig, (double)commits / (t1 - t0), 0, "txn/s", NULL);
 	sfmt(fig, sizeof(fig), "  log payload per txn (%s, %d)", mode, nthreads);
 	add_row(fig, "bytes", "%.0f", (double)(b.append - a.append) / (double)commits);
 	sfmt(fig, sizeof(fig), "  log written per txn (%s, %d)", mode, nthreads);
@@ -822,6 +825,8 @@ recovery_case(const char *top, const char *sub, const char *name, int freeze, in
 	add_row(fig, "s", "%.3f", t1 - t0);
 	sfmt(fig, sizeof(fig), "%s: recovery speed", name);
 	add_row(fig, "MiB/s", "%.1f", redo_mib / (t1 - t0));
+	sfmt(fig, sizeof(fig), "engine.recovery.%s", sub);
+	bench_result(fig, redo_mib / (t1 - t0), 1, "MiB/s", NULL);
 	sfmt(fig, sizeof(fig), "%s: check: counter after recovery == committed", name);
 	add_row(fig, counter == expect ? "" : "(FAILED)", "%s", counter == expect ? "ok" : "MISMATCH");
 	if (counter != expect) {

@@ -7,8 +7,11 @@
  *
  * Builds a database of N MiB (default 1024) in an instance serving a backup
  * socket, then prints (MB/s = 10^6 bytes/s):
- *  - dd bs=1M of the raw database file from the page cache (the physical
- *    limit);
+ *  - dd bs=1M and tar | cat of a copy of the database file from the page
+ *    cache (the physical limit);
+ *  - the same through libfuse's passthrough_ll example over that copy of
+ *    the file (bench/passthrough_ll, built by bench/run from libfuse3-dev's
+ *    examples), with its defaults and with jetfs's readahead;
  *  - dd bs=1M and tar through a pipe of one file of the same size through
  *    bench/fuse_ceiling (a minimal in-memory FUSE file system) with jetfs's
  *    default options and with direct_io: the FUSE ceiling;
@@ -29,7 +32,7 @@
 
 #include "benchlib.h"
 
-static char top[1024], mnt[700], sock[700];
+static char top[1024], mnt[700], sock[700], copy_dir[700];
 static double streamed_mb;
 
 static void
@@ -99,14 +102,18 @@ peak_rss_mib(void)
 	return (double)kb / 1024.0;
 }
 
-/* One read of FILE under a fresh mount of DAEMON: MB/s. */
+/* One read of FILE under a fresh mount of DAEMON: MB/s.  RA_KB > 0 sets the
+ * mount's readahead first (as jetfs and fuse_ceiling do for themselves), so
+ * that a daemon without the option is compared at the same readahead. */
 static double
-read_through(const char *daemon, const char *file, int tar)
+read_through(const char *daemon, const char *file, int tar, int ra_kb)
 {
 	char cmd[4096];
 	double t;
 
 	mount_with(daemon);
+	if (ra_kb > 0)
+		sh("echo %d >/sys/class/bdi/$(mountpoint -d '%s')/read_ahead_kb", ra_kb, mnt);
 	if (tar)
 		snprintf(cmd, sizeof(cmd), "tar -cf - -C '%s' '%s' | cat >/dev/null", mnt, file);
 	else
@@ -114,6 +121,46 @@ read_through(const char *daemon, const char *file, int tar)
 	t = timed(cmd);
 	unmount_it();
 	return streamed_mb / t;
+}
+
+/* A row of the human table and its RESULT line. */
+static void
+figure(const char *key, const char *what, double value, const char *unit)
+{
+	row(what, value, unit);
+	bench_result(key, value, 1, unit, NULL);
+}
+
+/*
+ * libfuse's passthrough_ll example over a directory holding a copy of the
+ * database file: what a generic FUSE file system gets from the same file
+ * with the same readers.  bench/run builds it from the example installed by
+ * libfuse3-dev (make bench/passthrough_ll); without it the rows say why.
+ */
+static void
+passthrough_rows(void)
+{
+	char daemon[4096];
+	double dd, tar, dd_ra;
+
+	snprintf(daemon, sizeof(daemon), "%s/bench/passthrough_ll", top);
+	if (access(daemon, X_OK) != 0) {
+		const char *why = getenv("BENCH_PASSTHROUGH_WHY");
+		if (why == NULL || *why == '\0')
+			why = "bench/passthrough_ll not built (make bench/passthrough_ll)";
+		row("passthrough_ll: not measured", 0, why);
+		bench_not_measured("passthrough.dd", why);
+		bench_not_measured("passthrough.tar", why);
+		bench_not_measured("passthrough.dd_ra4096", why);
+		return;
+	}
+	snprintf(daemon, sizeof(daemon), "'%s/bench/passthrough_ll' -f -o source='%s'", top, copy_dir);
+	dd = read_through(daemon, "data.edb", 0, 0);
+	tar = read_through(daemon, "data.edb", 1, 0);
+	dd_ra = read_through(daemon, "data.edb", 0, 4096);
+	figure("passthrough.dd", "passthrough_ll, dd bs=1M (its defaults)", dd, "MB/s");
+	figure("passthrough.tar", "passthrough_ll, tar | cat (its defaults)", tar, "MB/s");
+	figure("passthrough.dd_ra4096", "passthrough_ll, dd bs=1M, read_ahead_kb 4096 (as jetfs)", dd_ra, "MB/s");
 }
 
 int
@@ -154,34 +201,41 @@ main(int argc, char **argv)
 	streamed_mb = (double)streamed / 1e6;
 
 	printf("%-62s | %10s | %s\n", "figure", "value", "unit");
-	row("database file", (double)streamed / 1048576.0, "MiB");
-	sh("cat '%s' >/dev/null", dbpath);
-	snprintf(cmd, sizeof(cmd), "dd if='%s' of=/dev/null bs=1M status=none", dbpath);
+	figure("jetfs.db_mib", "database file", (double)streamed / 1048576.0, "MiB");
+	/* The raw and passthrough_ll rows read a copy: the live file changes
+	 * under a reader as the checkpoint writes (tar says so), the copy not. */
+	snprintf(copy_dir, sizeof(copy_dir), "%s/copy-of-db", dir);
+	sh("mkdir -p '%s' && cp '%s' '%s/' && cat '%s/data.edb' >/dev/null", copy_dir, dbpath, copy_dir, copy_dir);
+	snprintf(cmd, sizeof(cmd), "dd if='%s/data.edb' of=/dev/null bs=1M status=none", copy_dir);
 	raw = streamed_mb / timed(cmd);
-	row("raw file, dd bs=1M, page cache (physical limit)", raw, "MB/s");
+	figure("raw.dd", "raw file, dd bs=1M, page cache (physical limit)", raw, "MB/s");
+	snprintf(cmd, sizeof(cmd), "tar -cf - -C '%s' data.edb | cat >/dev/null", copy_dir);
+	figure("raw.tar", "raw file, tar | cat, page cache", streamed_mb / timed(cmd), "MB/s");
 
 	snprintf(ceiling, sizeof(ceiling), "'%s/bench/fuse_ceiling' -f -o readahead=4096 --size %llu", top,
 	    (unsigned long long)streamed);
-	ceil_dd = read_through(ceiling, "data", 0);
-	ceil_tar = read_through(ceiling, "data", 1);
+	ceil_dd = read_through(ceiling, "data", 0, 0);
+	ceil_tar = read_through(ceiling, "data", 1, 0);
 	snprintf(daemon, sizeof(daemon), "'%s/bench/fuse_ceiling' -f -o direct_io --size %llu", top,
 	    (unsigned long long)streamed);
-	ceil_direct = read_through(daemon, "data", 0);
-	row("FUSE ceiling (fuse_ceiling), dd bs=1M, page cache, ra 4 MiB", ceil_dd, "MB/s");
-	row("FUSE ceiling, tar | cat, page cache, ra 4 MiB", ceil_tar, "MB/s");
-	row("FUSE ceiling, dd bs=1M, direct_io", ceil_direct, "MB/s");
+	ceil_direct = read_through(daemon, "data", 0, 0);
+	figure("ceiling.dd", "FUSE ceiling (fuse_ceiling), dd bs=1M, page cache, ra 4 MiB", ceil_dd, "MB/s");
+	figure("ceiling.tar", "FUSE ceiling, tar | cat, page cache, ra 4 MiB", ceil_tar, "MB/s");
+	figure("ceiling.direct", "FUSE ceiling, dd bs=1M, direct_io", ceil_direct, "MB/s");
+
+	passthrough_rows();
 
 	snprintf(jetfs, sizeof(jetfs), "'%s/fs/jetfs' -f '%s'", top, sock);
-	fs_dd = read_through(jetfs, "backup/full/data.edb", 0);
-	fs_tar = read_through(jetfs, "backup/full/data.edb", 1);
+	fs_dd = read_through(jetfs, "backup/full/data.edb", 0, 0);
+	fs_tar = read_through(jetfs, "backup/full/data.edb", 1, 0);
 	snprintf(daemon, sizeof(daemon), "%s -o readahead=0", jetfs);
-	fs_ra128 = read_through(daemon, "backup/full/data.edb", 0);
+	fs_ra128 = read_through(daemon, "backup/full/data.edb", 0, 0);
 	snprintf(daemon, sizeof(daemon), "%s -o direct_io", jetfs);
-	fs_direct = read_through(daemon, "backup/full/data.edb", 0);
-	row("jetfs backup/full/data.edb, dd bs=1M (default options)", fs_dd, "MB/s");
-	row("jetfs, tar | cat (default options)", fs_tar, "MB/s");
-	row("jetfs, dd bs=1M, -o readahead=0 (the kernel's 128 KiB)", fs_ra128, "MB/s");
-	row("jetfs, dd bs=1M, -o direct_io", fs_direct, "MB/s");
+	fs_direct = read_through(daemon, "backup/full/data.edb", 0, 0);
+	figure("jetfs.dd", "jetfs backup/full/data.edb, dd bs=1M (default options)", fs_dd, "MB/s");
+	figure("jetfs.tar", "jetfs, tar | cat (default options)", fs_tar, "MB/s");
+	figure("jetfs.ra128", "jetfs, dd bs=1M, -o readahead=0 (the kernel's 128 KiB)", fs_ra128, "MB/s");
+	figure("jetfs.direct", "jetfs, dd bs=1M, -o direct_io", fs_direct, "MB/s");
 	row("jetfs dd / FUSE ceiling dd (page cache)", fs_dd / ceil_dd, "x");
 	row("jetfs dd / FUSE ceiling dd, both direct_io", fs_direct / ceil_direct, "x");
 	row("jetfs tar / jetfs dd", fs_tar / fs_dd, "x");
@@ -192,8 +246,8 @@ main(int argc, char **argv)
 	sh("cat '%s/backup/full/'* >/dev/null", mnt);
 	rss_all = peak_rss_mib();
 	unmount_it();
-	row("jetfs peak RSS after reading 64 MiB", rss64, "MiB");
-	row("jetfs peak RSS after reading the whole set", rss_all, "MiB");
+	figure("jetfs.rss64", "jetfs peak RSS after reading 64 MiB", rss64, "MiB");
+	figure("jetfs.rss_all", "jetfs peak RSS after reading the whole set", rss_all, "MiB");
 
 	lt = load_start(threads);
 	t0 = now_s();
@@ -205,8 +259,8 @@ main(int argc, char **argv)
 	sh("rsync -a '%s/backup/full/' '%s/copy/'", mnt, dir);
 	during = load_stop(lt, threads, t0);
 	unmount_it();
-	row("workload durable commits/s, no backup", alone, "txn/s");
-	row("workload durable commits/s during rsync of backup/full/", during, "txn/s");
+	figure("impact.jetfs_base", "workload durable commits/s, no backup", alone, "txn/s");
+	figure("impact.jetfs_rsync", "workload durable commits/s during rsync of backup/full/", during, "txn/s");
 	row("ratio", during / alone, "x");
 
 	CK(JetTerm2(inst, JET_bitTermAbrupt));

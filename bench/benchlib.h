@@ -8,6 +8,7 @@
 #include <stdlib.h>
 
 #include "jet.h"
+#include "result.h"
 
 #define CK(x) do { JET_ERR e_ = (x); if (e_ < 0) { fprintf(stderr, "bench: %s: %s (%ld)\n", #x, JetErrorName(e_), e_); exit(1); } } while (0)
 #define NACCOUNTS 10000

@@ -6,7 +6,8 @@
 # MB/s (10^6 bytes per second of file data) of RUNS runs with min-max, and
 # the READ requests the daemon saw in the first run: count per size bucket
 # (<=128K: sizes in (64K, 128K]), how many started below the highest offset
-# already requested ("behind"), and bytes served more than once.
+# already requested ("behind"), and bytes served more than once.  Then one
+# RESULT line per cell, for bench/run.
 #
 #   bench/fuse_ceiling.sh [--size BYTES] [--runs N] [--timeout S] [-- DAEMON_ARGS...]
 #
@@ -201,26 +202,35 @@ cell() {
 	cell_rate=$(median_of "${rates[@]}")
 }
 
-modes=("page cache, default readahead|-|"
-	"page cache, readahead=1024|1024|-o readahead=1024"
-	"page cache, readahead=4096|4096|-o readahead=4096"
-	"direct_io|-|-o direct_io")
+modes=("page cache, default readahead|-||ra_default"
+	"page cache, readahead=1024|1024|-o readahead=1024|ra1024"
+	"page cache, readahead=4096|4096|-o readahead=4096|ra4096"
+	"direct_io|-|-o direct_io|direct")
+
+# cell_result KEY TOOL: the RESULT line of the last cell (for bench/run).
+cell_result() {
+	results+=("RESULT ceiling_sh.$1.$2=${cell_rate%% *} MB/s median of $runs${cell_rate#"${cell_rate%% *}"}")
+}
 
 rows=()
+results=()
 for m in "${modes[@]}"; do
-	IFS='|' read -r title want_ra opt <<EOF
+	IFS='|' read -r title want_ra opt key <<EOF
 $m
 EOF
 	if [ "$want_ra" != - ] && [ "$is_root" -eq 0 ]; then
 		rows+=("$title	-	skipped (needs root)")
+		results+=("RESULT ceiling_sh.$key.dd=- - not measured: needs root" "RESULT ceiling_sh.$key.tar=- - not measured: needs root")
 		continue
 	fi
 	# $opt is "" or "-o VALUE": split on purpose.
 	# shellcheck disable=SC2086
 	cell dd "$want_ra" $opt
 	dd_rate=$cell_rate dd_reqs=$cell_reqs ra=$cell_ra
+	cell_result "$key" dd
 	# shellcheck disable=SC2086
 	cell tar "$want_ra" $opt
+	cell_result "$key" tar
 	rows+=("$title	$ra	$dd_rate	$dd_reqs	$cell_rate	$cell_reqs")
 done
 
@@ -239,3 +249,4 @@ printf 'fuse_ceiling: %s bytes, median MB/s of %s runs (min-max), fresh mount pe
 			sub(/ +$/, "", line); print line
 		}
 	}'
+printf '%s\n' "${results[@]}"
