@@ -90,7 +90,13 @@ secs_since() { awk -v a="$1" -v b="$(now_ns)" 'BEGIN { printf "%.3f", (b - a) / 
 bytes_of() { du -sb "$1" | awk '{ print $1 }'; }
 peak_rss_mib() { awk '/^VmHWM:/ { printf "%.1f", $2 / 1024 }' "/proc/$1/status" 2>/dev/null; }
 # Closed log generations of the bank in $1 (edbXXXXX.log, hexadecimal).
-generations() { ls "$1" | grep -c '^edb[0-9A-F]\{5,\}\.log$'; }
+generations() {
+	n=0
+	for f in "$1"/edb[0-9A-F][0-9A-F][0-9A-F][0-9A-F][0-9A-F]*.log; do
+		[ -e "$f" ] && n=$((n + 1))
+	done
+	echo "$n"
+}
 
 # bank_serve DIR SOCK: jetload run serving SOCK at 100 transfers/s; waits for
 # the socket (10 s).  Sets bank_pid; its output in $work/bank.log.
@@ -154,8 +160,8 @@ for k in $sizes; do
 	# so that the instance's RSS is comparable between sizes.
 	"$JETLOAD" create "$bank" --accounts $((base * k)) --log-size "$log_kb" --cache 65536 >"$work/create.log" 2>&1 ||
 		die "jetload create failed"
-	sed 's/^cache_pages=.*/cache_pages=1024/' "$bank/jetload.conf" >"$d/conf" && mv "$d/conf" "$bank/jetload.conf" ||
-		die "cannot set cache_pages"
+	sed 's/^cache_pages=.*/cache_pages=1024/' "$bank/jetload.conf" >"$d/conf" || die "cannot set cache_pages"
+	mv "$d/conf" "$bank/jetload.conf" || die "cannot set cache_pages"
 	db_mib=$(awk -v b="$(bytes_of "$bank/bank0.edb")" 'BEGIN { printf "%.1f", b / 1048576 }')
 
 	# A: the full, through jetfs, with the memory of both processes.
