@@ -20,6 +20,11 @@
  *      engine counts a file as copied only when one handle served all of
  *      it), and is closed when the file becomes complete and no read uses
  *      it: at most FSB_OPEN_MAX are open (the engine's own limit is 64).
+ *      The reads that hash a file for SHA256SUMS go to its end through one
+ *      handle, the tool's if it has one, so that handle has then served
+ *      all of it, and is closed too: else hashing a set of more files than
+ *      FSB_OPEN_MAX that no tool read yet (rsync reads SHA256SUMS first)
+ *      would run out of handles.
  *  F4. Network calls on the instance are made outside the lock, except
  *      open/close of a file and truncation, which are short and must not
  *      race with the handle table.
@@ -599,7 +604,7 @@ fsb_read(struct fsbackup *b, size_t i, void *buf, size_t n, uint64_t off, int se
 		if (served)
 			st->served += n;
 		rc = (ssize_t)n;
-		if (file_complete(f, st))
+		if (file_complete(f, st) || (!served && off + n == f->size))
 			fsb_close_locked(b, st);
 	}
 	pthread_mutex_unlock(&b->lock);
@@ -609,7 +614,11 @@ fsb_read(struct fsbackup *b, size_t i, void *buf, size_t n, uint64_t off, int se
 ssize_t
 fsbackup_read(struct fsbackup *b, size_t i, void *buf, size_t n, uint64_t off)
 {
-	return fsb_read(b, i, buf, n, off, 1);
+	ssize_t rc = fsb_read(b, i, buf, n, off, 1);
+
+	if (rc > 0 && b->manifest != NULL)
+		fsmanifest_pending(b->manifest, i);
+	return rc;
 }
 
 void

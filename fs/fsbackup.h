@@ -50,8 +50,8 @@ struct timespec fsbackup_time(struct fsbackup *b);
  * @return bytes read, or -EIO (recorded: blocks truncation, ends as abort). */
 ssize_t fsbackup_read(struct fsbackup *b, size_t i, void *buf, size_t n, uint64_t off);
 /* Feeds bytes fsbackup_read gave (and the reader was sent) to SHA256SUMS's
- * hash of file i.  Called after the reply: it may wait for the reads in
- * front of it (fsmanifest.c M1). */
+ * hash of file i.  Must follow every fsbackup_read that returned bytes, after
+ * the reply: it may wait for the reads in front of it (fsmanifest.c M1). */
 void fsbackup_served(struct fsbackup *b, size_t i, const void *buf, size_t n, uint64_t off);
 
 /* SHA256SUMS of the set (fsmanifest.h): whether there is one, its exact

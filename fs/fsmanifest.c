@@ -16,7 +16,12 @@
  *      (the backup's lock).  No caller holds the backup's lock when it calls
  *      in, and the progress counters are atomics, so the status (made under
  *      the backup's lock) never takes a lock of the manifest.
- *  M3. The text is made once, after every hash is finished, and never
+ *  M3. A read served counts as pending from before its reply until its
+ *      bytes were offered to the hash, and the manifest's read waits for
+ *      pending reads (bounded) before it reads a file again: a tool that
+ *      opens SHA256SUMS right after the last read of the set (tar, cp)
+ *      would else make jetfs read that last request again.
+ *  M4. The text is made once, after every hash is finished, and never
  *      changes after: it is the same bytes at every read.
  */
 #include "config.h"
@@ -35,12 +40,15 @@
 #define FSM_GAP_MAX (8u << 20)
 #define FSM_CHUNK (1u << 20)
 #define FSM_WAIT_MS 20
+/* How long the manifest's read waits for served bytes still to be hashed. */
+#define FSM_PENDING_WAIT_MS 2000
 
 struct fsm_file {
 	pthread_mutex_t lock;
 	pthread_cond_t advanced;	/* hashed moved on */
 	struct manifest_hash *hash;	/* NULL before the first byte and once done */
 	uint64_t hashed;
+	unsigned pending;		/* reads served whose bytes are still to come */
 	int done;
 	uint8_t digest[MANIFEST_DIGEST_SIZE];
 };
@@ -104,6 +112,22 @@ fsmanifest_size(const struct fsmanifest *m)
 	return m->size;
 }
 
+/* now + ms, for pthread_cond_timedwait. */
+static struct timespec
+fsm_deadline(long ms)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_REALTIME, &t);
+	t.tv_sec += ms / 1000;
+	t.tv_nsec += (ms % 1000) * 1000000L;
+	if (t.tv_nsec >= 1000000000L) {
+		t.tv_sec++;
+		t.tv_nsec -= 1000000000L;
+	}
+	return t;
+}
+
 /* Hashes n bytes that start at the file's hashed offset; the file's lock is held. */
 static int
 fsm_advance(struct fsmanifest *m, size_t i, const void *buf, size_t n)
@@ -160,13 +184,7 @@ fsmanifest_served(struct fsmanifest *m, size_t i, const void *buf, size_t n, uin
 	f = &m->f[i];
 	pthread_mutex_lock(&f->lock);
 	if (!f->done && off > f->hashed && off <= f->hashed + FSM_GAP_MAX) {
-		struct timespec until;
-		clock_gettime(CLOCK_REALTIME, &until);
-		until.tv_nsec += FSM_WAIT_MS * 1000000L;
-		if (until.tv_nsec >= 1000000000L) {
-			until.tv_sec++;
-			until.tv_nsec -= 1000000000L;
-		}
+		struct timespec until = fsm_deadline(FSM_WAIT_MS);
 		while (!f->done && off > f->hashed &&
 		    pthread_cond_timedwait(&f->advanced, &f->lock, &until) == 0)
 			;
@@ -178,10 +196,23 @@ fsmanifest_served(struct fsmanifest *m, size_t i, const void *buf, size_t n, uin
 		/* A failure leaves the hash where it was: the manifest's read tries again. */
 		(void)fsm_advance(m, i, (const char *)buf + skip, (size_t)(n - skip));
 	}
+	if (f->pending > 0)
+		f->pending--;
+	pthread_cond_broadcast(&f->advanced);
 	pthread_mutex_unlock(&f->lock);
 }
 
-/* Finishes every hash and makes the text once (M3); the text lock is held. */
+void
+fsmanifest_pending(struct fsmanifest *m, size_t i)
+{
+	if (m == NULL || i >= m->n)
+		return;
+	pthread_mutex_lock(&m->f[i].lock);
+	m->f[i].pending++;
+	pthread_mutex_unlock(&m->f[i].lock);
+}
+
+/* Finishes every hash and makes the text once (M4); the text lock is held. */
 static int
 fsm_make_text(struct fsmanifest *m)
 {
@@ -189,7 +220,12 @@ fsm_make_text(struct fsmanifest *m)
 	int rc = 0;
 
 	for (size_t i = 0; i < m->n && rc == 0; i++) {
+		struct timespec until = fsm_deadline(FSM_PENDING_WAIT_MS);
 		pthread_mutex_lock(&m->f[i].lock);
+		/* M3 */
+		while (!m->f[i].done && m->f[i].pending > 0 &&
+		    pthread_cond_timedwait(&m->f[i].advanced, &m->f[i].lock, &until) == 0)
+			;
 		/* A chunk at a time, so a tool reading this file waits at most one chunk. */
 		while (rc == 0 && !m->f[i].done) {
 			uint64_t end = m->f[i].hashed + FSM_CHUNK;

@@ -512,6 +512,7 @@ static void
 jetfs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi)
 {
 	struct jetfs *fs = fs_of(req);
+	int of_set = 0;
 	ssize_t got;
 	char *buf;
 
@@ -523,12 +524,14 @@ jetfs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_f
 		fuse_reply_err(req, ENOMEM);
 		return;
 	}
-	if (ino == INO_STATUS || ino == INO_TRUNCATE)
+	if (ino == INO_STATUS || ino == INO_TRUNCATE) {
 		got = text_copy(fi->fh, buf, size, off);
-	else if (ino != 0 && ino == manifest_ino(fs))
+	} else if (ino != 0 && ino == manifest_ino(fs)) {
 		got = fsbackup_manifest_read(fs->backup, buf, size, (uint64_t)off);
-	else
+	} else {
 		got = fsbackup_read(fs->backup, fi->fh, buf, size, (uint64_t)off);
+		of_set = 1;
+	}
 	if (got < 0) {
 		fuse_reply_err(req, (int)-got);
 		return;
@@ -536,7 +539,7 @@ jetfs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_f
 	fuse_reply_buf(req, buf, (size_t)got);
 	/* SHA256SUMS's hash of the bytes sent, off the reader's path: the
 	 * reader's next request is being served meanwhile (fsmanifest.c M1). */
-	if (got > 0 && ino >= INO_FILE_BASE && ino < INO_FILE_BASE + fsbackup_count(fs->backup))
+	if (of_set && got > 0)
 		fsbackup_served(fs->backup, fi->fh, buf, (size_t)got, (uint64_t)off);
 }
 

@@ -16,7 +16,8 @@
  *     the bytes read, whether it is read first (made by reading the set once
  *     more, which does not count as reading it), after reads that overlap or
  *     go backwards (gaps filled as they come), or after sequential reads
- *     (nothing read again); -o nomanifest lists none;
+ *     (nothing read again), also read first on a set of more files than
+ *     jetfs keeps open; -o nomanifest lists none;
  *  3. EBUSY for the other directory (both ways), EROFS for writes, chmod,
  *     truncate(2); status cannot be written;
  *  4. truncation refused (EPERM, status says why) before every file was read,
@@ -1348,6 +1349,50 @@ START_TEST(test_manifest)
 	ck_assert_has(st, "on unmount: end normal");
 	free(st);
 	free_refs(ref, l.n);
+	ck_assert_end(fx_unmount(&f), JET_bitBackupEndNormal);
+	listing_free(&l);
+
+	/* 5. Read first on a set of more files than jetfs keeps open (48): each is
+	 * hashed through to its end and let go.  A truncated full first. */
+	fx_mount(&f, NULL);
+	list_set(&f, "full", &l);
+	for (int i = 0; i < l.n; i++) {
+		p = mp(&f, "backup/full/%s", l.name[i]);
+		free(read_file(p, &size[i]));
+		free(p);
+	}
+	ck_assert_int_eq(write_truncate(&f), 0);
+	ck_assert_end(fx_unmount(&f), JET_bitBackupEndNormal);
+	listing_free(&l);
+	{
+		uint8_t present[4096];
+		int closed = 0;
+		for (int round = 0; round < 400 && closed < 56; round++) {
+			fx_put(&f, "k", 0, 300, 5 + (unsigned)round);
+			gens_present(f.dir, present, sizeof(present));
+			closed = 0;
+			for (size_t g = 0; g < sizeof(present); g++)
+				closed += present[g];
+		}
+		ck_assert_msg(closed >= 56 && closed < MAXF, "%d closed generations, expected 56 to %d", closed, MAXF - 1);
+	}
+	fx_mount(&f, NULL);
+	list_set(&f, "incremental", &l);
+	ck_assert_msg(l.n > 48, "the incremental set has %d files, not more than 48", l.n);
+	first = read_manifest(&f, "incremental", &l);
+	for (int i = 0; i < l.n; i++) {
+		p = mp(&f, "backup/incremental/%s", l.name[i]);
+		ref[i] = read_file(p, &size[i]);
+		free(p);
+	}
+	{
+		char *want = expected_manifest(&l, ref, size);
+		ck_assert_msg(strcmp(first, want) == 0, "SHA256SUMS of %d files read first is wrong", l.n);
+		free(want);
+	}
+	free(first);
+	free_refs(ref, l.n);
+	ck_assert_int_eq(write_truncate(&f), 0);
 	ck_assert_end(fx_unmount(&f), JET_bitBackupEndNormal);
 	listing_free(&l);
 	fx_free(&f);
