@@ -7,8 +7,9 @@
  * calling application instead, in a thread of its own, with the same file
  * system: MOUNTPOINT/backup/full/ and backup/incremental/ (a point-in-time
  * backup begins at the first look inside), backup/status, backup/truncate;
- * see jetfs(1) for the tree and its rules.  Link with -ljetfs (pkg-config
- * jetfs).  Both calls are jetfs extensions; ESE has nothing like them.
+ * see jetfs(1) for the tree and its rules.  Link with -ljetfs and libjet
+ * (`pkg-config --cflags --libs libjet` -ljetfs; libjetfs(3)).  Both calls are
+ * jetfs extensions; ESE has nothing like them.
  *
  * @code
  * JET_JETFSMOUNT mount;

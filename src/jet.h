@@ -517,7 +517,7 @@ JET_ERR JET_API JetDeleteTable(JET_SESID sesid, JET_DBID dbid, JET_PCSTR szTable
 JET_ERR JET_API JetPrepareUpdate(JET_SESID sesid, JET_TABLEID tableid, unsigned long prep);
 /**
  * Sets a column of the prepared record.  JET_columnidKey may be set only on
- * insert (JET_errKeyIsMade... no: JET_errColumnNotUpdatable on replace).
+ * insert (on replace: JET_errColumnNotUpdatable).
  * JET_bitSetAppendLV appends to the value; JET_bitSetSizeLV truncates or
  * extends it to cbData bytes; with psetinfo, ibLongValue overwrites from
  * that offset.
