@@ -98,18 +98,28 @@ generations() {
 	echo "$n"
 }
 
+# wait_for PID WHAT COMMAND...: polls COMMAND until it succeeds, for 10 s,
+# while PID lives; dies saying WHAT did not happen otherwise.
+wait_for() {
+	wpid=$1 what=$2
+	shift 2
+	i=0
+	until "$@"; do
+		kill -0 "$wpid" 2>/dev/null || die "$what: the process exited first"
+		i=$((i + 1))
+		[ "$i" -lt 200 ] || die "$what: not within 10 s"
+		sleep 0.05
+	done
+}
+
+serving() { [ -S "$1" ] && grep -q '^running on' "$work/bank.log"; }
+
 # bank_serve DIR SOCK: jetload run serving SOCK at 100 transfers/s; waits for
 # the socket (10 s).  Sets bank_pid; its output in $work/bank.log.
 bank_serve() {
 	"$JETLOAD" run "$1" --socket "$2" --rate 100 >"$work/bank.log" 2>&1 &
 	bank_pid=$!
-	i=0
-	until [ -S "$2" ] && grep -q '^running on' "$work/bank.log"; do
-		kill -0 "$bank_pid" 2>/dev/null || { bank_pid=; die "jetload run $1 exited before serving $2"; }
-		i=$((i + 1))
-		[ "$i" -lt 200 ] || die "jetload run $1 does not serve $2 after 10 s"
-		sleep 0.05
-	done
+	wait_for "$bank_pid" "jetload run $1 serving $2" serving "$2"
 }
 
 # bank_stop: SIGTERM, and jetload must stop cleanly (status 0).
@@ -127,13 +137,7 @@ fs_mount() {
 	mkdir -p "$mnt"
 	"$JETFS" -f "$1" "$mnt" 2>"$work/jetfs.err" &
 	fs_pid=$!
-	i=0
-	until mountpoint -q "$mnt"; do
-		kill -0 "$fs_pid" 2>/dev/null || { fs_pid=; die "jetfs died before mounting $mnt"; }
-		i=$((i + 1))
-		[ "$i" -lt 200 ] || die "jetfs did not mount $mnt within 10 s"
-		sleep 0.05
-	done
+	wait_for "$fs_pid" "jetfs mounting $mnt" mountpoint -q "$mnt"
 }
 
 # fs_unmount: the backup must end normally (jetfs exits 0; 2 is an abort).

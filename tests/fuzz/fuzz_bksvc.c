@@ -51,9 +51,6 @@ static char fz_sock[108];
 static unsigned long fz_runs;
 static int fz_verbose;		/* FUZZ_BKSVC_VERBOSE=1: print every reply's status */
 
-int LLVMFuzzerInitialize(int *argc, char ***argv);
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
 #define FZ_JET(expr) do { \
 	JET_ERR e_ = (expr); \
 	if (e_ < 0) { \

@@ -37,9 +37,6 @@
 static struct jet_inst *fz_inst;
 static char *fz_chk;
 
-int LLVMFuzzerInitialize(int *argc, char ***argv);
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
 int
 LLVMFuzzerInitialize(int *argc, char ***argv)
 {

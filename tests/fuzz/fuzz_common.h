@@ -30,6 +30,10 @@
 	} \
 } while (0)
 
+/* libFuzzer's entry points, which every harness defines. */
+int LLVMFuzzerInitialize(int *argc, char ***argv);
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
 static char *fz_dir;
 
 static inline void

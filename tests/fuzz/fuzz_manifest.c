@@ -30,9 +30,6 @@ static const char *const fz_contents[2] = { "the first file of the set\n", "" };
 static char fz_hex[2][65];
 static char *fz_manifest;
 
-int LLVMFuzzerInitialize(int *argc, char ***argv);
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
 int
 LLVMFuzzerInitialize(int *argc, char ***argv)
 {
