@@ -34,6 +34,13 @@ os_last_errno(void)
 	return os_errno;
 }
 
+int
+os_is_io_error(JET_ERR err)
+{
+	return err == JET_errDiskIO || err == JET_errDiskFull || err == JET_errOutOfMemory ||
+	    err == JET_errOutOfFileHandles || err == JET_errFileAccessDenied;
+}
+
 static JET_ERR
 os_jet_error(int err)
 {

@@ -49,6 +49,14 @@ void os_unlock_dir(int fd);
 int os_exists(const char *path);
 int os_is_dir(const char *path);
 int os_last_errno(void);
+/*
+ * Whether err says that the device or the system failed (an I/O error, a
+ * full disk, no memory or file handles, no permission) rather than that
+ * what was read is not what was expected: callers that classify files by
+ * their content must not take a file they could not read for a file of
+ * another kind.
+ */
+int os_is_io_error(JET_ERR err);
 
 /* Path helpers (not I/O). */
 char *os_path_join(const char *dir, const char *name);

@@ -222,16 +222,25 @@ rst_scan_dir(struct restore *r, const char *dir, int take_images)
 			os_file *f;
 			struct db_header h;
 			memset(&tmp, 0, sizeof(tmp));
-			/* Anything with a database header is a candidate; others are ignored. */
-			if (os_open(p, OS_READ, &f) >= 0) {
-				int is_db = dbhdr_read(f, &h) >= 0;
+			/*
+			 * Anything with a database header is a candidate; others are
+			 * ignored.  A file that cannot be read is neither: ignoring it
+			 * would restore the set without that database and call it done.
+			 */
+			JET_ERR herr = os_open(p, OS_READ, &f);
+			if (herr >= 0) {
+				herr = dbhdr_read(f, &h);
 				os_close(f);
-				if (is_db) {
-					if (r->ndbs == JET_MAX_ATTACHED_DATABASES)
-						err = JET_errTooManyAttachedDatabases;
-					else if ((err = rst_check_image(p, &tmp)) >= 0)
-						r->dbs[r->ndbs++] = tmp;
-				}
+			}
+			if (herr >= 0) {
+				if (r->ndbs == JET_MAX_ATTACHED_DATABASES)
+					err = JET_errTooManyAttachedDatabases;
+				else if ((err = rst_check_image(p, &tmp)) >= 0)
+					r->dbs[r->ndbs++] = tmp;
+			} else if (os_is_io_error(herr)) {
+				event_log(NULL, EVENT_ERROR, 1022, "backup file %s cannot be read: %s", p,
+				    JetErrorName(herr));
+				err = herr;
 			}
 		}
 		free(p);
