@@ -920,7 +920,13 @@ bk_open_log(struct jet_inst *inst, const char *name, struct bk_file *f)
 	if (f->verify_err < 0) {
 		event_log(inst, EVENT_ERROR, 477, "backup: log file %s failed verification: %s", f->path,
 		    JetErrorName(f->verify_err));
-		f->verify_err = JET_errLogReadVerifyFailure;
+		/*
+		 * A damaged log is a checksum error, as in ESE; but a disk that
+		 * could not be read is not a damaged log, and saying so would
+		 * send the admin after the wrong problem: the I/O error stays.
+		 */
+		if (!os_is_io_error(f->verify_err))
+			f->verify_err = JET_errLogReadVerifyFailure;
 	}
 	return JET_errSuccess;
 }
