@@ -1977,6 +1977,9 @@ main(int argc, char **argv)
 	}
 	if (argc < 2)
 		usage_error("a command is expected");
+	/* As jetload: JET_FAULT makes an I/O fail (tests/faults.test, restore under EIO / ENOSPC). */
+	if (os_fault_arm_from_env() < 0)
+		usage_error("JET_FAULT: bad fault specification");
 	for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++) {
 		if (strcmp(argv[1], cmds[i].name) != 0)
 			continue;
