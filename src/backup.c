@@ -1279,7 +1279,7 @@ JetTruncateLogInstance(JET_INSTANCE instance)
 	if (bkclient_is_remote(instance)) return bkclient_truncate_log(instance);
 	struct jet_inst *inst;
 	struct backup *bk;
-	uint32_t deleted = 0;
+	uint32_t deleted = 0, gone;
 	JET_ERR err = JET_errSuccess;
 
 	RET(bk_enter(instance, &inst, &bk));
@@ -1298,8 +1298,8 @@ JetTruncateLogInstance(JET_INSTANCE instance)
 		return bk_leave(inst, JET_errSuccess);
 	}
 	bk_log_phase(inst, BKP_TRUNCATE, 0, 0, NULL);
-	for (uint32_t g = bk->delete_mic; g < bk->delete_mac && err >= 0; g++) {
-		char *p = log_gen_path(inst, g);
+	for (gone = bk->delete_mic; gone < bk->delete_mac; gone++) {
+		char *p = log_gen_path(inst, gone);
 		if (p == NULL)
 			err = JET_errOutOfMemory;
 		else if ((err = os_unlink(p)) == JET_errFileNotFound) {
@@ -1308,10 +1308,13 @@ JetTruncateLogInstance(JET_INSTANCE instance)
 		} else if (err >= 0)
 			deleted++;
 		free(p);
+		if (err < 0)
+			break;
 	}
 	if (err >= 0)
 		err = os_fsync_dir(inst->p.log_path);
-	log_forget_gens_below(&inst->log, bk->delete_mac);
+	/* Only the generations deleted: one whose unlink failed is still there. */
+	log_forget_gens_below(&inst->log, gone);
 	event_log(inst, err >= 0 ? EVENT_INFO : EVENT_ERROR, 224, "deleted log files %u to %u (%u files)%s%s",
 	    bk->delete_mic, bk->delete_mac - 1, deleted, err < 0 ? ": " : "", err < 0 ? JetErrorString(err) : "");
 	return bk_leave(inst, err);
