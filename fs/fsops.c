@@ -443,7 +443,7 @@ jetfs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	}
 	if (n == NULL) {
 		f = set_file(fs, ino, &i);
-		if (f == NULL && (ino != manifest_ino(fs) || ino == 0)) {
+		if (f == NULL && ino != manifest_ino(fs)) {
 			fuse_reply_err(req, ENOENT);
 			return;
 		}
@@ -526,7 +526,7 @@ jetfs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_f
 	}
 	if (ino == INO_STATUS || ino == INO_TRUNCATE) {
 		got = text_copy(fi->fh, buf, size, off);
-	} else if (ino != 0 && ino == manifest_ino(fs)) {
+	} else if (ino == manifest_ino(fs)) {
 		got = fsbackup_manifest_read(fs->backup, buf, size, (uint64_t)off);
 	} else {
 		got = fsbackup_read(fs->backup, fi->fh, buf, size, (uint64_t)off);
