@@ -829,6 +829,21 @@ status_settled(struct fx *f, size_t *hashed, size_t *n, unsigned long long *rere
 	return st;
 }
 
+/* The line of file name in a status text (without its newline), or NULL. */
+static char *
+status_file_line(const char *status, const char *name)
+{
+	size_t nl = strlen(name);
+
+	for (const char *p = strstr(status, "\n  "); p != NULL; p = strstr(p + 1, "\n  ")) {
+		if (strncmp(p + 3, name, nl) == 0 && p[3 + nl] == ' ') {
+			const char *end = strchr(p + 1, '\n');
+			return strndup(p + 1, end != NULL ? (size_t)(end - p - 1) : strlen(p + 1));
+		}
+	}
+	return NULL;
+}
+
 /* ---- headers, logs, restore ---- */
 
 static struct db_header
@@ -1944,6 +1959,193 @@ START_TEST(test_instance_stops)
 }
 END_TEST
 
+/* ======================================================================
+ * 9. An I/O error on a database read of the backup, then a retry
+ * ====================================================================== */
+
+START_TEST(test_db_read_fault)
+{
+	struct fx f;
+	struct listing l;
+	struct db_header before[2];
+	uint8_t present[4096], after[4096], buf[16384];
+	char *p, *s, *copy;
+	int fd, e;
+	ssize_t r;
+
+	fx_setup(&f);
+	before[0] = hdr_of(f.db[0]);
+	before[1] = hdr_of(f.db[1]);
+	gens_present(f.dir, present, sizeof(present));
+	fx_mount(&f, "direct_io");
+	list_set(&f, "full", &l);
+	p = mp(&f, "backup/full/a.edb");
+	fd = open(p, O_RDONLY);
+	ck_assert_msg(fd >= 0, "open %s: %s", p, strerror(errno));
+	ck_assert_int_eq(pread(fd, buf, sizeof(buf), 0), (ssize_t)sizeof(buf));
+	/* The next read of a.edb (or of its kept images) by the engine fails once. */
+	os_fault_arm(OS_FAULT_EIO, 1, 0, 1, "a.edb");
+	r = pread(fd, buf, sizeof(buf), 65536);
+	e = errno;
+	os_fault_disarm();
+	ck_assert_msg(r < 0 && e == EIO, "pread of a.edb with a disk read failing -> %zd (%s), expected EIO", r,
+	    r < 0 ? strerror(e) : "ok");
+	/*
+	 * As ESE: a database whose read failed leaves the backup (its later
+	 * reads fail with the same error), the other files go on.
+	 */
+	r = pread(fd, buf, sizeof(buf), 65536);
+	e = errno;
+	ck_assert_msg(r < 0 && e == EIO, "pread of a.edb again after its failed read -> %zd (%s), expected EIO", r,
+	    r < 0 ? strerror(e) : "ok");
+	close(fd);
+	free(p);
+	for (int i = 0; i < l.n; i++) {
+		size_t n;
+		if (strcmp(l.name[i], "a.edb") == 0)
+			continue;
+		p = mp(&f, "backup/full/%s", l.name[i]);
+		free(read_file(p, &n));
+		free(p);
+	}
+	s = status_of(&f);
+	ck_assert_has(s, "\nfailed reads: 2\n");
+	/* The cause, not a follow-on error of the dropped database. */
+	ck_assert_has(s, "last error: read of a.edb at 65536 (+16384): Disk IO error (-1022)");
+	for (int i = 0; i < l.n; i++) {
+		char *line = status_file_line(s, l.name[i]);
+		ck_assert_msg(line != NULL, "no line for %s in the status:\n%s", l.name[i], s);
+		ck_assert_msg((strstr(line, "incomplete") != NULL) == (strcmp(l.name[i], "a.edb") == 0),
+		    "status line of %s after a.edb failed: %s", l.name[i], line);
+		free(line);
+	}
+	ck_assert_has(s, "truncation: not allowed: ");
+	ck_assert_has(s, "on unmount: end abort");
+	free(s);
+	/* A set with a failed read ends as an abort, whatever was read after. */
+	e = write_truncate(&f);
+	ck_assert_msg(e == EPERM, "write to backup/truncate after a failed read -> %s, expected EPERM",
+	    e ? strerror(e) : "success");
+	listing_free(&l);
+	ck_assert_end(fx_unmount(&f), JET_bitBackupEndAbort);
+	check_headers_unchanged(before, (const char *const *)f.db, "after a failed database read");
+	gens_present(f.dir, after, sizeof(after));
+	for (size_t g = 0; g < sizeof(after); g++)
+		ck_assert_msg(!present[g] || after[g], "generation %zu was deleted by an aborted backup", g);
+	/* The instance took no harm: it writes, and its next backup completes and truncates. */
+	fx_put(&f, "k", 0, 200, 2);
+	fx_mount(&f, "direct_io");
+	list_set(&f, "full", &l);
+	copy = copy_set(&f, "full", &l);
+	ck_assert_int_eq(write_truncate(&f), 0);
+	ck_assert_end(fx_unmount(&f), JET_bitBackupEndNormal);
+	listing_free(&l);
+	tu_rmdir(copy);
+	free(copy);
+	fx_free(&f);
+}
+END_TEST
+
+/* ======================================================================
+ * 10. JetTerm2 while threads are in the middle of reads
+ * ====================================================================== */
+
+struct busy_reader {
+	char *path;		/* in the mount */
+	const uint8_t *ref;	/* the bytes of a copy made before */
+	size_t size;
+	atomic_int reads;	/* reads that returned the right bytes */
+	int err;		/* errno of the read that ended it; 0: none did */
+	char what[160];		/* what went wrong otherwise */
+};
+
+/* Reads at spread offsets until a read fails (or 200000 reads passed). */
+static void *
+busy_reader_main(void *arg)
+{
+	struct busy_reader *br = arg;
+	uint8_t buf[32768];
+	int fd = open(br->path, O_RDONLY);
+
+	if (fd < 0) {
+		br->err = errno;
+		return NULL;
+	}
+	for (unsigned i = 0; i < 200000 && br->err == 0 && br->what[0] == '\0'; i++) {
+		size_t off = ((size_t)i * 40961) % br->size, want = br->size - off < sizeof(buf) ? br->size - off :
+		    sizeof(buf);
+		ssize_t r = pread(fd, buf, want, (off_t)off);
+		if (r < 0)
+			br->err = errno;
+		else if ((size_t)r != want || memcmp(buf, br->ref + off, want) != 0)
+			snprintf(br->what, sizeof(br->what), "read at %zu returned %zd bytes, not the %zu of the copy",
+			    off, r, want);
+		else
+			atomic_fetch_add(&br->reads, 1);
+	}
+	close(fd);
+	return NULL;
+}
+
+START_TEST(test_term_mid_read)
+{
+	struct fx f;
+	struct listing l;
+	struct db_header before[2];
+	struct busy_reader br[2];
+	pthread_t th[2];
+	uint8_t *ref[2];
+	uint8_t present[4096], after[4096];
+	char *copy, *q, *s;
+
+	fx_setup(&f);
+	before[0] = hdr_of(f.db[0]);
+	before[1] = hdr_of(f.db[1]);
+	gens_present(f.dir, present, sizeof(present));
+	fx_mount(&f, "direct_io");
+	list_set(&f, "full", &l);
+	copy = copy_set(&f, "full", &l);
+	for (int i = 0; i < 2; i++) {
+		memset(&br[i], 0, sizeof(br[i]));
+		br[i].path = mp(&f, "backup/full/%s", db_names[i]);
+		q = tu_path(copy, db_names[i]);
+		ref[i] = slurp_disk(q, &br[i].size);
+		free(q);
+		br[i].ref = ref[i];
+		ck_assert(pthread_create(&th[i], NULL, busy_reader_main, &br[i]) == 0);
+	}
+	while (atomic_load(&br[0].reads) < 50 || atomic_load(&br[1].reads) < 50) {
+		ck_assert_msg(br[0].err == 0 && br[1].err == 0 && br[0].what[0] == '\0' && br[1].what[0] == '\0',
+		    "a reader stopped before JetTerm2: %s / %s (%s / %s)", strerror(br[0].err), strerror(br[1].err),
+		    br[0].what, br[1].what);
+		nanosleep(&(struct timespec){ 0, 1000000L }, NULL);
+	}
+	CK(JetEndSession(f.ses, 0));
+	CK(JetTerm2(f.inst, JET_bitTermStopBackup));
+	f.inst = 0;
+	for (int i = 0; i < 2; i++) {
+		pthread_join(th[i], NULL);
+		ck_assert_msg(br[i].what[0] == '\0', "%s during JetTerm2: %s", db_names[i], br[i].what);
+		ck_assert_msg(br[i].err == EIO, "the reads of %s after JetTerm2 ended with %s, expected EIO",
+		    db_names[i], br[i].err ? strerror(br[i].err) : "none failing");
+		free(br[i].path);
+		free(ref[i]);
+	}
+	s = status_of(&f);
+	ck_assert_has(s, "on unmount: end abort");
+	free(s);
+	listing_free(&l);
+	ck_assert_end(fx_unmount(&f), JET_bitBackupEndAbort);
+	check_headers_unchanged(before, (const char *const *)f.db, "after JetTerm2 during reads");
+	gens_present(f.dir, after, sizeof(after));
+	for (size_t g = 0; g < sizeof(after); g++)
+		ck_assert_msg(!present[g] || after[g], "generation %zu was deleted", g);
+	tu_rmdir(copy);
+	free(copy);
+	fx_free(&f);
+}
+END_TEST
+
 /* ---- the suite ---- */
 
 static void
@@ -1972,6 +2174,8 @@ jetfs_suite(void)
 	add_test(s, "corrupt_page", test_corrupt_page, 60);
 	add_test(s, "unmount_waits_for_reader", test_unmount_waits_for_reader, 60);
 	add_test(s, "instance_stops", test_instance_stops, 60);
+	add_test(s, "db_read_fault", test_db_read_fault, 60);
+	add_test(s, "term_mid_read", test_term_mid_read, 60);
 	return s;
 }
 
