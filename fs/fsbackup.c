@@ -92,6 +92,7 @@ struct fsbackup {
 	char *truncated_list;		/* the names JetGetTruncateLogInfo gave */
 	char begin_error[FSB_MSG];
 	char last_error[FSB_MSG];
+	char first_failed_read[FSB_MSG];	/* the cause; the later ones may follow from it */
 	char end_outcome[FSB_MSG];
 };
 
@@ -522,6 +523,9 @@ fsb_record_failure_locked(struct fsbackup *b, struct fsb_state *st, JET_ERR err,
 {
 	const struct fsb_file *f = &b->files[file_index_of(b, st)];
 
+	/* As ESE, the engine ends its backup at a failed log read: say so, not "No backup in progress". */
+	if (err == JET_errNoBackup && what == NULL && b->failed_reads > 0)
+		what = "the instance ended the backup at the first failed read";
 	st->failed_reads++;
 	b->failed_reads++;
 	if (err == JET_errBackupAbortByServer)
@@ -537,6 +541,8 @@ fsb_record_failure_locked(struct fsbackup *b, struct fsb_state *st, JET_ERR err,
 	}
 	snprintf(b->last_error, sizeof(b->last_error), "read of %s at %llu (+%zu): %s (%ld)", f->name,
 	    (unsigned long long)off, n, what ? what : JetErrorString(err), err);
+	if (b->first_failed_read[0] == '\0')
+		memcpy(b->first_failed_read, b->last_error, sizeof(b->first_failed_read));
 	fsb_log(b, LOG_ERR, "%s", b->last_error);
 }
 
@@ -667,8 +673,8 @@ fsb_incomplete_locked(struct fsbackup *b, char *why, size_t cb)
 	if (b->lost)
 		return "the connection to the instance was lost";
 	if (b->failed_reads != 0) {
-		snprintf(why, cb, "%u read%s failed (%.300s)", b->failed_reads, b->failed_reads == 1 ? "" : "s",
-		    b->last_error);
+		snprintf(why, cb, "%u read%s failed (%s%.300s)", b->failed_reads, b->failed_reads == 1 ? "" : "s",
+		    b->failed_reads == 1 ? "" : "first: ", b->first_failed_read);
 		return why;
 	}
 	for (size_t i = 0; i < b->nfiles; i++)
@@ -883,6 +889,8 @@ fsbackup_status_text(struct fsbackup *b)
 			    hashed, b->nfiles, (unsigned long long)reread);
 		}
 		text_add(&t, "failed reads: %u\n", b->failed_reads);
+		if (b->failed_reads > 1)
+			text_add(&t, "first failed read: %s\n", b->first_failed_read);
 		if (b->lost)
 			text_add(&t, "connection: lost (the instance aborted the backup)\n");
 	}

@@ -2012,6 +2012,8 @@ START_TEST(test_db_read_fault)
 	ck_assert_has(s, "\nfailed reads: 2\n");
 	/* The cause, not a follow-on error of the dropped database. */
 	ck_assert_has(s, "last error: read of a.edb at 65536 (+16384): Disk IO error (-1022)");
+	ck_assert_has(s, "\nfirst failed read: read of a.edb at 65536 (+16384): Disk IO error (-1022)\n");
+	ck_assert_has(s, "on unmount: end abort (2 reads failed (first: read of a.edb at 65536");
 	for (int i = 0; i < l.n; i++) {
 		char *line = status_file_line(s, l.name[i]);
 		ck_assert_msg(line != NULL, "no line for %s in the status:\n%s", l.name[i], s);
