@@ -182,17 +182,99 @@ cache_mark_clean(struct cache *cache, struct frame *f, const struct jet_db *db, 
 		f->rec_lsn = horizon;
 }
 
+struct flush_item {
+	struct frame *f;
+	struct jet_db *db;
+	uint32_t pgno;
+	uint64_t version;
+	const uint8_t *image;		/* committed image written for an owned frame */
+	int written;
+};
+
+static int
+flush_item_cmp(const void *a, const void *b)
+{
+	const struct flush_item *x = a, *y = b;
+
+	if (x->db->dbid != y->db->dbid)
+		return x->db->dbid < y->db->dbid ? -1 : 1;
+	return x->pgno < y->pgno ? -1 : x->pgno > y->pgno;
+}
+
+/*
+ * Writes the frames of items[0, n) that are still dirty, in file order,
+ * fsyncs each database file written once, then marks the frames clean
+ * (horizon: as cache_mark_clean).  The cache lock is held on entry and exit
+ * and dropped around the I/O.  *completep tells whether every frame still
+ * dirty was written: one caught in the middle of its commit is not.
+ */
+static JET_ERR
+cache_write_items(struct cache *cache, struct flush_item *items, size_t n, uint8_t *buf, lsn_t horizon,
+    int *completep)
+{
+	JET_ERR err = JET_errSuccess;
+	int synced[JET_MAX_ATTACHED_DATABASES + 1] = { 0 };
+
+	*completep = 1;
+	qsort(items, n, sizeof(*items), flush_item_cmp);
+	for (size_t i = 0; i < n && err >= 0; i++) {
+		struct frame *f = items[i].f;
+		items[i].written = 0;
+		if (f->db != items[i].db || f->pgno != items[i].pgno || f->rec_lsn == 0)
+			continue;
+		/* Caught mid-commit or being evicted: wait for it, briefly. */
+		for (int tries = 0; (f->writing || (f->owner != NULL && f->committed == NULL)) && tries < 1000; tries++) {
+			pthread_mutex_unlock(&cache->lock);
+			sched_yield();
+			pthread_mutex_lock(&cache->lock);
+		}
+		if (f->db != items[i].db || f->pgno != items[i].pgno || f->rec_lsn == 0)
+			continue;
+		if (f->writing || (f->owner != NULL && f->committed == NULL)) {
+			*completep = 0;
+			continue;
+		}
+		items[i].image = f->owner != NULL ? f->committed : NULL;
+		err = cache_write_frame(cache, f, buf, &items[i].version);
+		items[i].written = err >= 0;
+	}
+	pthread_mutex_unlock(&cache->lock);
+	for (size_t i = 0; i < n; i++) {
+		JET_ERR e;
+		if (!items[i].written || synced[items[i].db->dbid])
+			continue;
+		synced[items[i].db->dbid] = 1;
+		if ((e = os_fsync(items[i].db->file)) < 0) {
+			err = e;
+			synced[items[i].db->dbid] = -1;
+		}
+	}
+	pthread_mutex_lock(&cache->lock);
+	for (size_t i = 0; i < n; i++)
+		if (items[i].written && synced[items[i].db->dbid] == 1)
+			cache_mark_clean(cache, items[i].f, items[i].db, items[i].pgno, items[i].version, items[i].image,
+			    horizon);
+	return err;
+}
+
 /*
  * Finds a frame to reuse.  Returns it unhashed and pinned, or NULL with
- * *errp set.  May write a dirty victim (dropping the lock meanwhile).
+ * *errp set.  When every candidate is dirty it writes a batch of them, the
+ * cold ones the clock's second lap meets, with one fsync per file: one
+ * fsync per evicted page made redo into a small cache crawl (121,640 fsyncs
+ * for 216 MB of log in an 8 MiB cache).  The lock is dropped meanwhile.
  */
 static struct frame *
 cache_victim(struct cache *cache, JET_ERR *errp)
 {
+	size_t batch_max = cache->nframes / 8 < 1 ? 1 : cache->nframes / 8 > 1024 ? 1024 : cache->nframes / 8;
+	struct flush_item *batch = NULL;
 	uint8_t *buf = NULL;
+	int oom = 0;
 
 	for (int round = 0; round < 4; round++) {
-		struct frame *dirty = NULL;
+		size_t n = 0;
+		int complete;
 
 		for (size_t step = 0; step < 2 * cache->nframes; step++) {
 			struct frame *f = &cache->frames[cache->clock_hand];
@@ -201,6 +283,7 @@ cache_victim(struct cache *cache, JET_ERR *errp)
 				continue;
 			if (f->db == NULL) {
 				free(buf);
+				free(batch);
 				f->pins = 1;
 				return f;
 			}
@@ -210,40 +293,40 @@ cache_victim(struct cache *cache, JET_ERR *errp)
 			}
 			if (f->rec_lsn == 0) {
 				free(buf);
+				free(batch);
 				cache_unhash(cache, f);
 				f->pins = 1;
 				return f;
 			}
-			if (dirty == NULL)
-				dirty = f;
+			/* The second lap meets each frame once: no item twice. */
+			if (step >= cache->nframes && n < batch_max) {
+				if (batch == NULL && (batch = malloc(batch_max * sizeof(*batch))) == NULL) {
+					oom = 1;
+					break;
+				}
+				batch[n].f = f;
+				batch[n].db = f->db;
+				batch[n].pgno = f->pgno;
+				n++;
+			}
 		}
-		if (dirty == NULL)
+		if (n == 0)
 			break;
-		/* Only dirty frames are free to go: write one and retry. */
+		/* Only dirty frames are free to go: write a batch and retry. */
 		if (buf == NULL && (buf = malloc(cache->page_size)) == NULL) {
+			free(batch);
 			*errp = JET_errOutOfMemory;
 			return NULL;
 		}
-		{
-			struct jet_db *db = dirty->db;
-			uint32_t dirty_pgno = dirty->pgno;
-			uint64_t version;
-			JET_ERR err = cache_write_frame(cache, dirty, buf, &version);
-			if (err >= 0) {
-				pthread_mutex_unlock(&cache->lock);
-				err = os_fsync(db->file);
-				pthread_mutex_lock(&cache->lock);
-			}
-			if (err < 0) {
-				free(buf);
-				*errp = err;
-				return NULL;
-			}
-			cache_mark_clean(cache, dirty, db, dirty_pgno, version, NULL, 0);
+		if ((*errp = cache_write_items(cache, batch, n, buf, 0, &complete)) < 0) {
+			free(buf);
+			free(batch);
+			return NULL;
 		}
 	}
+	*errp = oom ? JET_errOutOfMemory : JET_errOutOfBuffers;
 	free(buf);
-	*errp = JET_errOutOfBuffers;
+	free(batch);
 	return NULL;
 }
 
@@ -373,25 +456,6 @@ cache_release_owned(struct frame *f, lsn_t end, int committed)
 	pthread_mutex_unlock(&cache->lock);
 }
 
-struct flush_item {
-	struct frame *f;
-	struct jet_db *db;
-	uint32_t pgno;
-	uint64_t version;
-	const uint8_t *image;		/* committed image written for an owned frame */
-	int written;
-};
-
-static int
-flush_item_cmp(const void *a, const void *b)
-{
-	const struct flush_item *x = a, *y = b;
-
-	if (x->db->dbid != y->db->dbid)
-		return x->db->dbid < y->db->dbid ? -1 : 1;
-	return x->pgno < y->pgno ? -1 : x->pgno > y->pgno;
-}
-
 /*
  * Writes every dirty frame (of only_db, or all) whose rec_lsn is below
  * below_lsn (0: all), in file order, the committed image of frames a
@@ -406,8 +470,8 @@ cache_flush(struct jet_inst *inst, struct jet_db *only_db, lsn_t below_lsn, int 
 	struct flush_item *items;
 	size_t n = 0;
 	uint8_t *buf = malloc(cache->page_size);
-	JET_ERR err = JET_errSuccess;
-	int synced[JET_MAX_ATTACHED_DATABASES + 1] = { 0 }, complete = 1;
+	JET_ERR err;
+	int complete;
 
 	items = calloc(cache->nframes, sizeof(*items));
 	if (items == NULL || buf == NULL) {
@@ -427,43 +491,7 @@ cache_flush(struct jet_inst *inst, struct jet_db *only_db, lsn_t below_lsn, int 
 		items[n].pgno = f->pgno;
 		n++;
 	}
-	qsort(items, n, sizeof(*items), flush_item_cmp);
-	for (size_t i = 0; i < n && err >= 0; i++) {
-		struct frame *f = items[i].f;
-		if (f->db != items[i].db || f->pgno != items[i].pgno || f->rec_lsn == 0)
-			continue;
-		/* Caught mid-commit or being evicted: wait for it, briefly. */
-		for (int tries = 0; (f->writing || (f->owner != NULL && f->committed == NULL)) && tries < 1000; tries++) {
-			pthread_mutex_unlock(&cache->lock);
-			sched_yield();
-			pthread_mutex_lock(&cache->lock);
-		}
-		if (f->db != items[i].db || f->pgno != items[i].pgno || f->rec_lsn == 0)
-			continue;
-		if (f->writing || (f->owner != NULL && f->committed == NULL)) {
-			complete = 0;
-			continue;
-		}
-		items[i].image = f->owner != NULL ? f->committed : NULL;
-		err = cache_write_frame(cache, f, buf, &items[i].version);
-		items[i].written = err >= 0;
-	}
-	pthread_mutex_unlock(&cache->lock);
-	for (size_t i = 0; i < n; i++) {
-		JET_ERR e;
-		if (!items[i].written || synced[items[i].db->dbid])
-			continue;
-		synced[items[i].db->dbid] = 1;
-		if ((e = os_fsync(items[i].db->file)) < 0) {
-			err = e;
-			synced[items[i].db->dbid] = -1;
-		}
-	}
-	pthread_mutex_lock(&cache->lock);
-	for (size_t i = 0; i < n; i++)
-		if (items[i].written && synced[items[i].db->dbid] == 1)
-			cache_mark_clean(cache, items[i].f, items[i].db, items[i].pgno, items[i].version, items[i].image,
-			    below_lsn);
+	err = cache_write_items(cache, items, n, buf, below_lsn, &complete);
 	pthread_mutex_unlock(&cache->lock);
 	free(items);
 	free(buf);

@@ -34,6 +34,14 @@ os_last_errno(void)
 	return os_errno;
 }
 
+uint64_t
+os_physical_memory(void)
+{
+	long pages = sysconf(_SC_PHYS_PAGES), size = sysconf(_SC_PAGESIZE);
+
+	return pages > 0 && size > 0 ? (uint64_t)pages * (uint64_t)size : 0;
+}
+
 int
 os_is_io_error(JET_ERR err)
 {

@@ -49,6 +49,8 @@ void os_unlock_dir(int fd);
 int os_exists(const char *path);
 int os_is_dir(const char *path);
 int os_last_errno(void);
+/* The machine's physical memory in bytes, 0 if unknown (sizes caches). */
+uint64_t os_physical_memory(void);
 /*
  * Whether err says that the device or the system failed (an I/O error, a
  * full disk, no memory or file handles, no permission) rather than that
