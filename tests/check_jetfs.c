@@ -993,6 +993,63 @@ write_truncate(struct fx *f)
 	return e;
 }
 
+/* Reads every file of the full set but one to its end (each read must succeed). */
+static void
+read_all_but(struct fx *f, const struct listing *l, const char *skip)
+{
+	for (int i = 0; i < l->n; i++) {
+		size_t n;
+		char *p;
+		if (strcmp(l->name[i], skip) == 0)
+			continue;
+		p = mp(f, "backup/full/%s", l->name[i]);
+		free(read_file(p, &n));
+		free(p);
+	}
+}
+
+/*
+ * A fixture, what its headers record and which log generations it has, then
+ * a direct_io mount (the kernel reads exactly what is asked, no readahead)
+ * and the full set begun: what fx_unmount_aborted checks against.
+ */
+static void
+fx_begin_full(struct fx *f, struct db_header *before, uint8_t *present, size_t maplen, struct listing *l)
+{
+	fx_setup(f);
+	before[0] = hdr_of(f->db[0]);
+	before[1] = hdr_of(f->db[1]);
+	gens_present(f->dir, present, maplen);
+	fx_mount(f, "direct_io");
+	list_set(f, "full", l);
+}
+
+static void
+check_truncate_refused(struct fx *f, const char *when)
+{
+	int e = write_truncate(f);
+
+	ck_assert_msg(e == EPERM, "write to backup/truncate %s -> %s, expected EPERM", when, e ? strerror(e) : "success");
+}
+
+/*
+ * Unmounts a backup that must leave no trace: it ends as an abort, no header
+ * records it, and every log generation of present (gens_present at the
+ * start) is still there.
+ */
+static void
+fx_unmount_aborted(struct fx *f, const struct db_header *before, const uint8_t *present, size_t maplen,
+    const char *why)
+{
+	uint8_t after[4096];
+
+	ck_assert_end(fx_unmount(f), JET_bitBackupEndAbort);
+	check_headers_unchanged(before, (const char *const *)f->db, why);
+	gens_present(f->dir, after, sizeof(after));
+	for (size_t g = 0; g < sizeof(after) && g < maplen; g++)
+		ck_assert_msg(!present[g] || after[g], "%s: generation %zu was deleted", why, g);
+}
+
 /* ======================================================================
  * 1. Bad arguments
  * ====================================================================== */
@@ -1595,9 +1652,7 @@ START_TEST(test_truncate)
 	gens_present(f.dir, present, sizeof(present));
 
 	/* Nothing read yet: refused, with the reason in status and in the truncate file. */
-	e = write_truncate(&f);
-	ck_assert_msg(e == EPERM, "write to backup/truncate before the files were read -> %s, expected EPERM",
-	    e ? strerror(e) : "success");
+	check_truncate_refused(&f, "before the files were read");
 	s = status_of(&f);
 	ck_assert_has(s, "truncation: not allowed: ");
 	ck_assert_has(s, "last error: truncation refused: ");
@@ -1706,19 +1761,13 @@ START_TEST(test_partial_abort)
 	struct fx f;
 	struct listing l;
 	struct db_header before[2];
-	uint8_t present[4096], after[4096];
+	uint8_t present[4096];
 	char *s, *p, want[256];
-	int fd, e, part = -1;
+	int fd, part = -1;
 	uint8_t buf[8192];
 	struct stat st;
 
-	fx_setup(&f);
-	before[0] = hdr_of(f.db[0]);
-	before[1] = hdr_of(f.db[1]);
-	gens_present(f.dir, present, sizeof(present));
-	/* direct_io: the kernel reads exactly what is asked, no readahead. */
-	fx_mount(&f, "direct_io");
-	list_set(&f, "full", &l);
+	fx_begin_full(&f, before, present, sizeof(present), &l);
 	for (int i = 0; i < l.n; i++) {
 		size_t n;
 		p = mp(&f, "backup/full/%s", l.name[i]);
@@ -1740,15 +1789,9 @@ START_TEST(test_partial_abort)
 	ck_assert_has(s, want);
 	ck_assert_has(s, "on unmount: end abort (1 of ");
 	free(s);
-	e = write_truncate(&f);
-	ck_assert_msg(e == EPERM, "write to backup/truncate with a.edb half read -> %s, expected EPERM",
-	    e ? strerror(e) : "success");
+	check_truncate_refused(&f, "with a.edb half read");
 	listing_free(&l);
-	ck_assert_end(fx_unmount(&f), JET_bitBackupEndAbort);
-	check_headers_unchanged(before, (const char *const *)f.db, "after an abort");
-	gens_present(f.dir, after, sizeof(after));
-	for (size_t g = 0; g < sizeof(after); g++)
-		ck_assert_msg(!present[g] || after[g], "generation %zu was deleted by an aborted backup", g);
+	fx_unmount_aborted(&f, before, present, sizeof(present), "after an abort");
 	fx_free(&f);
 }
 END_TEST
@@ -1804,15 +1847,7 @@ START_TEST(test_corrupt_page)
 	ck_assert_msg(off <= page_offset(victim, h.page_size), "read %zu bytes of a.edb, past the damaged page at %llu",
 	    off, (unsigned long long)page_offset(victim, h.page_size));
 	free(p);
-	/* The other files read completely. */
-	for (int i = 0; i < l.n; i++) {
-		size_t n;
-		if (strcmp(l.name[i], "a.edb") == 0)
-			continue;
-		p = mp(&f, "backup/full/%s", l.name[i]);
-		free(read_file(p, &n));
-		free(p);
-	}
+	read_all_but(&f, &l, "a.edb");	/* the other files read completely */
 	s = status_of(&f);
 	ck_assert_msg(strstr(s, "failed reads: 0\n") == NULL && strstr(s, "\nfailed reads: ") != NULL,
 	    "status after a failed read:\n%s", s);
@@ -1821,9 +1856,7 @@ START_TEST(test_corrupt_page)
 	ck_assert_has(s, "truncation: not allowed: ");
 	ck_assert_has(s, "on unmount: end abort");
 	free(s);
-	e = write_truncate(&f);
-	ck_assert_msg(e == EPERM, "write to backup/truncate after a failed read -> %s, expected EPERM",
-	    e ? strerror(e) : "success");
+	check_truncate_refused(&f, "after a failed read");
 	/* A new open and read of the damaged file fails again (direct_io would not use the cache). */
 	listing_free(&l);
 	ck_assert_end(fx_unmount(&f), JET_bitBackupEndAbort);
@@ -1909,7 +1942,7 @@ START_TEST(test_instance_stops)
 	struct fx f;
 	struct listing l;
 	struct db_header before[2];
-	uint8_t present[4096], after[4096], buf[8192];
+	uint8_t present[4096], buf[8192];
 	char *p, *s;
 	int fd;
 	ssize_t r;
@@ -1950,11 +1983,7 @@ START_TEST(test_instance_stops)
 	free(s);
 	ck_assert_msg(write_truncate(&f) != 0, "truncation succeeded after the instance stopped");
 	listing_free(&l);
-	ck_assert_end(fx_unmount(&f), JET_bitBackupEndAbort);
-	check_headers_unchanged(before, (const char *const *)f.db, "after the instance stopped");
-	gens_present(f.dir, after, sizeof(after));
-	for (size_t g = 0; g < sizeof(after); g++)
-		ck_assert_msg(!present[g] || after[g], "generation %zu was deleted", g);
+	fx_unmount_aborted(&f, before, present, sizeof(present), "after the instance stopped");
 	fx_free(&f);
 }
 END_TEST
@@ -1968,17 +1997,12 @@ START_TEST(test_db_read_fault)
 	struct fx f;
 	struct listing l;
 	struct db_header before[2];
-	uint8_t present[4096], after[4096], buf[16384];
+	uint8_t present[4096], buf[16384];
 	char *p, *s, *copy;
 	int fd, e;
 	ssize_t r;
 
-	fx_setup(&f);
-	before[0] = hdr_of(f.db[0]);
-	before[1] = hdr_of(f.db[1]);
-	gens_present(f.dir, present, sizeof(present));
-	fx_mount(&f, "direct_io");
-	list_set(&f, "full", &l);
+	fx_begin_full(&f, before, present, sizeof(present), &l);
 	p = mp(&f, "backup/full/a.edb");
 	fd = open(p, O_RDONLY);
 	ck_assert_msg(fd >= 0, "open %s: %s", p, strerror(errno));
@@ -2000,14 +2024,7 @@ START_TEST(test_db_read_fault)
 	    r < 0 ? strerror(e) : "ok");
 	close(fd);
 	free(p);
-	for (int i = 0; i < l.n; i++) {
-		size_t n;
-		if (strcmp(l.name[i], "a.edb") == 0)
-			continue;
-		p = mp(&f, "backup/full/%s", l.name[i]);
-		free(read_file(p, &n));
-		free(p);
-	}
+	read_all_but(&f, &l, "a.edb");
 	s = status_of(&f);
 	ck_assert_has(s, "\nfailed reads: 2\n");
 	/* The cause, not a follow-on error of the dropped database. */
@@ -2025,15 +2042,9 @@ START_TEST(test_db_read_fault)
 	ck_assert_has(s, "on unmount: end abort");
 	free(s);
 	/* A set with a failed read ends as an abort, whatever was read after. */
-	e = write_truncate(&f);
-	ck_assert_msg(e == EPERM, "write to backup/truncate after a failed read -> %s, expected EPERM",
-	    e ? strerror(e) : "success");
+	check_truncate_refused(&f, "after a failed read");
 	listing_free(&l);
-	ck_assert_end(fx_unmount(&f), JET_bitBackupEndAbort);
-	check_headers_unchanged(before, (const char *const *)f.db, "after a failed database read");
-	gens_present(f.dir, after, sizeof(after));
-	for (size_t g = 0; g < sizeof(after); g++)
-		ck_assert_msg(!present[g] || after[g], "generation %zu was deleted by an aborted backup", g);
+	fx_unmount_aborted(&f, before, present, sizeof(present), "after a failed database read");
 	/* The instance took no harm: it writes, and its next backup completes and truncates. */
 	fx_put(&f, "k", 0, 200, 2);
 	fx_mount(&f, "direct_io");
@@ -2097,15 +2108,10 @@ START_TEST(test_term_mid_read)
 	struct busy_reader br[2];
 	pthread_t th[2];
 	uint8_t *ref[2];
-	uint8_t present[4096], after[4096];
+	uint8_t present[4096];
 	char *copy, *q, *s;
 
-	fx_setup(&f);
-	before[0] = hdr_of(f.db[0]);
-	before[1] = hdr_of(f.db[1]);
-	gens_present(f.dir, present, sizeof(present));
-	fx_mount(&f, "direct_io");
-	list_set(&f, "full", &l);
+	fx_begin_full(&f, before, present, sizeof(present), &l);
 	copy = copy_set(&f, "full", &l);
 	for (int i = 0; i < 2; i++) {
 		memset(&br[i], 0, sizeof(br[i]));
@@ -2137,11 +2143,7 @@ START_TEST(test_term_mid_read)
 	ck_assert_has(s, "on unmount: end abort");
 	free(s);
 	listing_free(&l);
-	ck_assert_end(fx_unmount(&f), JET_bitBackupEndAbort);
-	check_headers_unchanged(before, (const char *const *)f.db, "after JetTerm2 during reads");
-	gens_present(f.dir, after, sizeof(after));
-	for (size_t g = 0; g < sizeof(after); g++)
-		ck_assert_msg(!present[g] || after[g], "generation %zu was deleted", g);
+	fx_unmount_aborted(&f, before, present, sizeof(present), "after JetTerm2 during reads");
 	tu_rmdir(copy);
 	free(copy);
 	fx_free(&f);
