@@ -813,6 +813,10 @@ JET_ERR JET_API JetfsDisconnectBackup(JET_INSTANCE instance);
 /** @} */
 
 /** @defgroup restore Restore (hard recovery)
+ * Every restore replays the logs in a private instance whose cache is the
+ * size of the databases restored plus a quarter (at least 1024 pages), at
+ * most 1 GiB and an eighth of physical memory: redo then reads and writes
+ * each page once.
  * @{ */
 /**
  * Restores the backup in directory sz (as written by JetBackupInstance):
