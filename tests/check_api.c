@@ -1980,48 +1980,37 @@ START_TEST(test_error_strings)
 }
 END_TEST
 
-/* One case per test, so that CK_RUN_CASE=name runs just that one. */
-static void
-add_test(Suite *s, const char *name, const TTest *test, int timeout)
-{
-	TCase *tc = tcase_create(name);
-
-	tcase_set_timeout(tc, timeout);
-	tcase_add_test(tc, test);
-	suite_add_tcase(s, tc);
-}
-
 static Suite *
 api_suite(void)
 {
 	Suite *s = suite_create("api");
 
-	add_test(s, "handles_session_table", test_handles_session_table, 30);
-	add_test(s, "handles_instance", test_handles_instance, 30);
-	add_test(s, "init_twice", test_init_twice, 30);
-	add_test(s, "params_after_init", test_params_after_init, 30);
-	add_test(s, "params_roundtrip", test_params_roundtrip, 30);
-	add_test(s, "invalid_path", test_invalid_path, 30);
-	add_test(s, "legacy_mode", test_legacy_mode, 30);
-	add_test(s, "multi_instance_mode", test_multi_instance_mode, 30);
-	add_test(s, "txn_nested", test_txn_nested, 30);
-	add_test(s, "txn_depth_and_errors", test_txn_depth_and_errors, 30);
-	add_test(s, "txn_rollback_invisible", test_txn_rollback_invisible, 30);
-	add_test(s, "txn_lazy_commit", test_txn_lazy_commit, 30);
-	add_test(s, "update_errors", test_update_errors, 30);
-	add_test(s, "set_column_lv", test_set_column_lv, 30);
-	add_test(s, "retrieve", test_retrieve, 30);
-	add_test(s, "cursor_moves", test_cursor_moves, 30);
-	add_test(s, "ddl", test_ddl, 30);
-	add_test(s, "limits", test_limits, 30);
-	add_test(s, "db_create", test_db_create, 30);
-	add_test(s, "db_detach_attach", test_db_detach_attach, 30);
-	add_test(s, "db_close_with_cursor", test_db_close_with_cursor, 30);
-	add_test(s, "db_attach_garbage", test_db_attach_garbage, 30);
-	add_test(s, "db_attach_dirty", test_db_attach_dirty, 30);
-	add_test(s, "concurrent_transfers", test_concurrent_transfers, 120);
-	add_test(s, "session_sharing", test_session_sharing, 60);
-	add_test(s, "error_strings", test_error_strings, 30);
+	tu_add_test(s, "handles_session_table", test_handles_session_table, 30);
+	tu_add_test(s, "handles_instance", test_handles_instance, 30);
+	tu_add_test(s, "init_twice", test_init_twice, 30);
+	tu_add_test(s, "params_after_init", test_params_after_init, 30);
+	tu_add_test(s, "params_roundtrip", test_params_roundtrip, 30);
+	tu_add_test(s, "invalid_path", test_invalid_path, 30);
+	tu_add_test(s, "legacy_mode", test_legacy_mode, 30);
+	tu_add_test(s, "multi_instance_mode", test_multi_instance_mode, 30);
+	tu_add_test(s, "txn_nested", test_txn_nested, 30);
+	tu_add_test(s, "txn_depth_and_errors", test_txn_depth_and_errors, 30);
+	tu_add_test(s, "txn_rollback_invisible", test_txn_rollback_invisible, 30);
+	tu_add_test(s, "txn_lazy_commit", test_txn_lazy_commit, 30);
+	tu_add_test(s, "update_errors", test_update_errors, 30);
+	tu_add_test(s, "set_column_lv", test_set_column_lv, 30);
+	tu_add_test(s, "retrieve", test_retrieve, 30);
+	tu_add_test(s, "cursor_moves", test_cursor_moves, 30);
+	tu_add_test(s, "ddl", test_ddl, 30);
+	tu_add_test(s, "limits", test_limits, 30);
+	tu_add_test(s, "db_create", test_db_create, 30);
+	tu_add_test(s, "db_detach_attach", test_db_detach_attach, 30);
+	tu_add_test(s, "db_close_with_cursor", test_db_close_with_cursor, 30);
+	tu_add_test(s, "db_attach_garbage", test_db_attach_garbage, 30);
+	tu_add_test(s, "db_attach_dirty", test_db_attach_dirty, 30);
+	tu_add_test(s, "concurrent_transfers", test_concurrent_transfers, 120);
+	tu_add_test(s, "session_sharing", test_session_sharing, 60);
+	tu_add_test(s, "error_strings", test_error_strings, 30);
 	return s;
 }
 

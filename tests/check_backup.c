@@ -3015,53 +3015,42 @@ START_TEST(test_restore_errors)
 }
 END_TEST
 
-/* One case per test, so that CK_RUN_CASE=name runs just that one. */
-static void
-add_test(Suite *s, const char *name, const TTest *test, int timeout)
-{
-	TCase *tc = tcase_create(name);
-
-	tcase_set_timeout(tc, timeout);
-	tcase_add_test(tc, test);
-	suite_add_tcase(s, tc);
-}
-
 static Suite *
 backup_suite(void)
 {
 	Suite *s = suite_create("backup");
 
-	add_test(s, "no_backup", test_no_backup, 60);
-	add_test(s, "begin_rules", test_begin_rules, 60);
-	add_test(s, "incremental_rules", test_incremental_rules, 60);
-	add_test(s, "open_rules", test_open_rules, 60);
-	add_test(s, "read_rules", test_read_rules, 60);
-	add_test(s, "log_phase_rules", test_log_phase_rules, 60);
-	add_test(s, "end_rules", test_end_rules, 60);
-	add_test(s, "stop_backup", test_stop_backup, 60);
-	add_test(s, "term_attach_detach", test_term_attach_detach, 60);
-	add_test(s, "lists", test_lists, 60);
-	add_test(s, "header_recording", test_header_recording, 60);
-	add_test(s, "header_partial_db", test_header_partial_db, 60);
-	add_test(s, "load_ese", test_load_ese, 120);
-	add_test(s, "load_pit", test_load_pit, 120);
-	add_test(s, "trailer_covers_read", test_trailer_covers_read, 60);
-	add_test(s, "circular_full", test_circular_full, 60);
-	add_test(s, "pit_chain", test_pit_chain, 60);
-	add_test(s, "pit_partial_read", test_pit_partial_read, 60);
-	add_test(s, "chain", test_chain, 120);
-	add_test(s, "incremental_gap", test_incremental_gap, 60);
-	add_test(s, "restore_instance", test_restore_instance, 60);
-	add_test(s, "roll_forward", test_roll_forward, 60);
-	add_test(s, "roll_forward_live", test_roll_forward_live, 60);
-	add_test(s, "truncate_crash", test_truncate_crash, 60);
-	add_test(s, "corrupt_page", test_corrupt_page, 60);
-	add_test(s, "corrupt_log", test_corrupt_log, 60);
-	add_test(s, "backupinstance_dirs", test_backupinstance_dirs, 60);
-	add_test(s, "backupinstance_failure", test_backupinstance_failure, 60);
-	add_test(s, "backupinstance_atomic", test_backupinstance_atomic, 60);
-	add_test(s, "incremental_same_dir", test_incremental_same_dir, 60);
-	add_test(s, "restore_errors", test_restore_errors, 60);
+	tu_add_test(s, "no_backup", test_no_backup, 60);
+	tu_add_test(s, "begin_rules", test_begin_rules, 60);
+	tu_add_test(s, "incremental_rules", test_incremental_rules, 60);
+	tu_add_test(s, "open_rules", test_open_rules, 60);
+	tu_add_test(s, "read_rules", test_read_rules, 60);
+	tu_add_test(s, "log_phase_rules", test_log_phase_rules, 60);
+	tu_add_test(s, "end_rules", test_end_rules, 60);
+	tu_add_test(s, "stop_backup", test_stop_backup, 60);
+	tu_add_test(s, "term_attach_detach", test_term_attach_detach, 60);
+	tu_add_test(s, "lists", test_lists, 60);
+	tu_add_test(s, "header_recording", test_header_recording, 60);
+	tu_add_test(s, "header_partial_db", test_header_partial_db, 60);
+	tu_add_test(s, "load_ese", test_load_ese, 120);
+	tu_add_test(s, "load_pit", test_load_pit, 120);
+	tu_add_test(s, "trailer_covers_read", test_trailer_covers_read, 60);
+	tu_add_test(s, "circular_full", test_circular_full, 60);
+	tu_add_test(s, "pit_chain", test_pit_chain, 60);
+	tu_add_test(s, "pit_partial_read", test_pit_partial_read, 60);
+	tu_add_test(s, "chain", test_chain, 120);
+	tu_add_test(s, "incremental_gap", test_incremental_gap, 60);
+	tu_add_test(s, "restore_instance", test_restore_instance, 60);
+	tu_add_test(s, "roll_forward", test_roll_forward, 60);
+	tu_add_test(s, "roll_forward_live", test_roll_forward_live, 60);
+	tu_add_test(s, "truncate_crash", test_truncate_crash, 60);
+	tu_add_test(s, "corrupt_page", test_corrupt_page, 60);
+	tu_add_test(s, "corrupt_log", test_corrupt_log, 60);
+	tu_add_test(s, "backupinstance_dirs", test_backupinstance_dirs, 60);
+	tu_add_test(s, "backupinstance_failure", test_backupinstance_failure, 60);
+	tu_add_test(s, "backupinstance_atomic", test_backupinstance_atomic, 60);
+	tu_add_test(s, "incremental_same_dir", test_incremental_same_dir, 60);
+	tu_add_test(s, "restore_errors", test_restore_errors, 60);
 	return s;
 }
 

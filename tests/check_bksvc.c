@@ -1145,30 +1145,20 @@ START_TEST(test_other_uid)
 }
 END_TEST
 
-static void
-add(Suite *s, const char *name, const TTest *t, int timeout)
-{
-	TCase *tc = tcase_create(name);
-
-	tcase_add_test(tc, t);
-	tcase_set_timeout(tc, timeout);
-	suite_add_tcase(s, tc);
-}
-
 static Suite *
 bksvc_suite(void)
 {
 	Suite *s = suite_create("bksvc");
 
-	add(s, "full_pit_backup", test_full_pit_backup, 300);
-	add(s, "same_as_local", test_same_as_local, 120);
-	add(s, "socket_file", test_socket_file, 120);
-	add(s, "second_client", test_second_client, 120);
-	add(s, "client_disconnects", test_client_disconnects, 120);
-	add(s, "connection_lost", test_connection_lost, 120);
-	add(s, "disconnect_under_readers", test_disconnect_under_readers, 120);
-	add(s, "malformed", test_malformed, 120);
-	add(s, "other_uid", test_other_uid, 120);
+	tu_add_test(s, "full_pit_backup", test_full_pit_backup, 300);
+	tu_add_test(s, "same_as_local", test_same_as_local, 120);
+	tu_add_test(s, "socket_file", test_socket_file, 120);
+	tu_add_test(s, "second_client", test_second_client, 120);
+	tu_add_test(s, "client_disconnects", test_client_disconnects, 120);
+	tu_add_test(s, "connection_lost", test_connection_lost, 120);
+	tu_add_test(s, "disconnect_under_readers", test_disconnect_under_readers, 120);
+	tu_add_test(s, "malformed", test_malformed, 120);
+	tu_add_test(s, "other_uid", test_other_uid, 120);
 	return s;
 }
 

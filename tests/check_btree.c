@@ -1301,33 +1301,22 @@ START_TEST(test_txn_too_big_error)
 }
 END_TEST
 
-/* One case per test, so that CK_RUN_CASE=name runs just that one. */
-static void
-add_test(Suite *s, const char *name, const TTest *test, int timeout)
-{
-	TCase *tc = tcase_create(name);
-
-	tcase_set_timeout(tc, timeout);
-	tcase_add_test(tc, test);
-	suite_add_tcase(s, tc);
-}
-
 static Suite *
 btree_suite(void)
 {
 	Suite *s = suite_create("btree");
 
-	add_test(s, "sequential", test_sequential, 120);
-	add_test(s, "reverse", test_reverse, 120);
-	add_test(s, "random_phases", test_random_phases, 180);
-	add_test(s, "zero_length", test_zero_length, 60);
-	add_test(s, "seek", test_seek, 60);
-	add_test(s, "persist", test_persist, 120);
-	add_test(s, "delete_table_reuse", test_delete_table_reuse, 60);
-	add_test(s, "delete_big_table", test_delete_big_table, 60);
-	add_test(s, "failed_update_split", test_failed_update_split, 60);
-	add_test(s, "failed_update_lv", test_failed_update_lv, 60);
-	add_test(s, "txn_too_big_error", test_txn_too_big_error, 60);
+	tu_add_test(s, "sequential", test_sequential, 120);
+	tu_add_test(s, "reverse", test_reverse, 120);
+	tu_add_test(s, "random_phases", test_random_phases, 180);
+	tu_add_test(s, "zero_length", test_zero_length, 60);
+	tu_add_test(s, "seek", test_seek, 60);
+	tu_add_test(s, "persist", test_persist, 120);
+	tu_add_test(s, "delete_table_reuse", test_delete_table_reuse, 60);
+	tu_add_test(s, "delete_big_table", test_delete_big_table, 60);
+	tu_add_test(s, "failed_update_split", test_failed_update_split, 60);
+	tu_add_test(s, "failed_update_lv", test_failed_update_lv, 60);
+	tu_add_test(s, "txn_too_big_error", test_txn_too_big_error, 60);
 	return s;
 }
 

@@ -2152,34 +2152,24 @@ END_TEST
 
 /* ---- the suite ---- */
 
-static void
-add_test(Suite *s, const char *name, const TTest *test, int timeout)
-{
-	TCase *tc = tcase_create(name);
-
-	tcase_set_timeout(tc, timeout);
-	tcase_add_test(tc, test);
-	suite_add_tcase(s, tc);
-}
-
 static Suite *
 jetfs_suite(void)
 {
 	Suite *s = suite_create("jetfs");
 
-	add_test(s, "mount_args", test_mount_args, 60);
-	add_test(s, "mount_on_file", test_mount_on_file, 60);
-	add_test(s, "readback_page_cache", test_readback_page_cache, 60);
-	add_test(s, "readback_direct_io", test_readback_direct_io, 60);
-	add_test(s, "manifest", test_manifest, 60);
-	add_test(s, "ebusy_erofs", test_ebusy_erofs, 60);
-	add_test(s, "truncate", test_truncate, 60);
-	add_test(s, "partial_abort", test_partial_abort, 60);
-	add_test(s, "corrupt_page", test_corrupt_page, 60);
-	add_test(s, "unmount_waits_for_reader", test_unmount_waits_for_reader, 60);
-	add_test(s, "instance_stops", test_instance_stops, 60);
-	add_test(s, "db_read_fault", test_db_read_fault, 60);
-	add_test(s, "term_mid_read", test_term_mid_read, 60);
+	tu_add_test(s, "mount_args", test_mount_args, 60);
+	tu_add_test(s, "mount_on_file", test_mount_on_file, 60);
+	tu_add_test(s, "readback_page_cache", test_readback_page_cache, 60);
+	tu_add_test(s, "readback_direct_io", test_readback_direct_io, 60);
+	tu_add_test(s, "manifest", test_manifest, 60);
+	tu_add_test(s, "ebusy_erofs", test_ebusy_erofs, 60);
+	tu_add_test(s, "truncate", test_truncate, 60);
+	tu_add_test(s, "partial_abort", test_partial_abort, 60);
+	tu_add_test(s, "corrupt_page", test_corrupt_page, 60);
+	tu_add_test(s, "unmount_waits_for_reader", test_unmount_waits_for_reader, 60);
+	tu_add_test(s, "instance_stops", test_instance_stops, 60);
+	tu_add_test(s, "db_read_fault", test_db_read_fault, 60);
+	tu_add_test(s, "term_mid_read", test_term_mid_read, 60);
 	return s;
 }
 

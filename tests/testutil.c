@@ -154,6 +154,16 @@ tu_scribble(const char *path, uint64_t off, size_t len, int b)
 	free(buf);
 }
 
+void
+tu_add_test(Suite *s, const char *name, const TTest *test, int timeout)
+{
+	TCase *tc = tcase_create(name);
+
+	tcase_set_timeout(tc, timeout);
+	tcase_add_test(tc, test);
+	suite_add_tcase(s, tc);
+}
+
 int
 tu_run(Suite *s)
 {

@@ -34,6 +34,8 @@ void tu_copy_file(const char *from, const char *to);
 /* Overwrites len bytes at off of a file with byte b. */
 void tu_scribble(const char *path, uint64_t off, size_t len, int b);
 
+/* Adds test as a case of its own, so that CK_RUN_CASE=name runs just that one. */
+void tu_add_test(Suite *s, const char *name, const TTest *test, int timeout);
 /* Runs a Check suite; returns the process exit status. */
 int tu_run(Suite *s);
 
