@@ -57,6 +57,7 @@
 #include "jet.h"
 #include "jet_int.h"
 #include "result.h"
+#include "rowkv.h"
 
 #define TPS_RECORDS 10000
 #define TPS_VALUE 16
@@ -416,43 +417,6 @@ log_file_space(const struct log_snap *a, const struct log_snap *b)
 
 /* ---- records ---- */
 
-static JET_ERR
-row_seek(JET_SESID ses, JET_TABLEID t, const void *key, size_t keylen)
-{
-	JET_ERR err = JetMakeKey(ses, t, key, (unsigned long)keylen, JET_bitNewKey);
-
-	return err < 0 ? err : JetSeek(ses, t, JET_bitSeekEQ);
-}
-
-static JET_ERR
-row_put(JET_SESID ses, JET_TABLEID t, const void *key, size_t keylen, const void *val, size_t vallen, int insert)
-{
-	JET_ERR err;
-
-	if (!insert && (err = row_seek(ses, t, key, keylen)) < 0)
-		return err;
-	if ((err = JetPrepareUpdate(ses, t, insert ? JET_prepInsert : JET_prepReplace)) < 0)
-		return err;
-	if (insert && (err = JetSetColumn(ses, t, JET_columnidKey, key, (unsigned long)keylen, 0, NULL)) < 0)
-		return err;
-	if ((err = JetSetColumn(ses, t, JET_columnidValue, val, (unsigned long)vallen, 0, NULL)) < 0)
-		return err;
-	return JetUpdate(ses, t, NULL, 0, NULL);
-}
-
-static JET_ERR
-row_get(JET_SESID ses, JET_TABLEID t, const void *key, size_t keylen, void *val, size_t vallen)
-{
-	unsigned long got;
-	JET_ERR err;
-
-	if ((err = row_seek(ses, t, key, keylen)) < 0)
-		return err;
-	if ((err = JetRetrieveColumn(ses, t, JET_columnidValue, val, (unsigned long)vallen, &got, 0, NULL)) < 0)
-		return err;
-	return got == vallen ? JET_errSuccess : JET_errDatabaseCorrupted;
-}
-
 struct db_handles {
 	JET_SESID ses;
 	JET_DBID dbid;
@@ -486,13 +450,13 @@ db_populate(JET_INSTANCE inst, const char *dbpath, uint64_t n, size_t vallen)
 	for (uint64_t i = 0; i < n; i++) {
 		key_of(i, key);
 		memcpy(val, &i, sizeof(i));
-		check(row_put(h.ses, h.data, key, 8, val, vallen, 1), "insert");
+		check(rowkv_put(h.ses, h.data, key, 8, val, vallen, 1), "insert");
 		if (i % 64 == 63) {
 			check(JetCommitTransaction(h.ses, JET_bitCommitLazyFlush), "commit");
 			check(JetBeginTransaction(h.ses), "JetBeginTransaction");
 		}
 	}
-	check(row_put(h.ses, h.meta, "counter", 7, zero, 8, 1), "insert counter");
+	check(rowkv_put(h.ses, h.meta, "counter", 7, zero, 8, 1), "insert counter");
 	check(JetCommitTransaction(h.ses, 0), "commit");
 	check(JetEndSession(h.ses, 0), "JetEndSession");
 }
@@ -504,7 +468,7 @@ read_counter(JET_INSTANCE inst, const char *dbpath)
 	uint64_t v;
 
 	handles_open(inst, dbpath, &h);
-	check(row_get(h.ses, h.meta, "counter", 7, &v, 8), "read the counter");
+	check(rowkv_get(h.ses, h.meta, "counter", 7, &v, 8), "read the counter");
 	check(JetEndSession(h.ses, 0), "JetEndSession");
 	return v;
 }
@@ -522,22 +486,22 @@ txn_update(struct db_handles *h, uint64_t *rng, uint64_t nrecords, size_t vallen
 
 	if ((err = JetBeginTransaction(h->ses)) < 0)
 		return err;
-	if ((err = row_get(h->ses, h->meta, "counter", 7, &counter, 8)) < 0)
+	if ((err = rowkv_get(h->ses, h->meta, "counter", 7, &counter, 8)) < 0)
 		goto fail;
 	counter++;
 	for (int i = 0; i < nupd; i++) {
 		key_of(rnd(rng) % nrecords, key);
-		if ((err = row_get(h->ses, h->data, key, 8, val, vallen)) < 0)
+		if ((err = rowkv_get(h->ses, h->data, key, 8, val, vallen)) < 0)
 			goto fail;
 		memcpy(val, &counter, 8);
 		for (size_t k = 8; k + 8 <= vallen; k += 8) {
 			uint64_t r = rnd(rng);
 			memcpy(val + k, &r, 8);
 		}
-		if ((err = row_put(h->ses, h->data, key, 8, val, vallen, 0)) < 0)
+		if ((err = rowkv_put(h->ses, h->data, key, 8, val, vallen, 0)) < 0)
 			goto fail;
 	}
-	if ((err = row_put(h->ses, h->meta, "counter", 7, &counter, 8, 0)) < 0)
+	if ((err = rowkv_put(h->ses, h->meta, "counter", 7, &counter, 8, 0)) < 0)
 		goto fail;
 	return JetCommitTransaction(h->ses, lazy ? JET_bitCommitLazyFlush : 0);
 fail:
@@ -883,7 +847,7 @@ rss_child(const char *dir, double mb)
 			uint64_t r = rnd(&rng);
 			memcpy(val + k, &r, 8);
 		}
-		check(row_put(h.ses, h.data, key, 8, val, sizeof(val), 1), "insert");
+		check(rowkv_put(h.ses, h.data, key, 8, val, sizeof(val), 1), "insert");
 		if (i % RSS_RECORDS_PER_TXN == RSS_RECORDS_PER_TXN - 1 || i == n - 1) {
 			check(JetCommitTransaction(h.ses, JET_bitCommitLazyFlush), "commit");
 			check(JetBeginTransaction(h.ses), "JetBeginTransaction");

@@ -35,6 +35,7 @@
 
 #include "jet.h"
 #include "os.h"
+#include "rowkv.h"
 
 #define DB_MAX JET_MAX_ATTACHED_DATABASES
 #define BALANCE_START 1000
@@ -199,43 +200,6 @@ get_u64(const uint8_t *p)
 	return v;
 }
 
-static JET_ERR
-row_seek(JET_SESID ses, JET_TABLEID t, const void *key, size_t keylen)
-{
-	JET_ERR err = JetMakeKey(ses, t, key, (unsigned long)keylen, JET_bitNewKey);
-
-	return err < 0 ? err : JetSeek(ses, t, JET_bitSeekEQ);
-}
-
-static JET_ERR
-row_put(JET_SESID ses, JET_TABLEID t, const void *key, size_t keylen, const void *val, size_t vallen, int insert)
-{
-	JET_ERR err;
-
-	if (!insert && (err = row_seek(ses, t, key, keylen)) < 0)
-		return err;
-	if ((err = JetPrepareUpdate(ses, t, insert ? JET_prepInsert : JET_prepReplace)) < 0)
-		return err;
-	if (insert && (err = JetSetColumn(ses, t, JET_columnidKey, key, (unsigned long)keylen, 0, NULL)) < 0)
-		return err;
-	if ((err = JetSetColumn(ses, t, JET_columnidValue, val, (unsigned long)vallen, 0, NULL)) < 0)
-		return err;
-	return JetUpdate(ses, t, NULL, 0, NULL);
-}
-
-static JET_ERR
-row_get(JET_SESID ses, JET_TABLEID t, const void *key, size_t keylen, uint8_t *val, size_t vallen)
-{
-	unsigned long got;
-	JET_ERR err;
-
-	if ((err = row_seek(ses, t, key, keylen)) < 0)
-		return err;
-	if ((err = JetRetrieveColumn(ses, t, JET_columnidValue, val, (unsigned long)vallen, &got, 0, NULL)) < 0)
-		return err;
-	return got == vallen ? JET_errSuccess : JET_errDatabaseCorrupted;
-}
-
 struct handles {
 	JET_SESID ses;
 	JET_DBID dbid[DB_MAX];
@@ -310,16 +274,16 @@ cmd_create(const char *dir, int argc, char **argv)
 		key_of(a, key);
 		put_u64(val, BALANCE_START);
 		put_u64(val + 8, 0);
-		check(row_put(h.ses, h.accounts[a % b.conf.databases], key, 8, val, sizeof(val), 1), "insert account");
+		check(rowkv_put(h.ses, h.accounts[a % b.conf.databases], key, 8, val, sizeof(val), 1), "insert account");
 		if (a % 1000 == 999) {
 			check(JetCommitTransaction(h.ses, JET_bitCommitLazyFlush), "commit");
 			check(JetBeginTransaction(h.ses), "JetBeginTransaction");
 		}
 	}
 	put_u64(val, (uint64_t)b.conf.accounts * BALANCE_START);
-	check(row_put(h.ses, h.meta, "total", 5, val, 8, 1), "insert total");
+	check(rowkv_put(h.ses, h.meta, "total", 5, val, 8, 1), "insert total");
 	put_u64(val, 0);
-	check(row_put(h.ses, h.meta, "commits", 7, val, 8, 1), "insert commits");
+	check(rowkv_put(h.ses, h.meta, "commits", 7, val, 8, 1), "insert commits");
 	check(JetCommitTransaction(h.ses, 0), "commit");
 	conf_write(dir, &b.conf);
 	handles_close(&h);
@@ -365,11 +329,11 @@ transfer(struct handles *h, const struct conf *conf, unsigned *seed, int lazy, u
 	key_of(to, kt);
 	if ((err = JetBeginTransaction(h->ses)) < 0)
 		return err;
-	if ((err = row_get(h->ses, h->meta, "commits", 7, vc, 8)) < 0)
+	if ((err = rowkv_get(h->ses, h->meta, "commits", 7, vc, 8)) < 0)
 		goto fail;
 	counter = get_u64(vc) + 1;
-	if ((err = row_get(h->ses, h->accounts[from % conf->databases], kf, 8, vf, sizeof(vf))) < 0 ||
-	    (err = row_get(h->ses, h->accounts[to % conf->databases], kt, 8, vt, sizeof(vt))) < 0)
+	if ((err = rowkv_get(h->ses, h->accounts[from % conf->databases], kf, 8, vf, sizeof(vf))) < 0 ||
+	    (err = rowkv_get(h->ses, h->accounts[to % conf->databases], kt, 8, vt, sizeof(vt))) < 0)
 		goto fail;
 	if (get_u64(vf) < amount)
 		amount = get_u64(vf);
@@ -378,9 +342,9 @@ transfer(struct handles *h, const struct conf *conf, unsigned *seed, int lazy, u
 	put_u64(vt, get_u64(vt) + amount);
 	put_u64(vt + 8, counter);
 	put_u64(vc, counter);
-	if ((err = row_put(h->ses, h->accounts[from % conf->databases], kf, 8, vf, sizeof(vf), 0)) < 0 ||
-	    (err = row_put(h->ses, h->accounts[to % conf->databases], kt, 8, vt, sizeof(vt), 0)) < 0 ||
-	    (err = row_put(h->ses, h->meta, "commits", 7, vc, 8, 0)) < 0)
+	if ((err = rowkv_put(h->ses, h->accounts[from % conf->databases], kf, 8, vf, sizeof(vf), 0)) < 0 ||
+	    (err = rowkv_put(h->ses, h->accounts[to % conf->databases], kt, 8, vt, sizeof(vt), 0)) < 0 ||
+	    (err = rowkv_put(h->ses, h->meta, "commits", 7, vc, 8, 0)) < 0)
 		goto fail;
 	if ((err = JetCommitTransaction(h->ses, lazy ? JET_bitCommitLazyFlush : 0)) < 0)
 		return err;
@@ -471,7 +435,7 @@ cmd_run(const char *dir, int argc, char **argv)
 		struct handles h;
 		uint8_t vc[8];
 		handles_open(&b, &h);
-		check(row_get(h.ses, h.meta, "commits", 7, vc, 8), "read the commit counter");
+		check(rowkv_get(h.ses, h.meta, "commits", 7, vc, 8), "read the commit counter");
 		atomic_store(&durable_commits, get_u64(vc));
 		handles_close(&h);
 	}
@@ -552,9 +516,9 @@ cmd_verify(const char *dir, int argc, char **argv)
 			bad = 1;
 		}
 	}
-	check(row_get(h.ses, h.meta, "total", 5, val, 8), "read the total");
+	check(rowkv_get(h.ses, h.meta, "total", 5, val, 8), "read the total");
 	total = get_u64(val);
-	check(row_get(h.ses, h.meta, "commits", 7, val, 8), "read the commit counter");
+	check(rowkv_get(h.ses, h.meta, "commits", 7, val, 8), "read the commit counter");
 	commits = get_u64(val);
 	for (unsigned long d = 0; d < b.conf.databases; d++) {
 		for (err = JetMove(h.ses, h.accounts[d], JET_MoveFirst, 0); err >= 0;

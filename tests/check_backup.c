@@ -38,6 +38,11 @@
 #include <unistd.h>
 
 #include "testutil.h"
+#include "rowkv.h"
+
+/* The records of these tests have string keys. */
+#define kv_get(ses, t, key, val, len) rowkv_get(ses, t, key, strlen(key), val, len)
+#define kv_put(ses, t, key, val, len, insert) rowkv_put(ses, t, key, strlen(key), val, len, insert)
 
 #define NACCT 1500
 #define BAL0 1000
@@ -67,43 +72,6 @@ acct_key(unsigned a, char *key)
 	snprintf(key, 16, "acct%06u", a);
 }
 
-static JET_ERR
-seek_eq(JET_SESID ses, JET_TABLEID t, const char *key)
-{
-	JET_ERR err = JetMakeKey(ses, t, key, (unsigned long)strlen(key), JET_bitNewKey);
-
-	return err < 0 ? err : JetSeek(ses, t, JET_bitSeekEQ);
-}
-
-static JET_ERR
-row_get(JET_SESID ses, JET_TABLEID t, const char *key, uint8_t *val, size_t len)
-{
-	unsigned long got = 0;
-	JET_ERR err;
-
-	if ((err = seek_eq(ses, t, key)) < 0)
-		return err;
-	if ((err = JetRetrieveColumn(ses, t, JET_columnidValue, val, (unsigned long)len, &got, 0, NULL)) < 0)
-		return err;
-	return got == len ? JET_errSuccess : JET_errDatabaseCorrupted;
-}
-
-static JET_ERR
-row_put(JET_SESID ses, JET_TABLEID t, const char *key, const uint8_t *val, size_t len, int insert)
-{
-	JET_ERR err;
-
-	if (!insert && (err = seek_eq(ses, t, key)) < 0)
-		return err;
-	if ((err = JetPrepareUpdate(ses, t, insert ? JET_prepInsert : JET_prepReplace)) < 0)
-		return err;
-	if (insert && (err = JetSetColumn(ses, t, JET_columnidKey, key, (unsigned long)strlen(key), 0, NULL)) < 0)
-		return err;
-	if ((err = JetSetColumn(ses, t, JET_columnidValue, val, (unsigned long)len, 0, NULL)) < 0)
-		return err;
-	return JetUpdate(ses, t, NULL, 0, NULL);
-}
-
 static void
 acct_value(uint8_t *val, unsigned a, uint64_t balance, uint64_t last)
 {
@@ -130,8 +98,8 @@ transfer(JET_SESID ses, JET_TABLEID t, unsigned *seed, uint64_t *counterp)
 	acct_key(to, kt);
 	if ((err = JetBeginTransaction(ses)) < 0)
 		return err;
-	if ((err = row_get(ses, t, "counter", vc, 8)) < 0 || (err = row_get(ses, t, kf, vf, VAL_SIZE)) < 0 ||
-	    (err = row_get(ses, t, kt, vt, VAL_SIZE)) < 0)
+	if ((err = kv_get(ses, t, "counter", vc, 8)) < 0 || (err = kv_get(ses, t, kf, vf, VAL_SIZE)) < 0 ||
+	    (err = kv_get(ses, t, kt, vt, VAL_SIZE)) < 0)
 		goto fail;
 	counter = get64(vc) + 1;
 	if (get64(vf) < amount)
@@ -139,8 +107,8 @@ transfer(JET_SESID ses, JET_TABLEID t, unsigned *seed, uint64_t *counterp)
 	acct_value(vf, from, get64(vf) - amount, counter);
 	acct_value(vt, to, get64(vt) + amount, counter);
 	put64(vc, counter);
-	if ((err = row_put(ses, t, kf, vf, VAL_SIZE, 0)) < 0 || (err = row_put(ses, t, kt, vt, VAL_SIZE, 0)) < 0 ||
-	    (err = row_put(ses, t, "counter", vc, 8, 0)) < 0)
+	if ((err = kv_put(ses, t, kf, vf, VAL_SIZE, 0)) < 0 || (err = kv_put(ses, t, kt, vt, VAL_SIZE, 0)) < 0 ||
+	    (err = kv_put(ses, t, "counter", vc, 8, 0)) < 0)
 		goto fail;
 	if ((err = JetCommitTransaction(ses, 0)) < 0)
 		return err;
@@ -164,7 +132,7 @@ counter_of(JET_SESID ses, JET_TABLEID t)
 {
 	uint8_t vc[8];
 
-	CK(row_get(ses, t, "counter", vc, 8));
+	CK(kv_get(ses, t, "counter", vc, 8));
 	return get64(vc);
 }
 
@@ -245,14 +213,14 @@ roll_gens(struct bank *b, uint32_t n)
 {
 	uint32_t start = cur_gen(b->inst);
 	static uint8_t filler[FILLER_SIZE];
-	int have = seek_eq(b->ses, b->t, "filler") >= 0;
+	int have = rowkv_seek(b->ses, b->t, "filler", strlen("filler")) >= 0;
 
 	for (int i = 0; cur_gen(b->inst) < start + n; i++) {
 		ck_assert_msg(i < 400, "the log does not roll");
 		for (size_t k = 0; k < sizeof(filler); k++)
 			filler[k] = (uint8_t)(k * 31 + (size_t)i * 17 + b->seed);
 		CK(JetBeginTransaction(b->ses));
-		CK(row_put(b->ses, b->t, "filler", filler, sizeof(filler), !have));
+		CK(kv_put(b->ses, b->t, "filler", filler, sizeof(filler), !have));
 		CK(JetCommitTransaction(b->ses, 0));
 		have = 1;
 	}
@@ -294,14 +262,14 @@ bank_create(struct bank *b, unsigned long cache, int circular)
 	for (unsigned a = 0; a < NACCT; a++) {
 		acct_key(a, key);
 		acct_value(val, a, BAL0, 0);
-		CK(row_put(b->ses, b->t, key, val, VAL_SIZE, 1));
+		CK(kv_put(b->ses, b->t, key, val, VAL_SIZE, 1));
 		if (a % 500 == 499) {
 			CK(JetCommitTransaction(b->ses, 0));
 			CK(JetBeginTransaction(b->ses));
 		}
 	}
 	put64(vc, 0);
-	CK(row_put(b->ses, b->t, "counter", vc, 8, 1));
+	CK(kv_put(b->ses, b->t, "counter", vc, 8, 1));
 	CK(JetCommitTransaction(b->ses, 0));
 }
 
@@ -353,7 +321,7 @@ bank_add_db(struct bank *b, const char *name)
 	for (int i = 0; i < 200; i++) {
 		char key[16];
 		snprintf(key, sizeof(key), "k%05d", i);
-		CK(row_put(b->ses, t, key, val, sizeof(val), 1));
+		CK(kv_put(b->ses, t, key, val, sizeof(val), 1));
 	}
 	CK(JetCloseTable(b->ses, t));
 	CK(JetCloseDatabase(b->ses, dbid, 0));
@@ -2071,7 +2039,7 @@ START_TEST(test_restore_instance)
 	ck_assert_uint_eq(bank_check(b.ses, b.dbid, b.t), c);
 	CK(JetOpenDatabase(b.ses, db2, NULL, &d2, 0));
 	CK(JetOpenTable(b.ses, d2, "t", NULL, 0, 0, &t2));
-	CK(seek_eq(b.ses, t2, "k00199"));
+	CK(rowkv_seek(b.ses, t2, "k00199", strlen("k00199")));
 	/* Restoring again into the now initialized instance is refused. */
 	CK_ERR(JetRestoreInstance(b.inst, set, NULL, NULL), JET_errAfterInitialization);
 	bank_term(&b);
