@@ -427,23 +427,11 @@ gen_path(const char *dir, uint32_t gen)
 	return p;
 }
 
-static struct db_header
-hdr_of(const char *path)
-{
-	struct db_header h;
-	os_file *f;
-
-	CK(os_open(path, OS_READ, &f));
-	CK(dbhdr_read(f, &h));
-	os_close(f);
-	return h;
-}
-
 /* The trailer of a streamed database image. */
 static void
 trailer_of(const char *img, struct bk_trailer *tr)
 {
-	struct db_header h = hdr_of(img);
+	struct db_header h = tu_hdr_of(img);
 	os_file *f;
 	uint8_t *page = abuf(h.page_size);
 
@@ -1018,7 +1006,7 @@ START_TEST(test_open_rules)
 	CK_ERR(JetEndExternalBackupInstance(b.inst), JET_errNoBackup);
 	/* Nothing was recorded. */
 	{
-		struct db_header hd = hdr_of(b.dbpath);
+		struct db_header hd = tu_hdr_of(b.dbpath);
 		ck_assert_bk_zero(hd, BK_FULL_PREV);
 		ck_assert_bk_zero(hd, BK_COPY_PREV);
 	}
@@ -1064,7 +1052,7 @@ START_TEST(test_read_rules)
 	ck_assert_uint_eq(got, 3 * ps);
 	ck_assert_msg(memcmp(rb, rb + ps, ps) == 0, "the two header pages of the stream differ");
 	CK(dbhdr_decode(rb, (uint32_t)ps, &hd));
-	live = hdr_of(b.dbpath);
+	live = tu_hdr_of(b.dbpath);
 	ck_assert_msg(hd.flags & DBHDR_FLAG_BACKUP_COPY, "the streamed header is not marked as a backup copy");
 	ck_assert_msg(!(live.flags & DBHDR_FLAG_BACKUP_COPY), "the live header is marked as a backup copy");
 	ck_assert_uint_ne(hd.bk[BK_FULL_CUR].gen_low, 0);
@@ -1185,7 +1173,7 @@ START_TEST(test_end_rules)
 
 	bank_create(&b, CACHE_PAGES, 0);
 	transfers(&b, 10);
-	before = hdr_of(b.dbpath);
+	before = tu_hdr_of(b.dbpath);
 	CK(JetBeginExternalBackupInstance(b.inst, 0));
 	CK_ERR(JetEndExternalBackupInstance2(b.inst, 0), JET_errInvalidParameter);
 	CK_ERR(JetEndExternalBackupInstance2(b.inst, JET_bitBackupEndNormal | JET_bitBackupEndAbort),
@@ -1201,7 +1189,7 @@ START_TEST(test_end_rules)
 	free(buf);
 	CK(JetEndExternalBackupInstance2(b.inst, JET_bitBackupEndNormal | JET_bitBackupTruncateDone));
 	CK_ERR(JetGetAttachInfoInstance(b.inst, szz, sizeof(szz), &cb), JET_errNoBackup);
-	after = hdr_of(b.dbpath);
+	after = tu_hdr_of(b.dbpath);
 	for (int s = 0; s < BK_NSLOTS; s++)
 		ck_assert_msg(memcmp(&before.bk[s], &after.bk[s], sizeof(before.bk[s])) == 0,
 		    "End(Normal) without GetLogInfo changed header slot %d", s);
@@ -1236,7 +1224,7 @@ START_TEST(test_stop_backup)
 	ps = page_size_of(b.inst);
 	rb = abuf(8 * ps);
 	roll_gens(&b, 2);
-	before = hdr_of(b.dbpath);
+	before = tu_hdr_of(b.dbpath);
 	CK(JetBeginExternalBackupInstance(b.inst, 0));
 	buf = get_list(b.inst, L_ATTACH, names, &n, NULL);
 	ese_copy(b.inst, names[0], out, &r, 1);
@@ -1261,7 +1249,7 @@ START_TEST(test_stop_backup)
 	CK(JetEndExternalBackupInstance2(b.inst, JET_bitBackupEndNormal | JET_bitBackupTruncateDone));
 	CK_ERR(JetGetAttachInfoInstance(b.inst, szz, sizeof(szz), &cb), JET_errNoBackup);
 	CK_ERR(JetEndExternalBackupInstance(b.inst), JET_errNoBackup);
-	after = hdr_of(b.dbpath);
+	after = tu_hdr_of(b.dbpath);
 	for (int s = 0; s < BK_NSLOTS; s++)
 		ck_assert_msg(memcmp(&before.bk[s], &after.bk[s], sizeof(before.bk[s])) == 0,
 		    "a stopped backup changed header slot %d", s);
@@ -1312,7 +1300,7 @@ START_TEST(test_term_attach_detach)
 	CK(JetBeginExternalBackupInstance(b.inst, 0));
 	CK(JetGetAttachInfoInstance(b.inst, szz, sizeof(szz), &cb));
 	CK(JetTerm2(b.inst, JET_bitTermStopBackup));
-	hd = hdr_of(b.dbpath);
+	hd = tu_hdr_of(b.dbpath);
 	ck_assert_uint_eq(hd.dbstate, JET_dbstateCleanShutdown);
 	ck_assert_bk_zero(hd, BK_FULL_PREV);
 	ck_assert_bk_zero(hd, BK_COPY_PREV);
@@ -1438,7 +1426,7 @@ START_TEST(test_header_recording)
 
 	bank_create(&b, CACHE_PAGES, 0);
 	transfers(&b, 10);
-	h0 = hdr_of(b.dbpath);
+	h0 = tu_hdr_of(b.dbpath);
 	for (int s = 0; s < BK_NSLOTS; s++)
 		ck_assert_msg(bk_is_zero(&h0.bk[s]), "a new database has backup slot %d set", s);
 
@@ -1447,7 +1435,7 @@ START_TEST(test_header_recording)
 		struct bkrun r = { .truncate = 0 };
 		out = tu_tempdir();
 		ese_backup(b.inst, out, &r);
-		h1 = hdr_of(b.dbpath);
+		h1 = tu_hdr_of(b.dbpath);
 		ck_assert_bk_range(h1, BK_COPY_PREV, r.li.ulGenLow, r.li.ulGenHigh);
 		ck_assert_bk_zero(h1, BK_FULL_PREV);
 		ck_assert_bk_zero(h1, BK_INC_PREV);
@@ -1461,7 +1449,7 @@ START_TEST(test_header_recording)
 		struct bkrun r = { .truncate = 0, .endbits = JET_bitBackupEndNormal | JET_bitBackupTruncateDone };
 		out = tu_tempdir();
 		ese_backup(b.inst, out, &r);
-		h2 = hdr_of(b.dbpath);
+		h2 = tu_hdr_of(b.dbpath);
 		ck_assert_bk_range(h2, BK_FULL_PREV, r.li.ulGenLow, r.li.ulGenHigh);
 		ck_assert_bk_same(h1, h2, BK_COPY_PREV);
 		ck_assert_uint_gt(h2.bk[BK_FULL_PREV].lsn_mark, h1.bk[BK_COPY_PREV].lsn_mark);
@@ -1474,7 +1462,7 @@ START_TEST(test_header_recording)
 		struct bkrun r = { .grbit = JET_bitBackupIncremental, .truncate = 1 };
 		out = tu_tempdir();
 		ese_backup(b.inst, out, &r);
-		h3 = hdr_of(b.dbpath);
+		h3 = tu_hdr_of(b.dbpath);
 		ck_assert_bk_range(h3, BK_INC_PREV, r.li.ulGenLow, r.li.ulGenHigh);
 		ck_assert_bk_same(h2, h3, BK_FULL_PREV);
 		ck_assert_bk_same(h2, h3, BK_COPY_PREV);
@@ -1488,7 +1476,7 @@ START_TEST(test_header_recording)
 		struct bkrun r = { .grbit = JET_bitBackupIncremental, .truncate = 0 };
 		out = tu_tempdir();
 		ese_backup(b.inst, out, &r);
-		h4 = hdr_of(b.dbpath);
+		h4 = tu_hdr_of(b.dbpath);
 		ck_assert_bk_range(h4, BK_DIFF_PREV, r.li.ulGenLow, r.li.ulGenHigh);
 		ck_assert_bk_same(h3, h4, BK_INC_PREV);
 		ck_assert_bk_same(h3, h4, BK_FULL_PREV);
@@ -1502,7 +1490,7 @@ START_TEST(test_header_recording)
 		struct bkrun r = { .truncate = 0, .endbits = JET_bitBackupEndAbort };
 		out = tu_tempdir();
 		ese_backup(b.inst, out, &r);
-		h5 = hdr_of(b.dbpath);
+		h5 = tu_hdr_of(b.dbpath);
 		for (int s = 0; s < BK_NSLOTS; s++)
 			ck_assert_msg(memcmp(&h4.bk[s], &h5.bk[s], sizeof(h4.bk[s])) == 0,
 			    "End(Abort) changed header slot %d", s);
@@ -1514,7 +1502,7 @@ START_TEST(test_header_recording)
 		struct bkrun r = { .truncate = 1 };
 		out = tu_tempdir();
 		ese_backup(b.inst, out, &r);
-		h6 = hdr_of(b.dbpath);
+		h6 = tu_hdr_of(b.dbpath);
 		ck_assert_bk_range(h6, BK_FULL_PREV, r.li.ulGenLow, r.li.ulGenHigh);
 		ck_assert_bk_zero(h6, BK_INC_PREV);
 		ck_assert_bk_zero(h6, BK_DIFF_PREV);
@@ -1524,7 +1512,7 @@ START_TEST(test_header_recording)
 	}
 	/* The header on disk after a clean shutdown says the same. */
 	bank_term(&b);
-	h5 = hdr_of(b.dbpath);
+	h5 = tu_hdr_of(b.dbpath);
 	for (int s = BK_FULL_PREV; s <= BK_DIFF_PREV; s++)
 		ck_assert_msg(memcmp(&h6.bk[s], &h5.bk[s], sizeof(h6.bk[s])) == 0,
 		    "header slot %d changed at shutdown", s);
@@ -1573,8 +1561,8 @@ START_TEST(test_header_partial_db)
 	CK(JetTruncateLogInstance(b.inst));
 	CK(JetEndExternalBackupInstance(b.inst));
 	free(buf);
-	h1 = hdr_of(b.dbpath);
-	h2 = hdr_of(db2);
+	h1 = tu_hdr_of(b.dbpath);
+	h2 = tu_hdr_of(db2);
 	ck_assert_bk_range(h1, BK_FULL_PREV, r.li.ulGenLow, r.li.ulGenHigh);
 	for (int s = 0; s < BK_NSLOTS; s++)
 		ck_assert_msg(bk_is_zero(&h2.bk[s]), "a database not read to its end got backup slot %d", s);
@@ -1780,7 +1768,7 @@ START_TEST(test_load_pit)
 	}
 	CK(JetEndExternalBackupInstance(b.inst));
 	ck_assert_msg(access(spill, F_OK) != 0, "%s is still there after End", spill);
-	hd = hdr_of(b.dbpath);
+	hd = tu_hdr_of(b.dbpath);
 	ck_assert_bk_range(hd, BK_COPY_PREV, li.ulGenLow, li.ulGenHigh);
 	writer_wait(&w, 10);
 	writer_stop(&w);
@@ -1893,7 +1881,7 @@ START_TEST(test_incremental_gap)
 	bank_create(&b, CACHE_PAGES, 0);
 	roll_gens(&b, 2);
 	CK(JetBackupInstance(b.inst, f, 0, NULL));
-	h1 = hdr_of(b.dbpath);
+	h1 = tu_hdr_of(b.dbpath);
 	H = h1.bk[BK_FULL_PREV].gen_high;
 	ck_assert_uint_ne(H, 0);
 	roll_gens(&b, 3);
@@ -1919,7 +1907,7 @@ START_TEST(test_incremental_gap)
 	CK_ERR(JetGetLogInfoInstance(b.inst, szz, sizeof(szz), &cb), JET_errMissingFileToBackup);
 	CK_ERR(JetGetLogInfoInstance(b.inst, szz, sizeof(szz), &cb), JET_errNoBackup);
 	CK_ERR(JetEndExternalBackupInstance(b.inst), JET_errNoBackup);
-	h2 = hdr_of(b.dbpath);
+	h2 = tu_hdr_of(b.dbpath);
 	for (int s = 0; s < BK_NSLOTS; s++)
 		ck_assert_msg(memcmp(&h1.bk[s], &h2.bk[s], sizeof(h1.bk[s])) == 0, "header slot %d changed", s);
 	bank_term(&b);
@@ -2117,11 +2105,11 @@ START_TEST(test_pit_chain)
 	writer_start(&w, &b);
 	writer_wait(&w, 20);
 	cf = pit_backup(&b, &w, f, 0, 1);
-	hd = hdr_of(b.dbpath);
+	hd = tu_hdr_of(b.dbpath);
 	ck_assert_uint_ne(hd.bk[BK_FULL_PREV].gen_low, 0);
 	writer_wait(&w, 40);
 	ci = pit_backup(&b, &w, i1, JET_bitBackupIncremental, 1);
-	hd = hdr_of(b.dbpath);
+	hd = tu_hdr_of(b.dbpath);
 	ck_assert_uint_ne(hd.bk[BK_INC_PREV].gen_low, 0);
 	writer_wait(&w, 10);
 	writer_stop(&w);
@@ -2159,7 +2147,7 @@ START_TEST(test_pit_partial_read)
 	roll_gens(&b, 2);
 	CK(ckpt_run(inst_of(b.inst), 1));
 	transfers(&b, 10);
-	before = hdr_of(b.dbpath);
+	before = tu_hdr_of(b.dbpath);
 	CK(JetBeginExternalBackupInstance(b.inst, JET_bitBackupJetfsPointInTime));
 	abufp = get_list(b.inst, L_ATTACH, anames, &na, NULL);
 	buf = get_list(b.inst, L_LOGS, names, &n, NULL);
@@ -2180,7 +2168,7 @@ START_TEST(test_pit_partial_read)
 	gens_present(b.dir, present2, sizeof(present2));
 	for (size_t g = 0; g < sizeof(present); g++)
 		ck_assert_msg(!present[g] || present2[g], "generation %zu was truncated although it was not copied", g);
-	after = hdr_of(b.dbpath);
+	after = tu_hdr_of(b.dbpath);
 	for (int s = 0; s < BK_NSLOTS; s++)
 		ck_assert_msg(memcmp(&before.bk[s], &after.bk[s], sizeof(before.bk[s])) == 0,
 		    "a database that was not copied was recorded as backed up (slot %d)", s);
@@ -2214,13 +2202,13 @@ START_TEST(test_chain)
 	transfers(&b, 30);
 	CK(JetBackupInstance(b.inst, i2, JET_bitBackupIncremental, NULL));
 	c2 = bank_counter(&b);
-	h2 = hdr_of(b.dbpath);
+	h2 = tu_hdr_of(b.dbpath);
 	ck_assert_uint_ne(h2.bk[BK_INC_PREV].gen_low, 0);
 	transfers(&b, 30);
 	{
 		struct bkrun r = { .grbit = JET_bitBackupIncremental, .truncate = 0 };
 		ese_backup(b.inst, d, &r);
-		h3 = hdr_of(b.dbpath);
+		h3 = tu_hdr_of(b.dbpath);
 		ck_assert_bk_range(h3, BK_DIFF_PREV, r.li.ulGenLow, r.li.ulGenHigh);
 		ck_assert_bk_same(h2, h3, BK_INC_PREV);
 		ck_assert_bk_same(h2, h3, BK_FULL_PREV);
@@ -2270,7 +2258,7 @@ START_TEST(test_roll_forward)
 	transfers(&b, 30);
 	CK(JetBackupInstance(b.inst, f, 0, NULL));
 	cf = bank_counter(&b);
-	hd = hdr_of(b.dbpath);
+	hd = tu_hdr_of(b.dbpath);
 	ck_assert_uint_ne(hd.bk[BK_FULL_PREV].gen_high, 0);
 	transfers(&b, 20);
 	roll_gens(&b, 2);
@@ -2455,8 +2443,8 @@ START_TEST(test_corrupt_page)
 		os_close(fh);
 		ck_assert_msg(victim != 0, "no used page to damage");
 	}
-	before = hdr_of(b.dbpath);
-	before2 = hdr_of(db2);
+	before = tu_hdr_of(b.dbpath);
+	before2 = tu_hdr_of(db2);
 	tu_scribble(b.dbpath, page_offset(victim, (uint32_t)ps) + 200, 300, 0xA5);
 
 	CK(JetBeginExternalBackupInstance(b.inst, 0));
@@ -2484,8 +2472,8 @@ START_TEST(test_corrupt_page)
 	free(buf);
 	CK(JetTruncateLogInstance(b.inst));
 	CK(JetEndExternalBackupInstance(b.inst));
-	after = hdr_of(b.dbpath);
-	after2 = hdr_of(db2);
+	after = tu_hdr_of(b.dbpath);
+	after2 = tu_hdr_of(db2);
 	for (int s = 0; s < BK_NSLOTS; s++)
 		ck_assert_msg(memcmp(&before.bk[s], &after.bk[s], sizeof(before.bk[s])) == 0,
 		    "the damaged database's header slot %d changed", s);
@@ -2522,7 +2510,7 @@ START_TEST(test_corrupt_log)
 	bank_create(&b, CACHE_PAGES, 0);
 	ps = page_size_of(b.inst);
 	rb = abuf(4 * ps);
-	before = hdr_of(b.dbpath);
+	before = tu_hdr_of(b.dbpath);
 	CK(JetBeginExternalBackupInstance(b.inst, 0));
 	buf = get_list(b.inst, L_ATTACH, names, &n, NULL);
 	ese_copy(b.inst, names[0], out, &r, 1);
@@ -2541,7 +2529,7 @@ START_TEST(test_corrupt_log)
 	CK_ERR(JetReadFileInstance(b.inst, h, rb, 4 * ps, &got), JET_errNoBackup);
 	CK_ERR(JetGetLogInfoInstance(b.inst, szz, sizeof(szz), &cb), JET_errNoBackup);
 	CK_ERR(JetEndExternalBackupInstance(b.inst), JET_errNoBackup);
-	after = hdr_of(b.dbpath);
+	after = tu_hdr_of(b.dbpath);
 	for (int s = 0; s < BK_NSLOTS; s++)
 		ck_assert_msg(memcmp(&before.bk[s], &after.bk[s], sizeof(before.bk[s])) == 0,
 		    "a failed backup changed header slot %d", s);
@@ -2655,7 +2643,7 @@ START_TEST(test_backupinstance_failure)
 	bk = tu_path(dir, "bkfail");
 	ck_assert(mkdir(bk, 0755) == 0);
 	gens_present(b.dir, present, sizeof(present));
-	before = hdr_of(b.dbpath);
+	before = tu_hdr_of(b.dbpath);
 	status_reset();
 	os_fault_arm(OS_FAULT_EIO, 3, 0, 0, "bkfail");
 	err = JetBackupInstance(b.inst, bk, 0, status_cb);
@@ -2668,7 +2656,7 @@ START_TEST(test_backupinstance_failure)
 	gens_present(b.dir, present2, sizeof(present2));
 	for (size_t g = 0; g < sizeof(present); g++)
 		ck_assert_msg(!present[g] || present2[g], "generation %zu was deleted by a failed backup", g);
-	after = hdr_of(b.dbpath);
+	after = tu_hdr_of(b.dbpath);
 	for (int s = 0; s < BK_NSLOTS; s++)
 		ck_assert_msg(memcmp(&before.bk[s], &after.bk[s], sizeof(before.bk[s])) == 0,
 		    "a failed backup changed header slot %d", s);
@@ -2703,7 +2691,7 @@ START_TEST(test_backupinstance_atomic)
 	roll_gens(&b, 1);
 	/* The new set fails half-way: the old one stays, untouched. */
 	gens_present(b.dir, present, sizeof(present));
-	before = hdr_of(b.dbpath);
+	before = tu_hdr_of(b.dbpath);
 	os_fault_arm(OS_FAULT_EIO, 3, 0, 0, "new.tmp");
 	err = JetBackupInstance(b.inst, dir, JET_bitBackupAtomic, NULL);
 	os_fault_disarm();
@@ -2733,7 +2721,7 @@ START_TEST(test_backupinstance_atomic)
 	gens_present(b.dir, present2, sizeof(present2));
 	for (size_t g = 0; g < sizeof(present); g++)
 		ck_assert_msg(!present[g] || present2[g], "generation %zu was deleted by a failed backup", g);
-	after = hdr_of(b.dbpath);
+	after = tu_hdr_of(b.dbpath);
 	for (int s = 0; s < BK_NSLOTS; s++)
 		ck_assert_msg(memcmp(&before.bk[s], &after.bk[s], sizeof(before.bk[s])) == 0,
 		    "a failed backup changed header slot %d", s);
@@ -2811,7 +2799,7 @@ START_TEST(test_incremental_same_dir)
 	g_cb_bank = &b;
 	CK(JetBackupInstance(b.inst, dir, 0, roll_cb));
 	cf = bank_counter(&b);
-	hd = hdr_of(b.dbpath);
+	hd = tu_hdr_of(b.dbpath);
 	/* Some generations of the set are still on disk: the incremental copies them again. */
 	gens_present(b.dir, present, sizeof(present));
 	for (uint32_t g = hd.bk[BK_FULL_PREV].gen_low; g <= hd.bk[BK_FULL_PREV].gen_high; g++)
@@ -2870,7 +2858,7 @@ START_TEST(test_restore_errors)
 	CK(JetBackupInstance(b.inst, set, 0, roll_cb));
 	ck_assert_msg(g_cb_bank == NULL, "the progress callback was not called");
 	c = bank_counter(&b);
-	hd = hdr_of(b.dbpath);
+	hd = tu_hdr_of(b.dbpath);
 	lo = hd.bk[BK_FULL_PREV].gen_low;
 	hi = hd.bk[BK_FULL_PREV].gen_high;
 	ck_assert_msg(hi >= lo + 3, "the set has generations %u-%u, the test needs 4", lo, hi);
@@ -2952,7 +2940,7 @@ START_TEST(test_restore_errors)
 	m = copy_set(set);
 	img = tu_path(m, "bank.edb");
 	{
-		struct db_header ih = hdr_of(img);
+		struct db_header ih = tu_hdr_of(img);
 		ck_assert_uint_eq(ih.page_size, ps);
 		tu_scribble(img, ((uint64_t)ih.pgno_last + 2) * ps + 300, 40, 0xEE);
 	}

@@ -846,18 +846,6 @@ status_file_line(const char *status, const char *name)
 
 /* ---- headers, logs, restore ---- */
 
-static struct db_header
-hdr_of(const char *path)
-{
-	struct db_header h;
-	os_file *fh;
-
-	CK(os_open(path, OS_READ, &fh));
-	CK(dbhdr_read(fh, &h));
-	os_close(fh);
-	return h;
-}
-
 static int
 bk_is_zero(const struct bkinfo *bi)
 {
@@ -868,7 +856,7 @@ static void
 check_headers_unchanged(const struct db_header *before, const char *const *db, const char *why)
 {
 	for (int d = 0; d < 2; d++) {
-		struct db_header h = hdr_of(db[d]);
+		struct db_header h = tu_hdr_of(db[d]);
 		for (int s = 0; s < BK_NSLOTS; s++)
 			ck_assert_msg(memcmp(&before[d].bk[s], &h.bk[s], sizeof(h.bk[s])) == 0,
 			    "%s: %s header slot %d changed (gens %u-%u -> %u-%u)", why, db[d], s, before[d].bk[s].gen_low,
@@ -891,7 +879,7 @@ static void
 check_recorded(const char *const *db, int slot, unsigned long lo, unsigned long hi)
 {
 	for (int d = 0; d < 2; d++) {
-		struct db_header h = hdr_of(db[d]);
+		struct db_header h = tu_hdr_of(db[d]);
 		ck_assert_msg(h.bk[slot].gen_low == lo && h.bk[slot].gen_high == hi && h.bk[slot].lsn_mark != 0,
 		    "%s: header slot %d records gens %u-%u (mark %llu), expected %lu-%lu", db[d], slot,
 		    h.bk[slot].gen_low, h.bk[slot].gen_high, (unsigned long long)h.bk[slot].lsn_mark, lo, hi);
@@ -1017,8 +1005,8 @@ static void
 fx_begin_full(struct fx *f, struct db_header *before, uint8_t *present, size_t maplen, struct listing *l)
 {
 	fx_setup(f);
-	before[0] = hdr_of(f->db[0]);
-	before[1] = hdr_of(f->db[1]);
+	before[0] = tu_hdr_of(f->db[0]);
+	before[1] = tu_hdr_of(f->db[1]);
 	gens_present(f->dir, present, maplen);
 	fx_mount(f, "direct_io");
 	list_set(f, "full", l);
@@ -1160,8 +1148,8 @@ readback(const char *opts)
 	int biggest = 0;
 
 	fx_setup(&f);
-	before[0] = hdr_of(f.db[0]);
-	before[1] = hdr_of(f.db[1]);
+	before[0] = tu_hdr_of(f.db[0]);
+	before[1] = tu_hdr_of(f.db[1]);
 	for (int d = 0; d < 2; d++)
 		ck_assert_msg(bk_is_zero(&before[d].bk[BK_COPY_PREV]) && bk_is_zero(&before[d].bk[BK_FULL_PREV]),
 		    "%s records a backup before any was taken", f.db[d]);
@@ -1815,7 +1803,7 @@ START_TEST(test_corrupt_page)
 
 	fx_setup(&f);
 	fx_term(&f);		/* every page on disk, clean */
-	h = hdr_of(f.db[0]);
+	h = tu_hdr_of(f.db[0]);
 	page = malloc(h.page_size);
 	ck_assert(page != NULL);
 	fd = open(f.db[0], O_RDONLY);
@@ -1830,8 +1818,8 @@ START_TEST(test_corrupt_page)
 	ck_assert_msg(victim != 0, "no used page to damage in %s (pgno_last %u)", f.db[0], h.pgno_last);
 	tu_scribble(f.db[0], page_offset(victim, h.page_size) + 200, 300, 0xA5);
 	fx_open(&f);
-	before[0] = hdr_of(f.db[0]);
-	before[1] = hdr_of(f.db[1]);
+	before[0] = tu_hdr_of(f.db[0]);
+	before[1] = tu_hdr_of(f.db[1]);
 
 	fx_mount(&f, NULL);
 	list_set(&f, "full", &l);
@@ -1948,8 +1936,8 @@ START_TEST(test_instance_stops)
 	ssize_t r;
 
 	fx_setup(&f);
-	before[0] = hdr_of(f.db[0]);
-	before[1] = hdr_of(f.db[1]);
+	before[0] = tu_hdr_of(f.db[0]);
+	before[1] = tu_hdr_of(f.db[1]);
 	fx_mount(&f, "direct_io");
 	list_set(&f, "full", &l);
 	p = mp(&f, "backup/full/a.edb");

@@ -154,6 +154,18 @@ tu_scribble(const char *path, uint64_t off, size_t len, int b)
 	free(buf);
 }
 
+struct db_header
+tu_hdr_of(const char *path)
+{
+	struct db_header h;
+	os_file *f;
+
+	CK(os_open(path, OS_READ, &f));
+	CK(dbhdr_read(f, &h));
+	os_close(f);
+	return h;
+}
+
 void
 tu_add_test(Suite *s, const char *name, const TTest *test, int timeout)
 {

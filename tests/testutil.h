@@ -29,6 +29,8 @@ JET_ERR tu_put(JET_SESID ses, JET_TABLEID t, const void *key, size_t keylen, con
 /* Reads the value of key into a malloc'd buffer; returns the error. */
 JET_ERR tu_get(JET_SESID ses, JET_TABLEID t, const void *key, size_t keylen, void **valp, size_t *lenp);
 
+/* The header of database path (the test fails if it cannot be read). */
+struct db_header tu_hdr_of(const char *path);
 /* Copies a file byte for byte (to corrupt copies, not originals). */
 void tu_copy_file(const char *from, const char *to);
 /* Overwrites len bytes at off of a file with byte b. */
