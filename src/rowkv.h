@@ -10,8 +10,18 @@
 
 #include "jet.h"
 
-/* Positions t on the record of key; JET_errRecordNotFound if there is none. */
+/*
+ * Positions t on the record of key (keylen 0: the zero-length key);
+ * JET_errRecordNotFound if there is none.
+ */
 JET_ERR rowkv_seek(JET_SESID ses, JET_TABLEID t, const void *key, size_t keylen);
+
+/*
+ * Writes a new record (insert != 0) or the value of the record t is on
+ * (after a successful rowkv_seek).
+ */
+JET_ERR rowkv_update(JET_SESID ses, JET_TABLEID t, const void *key, size_t keylen, const void *val, size_t vallen,
+	int insert);
 
 /*
  * Inserts the record (insert != 0: JET_errKeyDuplicate if it exists) or

@@ -150,18 +150,6 @@ write_file(const char *path, const void *data, size_t len)
 	ck_assert_int_eq(fclose(f), 0);
 }
 
-static uint32_t
-header_state(const char *path)
-{
-	struct db_header h;
-	os_file *f;
-
-	CK(os_open(path, OS_READ, &f));
-	CK(dbhdr_read(f, &h));
-	os_close(f);
-	return h.dbstate;
-}
-
 static int
 is_dir(const char *path)
 {
@@ -582,7 +570,7 @@ START_TEST(test_legacy_mode)
 		free(log);
 		free(chk);
 	}
-	ck_assert_uint_eq(header_state(path), JET_dbstateCleanShutdown);
+	ck_assert_uint_eq(tu_hdr_of(path).dbstate, JET_dbstateCleanShutdown);
 	/* Again, with JetInit(&zero): the handle comes back; the data survived. */
 	CK(JetInit(&zero));
 	ck_assert(zero != 0 && zero != JET_instanceNil);
@@ -865,7 +853,7 @@ START_TEST(test_txn_lazy_commit)
 	ck_assert_value(e.ses, e.t, "lazy1", "x");
 	/* Durable: an abrupt end (no flush, no clean shutdown) and recovery keep both. */
 	CK(JetTerm2(e.inst, JET_bitTermAbrupt));
-	ck_assert_uint_eq(header_state(e.dbpath), JET_dbstateDirtyShutdown);
+	ck_assert_uint_eq(tu_hdr_of(e.dbpath).dbstate, JET_dbstateDirtyShutdown);
 	e.inst = tu_instance(e.dir, 1024, 256);
 	CK(JetInit(&e.inst));
 	tu_open_db(e.inst, e.dir, "api.edb", &e.ses, &e.dbid, &e.t);
@@ -1434,7 +1422,7 @@ START_TEST(test_db_detach_attach)
 		snprintf(k, sizeof(k), "k%04d", i);
 		put_str(e.ses, e.t, k, k);
 	}
-	ck_assert_uint_eq(header_state(e.dbpath), JET_dbstateDirtyShutdown);
+	ck_assert_uint_eq(tu_hdr_of(e.dbpath).dbstate, JET_dbstateDirtyShutdown);
 	/* In use: by this session, then by another. */
 	CK_ERR(JetDetachDatabase(e.ses, e.dbpath), JET_errDatabaseInUse);
 	CK(JetCloseTable(e.ses, e.t));
@@ -1449,7 +1437,7 @@ START_TEST(test_db_detach_attach)
 	CK(JetCloseDatabase(ses2, d2, 0));
 	CK(JetDetachDatabase(e.ses, e.dbpath));
 	/* Clean on disk; gone from the instance. */
-	ck_assert_uint_eq(header_state(e.dbpath), JET_dbstateCleanShutdown);
+	ck_assert_uint_eq(tu_hdr_of(e.dbpath).dbstate, JET_dbstateCleanShutdown);
 	CK_ERR(JetDetachDatabase(e.ses, e.dbpath), JET_errDatabaseNotFound);
 	CK_ERR(JetOpenDatabase(e.ses, e.dbpath, NULL, &e.dbid, 0), JET_errDatabaseNotFound);
 	missing = tu_path(e.dir, "missing.edb");
@@ -1458,7 +1446,7 @@ START_TEST(test_db_detach_attach)
 	CK_ERR(JetOpenDatabase(e.ses, missing, NULL, &e.dbid, 0), JET_errDatabaseNotFound);
 	/* Attach: the data is intact, the header dirty again while attached. */
 	CK(JetAttachDatabase(e.ses, e.dbpath, 0));
-	ck_assert_uint_eq(header_state(e.dbpath), JET_dbstateDirtyShutdown);
+	ck_assert_uint_eq(tu_hdr_of(e.dbpath).dbstate, JET_dbstateDirtyShutdown);
 	CK_ERR(JetAttachDatabase(e.ses, e.dbpath, 0), JET_wrnDatabaseAttached);
 	CK_ERR(JetAttachDatabase(e.ses, e.dbpath, 0x80000), JET_errInvalidGrbit);
 	CK(JetOpenDatabase(e.ses, e.dbpath, NULL, &e.dbid, 0));
@@ -1471,7 +1459,7 @@ START_TEST(test_db_detach_attach)
 	CK(JetCloseTable(e.ses, e.t));
 	CK(JetCloseDatabase(e.ses, e.dbid, 0));
 	CK(JetDetachDatabase(e.ses, NULL));
-	ck_assert_uint_eq(header_state(e.dbpath), JET_dbstateCleanShutdown);
+	ck_assert_uint_eq(tu_hdr_of(e.dbpath).dbstate, JET_dbstateCleanShutdown);
 	CK_ERR(JetDetachDatabase(e.ses, e.dbpath), JET_errDatabaseNotFound);
 	/* Attached again, in another instance: the data is there. */
 	CK(JetEndSession(ses2, 0));
@@ -1487,7 +1475,7 @@ START_TEST(test_db_detach_attach)
 		tu_rmdir(dir2);
 		free(dir2);
 	}
-	ck_assert_uint_eq(header_state(e.dbpath), JET_dbstateCleanShutdown);
+	ck_assert_uint_eq(tu_hdr_of(e.dbpath).dbstate, JET_dbstateCleanShutdown);
 	free(missing);
 	tu_rmdir(e.dir);
 	free(e.dir);
@@ -1580,7 +1568,7 @@ START_TEST(test_db_attach_dirty)
 	verify_db(e.ses, e.dbid, 300);	/* flushes every page */
 	copy = tu_path(e.dir, "copy.edb");
 	tu_copy_file(e.dbpath, copy);
-	ck_assert_uint_eq(header_state(copy), JET_dbstateDirtyShutdown);
+	ck_assert_uint_eq(tu_hdr_of(copy).dbstate, JET_dbstateDirtyShutdown);
 	before = read_file(copy, &blen);
 	CK_ERR(JetAttachDatabase(e.ses, copy, 0), JET_errDatabaseDirtyShutdown);
 	after = read_file(copy, &alen);

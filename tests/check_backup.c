@@ -38,7 +38,6 @@
 #include <unistd.h>
 
 #include "testutil.h"
-#include "rowkv.h"
 
 /* The records of these tests have string keys. */
 #define kv_get(ses, t, key, val, len) rowkv_get(ses, t, key, strlen(key), val, len)

@@ -812,7 +812,7 @@ status_manifest(const char *status, size_t *hashed, size_t *n, unsigned long lon
  * The status of f once every hash that the reads served can finish did: the
  * bytes of a reply are hashed after it was sent (fsmanifest.c, M1), so the
  * last reply of a set may reach the reader before its bytes reach the hash.
- * Waits at most 10 s; the caller's text is freed by the caller.
+ * Waits at most 10 s; the caller frees the text.
  */
 static char *
 status_settled(struct fx *f, size_t *hashed, size_t *n, unsigned long long *reread)

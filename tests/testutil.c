@@ -83,28 +83,10 @@ tu_open_db(JET_INSTANCE inst, const char *dir, const char *name, JET_SESID *sesp
 	free(path);
 }
 
-static JET_ERR
-tu_seek(JET_SESID ses, JET_TABLEID t, const void *key, size_t keylen)
-{
-	JET_ERR err = JetMakeKey(ses, t, key, (unsigned long)keylen, JET_bitNewKey | (keylen == 0 ? JET_bitKeyDataZeroLength : 0));
-
-	return err < 0 ? err : JetSeek(ses, t, JET_bitSeekEQ);
-}
-
 JET_ERR
 tu_put(JET_SESID ses, JET_TABLEID t, const void *key, size_t keylen, const void *val, size_t vallen)
 {
-	int exists = tu_seek(ses, t, key, keylen) >= 0;
-	JET_ERR err;
-
-	if ((err = JetPrepareUpdate(ses, t, exists ? JET_prepReplace : JET_prepInsert)) < 0)
-		return err;
-	if (!exists && (err = JetSetColumn(ses, t, JET_columnidKey, key, (unsigned long)keylen,
-	    keylen == 0 ? JET_bitSetZeroLength : 0, NULL)) < 0)
-		return err;
-	if ((err = JetSetColumn(ses, t, JET_columnidValue, val, (unsigned long)vallen, 0, NULL)) < 0)
-		return err;
-	return JetUpdate(ses, t, NULL, 0, NULL);
+	return rowkv_update(ses, t, key, keylen, val, vallen, rowkv_seek(ses, t, key, keylen) < 0);
 }
 
 JET_ERR
@@ -116,7 +98,7 @@ tu_get(JET_SESID ses, JET_TABLEID t, const void *key, size_t keylen, void **valp
 
 	*valp = NULL;
 	*lenp = 0;
-	if ((err = tu_seek(ses, t, key, keylen)) < 0)
+	if ((err = rowkv_seek(ses, t, key, keylen)) < 0)
 		return err;
 	err = JetRetrieveColumn(ses, t, JET_columnidValue, NULL, 0, &got, 0, NULL);
 	if (err < 0)

@@ -7,6 +7,7 @@
 #include <check.h>
 
 #include "jet_int.h"
+#include "rowkv.h"
 
 /* Fails the test with the error's name unless err >= 0 (or == want). */
 #define CK(expr) do { JET_ERR ck_err_ = (expr); ck_assert_msg(ck_err_ >= 0, "%s -> %s (%ld)", #expr, JetErrorName(ck_err_), ck_err_); } while (0)
