@@ -76,4 +76,9 @@ char *fsbackup_truncate_text(struct fsbackup *b);
  * @return JET_bitBackupEndNormal, JET_bitBackupEndAbort, or 0 (none began). */
 unsigned long fsbackup_end(struct fsbackup *b);
 
+/* For SIGTERM/SIGINT (any thread): if a call on the instance is waiting for
+ * its answer, gives up the connection, so the FUSE request waiting on it fails
+ * at once and the backup ends as an abort.  Otherwise changes nothing. */
+void fsbackup_interrupt(struct fsbackup *b);
+
 #endif

@@ -617,6 +617,7 @@ enum { KEY_MAX_READ, KEY_DIRECT_IO, KEY_NO_MANIFEST };
 
 static const struct fuse_opt jetfs_opts[] = {
 	{ "wait=%u", offsetof(struct fsops_options, wait_s), 0 },
+	{ "timeout=%u", offsetof(struct fsops_options, timeout_s), 0 },
 	{ "readahead=%u", offsetof(struct fsops_options, readahead_kb), 0 },
 	FUSE_OPT_KEY("direct_io", KEY_DIRECT_IO),
 	FUSE_OPT_KEY("nomanifest", KEY_NO_MANIFEST),
@@ -667,11 +668,16 @@ fsops_parse_options(struct fuse_args *args, struct fsops_options *opt)
 {
 	memset(opt, 0, sizeof(*opt));
 	opt->wait_s = FSOPS_DEFAULT_WAIT_S;
+	opt->timeout_s = FSOPS_DEFAULT_TIMEOUT_S;
 	opt->readahead_kb = FSOPS_DEFAULT_READAHEAD_KB;
 	if (fuse_opt_parse(args, opt, jetfs_opts, opt_proc) != 0)
 		return -1;
 	if (opt->wait_s > 3600) {
 		fprintf(stderr, "jetfs: bad option wait=%u: at most 3600 seconds\n", opt->wait_s);
+		return -1;
+	}
+	if (opt->timeout_s > 86400) {
+		fprintf(stderr, "jetfs: bad option timeout=%u: at most 86400 seconds\n", opt->timeout_s);
 		return -1;
 	}
 	if (opt->readahead_kb > 65536) {
@@ -687,6 +693,9 @@ fsops_options_help(void)
 	printf("jetfs options:\n"
 	    "    -o wait=SECONDS        how long a backup waits for another backup client\n"
 	    "                           of the instance to finish (default %d)\n"
+	    "    -o timeout=SECONDS     how long a request may wait for the instance's\n"
+	    "                           answer before it fails with EIO and the backup\n"
+	    "                           is given up (default %d; 0: no limit)\n"
 	    "    -o readahead=KIB       the mount's read_ahead_kb, set when run as root\n"
 	    "                           (default %d; 0 keeps the kernel's 128)\n"
 	    "    -o direct_io           bypass the page cache (fastest for large reads,\n"
@@ -694,7 +703,7 @@ fsops_options_help(void)
 	    "    -o max_read=BYTES      largest read request\n"
 	    "    -o nomanifest          no SHA256SUMS: nothing is hashed (faster where\n"
 	    "                           the CPU is short)\n",
-	    FSOPS_DEFAULT_WAIT_S, FSOPS_DEFAULT_READAHEAD_KB);
+	    FSOPS_DEFAULT_WAIT_S, FSOPS_DEFAULT_TIMEOUT_S, FSOPS_DEFAULT_READAHEAD_KB);
 }
 
 /* ---- lifetime ---- */

@@ -13,6 +13,7 @@
 
 struct fsops_options {
 	unsigned wait_s;		/* -o wait=S: for another backup client to finish */
+	unsigned timeout_s;		/* -o timeout=S: for the instance to answer a request; 0: none */
 	int direct_io;			/* -o direct_io: no page cache for backup files */
 	unsigned readahead_kb;		/* -o readahead=KIB: the mount's read_ahead_kb; 0 keeps the kernel's */
 	unsigned max_read;		/* -o max_read=N, also given to the kernel in INIT */
@@ -20,6 +21,7 @@ struct fsops_options {
 };
 
 #define FSOPS_DEFAULT_WAIT_S 30
+#define FSOPS_DEFAULT_TIMEOUT_S 60
 #define FSOPS_DEFAULT_READAHEAD_KB 4096
 
 struct jetfs {
