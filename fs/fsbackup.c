@@ -37,10 +37,19 @@
  *  F5. Reads made to hash the set for SHA256SUMS (fsmanifest.c) are not
  *      served bytes: they count for nothing in F2, but a failed one is a
  *      failed read like any other (the set is not good).
+ *  F6. Names and sizes come from the instance, which may be anyone's
+ *      process on the other end of a socket that root's jetfs was pointed
+ *      at: before a set is listed, every name must be one a directory can
+ *      hold (non-empty, not . or .., no '/', at most NAME_MAX bytes) with no
+ *      control character anywhere in its path, and every size below
+ *      FSB_SIZE_MAX and a multiple of FSB_SIZE_UNIT.  A set with one bad
+ *      entry is refused whole, and the entry is printed escaped (set_escape):
+ *      nothing the server sent reaches status or a terminal raw.
  */
 #include "config.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -54,6 +63,11 @@
 
 #define FSB_OPEN_MAX 48
 #define FSB_MSG 512
+/* F6: the largest size a file of the set may have: offsets plus a request
+ * (at most 4 GiB) never overflow, and st_size (off_t) holds it. */
+#define FSB_SIZE_MAX (UINT64_C(1) << 62)
+/* F6: every database page and log block is a multiple of this. */
+#define FSB_SIZE_UNIT 512
 
 /* The byte ranges of a file that were served, sorted and disjoint. */
 struct ranges {
@@ -385,6 +399,36 @@ fsb_free_files(struct fsb_file *files, size_t n)
 	free(files);
 }
 
+/* F6: s as printable ASCII for a message: controls, '\\' and bytes above 0x7e as \\xHH; cut to fit out. */
+static void
+set_escape(const char *s, char *out, size_t cb)
+{
+	size_t o = 0;
+
+	for (const unsigned char *p = (const unsigned char *)s; *p != '\0' && o + 5 < cb; p++)
+		if (*p < 0x20 || *p >= 0x7f || *p == '\\')
+			o += (size_t)snprintf(out + o, cb - o, "\\x%02x", *p);
+		else
+			out[o++] = (char)*p;
+	out[o] = '\0';
+}
+
+/* F6: why the instance's name of a file cannot be listed, or NULL. */
+static const char *
+set_name_problem(const struct fsb_file *f)
+{
+	for (const unsigned char *p = (const unsigned char *)f->source_name; *p != '\0'; p++)
+		if (*p < 0x20 || *p == 0x7f)
+			return "a control character in its name";
+	if (f->name[0] == '\0')
+		return "an empty name";
+	if (strcmp(f->name, ".") == 0 || strcmp(f->name, "..") == 0)
+		return "the name . or ..";
+	if (strlen(f->name) > NAME_MAX)
+		return "a name longer than 255 bytes";
+	return NULL;
+}
+
 /*
  * Begin proper, outside the lock: connect, Begin (waiting a bounded time for
  * a backup that still runs), list the databases and logs, and size each.
@@ -424,6 +468,17 @@ fsb_start(struct fsbackup *b, enum fsb_kind kind, JET_INSTANCE *pinst, struct fs
 	info->cbSize = sizeof(*info);
 	if ((err = fsb_get_list(*pinst, 1, &logs, info)) < 0 || (err = fsb_add_files(&files, &n, logs, 0)) < 0)
 		goto err;
+	for (size_t i = 0; i < n; i++) {
+		const char *problem = set_name_problem(&files[i]);
+		if (problem != NULL) {
+			char shown[FSB_MSG / 2];
+			set_escape(files[i].source_name, shown, sizeof(shown));
+			snprintf(msg, FSB_MSG, "the instance listed a file jetfs cannot serve: \"%s\" (%s): the set "
+			    "is refused", shown, problem);
+			err = JET_errInvalidParameter;
+			goto err_msg;
+		}
+	}
 	qsort(files, n, sizeof(*files), file_name_cmp);
 	for (size_t i = 0; i < n; i++) {
 		if (i > 0 && strcmp(files[i - 1].name, files[i].name) == 0) {
@@ -451,6 +506,13 @@ fsb_start(struct fsbackup *b, enum fsb_kind kind, JET_INSTANCE *pinst, struct fs
 		files[i].size = (uint64_t)hi << 32 | lo;
 		if ((err = JetCloseFileInstance(*pinst, h)) < 0)
 			goto err;
+		if (files[i].size >= FSB_SIZE_MAX || files[i].size % FSB_SIZE_UNIT != 0) {
+			snprintf(msg, FSB_MSG, "the instance gave %s a size jetfs cannot serve: %llu bytes (not a "
+			    "multiple of %u below 2^62): the set is refused", files[i].source_name,
+			    (unsigned long long)files[i].size, FSB_SIZE_UNIT);
+			err = JET_errInvalidParameter;
+			goto err_msg;
+		}
 	}
 	free(dbs);
 	free(logs);
