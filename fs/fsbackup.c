@@ -37,6 +37,15 @@
  *  F5. Reads made to hash the set for SHA256SUMS (fsmanifest.c) are not
  *      served bytes: they count for nothing in F2, but a failed one is a
  *      failed read like any other (the set is not good).
+ *  F7. Bytes read ahead for a reader (a small read is answered from a
+ *      slot filled by one larger read of the instance) are not served
+ *      bytes either: a byte counts in F2 only when it is copied into a
+ *      reply, so a reader killed anywhere counts for exactly what it was
+ *      sent.  That is why jetfs reads ahead itself, in a few slots, instead
+ *      of letting the kernel do it in the page cache, which FUSE cannot tell
+ *      apart from the reader's own reads (doc/fuse-options.md).  A failed
+ *      read ahead is a failed read (F5).  Slots are filled without the lock
+ *      (filling) and read under it.
  *  F6. Names and sizes come from the instance, which may be anyone's
  *      process on the other end of a socket that root's jetfs was pointed
  *      at: before a set is listed, every name must be one a directory can
@@ -87,6 +96,16 @@ struct fsb_state {
 	JET_ERR error;			/* the engine took the file out (a damaged page) */
 };
 
+/* F7: a run of a file read ahead. */
+#define FSB_SLOTS 4
+struct fsb_slot {
+	char *data;			/* readahead bytes */
+	size_t file, len;		/* len 0: empty */
+	uint64_t off;
+	int filling;
+	unsigned long long used;	/* for the least recently used */
+};
+
 struct fsbackup {
 	pthread_mutex_t lock;
 	pthread_cond_t changed;
@@ -94,6 +113,9 @@ struct fsbackup {
 	unsigned wait_ms;
 	int log_to_stderr;
 	int with_manifest;
+	size_t readahead;		/* F7; 0: none */
+	struct fsb_slot slots[FSB_SLOTS];
+	unsigned long long slot_clock;
 
 	enum fsb_kind kind;
 	int beginning;
@@ -285,7 +307,7 @@ file_complete(const struct fsb_file *f, const struct fsb_state *st)
 /* ---- lifetime ---- */
 
 struct fsbackup *
-fsbackup_new(struct source *src, unsigned wait_ms, int log_to_stderr, int with_manifest)
+fsbackup_new(struct source *src, unsigned wait_ms, int log_to_stderr, int with_manifest, size_t readahead)
 {
 	struct fsbackup *b = calloc(1, sizeof(*b));
 
@@ -297,6 +319,7 @@ fsbackup_new(struct source *src, unsigned wait_ms, int log_to_stderr, int with_m
 	b->wait_ms = wait_ms;
 	b->log_to_stderr = log_to_stderr;
 	b->with_manifest = with_manifest;
+	b->readahead = readahead;
 	return b;
 }
 
@@ -324,6 +347,8 @@ fsbackup_free(struct fsbackup *b)
 		return;
 	fsbackup_end(b);
 	fsb_free_set(b);
+	for (size_t k = 0; k < FSB_SLOTS; k++)
+		free(b->slots[k].data);
 	free(b->truncated_list);
 	if (b->src != NULL)
 		b->src->free(b->src);
@@ -699,7 +724,21 @@ fsb_record_failure_locked(struct fsbackup *b, struct fsb_state *st, JET_ERR err,
 	fsb_log(b, LOG_ERR, "%s", b->last_error);
 }
 
-/* Reads through the engine; the bytes count as served (F2) only if served (F5). */
+/* Counts [off, off + n) of a file as served (F2), and closes it once complete (F3). */
+static ssize_t
+fsb_account_locked(struct fsbackup *b, struct fsb_state *st, uint64_t off, size_t n)
+{
+	if (ranges_add(&st->covered, off, off + n) < 0) {
+		fsb_record_failure_locked(b, st, JET_errOutOfMemory, off, n, NULL);
+		return -EIO;
+	}
+	st->served += n;
+	if (file_complete(&b->files[file_index_of(b, st)], st))
+		fsb_close_locked(b, st);
+	return (ssize_t)n;
+}
+
+/* Reads through the engine; the bytes count as served (F2) only if served (F5, F7). */
 static ssize_t
 fsb_read(struct fsbackup *b, size_t i, void *buf, size_t n, uint64_t off, int served)
 {
@@ -778,16 +817,73 @@ fsb_read(struct fsbackup *b, size_t i, void *buf, size_t n, uint64_t off, int se
 		fsb_record_failure_locked(b, st, err < 0 ? err : JET_errDiskIO, off, n,
 		    err < 0 ? NULL : "short read inside the file");
 		rc = -EIO;
-	} else if (served && ranges_add(&st->covered, off, off + n) < 0) {
-		fsb_record_failure_locked(b, st, JET_errOutOfMemory, off, n, NULL);
-		rc = -EIO;
+	} else if (served) {
+		rc = fsb_account_locked(b, st, off, n);
 	} else {
-		if (served)
-			st->served += n;
 		rc = (ssize_t)n;
-		if (file_complete(f, st) || (!served && off + n == f->size))
+		if (off + n == f->size)
 			fsb_close_locked(b, st);
 	}
+	pthread_mutex_unlock(&b->lock);
+	return rc;
+}
+
+/* F7: a slot holding [off, off + n) of file i, or NULL. */
+static struct fsb_slot *
+fsb_slot_find_locked(struct fsbackup *b, size_t i, size_t n, uint64_t off)
+{
+	for (size_t k = 0; k < FSB_SLOTS; k++) {
+		struct fsb_slot *sl = &b->slots[k];
+		if (!sl->filling && sl->len != 0 && sl->file == i && off >= sl->off && off + n <= sl->off + sl->len)
+			return sl;
+	}
+	return NULL;
+}
+
+/*
+ * F7: serves a small read from a slot, filling the least recently used one
+ * with readahead bytes from off first if none holds it.  @return as
+ * fsb_read; -EAGAIN if every slot is being filled (the caller reads alone).
+ */
+static ssize_t
+fsb_read_ahead(struct fsbackup *b, size_t i, void *buf, size_t n, uint64_t off)
+{
+	const struct fsb_file *f = &b->files[i];
+	struct fsb_slot *sl, *lru = NULL;
+	ssize_t rc;
+
+	pthread_mutex_lock(&b->lock);
+	if (b->ended || b->lost || b->state[i].error != JET_errSuccess) {
+		pthread_mutex_unlock(&b->lock);
+		return -EAGAIN;	/* fsb_read fails it, and records why */
+	}
+	if ((sl = fsb_slot_find_locked(b, i, n, off)) == NULL) {
+		for (size_t k = 0; k < FSB_SLOTS; k++)
+			if (!b->slots[k].filling && (lru == NULL || b->slots[k].used < lru->used))
+				lru = &b->slots[k];
+		if (lru == NULL || (lru->data == NULL && (lru->data = malloc(b->readahead)) == NULL)) {
+			pthread_mutex_unlock(&b->lock);
+			return -EAGAIN;
+		}
+		sl = lru;
+		sl->filling = 1;
+		sl->file = i;
+		sl->off = off;
+		sl->len = 0;
+		pthread_mutex_unlock(&b->lock);
+		rc = fsb_read(b, i, sl->data, (size_t)(f->size - off < b->readahead ? f->size - off : b->readahead),
+		    off, 0);
+		pthread_mutex_lock(&b->lock);
+		sl->filling = 0;
+		if (rc < 0) {
+			pthread_mutex_unlock(&b->lock);
+			return rc;
+		}
+		sl->len = (size_t)rc;
+	}
+	sl->used = ++b->slot_clock;
+	memcpy(buf, sl->data + (off - sl->off), n);
+	rc = fsb_account_locked(b, &b->state[i], off, n);
 	pthread_mutex_unlock(&b->lock);
 	return rc;
 }
@@ -795,7 +891,16 @@ fsb_read(struct fsbackup *b, size_t i, void *buf, size_t n, uint64_t off, int se
 ssize_t
 fsbackup_read(struct fsbackup *b, size_t i, void *buf, size_t n, uint64_t off)
 {
-	ssize_t rc = fsb_read(b, i, buf, n, off, 1);
+	ssize_t rc = -EAGAIN;
+
+	if (i < b->nfiles && off < b->files[i].size) {
+		if (n > b->files[i].size - off)
+			n = (size_t)(b->files[i].size - off);
+		if (n < b->readahead)
+			rc = fsb_read_ahead(b, i, buf, n, off);
+	}
+	if (rc == -EAGAIN)
+		rc = fsb_read(b, i, buf, n, off, 1);
 
 	if (rc > 0 && b->manifest != NULL)
 		fsmanifest_pending(b->manifest, i);

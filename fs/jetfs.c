@@ -77,11 +77,11 @@ set_stop_handlers(struct fuse_session *se, void (*handler)(int))
 }
 
 /*
- * Threads that are not FUSE's start with the stop signals blocked: one
- * delivered to them would wake neither the loop nor a request.
+ * The stopper starts with the stop signals blocked: one delivered to it would
+ * wake neither the loop nor a request.
  */
 static int
-start_helpers(struct jetfs *fs, pthread_t *stopper)
+start_stopper(struct jetfs *fs, pthread_t *stopper)
 {
 	sigset_t stop, old;
 	int rc;
@@ -92,8 +92,6 @@ start_helpers(struct jetfs *fs, pthread_t *stopper)
 	sigaddset(&stop, SIGTERM);
 	pthread_sigmask(SIG_BLOCK, &stop, &old);
 	rc = pthread_create(stopper, NULL, stopper_main, fs);
-	if (rc == 0)
-		fsops_start_tuner(fs);
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	return rc == 0 ? 0 : -1;
 }
@@ -190,7 +188,7 @@ main(int argc, char *argv[])
 		goto out;
 	}
 	fuse_daemonize(cmd.foreground);
-	if (start_helpers(fs, &stopper) != 0) {
+	if (start_stopper(fs, &stopper) != 0) {
 		fprintf(stderr, "jetfs: cannot start a thread\n");
 		set_stop_handlers(fs->se, SIG_DFL);
 		fsops_finish(fs);
