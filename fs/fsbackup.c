@@ -1219,6 +1219,8 @@ fsbackup_status_text(struct fsbackup *b)
 		text_add(&t, "truncation: %s%s\n", refusal ? "not allowed: " : "allowed", refusal ? refusal : "");
 	if (b->ended)
 		text_add(&t, "ended: %s\n", b->end_outcome);
+	else if (b->kind == FSB_NONE && b->begin_error[0] != '\0')
+		text_add(&t, "on unmount: nothing to end, but no backup was taken (jetfs exits 2)\n");
 	else if (b->kind == FSB_NONE)
 		text_add(&t, "on unmount: nothing to end\n");
 	else if (refusal == NULL)
@@ -1271,12 +1273,18 @@ fsbackup_end(struct fsbackup *b)
 	while (b->beginning)
 		pthread_cond_wait(&b->changed, &b->lock);
 	if (b->ended || b->kind == FSB_NONE) {
-		grbit = b->end_grbit;
-		if (!b->ended) {
-			b->ended = 1;
+		if (!b->ended && b->begin_error[0] != '\0') {
+			/* A backup was asked for and none was taken: that is no success (exit 2, not 0). */
+			b->end_grbit = JET_bitBackupEndAbort;
+			snprintf(b->end_outcome, sizeof(b->end_outcome), "abort: no backup was taken: %.400s",
+			    b->begin_error);
+			fsb_log(b, LOG_WARNING, "unmounted: %s", b->end_outcome);
+		} else if (!b->ended) {
 			snprintf(b->end_outcome, sizeof(b->end_outcome), "no backup was begun");
 			fsb_log(b, LOG_INFO, "unmounted: no backup was begun");
 		}
+		b->ended = 1;
+		grbit = b->end_grbit;
 		pthread_mutex_unlock(&b->lock);
 		return grbit;
 	}

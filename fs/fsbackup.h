@@ -76,7 +76,8 @@ char *fsbackup_truncate_text(struct fsbackup *b);
 
 /* Ends the backup (JetEndExternalBackupInstance2: normal or abort, as above),
  * logs the outcome, and lets the source go.  Later calls do nothing.
- * @return JET_bitBackupEndNormal, JET_bitBackupEndAbort, or 0 (none began). */
+ * @return JET_bitBackupEndNormal, JET_bitBackupEndAbort (also when none began
+ *   because the last attempt to begin failed), or 0 (none was asked for). */
 unsigned long fsbackup_end(struct fsbackup *b);
 
 /* For SIGTERM/SIGINT (any thread): if a call on the instance is waiting for

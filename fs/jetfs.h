@@ -56,7 +56,8 @@ JET_ERR JET_API JetfsMountInstance(JET_INSTANCE instance, JET_PCSTR szMountPoint
  * JET_bitBackupEndNormal if every file of the set was read completely and no
  * read failed, else JET_bitBackupEndAbort -- and frees the mount.  What was
  * done goes to *pgrbitEnded (may be NULL): JET_bitBackupEndNormal,
- * JET_bitBackupEndAbort, or 0 if no backup was begun.
+ * JET_bitBackupEndAbort (also if a backup was asked for and could not begin:
+ * status said why), or 0 if no backup was asked for.
  * @return JET_errInvalidParameter (NULL mount), JET_errSuccess otherwise
  *   (the file system is gone even if ending the backup failed: then
  *   *pgrbitEnded is JET_bitBackupEndAbort).
