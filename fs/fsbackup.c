@@ -275,7 +275,10 @@ fsb_call_failed_locked(struct fsbackup *b, const struct fsb_call *call, JET_ERR 
 {
 	if (err != JET_errDeviceTimeout && err != JET_errBackupAbortByServer)
 		return;
-	if (!b->lost && err == JET_errDeviceTimeout)
+	if (!b->lost && err == JET_errDeviceTimeout && b->src->timeout_s == 0)
+		/* An in-process mount of a remote handle whose owner set the timeout. */
+		snprintf(b->lost_why, sizeof(b->lost_why), "the instance did not answer the %s in time", call->what);
+	else if (!b->lost && err == JET_errDeviceTimeout)
 		snprintf(b->lost_why, sizeof(b->lost_why), "the instance did not answer the %s within %u s",
 		    call->what, b->src->timeout_s);
 	else if (!b->lost)
