@@ -119,7 +119,7 @@ peak_rss_mib(void)
 }
 
 /* One read of FILE under a fresh mount of DAEMON: MB/s.  RA_KB > 0 sets the
- * mount's readahead first (as jetfs and fuse_ceiling do for themselves), so
+ * mount's readahead first (as fuse_ceiling does for itself; jetfs bypasses the page cache), so
  * that a daemon without the option is compared at the same readahead. */
 static double
 read_through(const char *daemon, const char *file, int tar, int ra_kb)
@@ -185,7 +185,7 @@ main(int argc, char **argv)
 	unsigned long mb = 1024, seconds = 5;
 	int threads = 2;
 	char daemon[4096], ceiling[4096], cmd[4096], jetfs[2048];
-	double raw, t0, alone, during, ceil_dd, ceil_tar, ceil_direct, fs_dd, fs_tar, fs_ra128, fs_direct, fs_direct_nohash, rss64, rss_all;
+	double raw, t0, alone, during, ceil_dd, ceil_tar, ceil_direct, fs_dd, fs_tar, fs_tar_nora, fs_direct, fs_direct_nohash, rss64, rss_all;
 	pthread_t *lt;
 	uint64_t streamed;
 
@@ -245,8 +245,9 @@ main(int argc, char **argv)
 	snprintf(jetfs, sizeof(jetfs), "'%s/fs/jetfs' -f '%s'", top, sock);
 	fs_dd = read_through(jetfs, "backup/full/data.edb", 0, 0);
 	fs_tar = read_through(jetfs, "backup/full/data.edb", 1, 0);
+	/* What jetfs's own readahead buys tar's 10 KiB records (the files bypass the page cache). */
 	snprintf(daemon, sizeof(daemon), "%s -o readahead=0", jetfs);
-	fs_ra128 = read_through(daemon, "backup/full/data.edb", 0, 0);
+	fs_tar_nora = read_through(daemon, "backup/full/data.edb", 1, 0);
 	snprintf(daemon, sizeof(daemon), "%s -o direct_io", jetfs);
 	fs_direct = read_through(daemon, "backup/full/data.edb", 0, 0);
 	/* What hashing for SHA256SUMS costs: the same read with none. */
@@ -254,7 +255,7 @@ main(int argc, char **argv)
 	fs_direct_nohash = read_through(daemon, "backup/full/data.edb", 0, 0);
 	figure("jetfs.dd", "jetfs backup/full/data.edb, dd bs=1M (default options)", fs_dd, "MB/s");
 	figure("jetfs.tar", "jetfs, tar | cat (default options)", fs_tar, "MB/s");
-	figure("jetfs.ra128", "jetfs, dd bs=1M, -o readahead=0 (the kernel's 128 KiB)", fs_ra128, "MB/s");
+	figure("jetfs.tar_nora", "jetfs, tar | cat, -o readahead=0 (no readahead in jetfs)", fs_tar_nora, "MB/s");
 	figure("jetfs.direct", "jetfs, dd bs=1M, -o direct_io", fs_direct, "MB/s");
 	figure("jetfs.direct_nomanifest", "jetfs, dd bs=1M, -o direct_io,nomanifest", fs_direct_nohash, "MB/s");
 	row("jetfs dd / FUSE ceiling dd (page cache)", fs_dd / ceil_dd, "x");

@@ -25,16 +25,40 @@
  *      all of it, and is closed too: else hashing a set of more files than
  *      FSB_OPEN_MAX that no tool read yet (rsync reads SHA256SUMS first)
  *      would run out of handles.
- *  F4. Network calls on the instance are made outside the lock, except
- *      open/close of a file and truncation, which are short and must not
- *      race with the handle table.
+ *  F4. No call on the instance is made under the lock: an instance that
+ *      does not answer (stopped, swapping) must not stop status, which is
+ *      how an admin finds out what is stuck.  Each call is listed in calls
+ *      while it runs.  A file being opened or closed is marked (opening,
+ *      closing) and other readers of it wait on changed; truncation marks
+ *      the session (truncating) and reads wait for it.  A call that the
+ *      instance did not answer in time (JetfsSetBackupTimeout) or that lost
+ *      the connection makes the session lost: every later read fails, and
+ *      the backup ends as an abort.
  *  F5. Reads made to hash the set for SHA256SUMS (fsmanifest.c) are not
  *      served bytes: they count for nothing in F2, but a failed one is a
  *      failed read like any other (the set is not good).
+ *  F7. Bytes read ahead for a reader (a small read is answered from a
+ *      slot filled by one larger read of the instance) are not served
+ *      bytes either: a byte counts in F2 only when it is copied into a
+ *      reply, so a reader killed anywhere counts for exactly what it was
+ *      sent.  That is why jetfs reads ahead itself, in a few slots, instead
+ *      of letting the kernel do it in the page cache, which FUSE cannot tell
+ *      apart from the reader's own reads (doc/fuse-options.md).  A failed
+ *      read ahead is a failed read (F5).  Slots are filled without the lock
+ *      (filling) and read under it.
+ *  F6. Names and sizes come from the instance, which may be anyone's
+ *      process on the other end of a socket that root's jetfs was pointed
+ *      at: before a set is listed, every name must be one a directory can
+ *      hold (non-empty, not . or .., no '/', at most NAME_MAX bytes) with no
+ *      control character anywhere in its path, and every size below
+ *      FSB_SIZE_MAX and a multiple of FSB_SIZE_UNIT.  A set with one bad
+ *      entry is refused whole, and the entry is printed escaped (set_escape):
+ *      nothing the server sent reaches status or a terminal raw.
  */
 #include "config.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -48,6 +72,11 @@
 
 #define FSB_OPEN_MAX 48
 #define FSB_MSG 512
+/* F6: the largest size a file of the set may have: offsets plus a request
+ * (at most 4 GiB) never overflow, and st_size (off_t) holds it. */
+#define FSB_SIZE_MAX (UINT64_C(1) << 62)
+/* F6: every database page and log block is a multiple of this. */
+#define FSB_SIZE_UNIT 512
 
 /* The byte ranges of a file that were served, sorted and disjoint. */
 struct ranges {
@@ -59,11 +88,22 @@ struct ranges {
 struct fsb_state {
 	JET_HANDLE handle;
 	int open;
+	int opening, closing;		/* F4 */
 	unsigned readers;
 	struct ranges covered;
 	uint64_t served;		/* bytes served, re-reads included */
 	unsigned failed_reads;
 	JET_ERR error;			/* the engine took the file out (a damaged page) */
+};
+
+/* F7: a run of a file read ahead. */
+#define FSB_SLOTS 4
+struct fsb_slot {
+	char *data;			/* readahead bytes */
+	size_t file, len;		/* len 0: empty */
+	uint64_t off;
+	int filling;
+	unsigned long long used;	/* for the least recently used */
 };
 
 struct fsbackup {
@@ -73,6 +113,9 @@ struct fsbackup {
 	unsigned wait_ms;
 	int log_to_stderr;
 	int with_manifest;
+	size_t readahead;		/* F7; 0: none */
+	struct fsb_slot slots[FSB_SLOTS];
+	unsigned long long slot_clock;
 
 	enum fsb_kind kind;
 	int beginning;
@@ -87,7 +130,10 @@ struct fsbackup {
 	struct fsmanifest *manifest;
 
 	unsigned failed_reads;
-	int lost;			/* the instance dropped the connection */
+	int lost;			/* the connection is gone (F4) */
+	char lost_why[FSB_MSG];
+	struct fsb_call *calls;		/* F4: the calls on the instance in progress */
+	int truncating;
 	int truncated;
 	char *truncated_list;		/* the names JetGetTruncateLogInfo gave */
 	char begin_error[FSB_MSG];
@@ -96,7 +142,15 @@ struct fsbackup {
 	char end_outcome[FSB_MSG];
 };
 
+/* A call on the instance in progress (F4), for status. */
+struct fsb_call {
+	struct fsb_call *next;
+	struct timespec since;
+	char what[160];
+};
+
 static int fsb_manifest_reader(void *ctx, size_t i, void *buf, size_t n, uint64_t off);
+static const char *kind_name(enum fsb_kind k);
 
 /* ---- byte ranges ---- */
 
@@ -177,6 +231,62 @@ fsb_errno(JET_ERR err)
 	}
 }
 
+/* ---- calls on the instance (F4) ---- */
+
+static void
+fsb_call_begin_locked(struct fsbackup *b, struct fsb_call *call, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void
+fsb_call_begin_locked(struct fsbackup *b, struct fsb_call *call, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(call->what, sizeof(call->what), fmt, ap);
+	va_end(ap);
+	clock_gettime(CLOCK_MONOTONIC, &call->since);
+	call->next = b->calls;
+	b->calls = call;
+}
+
+static void
+fsb_call_end_locked(struct fsbackup *b, struct fsb_call *call)
+{
+	for (struct fsb_call **p = &b->calls; *p != NULL; p = &(*p)->next)
+		if (*p == call) {
+			*p = call->next;
+			break;
+		}
+}
+
+static double
+seconds_since(const struct timespec *since)
+{
+	struct timespec now;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return (double)(now.tv_sec - since->tv_sec) + (double)(now.tv_nsec - since->tv_nsec) / 1e9;
+}
+
+/* A call that timed out or lost the connection leaves nothing to talk to: the session is lost (F4). */
+static void
+fsb_call_failed_locked(struct fsbackup *b, const struct fsb_call *call, JET_ERR err)
+{
+	if (err != JET_errDeviceTimeout && err != JET_errBackupAbortByServer)
+		return;
+	if (!b->lost && err == JET_errDeviceTimeout && b->src->timeout_s == 0)
+		/* An in-process mount of a remote handle whose owner set the timeout. */
+		snprintf(b->lost_why, sizeof(b->lost_why), "the instance did not answer the %s in time", call->what);
+	else if (!b->lost && err == JET_errDeviceTimeout)
+		snprintf(b->lost_why, sizeof(b->lost_why), "the instance did not answer the %s within %u s",
+		    call->what, b->src->timeout_s);
+	else if (!b->lost)
+		snprintf(b->lost_why, sizeof(b->lost_why), "the connection to the instance was lost at the %s "
+		    "(the instance aborted the backup)", call->what);
+	b->lost = 1;
+}
+
 static const char *
 base_name(const char *path)
 {
@@ -200,7 +310,7 @@ file_complete(const struct fsb_file *f, const struct fsb_state *st)
 /* ---- lifetime ---- */
 
 struct fsbackup *
-fsbackup_new(struct source *src, unsigned wait_ms, int log_to_stderr, int with_manifest)
+fsbackup_new(struct source *src, unsigned wait_ms, int log_to_stderr, int with_manifest, size_t readahead)
 {
 	struct fsbackup *b = calloc(1, sizeof(*b));
 
@@ -212,6 +322,7 @@ fsbackup_new(struct source *src, unsigned wait_ms, int log_to_stderr, int with_m
 	b->wait_ms = wait_ms;
 	b->log_to_stderr = log_to_stderr;
 	b->with_manifest = with_manifest;
+	b->readahead = readahead;
 	return b;
 }
 
@@ -239,6 +350,8 @@ fsbackup_free(struct fsbackup *b)
 		return;
 	fsbackup_end(b);
 	fsb_free_set(b);
+	for (size_t k = 0; k < FSB_SLOTS; k++)
+		free(b->slots[k].data);
 	free(b->truncated_list);
 	if (b->src != NULL)
 		b->src->free(b->src);
@@ -314,6 +427,36 @@ fsb_free_files(struct fsb_file *files, size_t n)
 	free(files);
 }
 
+/* F6: s as printable ASCII for a message: controls, '\\' and bytes above 0x7e as \\xHH; cut to fit out. */
+static void
+set_escape(const char *s, char *out, size_t cb)
+{
+	size_t o = 0;
+
+	for (const unsigned char *p = (const unsigned char *)s; *p != '\0' && o + 5 < cb; p++)
+		if (*p < 0x20 || *p >= 0x7f || *p == '\\')
+			o += (size_t)snprintf(out + o, cb - o, "\\x%02x", *p);
+		else
+			out[o++] = (char)*p;
+	out[o] = '\0';
+}
+
+/* F6: why the instance's name of a file cannot be listed, or NULL. */
+static const char *
+set_name_problem(const struct fsb_file *f)
+{
+	for (const unsigned char *p = (const unsigned char *)f->source_name; *p != '\0'; p++)
+		if (*p < 0x20 || *p == 0x7f)
+			return "a control character in its name";
+	if (f->name[0] == '\0')
+		return "an empty name";
+	if (strcmp(f->name, ".") == 0 || strcmp(f->name, "..") == 0)
+		return "the name . or ..";
+	if (strlen(f->name) > NAME_MAX)
+		return "a name longer than 255 bytes";
+	return NULL;
+}
+
 /*
  * Begin proper, outside the lock: connect, Begin (waiting a bounded time for
  * a backup that still runs), list the databases and logs, and size each.
@@ -353,6 +496,17 @@ fsb_start(struct fsbackup *b, enum fsb_kind kind, JET_INSTANCE *pinst, struct fs
 	info->cbSize = sizeof(*info);
 	if ((err = fsb_get_list(*pinst, 1, &logs, info)) < 0 || (err = fsb_add_files(&files, &n, logs, 0)) < 0)
 		goto err;
+	for (size_t i = 0; i < n; i++) {
+		const char *problem = set_name_problem(&files[i]);
+		if (problem != NULL) {
+			char shown[FSB_MSG / 2];
+			set_escape(files[i].source_name, shown, sizeof(shown));
+			snprintf(msg, FSB_MSG, "the instance listed a file jetfs cannot serve: \"%s\" (%s): the set "
+			    "is refused", shown, problem);
+			err = JET_errInvalidParameter;
+			goto err_msg;
+		}
+	}
 	qsort(files, n, sizeof(*files), file_name_cmp);
 	for (size_t i = 0; i < n; i++) {
 		if (i > 0 && strcmp(files[i - 1].name, files[i].name) == 0) {
@@ -380,6 +534,13 @@ fsb_start(struct fsbackup *b, enum fsb_kind kind, JET_INSTANCE *pinst, struct fs
 		files[i].size = (uint64_t)hi << 32 | lo;
 		if ((err = JetCloseFileInstance(*pinst, h)) < 0)
 			goto err;
+		if (files[i].size >= FSB_SIZE_MAX || files[i].size % FSB_SIZE_UNIT != 0) {
+			snprintf(msg, FSB_MSG, "the instance gave %s a size jetfs cannot serve: %llu bytes (not a "
+			    "multiple of %u below 2^62): the set is refused", files[i].source_name,
+			    (unsigned long long)files[i].size, FSB_SIZE_UNIT);
+			err = JET_errInvalidParameter;
+			goto err_msg;
+		}
 	}
 	free(dbs);
 	free(logs);
@@ -406,6 +567,7 @@ int
 fsbackup_begin(struct fsbackup *b, enum fsb_kind kind)
 {
 	struct fsb_file *files = NULL;
+	struct fsb_call call;
 	JET_LOGINFO info;
 	JET_INSTANCE inst = 0;
 	char msg[FSB_MSG];
@@ -422,12 +584,14 @@ fsbackup_begin(struct fsbackup *b, enum fsb_kind kind)
 		return rc;
 	}
 	b->beginning = 1;
+	fsb_call_begin_locked(b, &call, "begin of a %s backup", kind_name(kind));
 	pthread_mutex_unlock(&b->lock);
 
 	memset(&info, 0, sizeof(info));
 	err = fsb_start(b, kind, &inst, &files, &n, &info, msg);
 
 	pthread_mutex_lock(&b->lock);
+	fsb_call_end_locked(b, &call);
 	b->beginning = 0;
 	if (err < 0) {
 		snprintf(b->begin_error, sizeof(b->begin_error), "%s", msg);
@@ -493,19 +657,36 @@ fsbackup_time(struct fsbackup *b)
 
 /* ---- reads ---- */
 
-/* Closes the engine handle of a file (F3); called with the lock held. */
+/*
+ * Closes the engine handle of a file (F3) that no read uses.  Called with the
+ * lock held; drops it for the call (F4), so the caller must check again what
+ * it saw before.
+ */
 static void
 fsb_close_locked(struct fsbackup *b, struct fsb_state *st)
 {
+	const char *name = b->files[file_index_of(b, st)].name;
+	struct fsb_call call;
 	JET_ERR err;
 
-	if (!st->open || st->readers != 0)
+	if (!st->open || st->readers != 0 || st->closing)
 		return;
 	st->open = 0;
-	b->nopen--;
-	if ((err = JetCloseFileInstance(b->inst, st->handle)) < 0 && st->error == JET_errSuccess)
-		snprintf(b->last_error, sizeof(b->last_error), "closing %s: %s", b->files[file_index_of(b, st)].name,
-		    JetErrorString(err));
+	st->closing = 1;
+	fsb_call_begin_locked(b, &call, "close of %s", name);
+	pthread_mutex_unlock(&b->lock);
+	err = JetCloseFileInstance(b->inst, st->handle);
+	pthread_mutex_lock(&b->lock);
+	fsb_call_end_locked(b, &call);
+	st->closing = 0;
+	b->nopen--;	/* only now: the engine's count of open files is what FSB_OPEN_MAX bounds */
+	if (err < 0) {
+		fsb_call_failed_locked(b, &call, err);
+		if (st->error == JET_errSuccess)
+			snprintf(b->last_error, sizeof(b->last_error), "closing %s: %.300s", name,
+			    err == JET_errDeviceTimeout ? b->lost_why : JetErrorString(err));
+	}
+	pthread_cond_broadcast(&b->changed);
 }
 
 /* Makes room for one more open handle by closing a complete, idle file. */
@@ -526,10 +707,10 @@ fsb_record_failure_locked(struct fsbackup *b, struct fsb_state *st, JET_ERR err,
 	/* As ESE, the engine ends its backup at a failed log read: say so, not "No backup in progress". */
 	if (err == JET_errNoBackup && what == NULL && b->failed_reads > 0)
 		what = "the instance ended the backup at the first failed read";
+	if ((err == JET_errDeviceTimeout || err == JET_errBackupAbortByServer) && what == NULL && b->lost)
+		what = b->lost_why;
 	st->failed_reads++;
 	b->failed_reads++;
-	if (err == JET_errBackupAbortByServer)
-		b->lost = 1;
 	if (err == JET_errReadVerifyFailure || err == JET_errReadPgnoVerifyFailure ||
 	    err == JET_errLogReadVerifyFailure || err == JET_errDiskIO) {
 		/* The engine has taken the file out of the session (and closed it). */
@@ -539,19 +720,34 @@ fsb_record_failure_locked(struct fsbackup *b, struct fsb_state *st, JET_ERR err,
 			b->nopen--;
 		}
 	}
-	snprintf(b->last_error, sizeof(b->last_error), "read of %s at %llu (+%zu): %s (%ld)", f->name,
+	snprintf(b->last_error, sizeof(b->last_error), "read of %s at %llu (+%zu): %.300s (%ld)", f->name,
 	    (unsigned long long)off, n, what ? what : JetErrorString(err), err);
 	if (b->first_failed_read[0] == '\0')
 		memcpy(b->first_failed_read, b->last_error, sizeof(b->first_failed_read));
 	fsb_log(b, LOG_ERR, "%s", b->last_error);
 }
 
-/* Reads through the engine; the bytes count as served (F2) only if served (F5). */
+/* Counts [off, off + n) of a file as served (F2), and closes it once complete (F3). */
+static ssize_t
+fsb_account_locked(struct fsbackup *b, struct fsb_state *st, uint64_t off, size_t n)
+{
+	if (ranges_add(&st->covered, off, off + n) < 0) {
+		fsb_record_failure_locked(b, st, JET_errOutOfMemory, off, n, NULL);
+		return -EIO;
+	}
+	st->served += n;
+	if (file_complete(&b->files[file_index_of(b, st)], st))
+		fsb_close_locked(b, st);
+	return (ssize_t)n;
+}
+
+/* Reads through the engine; the bytes count as served (F2) only if served (F5, F7). */
 static ssize_t
 fsb_read(struct fsbackup *b, size_t i, void *buf, size_t n, uint64_t off, int served)
 {
 	const struct fsb_file *f;
 	struct fsb_state *st;
+	struct fsb_call call;
 	unsigned long got = 0;
 	JET_HANDLE h;
 	JET_ERR err;
@@ -567,6 +763,40 @@ fsb_read(struct fsbackup *b, size_t i, void *buf, size_t n, uint64_t off, int se
 		n = (size_t)(f->size - off);
 
 	pthread_mutex_lock(&b->lock);
+	while (!b->ended && !b->lost && st->error == JET_errSuccess && !st->open) {
+		unsigned long lo, hi;
+		if (st->opening || st->closing || b->truncating) {
+			pthread_cond_wait(&b->changed, &b->lock);
+			continue;
+		}
+		fsb_make_room_locked(b);
+		if (st->open || st->opening || st->closing || b->truncating || b->ended || b->lost)
+			continue;	/* the room was made without the lock */
+		if (b->nopen >= FSB_OPEN_MAX) {
+			fsb_record_failure_locked(b, st, JET_errOutOfFileHandles, off, n,
+			    "too many files are being read at once");
+			pthread_mutex_unlock(&b->lock);
+			return -EIO;
+		}
+		st->opening = 1;
+		b->nopen++;
+		fsb_call_begin_locked(b, &call, "open of %s", f->name);
+		pthread_mutex_unlock(&b->lock);
+		err = JetOpenFileInstance(b->inst, f->source_name, &h, &lo, &hi);
+		pthread_mutex_lock(&b->lock);
+		fsb_call_end_locked(b, &call);
+		st->opening = 0;
+		pthread_cond_broadcast(&b->changed);
+		if (err < 0) {
+			b->nopen--;
+			fsb_call_failed_locked(b, &call, err);
+			fsb_record_failure_locked(b, st, err, off, n, NULL);
+			pthread_mutex_unlock(&b->lock);
+			return -EIO;
+		}
+		st->handle = h;
+		st->open = 1;
+	}
 	if (b->ended || b->lost || st->error != JET_errSuccess) {
 		fsb_record_failure_locked(b, st, b->lost ? JET_errBackupAbortByServer :
 		    st->error != JET_errSuccess ? st->error : JET_errNoBackup, off, n,
@@ -574,45 +804,89 @@ fsb_read(struct fsbackup *b, size_t i, void *buf, size_t n, uint64_t off, int se
 		pthread_mutex_unlock(&b->lock);
 		return -EIO;
 	}
-	if (!st->open) {
-		unsigned long lo, hi;
-		fsb_make_room_locked(b);
-		if (b->nopen >= FSB_OPEN_MAX) {
-			fsb_record_failure_locked(b, st, JET_errOutOfFileHandles, off, n,
-			    "too many files are being read at once");
-			pthread_mutex_unlock(&b->lock);
-			return -EIO;
-		}
-		if ((err = JetOpenFileInstance(b->inst, f->source_name, &st->handle, &lo, &hi)) < 0) {
-			fsb_record_failure_locked(b, st, err, off, n, NULL);
-			pthread_mutex_unlock(&b->lock);
-			return -EIO;
-		}
-		st->open = 1;
-		b->nopen++;
-	}
 	st->readers++;
 	h = st->handle;
+	fsb_call_begin_locked(b, &call, "read of %s at %llu (+%zu)", f->name, (unsigned long long)off, n);
 	pthread_mutex_unlock(&b->lock);
 
 	err = JetfsReadFileAt(b->inst, h, off, buf, (unsigned long)n, &got);
 
 	pthread_mutex_lock(&b->lock);
+	fsb_call_end_locked(b, &call);
 	st->readers--;
+	if (err < 0)
+		fsb_call_failed_locked(b, &call, err);
 	if (err < 0 || got != n) {
 		fsb_record_failure_locked(b, st, err < 0 ? err : JET_errDiskIO, off, n,
 		    err < 0 ? NULL : "short read inside the file");
 		rc = -EIO;
-	} else if (served && ranges_add(&st->covered, off, off + n) < 0) {
-		fsb_record_failure_locked(b, st, JET_errOutOfMemory, off, n, NULL);
-		rc = -EIO;
+	} else if (served) {
+		rc = fsb_account_locked(b, st, off, n);
 	} else {
-		if (served)
-			st->served += n;
 		rc = (ssize_t)n;
-		if (file_complete(f, st) || (!served && off + n == f->size))
+		if (off + n == f->size)
 			fsb_close_locked(b, st);
 	}
+	pthread_mutex_unlock(&b->lock);
+	return rc;
+}
+
+/* F7: a slot holding [off, off + n) of file i, or NULL. */
+static struct fsb_slot *
+fsb_slot_find_locked(struct fsbackup *b, size_t i, size_t n, uint64_t off)
+{
+	for (size_t k = 0; k < FSB_SLOTS; k++) {
+		struct fsb_slot *sl = &b->slots[k];
+		if (!sl->filling && sl->len != 0 && sl->file == i && off >= sl->off && off + n <= sl->off + sl->len)
+			return sl;
+	}
+	return NULL;
+}
+
+/*
+ * F7: serves a small read from a slot, filling the least recently used one
+ * with readahead bytes from off first if none holds it.  @return as
+ * fsb_read; -EAGAIN if every slot is being filled (the caller reads alone).
+ */
+static ssize_t
+fsb_read_ahead(struct fsbackup *b, size_t i, void *buf, size_t n, uint64_t off)
+{
+	const struct fsb_file *f = &b->files[i];
+	struct fsb_slot *sl, *lru = NULL;
+	ssize_t rc;
+
+	pthread_mutex_lock(&b->lock);
+	if (b->ended || b->lost || b->state[i].error != JET_errSuccess) {
+		pthread_mutex_unlock(&b->lock);
+		return -EAGAIN;	/* fsb_read fails it, and records why */
+	}
+	if ((sl = fsb_slot_find_locked(b, i, n, off)) == NULL) {
+		for (size_t k = 0; k < FSB_SLOTS; k++)
+			if (!b->slots[k].filling && (lru == NULL || b->slots[k].used < lru->used))
+				lru = &b->slots[k];
+		if (lru == NULL || (lru->data == NULL && (lru->data = malloc(b->readahead)) == NULL)) {
+			pthread_mutex_unlock(&b->lock);
+			return -EAGAIN;
+		}
+		sl = lru;
+		sl->filling = 1;
+		sl->file = i;
+		sl->off = off;
+		sl->len = 0;
+		pthread_mutex_unlock(&b->lock);
+		rc = fsb_read(b, i, sl->data, (size_t)(f->size - off < b->readahead ? f->size - off : b->readahead),
+		    off, 0);
+		pthread_mutex_lock(&b->lock);
+		sl->filling = 0;
+		if (rc < 0) {
+			pthread_mutex_unlock(&b->lock);
+			return rc;
+		}
+		sl->len = (size_t)rc;
+	}
+	sl->used = ++b->slot_clock;
+	memcpy(buf, sl->data + (off - sl->off), n);
+	rc = fsb_account_locked(b, &b->state[i], off, n);
 	pthread_mutex_unlock(&b->lock);
 	return rc;
 }
@@ -620,7 +894,16 @@ fsb_read(struct fsbackup *b, size_t i, void *buf, size_t n, uint64_t off, int se
 ssize_t
 fsbackup_read(struct fsbackup *b, size_t i, void *buf, size_t n, uint64_t off)
 {
-	ssize_t rc = fsb_read(b, i, buf, n, off, 1);
+	ssize_t rc = -EAGAIN;
+
+	if (i < b->nfiles && off < b->files[i].size) {
+		if (n > b->files[i].size - off)
+			n = (size_t)(b->files[i].size - off);
+		if (n < b->readahead)
+			rc = fsb_read_ahead(b, i, buf, n, off);
+	}
+	if (rc == -EAGAIN)
+		rc = fsb_read(b, i, buf, n, off, 1);
 
 	if (rc > 0 && b->manifest != NULL)
 		fsmanifest_pending(b->manifest, i);
@@ -671,7 +954,7 @@ fsb_incomplete_locked(struct fsbackup *b, char *why, size_t cb)
 	if (b->kind == FSB_NONE)
 		return "no backup has begun";
 	if (b->lost)
-		return "the connection to the instance was lost";
+		return b->lost_why;
 	if (b->failed_reads != 0) {
 		snprintf(why, cb, "%u read%s failed (%s%.300s)", b->failed_reads, b->failed_reads == 1 ? "" : "s",
 		    b->failed_reads == 1 ? "" : "first: ", b->first_failed_read);
@@ -705,19 +988,30 @@ list_to_lines(const char *list)
 	return out;
 }
 
-/* What JetTruncateLog would delete, as lines; NULL and msg on failure. */
+/*
+ * What JetTruncateLog would delete, as lines; NULL and msg on failure.
+ * Called with the lock held; drops it for the calls (F4).
+ */
 static char *
 fsb_truncate_candidates_locked(struct fsbackup *b, char *msg, size_t cb)
 {
 	unsigned long need = 0;
 	char *list = NULL, *lines;
+	struct fsb_call call;
 	JET_ERR err;
 
+	fsb_call_begin_locked(b, &call, "listing of the logs to truncate");
+	pthread_mutex_unlock(&b->lock);
 	err = JetGetTruncateLogInfoInstance(b->inst, NULL, 0, &need);
 	if (err >= 0 && (list = calloc(1, need + 2)) != NULL)
 		err = JetGetTruncateLogInfoInstance(b->inst, list, need + 2, &need);
+	pthread_mutex_lock(&b->lock);
+	fsb_call_end_locked(b, &call);
+	if (err < 0)
+		fsb_call_failed_locked(b, &call, err);
 	if (err < 0 || list == NULL) {
-		snprintf(msg, cb, "cannot list the logs to truncate: %s", list ? JetErrorString(err) : "out of memory");
+		snprintf(msg, cb, "cannot list the logs to truncate: %.300s", list == NULL ? "out of memory" :
+		    err == JET_errDeviceTimeout ? b->lost_why : JetErrorString(err));
 		free(list);
 		return NULL;
 	}
@@ -747,46 +1041,68 @@ fsbackup_truncate(struct fsbackup *b)
 {
 	char why[FSB_MSG];
 	const char *refusal;
-	char *lines;
+	struct fsb_call call;
+	char *lines = NULL;
 	JET_ERR err;
 	int rc = 0;
 
 	pthread_mutex_lock(&b->lock);
 	if (b->truncated)
 		goto out;
-	if ((refusal = fsb_incomplete_locked(b, why, sizeof(why))) != NULL) {
-		snprintf(b->last_error, sizeof(b->last_error), "truncation refused: %s", refusal);
-		fsb_log(b, LOG_WARNING, "%s", b->last_error);
-		rc = -EPERM;
+	if (b->truncating) {
+		rc = -EBUSY;
 		goto out;
 	}
-	/* The engine truncates only with every backup file closed. */
+	if ((refusal = fsb_incomplete_locked(b, why, sizeof(why))) != NULL)
+		goto refused;
+	/* The engine truncates only with every backup file closed; no read opens one meanwhile (F4). */
+	b->truncating = 1;
 	for (size_t i = 0; i < b->nfiles; i++)
 		fsb_close_locked(b, &b->state[i]);
 	if (b->nopen != 0) {
 		rc = -EBUSY;
-		goto out;
+		goto done;
 	}
 	if ((lines = fsb_truncate_candidates_locked(b, why, sizeof(why))) == NULL) {
 		snprintf(b->last_error, sizeof(b->last_error), "truncation failed: %.400s", why);
 		rc = -EIO;
-		goto out;
+		goto done;
 	}
-	if ((err = JetTruncateLogInstance(b->inst)) < 0) {
-		snprintf(b->last_error, sizeof(b->last_error), "truncation failed: %s (%ld)", JetErrorString(err), err);
+	/* A read may have failed while the lock was dropped. */
+	if ((refusal = fsb_incomplete_locked(b, why, sizeof(why))) != NULL) {
+		b->truncating = 0;
+		pthread_cond_broadcast(&b->changed);
+		free(lines);
+		goto refused;
+	}
+	fsb_call_begin_locked(b, &call, "truncation of the logs");
+	pthread_mutex_unlock(&b->lock);
+	err = JetTruncateLogInstance(b->inst);
+	pthread_mutex_lock(&b->lock);
+	fsb_call_end_locked(b, &call);
+	if (err < 0) {
+		fsb_call_failed_locked(b, &call, err);
+		snprintf(b->last_error, sizeof(b->last_error), "truncation failed: %.300s (%ld)",
+		    err == JET_errDeviceTimeout ? b->lost_why : JetErrorString(err), err);
 		fsb_log(b, LOG_ERR, "%s", b->last_error);
 		free(lines);
-		if (err == JET_errBackupAbortByServer)
-			b->lost = 1;
 		rc = -EIO;
-		goto out;
+		goto done;
 	}
 	b->truncated = 1;
 	b->truncated_list = lines;
 	fsb_log_truncated(b, lines);
+done:
+	b->truncating = 0;
+	pthread_cond_broadcast(&b->changed);
 out:
 	pthread_mutex_unlock(&b->lock);
 	return rc;
+refused:
+	snprintf(b->last_error, sizeof(b->last_error), "truncation refused: %s", refusal);
+	fsb_log(b, LOG_WARNING, "%s", b->last_error);
+	pthread_mutex_unlock(&b->lock);
+	return -EPERM;
 }
 
 /* ---- texts ---- */
@@ -892,8 +1208,11 @@ fsbackup_status_text(struct fsbackup *b)
 		if (b->failed_reads > 1)
 			text_add(&t, "first failed read: %s\n", b->first_failed_read);
 		if (b->lost)
-			text_add(&t, "connection: lost (the instance aborted the backup)\n");
+			text_add(&t, "connection: lost (%s)\n", b->lost_why);
 	}
+	for (const struct fsb_call *c = b->calls; c != NULL; c = c->next)
+		text_add(&t, "waiting for the instance: %s, for %.1f s%s\n", c->what, seconds_since(&c->since),
+		    b->src->timeout_s ? "" : " (no timeout)");
 	if (b->last_error[0])
 		text_add(&t, "last error: %s\n", b->last_error);
 	refusal = fsb_incomplete_locked(b, why, sizeof(why));
@@ -903,6 +1222,8 @@ fsbackup_status_text(struct fsbackup *b)
 		text_add(&t, "truncation: %s%s\n", refusal ? "not allowed: " : "allowed", refusal ? refusal : "");
 	if (b->ended)
 		text_add(&t, "ended: %s\n", b->end_outcome);
+	else if (b->kind == FSB_NONE && b->begin_error[0] != '\0')
+		text_add(&t, "on unmount: nothing to end, but no backup was taken (jetfs exits 2)\n");
 	else if (b->kind == FSB_NONE)
 		text_add(&t, "on unmount: nothing to end\n");
 	else if (refusal == NULL)
@@ -947,6 +1268,7 @@ fsbackup_end(struct fsbackup *b)
 {
 	char why[FSB_MSG];
 	const char *refusal;
+	struct fsb_call call;
 	unsigned long grbit;
 	JET_ERR err;
 
@@ -954,12 +1276,18 @@ fsbackup_end(struct fsbackup *b)
 	while (b->beginning)
 		pthread_cond_wait(&b->changed, &b->lock);
 	if (b->ended || b->kind == FSB_NONE) {
-		grbit = b->end_grbit;
-		if (!b->ended) {
-			b->ended = 1;
+		if (!b->ended && b->begin_error[0] != '\0') {
+			/* A backup was asked for and none was taken: that is no success (exit 2, not 0). */
+			b->end_grbit = JET_bitBackupEndAbort;
+			snprintf(b->end_outcome, sizeof(b->end_outcome), "abort: no backup was taken: %.400s",
+			    b->begin_error);
+			fsb_log(b, LOG_WARNING, "unmounted: %s", b->end_outcome);
+		} else if (!b->ended) {
 			snprintf(b->end_outcome, sizeof(b->end_outcome), "no backup was begun");
 			fsb_log(b, LOG_INFO, "unmounted: no backup was begun");
 		}
+		b->ended = 1;
+		grbit = b->end_grbit;
 		pthread_mutex_unlock(&b->lock);
 		return grbit;
 	}
@@ -969,14 +1297,27 @@ fsbackup_end(struct fsbackup *b)
 		b->state[i].readers = 0;	/* no FUSE request runs any more */
 		fsb_close_locked(b, &b->state[i]);
 	}
+	/* A close may have failed, or lost the connection, without the lock. */
+	if ((refusal = fsb_incomplete_locked(b, why, sizeof(why))) != NULL)
+		grbit = JET_bitBackupEndAbort;
+	fsb_call_begin_locked(b, &call, "end of the backup");
+	pthread_mutex_unlock(&b->lock);
 	err = JetEndExternalBackupInstance2(b->inst, grbit);
+	pthread_mutex_lock(&b->lock);
+	fsb_call_end_locked(b, &call);
 	b->src->release(b->src, b->inst);
 	b->ended = 1;
-	if (err < 0) {
+	if (err < 0 && b->lost && err == JET_errBackupAbortByServer) {
 		grbit = JET_bitBackupEndAbort;
-		snprintf(b->end_outcome, sizeof(b->end_outcome), "abort: ending the backup failed: %s (%ld)%s",
-		    JetErrorString(err), err, err == JET_errBackupAbortByServer ?
-		    "; the instance has aborted it, nothing was recorded" : "");
+		snprintf(b->end_outcome, sizeof(b->end_outcome), "abort: %.400s; the instance aborts the backup, "
+		    "nothing was recorded", b->lost_why);
+	} else if (err < 0) {
+		fsb_call_failed_locked(b, &call, err);
+		grbit = JET_bitBackupEndAbort;
+		snprintf(b->end_outcome, sizeof(b->end_outcome), "abort: ending the backup failed: %.300s (%ld)%s",
+		    err == JET_errDeviceTimeout ? b->lost_why : JetErrorString(err), err,
+		    err == JET_errBackupAbortByServer || err == JET_errDeviceTimeout ?
+		    "; the instance aborts it, nothing was recorded" : "");
 	} else if (grbit == JET_bitBackupEndNormal) {
 		snprintf(b->end_outcome, sizeof(b->end_outcome),
 		    "normal: %s backup of %zu files recorded in the database headers%s", kind_name(b->kind), b->nfiles,
@@ -988,4 +1329,23 @@ fsbackup_end(struct fsbackup *b)
 	fsb_log(b, grbit == JET_bitBackupEndNormal ? LOG_INFO : LOG_WARNING, "backup ended: %s", b->end_outcome);
 	pthread_mutex_unlock(&b->lock);
 	return grbit;
+}
+
+void
+fsbackup_interrupt(struct fsbackup *b)
+{
+	const struct fsb_call *oldest = NULL;
+
+	pthread_mutex_lock(&b->lock);
+	for (const struct fsb_call *c = b->calls; c != NULL; c = c->next)
+		oldest = c;
+	if (oldest != NULL && b->kind != FSB_NONE && !b->ended) {
+		if (!b->lost)
+			snprintf(b->lost_why, sizeof(b->lost_why), "jetfs was stopped while the %s had waited %.1f s "
+			    "for the instance", oldest->what, seconds_since(&oldest->since));
+		b->lost = 1;
+		fsb_log(b, LOG_WARNING, "%s: closing the connection (the instance aborts the backup)", b->lost_why);
+		JetfsBreakBackup(b->inst);
+	}
+	pthread_mutex_unlock(&b->lock);
 }

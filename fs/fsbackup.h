@@ -28,8 +28,11 @@ struct fsb_file {
 
 struct fsbackup;
 
-/* with_manifest: 0 for no SHA256SUMS (-o nomanifest): nothing is hashed. */
-struct fsbackup *fsbackup_new(struct source *src, unsigned wait_ms, int log_to_stderr, int with_manifest);
+/* with_manifest: 0 for no SHA256SUMS (-o nomanifest): nothing is hashed.
+ * readahead: a read smaller than this is served from a run of this many
+ * bytes read at once (0: none); only the bytes sent count as read. */
+struct fsbackup *fsbackup_new(struct source *src, unsigned wait_ms, int log_to_stderr, int with_manifest,
+    size_t readahead);
 /* Ends a running backup (as fsbackup_end) and frees everything, the source too. */
 void fsbackup_free(struct fsbackup *b);
 
@@ -73,7 +76,13 @@ char *fsbackup_truncate_text(struct fsbackup *b);
 
 /* Ends the backup (JetEndExternalBackupInstance2: normal or abort, as above),
  * logs the outcome, and lets the source go.  Later calls do nothing.
- * @return JET_bitBackupEndNormal, JET_bitBackupEndAbort, or 0 (none began). */
+ * @return JET_bitBackupEndNormal, JET_bitBackupEndAbort (also when none began
+ *   because the last attempt to begin failed), or 0 (none was asked for). */
 unsigned long fsbackup_end(struct fsbackup *b);
+
+/* For SIGTERM/SIGINT (any thread): if a call on the instance is waiting for
+ * its answer, gives up the connection, so the FUSE request waiting on it fails
+ * at once and the backup ends as an abort.  Otherwise changes nothing. */
+void fsbackup_interrupt(struct fsbackup *b);
 
 #endif

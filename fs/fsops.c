@@ -32,8 +32,6 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
-#include <sys/sysmacros.h>
-#include <syslog.h>
 #include <unistd.h>
 
 #include "fsops.h"
@@ -52,8 +50,6 @@ enum {
 /* The set never changes: the kernel may keep names and attributes forever. */
 #define FSOPS_CACHE_S 86400.0
 #define FSOPS_BLKSIZE (1 << 20)
-/* Files up to this size are served with direct_io: see jetfs_open. */
-#define FSOPS_EXACT_MAX (16u << 20)
 
 struct node {
 	fuse_ino_t ino;
@@ -458,11 +454,11 @@ jetfs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 			return;
 		}
 		fi->fh = i;
-		/* Exact accounting where it matters most: the kernel's readahead
-		 * cannot make a log (what truncation is about) look read when the
-		 * tool stopped half-way (doc/fuse-options.md). */
-		fi->direct_io = fs->opt.direct_io || f->size <= FSOPS_EXACT_MAX;
-		fi->keep_cache = !fi->direct_io;
+		/* Exact accounting (fsbackup.c F7): with the page cache, the
+		 * kernel's readahead asks for bytes the tool may never read (a
+		 * tool killed near the end would count as having read it all),
+		 * and FUSE cannot tell those requests from the tool's own. */
+		fi->direct_io = 1;
 		fuse_reply_open(req, fi);
 		return;
 	}
@@ -617,6 +613,7 @@ enum { KEY_MAX_READ, KEY_DIRECT_IO, KEY_NO_MANIFEST };
 
 static const struct fuse_opt jetfs_opts[] = {
 	{ "wait=%u", offsetof(struct fsops_options, wait_s), 0 },
+	{ "timeout=%u", offsetof(struct fsops_options, timeout_s), 0 },
 	{ "readahead=%u", offsetof(struct fsops_options, readahead_kb), 0 },
 	FUSE_OPT_KEY("direct_io", KEY_DIRECT_IO),
 	FUSE_OPT_KEY("nomanifest", KEY_NO_MANIFEST),
@@ -646,8 +643,7 @@ opt_proc(void *data, const char *arg, int key, struct fuse_args *outargs)
 	(void)outargs;
 	switch (key) {
 	case KEY_DIRECT_IO:
-		opt->direct_io = 1;
-		return 0;
+		return 0;	/* the only mode now; accepted so that older command lines and fstab still mount */
 	case KEY_NO_MANIFEST:
 		opt->no_manifest = 1;
 		return 0;
@@ -667,6 +663,7 @@ fsops_parse_options(struct fuse_args *args, struct fsops_options *opt)
 {
 	memset(opt, 0, sizeof(*opt));
 	opt->wait_s = FSOPS_DEFAULT_WAIT_S;
+	opt->timeout_s = FSOPS_DEFAULT_TIMEOUT_S;
 	opt->readahead_kb = FSOPS_DEFAULT_READAHEAD_KB;
 	if (fuse_opt_parse(args, opt, jetfs_opts, opt_proc) != 0)
 		return -1;
@@ -674,8 +671,13 @@ fsops_parse_options(struct fuse_args *args, struct fsops_options *opt)
 		fprintf(stderr, "jetfs: bad option wait=%u: at most 3600 seconds\n", opt->wait_s);
 		return -1;
 	}
-	if (opt->readahead_kb > 65536) {
-		fprintf(stderr, "jetfs: bad option readahead=%u: at most 65536 KiB\n", opt->readahead_kb);
+	if (opt->timeout_s > 86400) {
+		fprintf(stderr, "jetfs: bad option timeout=%u: at most 86400 seconds\n", opt->timeout_s);
+		return -1;
+	}
+	if (opt->readahead_kb > FSOPS_MAX_READAHEAD_KB) {
+		fprintf(stderr, "jetfs: bad option readahead=%u: at most %u KiB\n", opt->readahead_kb,
+		    FSOPS_MAX_READAHEAD_KB);
 		return -1;
 	}
 	return 0;
@@ -687,14 +689,16 @@ fsops_options_help(void)
 	printf("jetfs options:\n"
 	    "    -o wait=SECONDS        how long a backup waits for another backup client\n"
 	    "                           of the instance to finish (default %d)\n"
-	    "    -o readahead=KIB       the mount's read_ahead_kb, set when run as root\n"
-	    "                           (default %d; 0 keeps the kernel's 128)\n"
-	    "    -o direct_io           bypass the page cache (fastest for large reads,\n"
-	    "                           slow for tar's 10 KiB records)\n"
+	    "    -o timeout=SECONDS     how long a request may wait for the instance's\n"
+	    "                           answer before it fails with EIO and the backup\n"
+	    "                           is given up (default %d; 0: no limit)\n"
+	    "    -o readahead=KIB       a read smaller than this is served from one read\n"
+	    "                           of this size from the instance (default %d;\n"
+	    "                           0: none)\n"
 	    "    -o max_read=BYTES      largest read request\n"
 	    "    -o nomanifest          no SHA256SUMS: nothing is hashed (faster where\n"
 	    "                           the CPU is short)\n",
-	    FSOPS_DEFAULT_WAIT_S, FSOPS_DEFAULT_READAHEAD_KB);
+	    FSOPS_DEFAULT_WAIT_S, FSOPS_DEFAULT_TIMEOUT_S, FSOPS_DEFAULT_READAHEAD_KB);
 }
 
 /* ---- lifetime ---- */
@@ -709,7 +713,8 @@ fsops_new(struct source *src, const struct fsops_options *opt, int log_to_stderr
 		src->free(src);
 		return NULL;
 	}
-	if ((fs->backup = fsbackup_new(src, opt->wait_s * 1000, log_to_stderr, !opt->no_manifest)) == NULL) {
+	if ((fs->backup = fsbackup_new(src, opt->wait_s * 1000, log_to_stderr, !opt->no_manifest,
+	    (size_t)opt->readahead_kb * 1024)) == NULL) {
 		pthread_key_delete(fs->read_buffer);
 		free(fs);
 		src->free(src);
@@ -753,40 +758,6 @@ fsops_mount(struct jetfs *fs, const char *mountpoint)
 	return fuse_session_mount(fs->se, fs->mountpoint);
 }
 
-/*
- * Raises the mount's readahead (fuse-streaming.md: 128 KiB requests make
- * about 1 GB/s, 1-4 MiB about 2).  It must come after the kernel processed
- * INIT, which lowers read_ahead_kb to INIT's max_readahead: a stat of the
- * mount point is answered only after INIT, so it is done first.
- */
-static void *
-tuner_main(void *arg)
-{
-	struct jetfs *fs = arg;
-	char path[96];
-	struct stat st;
-	FILE *f;
-
-	if (stat(fs->mountpoint, &st) != 0)
-		return NULL;
-	snprintf(path, sizeof(path), "/sys/class/bdi/%u:%u/read_ahead_kb", major(st.st_dev), minor(st.st_dev));
-	if ((f = fopen(path, "w")) == NULL) {
-		syslog(LOG_INFO, "readahead left as is: %s: %m", path);
-		return NULL;
-	}
-	fprintf(f, "%u\n", fs->opt.readahead_kb);
-	if (fclose(f) != 0)
-		syslog(LOG_INFO, "readahead left as is: %s: %m", path);
-	return NULL;
-}
-
-void
-fsops_start_tuner(struct jetfs *fs)
-{
-	if (fs->opt.readahead_kb != 0 && !fs->opt.direct_io)
-		fs->tuner_started = pthread_create(&fs->tuner, NULL, tuner_main, fs) == 0;
-}
-
 unsigned long
 fsops_finish(struct jetfs *fs)
 {
@@ -794,8 +765,6 @@ fsops_finish(struct jetfs *fs)
 
 	if (fs->se != NULL) {
 		fuse_session_unmount(fs->se);
-		if (fs->tuner_started)
-			pthread_join(fs->tuner, NULL);
 		fuse_session_destroy(fs->se);	/* DESTROY: fsbackup_end */
 	}
 	grbit = fsbackup_end(fs->backup);

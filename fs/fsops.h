@@ -13,14 +13,16 @@
 
 struct fsops_options {
 	unsigned wait_s;		/* -o wait=S: for another backup client to finish */
-	int direct_io;			/* -o direct_io: no page cache for backup files */
-	unsigned readahead_kb;		/* -o readahead=KIB: the mount's read_ahead_kb; 0 keeps the kernel's */
+	unsigned timeout_s;		/* -o timeout=S: for the instance to answer a request; 0: none */
+	unsigned readahead_kb;		/* -o readahead=KIB: fsbackup.c F7; 0: none */
 	unsigned max_read;		/* -o max_read=N, also given to the kernel in INIT */
 	int no_manifest;		/* -o nomanifest: no SHA256SUMS, nothing hashed */
 };
 
 #define FSOPS_DEFAULT_WAIT_S 30
-#define FSOPS_DEFAULT_READAHEAD_KB 4096
+#define FSOPS_DEFAULT_TIMEOUT_S 60
+#define FSOPS_DEFAULT_READAHEAD_KB 1024
+#define FSOPS_MAX_READAHEAD_KB 8192
 
 struct jetfs {
 	struct fsbackup *backup;
@@ -30,8 +32,6 @@ struct jetfs {
 	gid_t gid;
 	struct fuse_session *se;
 	char *mountpoint;
-	pthread_t tuner;
-	int tuner_started;
 	pthread_key_t read_buffer;
 };
 
@@ -44,9 +44,7 @@ void fsops_options_help(void);
 /* A file system over src (taken over, freed with it) and its FUSE session. */
 struct jetfs *fsops_new(struct source *src, const struct fsops_options *opt, int log_to_stderr);
 int fsops_session_new(struct jetfs *fs, struct fuse_args *args);
-/* Mounts; then, in the background, sets the readahead once INIT is done. */
 int fsops_mount(struct jetfs *fs, const char *mountpoint);
-void fsops_start_tuner(struct jetfs *fs);
 /* After the loop: unmount if still mounted, destroy the session (which ends
  * the backup), free everything.  Returns the End grbit (fsbackup_end). */
 unsigned long fsops_finish(struct jetfs *fs);

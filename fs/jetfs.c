@@ -8,6 +8,9 @@
 #include "config.h"
 
 #include <limits.h>
+#include <pthread.h>
+#include <semaphore.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,6 +24,76 @@ usage(FILE *to)
 	fprintf(to, "usage: jetfs [options] SOCKET MOUNTPOINT\n"
 	    "Mounts the live instance serving the backup socket SOCKET; reading\n"
 	    "MOUNTPOINT/backup/full/ or backup/incremental/ streams a point-in-time backup.\n");
+}
+
+/*
+ * SIGTERM, SIGINT, SIGHUP: as libfuse's own handler, the loop is told to end;
+ * and the stopper thread is woken, because the loop ends only once every
+ * request being served has been answered, and one may be waiting for an
+ * instance that does not answer (stopped, hung): the stopper gives up that
+ * connection (fsbackup_interrupt), so the request fails at once.
+ */
+static struct fuse_session *stop_session;
+static sem_t stop_sem;
+static volatile sig_atomic_t stop_done;
+
+static void
+on_stop_signal(int sig)
+{
+	(void)sig;
+	fuse_session_exit(stop_session);
+	sem_post(&stop_sem);
+}
+
+static void *
+stopper_main(void *arg)
+{
+	struct jetfs *fs = arg;
+
+	for (;;) {
+		while (sem_wait(&stop_sem) != 0)
+			;
+		if (stop_done)
+			return NULL;
+		fsbackup_interrupt(fs->backup);
+	}
+}
+
+static int
+set_stop_handlers(struct fuse_session *se, void (*handler)(int))
+{
+	static const int sigs[] = { SIGHUP, SIGINT, SIGTERM };
+	struct sigaction sa;
+
+	stop_session = se;
+	memset(&sa, 0, sizeof(sa));
+	sigemptyset(&sa.sa_mask);
+	sa.sa_handler = handler;	/* no SA_RESTART: the loop's waits must see EINTR, as libfuse's */
+	for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
+		if (sigaction(sigs[i], &sa, NULL) != 0)
+			return -1;
+	sa.sa_handler = handler == SIG_DFL ? SIG_DFL : SIG_IGN;
+	return sigaction(SIGPIPE, &sa, NULL);
+}
+
+/*
+ * The stopper starts with the stop signals blocked: one delivered to it would
+ * wake neither the loop nor a request.
+ */
+static int
+start_stopper(struct jetfs *fs, pthread_t *stopper)
+{
+	sigset_t stop, old;
+	int rc;
+
+	sigemptyset(&stop);
+	sigaddset(&stop, SIGHUP);
+	sigaddset(&stop, SIGINT);
+	sigaddset(&stop, SIGTERM);
+	pthread_sigmask(SIG_BLOCK, &stop, &old);
+	rc = pthread_create(stopper, NULL, stopper_main, fs);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	return rc == 0 ? 0 : -1;
 }
 
 /* Takes SOCKET, the first non-option argument, out of args. */
@@ -47,6 +120,7 @@ main(int argc, char *argv[])
 	struct fuse_loop_config *loop;
 	struct source *src;
 	struct jetfs *fs;
+	pthread_t stopper;
 	char *socket_path = NULL, *absolute;
 	unsigned long grbit;
 	JET_ERR err;
@@ -85,7 +159,7 @@ main(int argc, char *argv[])
 		free(socket_path);
 		socket_path = absolute;
 	}
-	if ((src = source_socket_new(socket_path)) == NULL) {
+	if ((src = source_socket_new(socket_path, opt.timeout_s)) == NULL) {
 		fprintf(stderr, "jetfs: out of memory\n");
 		goto out;
 	}
@@ -106,14 +180,20 @@ main(int argc, char *argv[])
 		fsops_finish(fs);
 		goto out;
 	}
-	if (fuse_set_signal_handlers(fs->se) != 0 || fsops_mount(fs, cmd.mountpoint) != 0) {
+	if (sem_init(&stop_sem, 0, 0) != 0 || set_stop_handlers(fs->se, on_stop_signal) != 0 ||
+	    fsops_mount(fs, cmd.mountpoint) != 0) {
 		fprintf(stderr, "jetfs: cannot mount on %s\n", cmd.mountpoint);
-		fuse_remove_signal_handlers(fs->se);
+		set_stop_handlers(fs->se, SIG_DFL);
 		fsops_finish(fs);
 		goto out;
 	}
 	fuse_daemonize(cmd.foreground);
-	fsops_start_tuner(fs);
+	if (start_stopper(fs, &stopper) != 0) {
+		fprintf(stderr, "jetfs: cannot start a thread\n");
+		set_stop_handlers(fs->se, SIG_DFL);
+		fsops_finish(fs);
+		goto out;
+	}
 	if (cmd.singlethread) {
 		rc = fuse_session_loop(fs->se);
 	} else if ((loop = fuse_loop_cfg_create()) != NULL) {
@@ -127,7 +207,10 @@ main(int argc, char *argv[])
 	} else {
 		rc = -1;
 	}
-	fuse_remove_signal_handlers(fs->se);
+	set_stop_handlers(fs->se, SIG_DFL);
+	stop_done = 1;
+	sem_post(&stop_sem);
+	pthread_join(stopper, NULL);
 	grbit = fsops_finish(fs);
 	rc = rc < 0 ? 1 : grbit == JET_bitBackupEndAbort ? 2 : 0;
 out:

@@ -37,7 +37,8 @@ typedef struct jetfs_mount *JET_JETFSMOUNT;
  * after the unmount) on szMountPoint, an existing directory, and serves it
  * from a thread of its own until JetfsUnmountInstance.  szOptions (may be
  * NULL) is a comma-separated list of jetfs(1)'s -o options: wait=S,
- * readahead=KIB, direct_io, max_read=N, and FUSE's own (allow_other,
+ * readahead=KIB, direct_io, max_read=N, timeout=S (no effect here: for a
+ * remote handle the caller uses JetfsSetBackupTimeout), and FUSE's own (allow_other,
  * auto_unmount is not available in-process, ...).  The instance must stay
  * initialized until the unmount: while a backup runs JetTerm fails with
  * JET_errBackupInProgress (as ESE); JetTerm2 with JET_bitTermStopBackup
@@ -56,7 +57,8 @@ JET_ERR JET_API JetfsMountInstance(JET_INSTANCE instance, JET_PCSTR szMountPoint
  * JET_bitBackupEndNormal if every file of the set was read completely and no
  * read failed, else JET_bitBackupEndAbort -- and frees the mount.  What was
  * done goes to *pgrbitEnded (may be NULL): JET_bitBackupEndNormal,
- * JET_bitBackupEndAbort, or 0 if no backup was begun.
+ * JET_bitBackupEndAbort (also if a backup was asked for and could not begin:
+ * status said why), or 0 if no backup was asked for.
  * @return JET_errInvalidParameter (NULL mount), JET_errSuccess otherwise
  *   (the file system is gone even if ending the backup failed: then
  *   *pgrbitEnded is JET_bitBackupEndAbort).

@@ -71,7 +71,6 @@ JetfsMountInstance(JET_INSTANCE instance, JET_PCSTR szMountPoint, JET_PCSTR szOp
 		err = JET_errOutOfMemory;
 		goto err_fs;
 	}
-	fsops_start_tuner(m->fs);
 	fuse_opt_free_args(&args);
 	*pmount = m;
 	return JET_errSuccess;

@@ -50,6 +50,8 @@ socket_acquire(struct source *src, unsigned wait_ms, JET_INSTANCE *instance)
 
 	for (;;) {
 		err = JetfsConnectBackup(s->path, instance);
+		if (err >= 0 && (err = JetfsSetBackupTimeout(*instance, src->timeout_s * 1000ul)) < 0)
+			JetfsDisconnectBackup(*instance);
 		if (err != JET_errBackupInProgress || now_ms() >= deadline)
 			return err;
 		sleep_ms(pause);
@@ -89,7 +91,7 @@ socket_free(struct source *src)
 }
 
 struct source *
-source_socket_new(const char *socket_path)
+source_socket_new(const char *socket_path, unsigned timeout_s)
 {
 	struct socket_source *s = calloc(1, sizeof(*s));
 
@@ -101,6 +103,7 @@ source_socket_new(const char *socket_path)
 	s->base.release = socket_release;
 	s->base.probe = socket_probe;
 	s->base.free = socket_free;
+	s->base.timeout_s = timeout_s;
 	snprintf(s->base.description, sizeof(s->base.description), "socket %s", socket_path);
 	return &s->base;
 }

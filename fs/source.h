@@ -22,9 +22,11 @@ struct source {
 	JET_ERR (*probe)(struct source *src);
 	void (*free)(struct source *src);
 	char description[160];	/* for status and messages: "socket /run/x.sock" */
+	unsigned timeout_s;	/* how long a call may wait for the instance; 0: no limit */
 };
 
-struct source *source_socket_new(const char *socket_path);
+/* timeout_s: JetfsSetBackupTimeout on each connection (0: none). */
+struct source *source_socket_new(const char *socket_path, unsigned timeout_s);
 struct source *source_instance_new(JET_INSTANCE instance);
 
 #endif

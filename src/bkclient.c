@@ -16,17 +16,23 @@
  *      good: that call and every later one get JET_errBackupAbortByServer.
  *  C4. Results reach the caller's pointers exactly as the local call would
  *      set them: the server reports which outputs the local call wrote.
+ *  C5. With a timeout set (JetfsSetBackupTimeout), each request must be sent
+ *      and its whole reply received by one deadline.  A request that misses
+ *      it breaks the connection (C3): a reply that arrives later would be
+ *      taken for the answer to the next request.  That call fails with
+ *      JET_errDeviceTimeout, later ones as C3 says.
  */
 #include "config.h"
 
 #include <errno.h>
 #include <limits.h>
+#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/time.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "jet_int.h"
@@ -38,6 +44,9 @@ struct bkconn {
 	pthread_mutex_t lock;		/* C1 */
 	int fd;
 	int broken;			/* C3 */
+	int timed_out;			/* C5: the deadline passed; breaks the connection */
+	unsigned timeout_ms;		/* C5; 0: none */
+	long long deadline_ms;		/* C5: of the request in flight (CLOCK_MONOTONIC) */
 	uint32_t seq;			/* of the last request sent */
 	uint32_t page_size;
 	uint32_t read_max;
@@ -49,13 +58,44 @@ static pthread_cond_t reg_cond = PTHREAD_COND_INITIALIZER;
 
 /* ---- transport ---- */
 
+static long long
+cl_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Waits until fd is ready for events or the request's deadline (C5) passes: 0, or -1. */
 static int
-cl_send_all(int fd, const void *buf, size_t n)
+cl_wait(struct bkconn *c, short events)
+{
+	struct pollfd pfd = { c->fd, events, 0 };
+	int r;
+
+	if (c->timeout_ms == 0)
+		return 0;
+	do {
+		long long left = c->deadline_ms - cl_now_ms();
+		if (left <= 0) {
+			c->timed_out = 1;
+			return -1;
+		}
+		r = poll(&pfd, 1, left > INT_MAX ? INT_MAX : (int)left);
+	} while (r == 0 || (r < 0 && errno == EINTR));
+	return r < 0 ? -1 : 0;
+}
+
+static int
+cl_send_all(struct bkconn *c, const void *buf, size_t n)
 {
 	size_t sent = 0;
 
 	while (sent < n) {
-		ssize_t r = send(fd, (const uint8_t *)buf + sent, n - sent, MSG_NOSIGNAL);
+		if (cl_wait(c, POLLOUT) < 0)
+			return -1;
+		ssize_t r = send(c->fd, (const uint8_t *)buf + sent, n - sent, MSG_NOSIGNAL);
 		if (r < 0 && errno == EINTR)
 			continue;
 		if (r <= 0)
@@ -66,12 +106,14 @@ cl_send_all(int fd, const void *buf, size_t n)
 }
 
 static int
-cl_recv_all(int fd, void *buf, size_t n)
+cl_recv_all(struct bkconn *c, void *buf, size_t n)
 {
 	size_t got = 0;
 
 	while (got < n) {
-		ssize_t r = recv(fd, (uint8_t *)buf + got, n - got, 0);
+		if (cl_wait(c, POLLIN) < 0)
+			return -1;
+		ssize_t r = recv(c->fd, (uint8_t *)buf + got, n - got, 0);
 		if (r < 0 && errno == EINTR)
 			continue;
 		if (r <= 0)
@@ -81,12 +123,15 @@ cl_recv_all(int fd, void *buf, size_t n)
 	return 0;
 }
 
+/* C3, C5: the call that missed its deadline learns it; every other one that the connection is gone. */
 static JET_ERR
 cl_break(struct bkconn *c)
 {
 	if (!c->broken) {
 		c->broken = 1;
 		shutdown(c->fd, SHUT_RDWR);
+		if (c->timed_out)
+			return JET_errDeviceTimeout;
 	}
 	return JET_errBackupAbortByServer;
 }
@@ -104,6 +149,7 @@ cl_call(struct bkconn *c, uint32_t op, const void *p, size_t n, JET_ERR *statusp
 
 	if (c->broken)
 		return JET_errBackupAbortByServer;
+	c->deadline_ms = cl_now_ms() + c->timeout_ms;
 	c->seq++;
 	put32(hdr, (uint32_t)(8 + n));
 	put32(hdr + 4, op);
@@ -111,11 +157,11 @@ cl_call(struct bkconn *c, uint32_t op, const void *p, size_t n, JET_ERR *statusp
 	if (n <= 32) {
 		if (n > 0)
 			memcpy(hdr + 12, p, n);
-		if (cl_send_all(c->fd, hdr, 12 + n) < 0)
+		if (cl_send_all(c, hdr, 12 + n) < 0)
 			return cl_break(c);
-	} else if (cl_send_all(c->fd, hdr, 12) < 0 || cl_send_all(c->fd, p, n) < 0)
+	} else if (cl_send_all(c, hdr, 12) < 0 || cl_send_all(c, p, n) < 0)
 		return cl_break(c);
-	if (cl_recv_all(c->fd, hdr, 12) < 0)
+	if (cl_recv_all(c, hdr, 12) < 0)
 		return cl_break(c);
 	len = get32(hdr);
 	if (len < 8 || len > BKPROTO_MSG_MAX || get32(hdr + 4) != c->seq)
@@ -129,7 +175,7 @@ cl_call(struct bkconn *c, uint32_t op, const void *p, size_t n, JET_ERR *statusp
 static JET_ERR
 cl_fixed(struct bkconn *c, uint32_t plen, void *fixed, uint32_t nfixed)
 {
-	if (plen < nfixed || cl_recv_all(c->fd, fixed, nfixed) < 0)
+	if (plen < nfixed || cl_recv_all(c, fixed, nfixed) < 0)
 		return cl_break(c);
 	return JET_errSuccess;
 }
@@ -231,15 +277,14 @@ cl_errno(int e)
 static JET_ERR
 cl_hello(struct bkconn *c)
 {
-	struct timeval tv = { CL_HELLO_TIMEOUT_S, 0 }, none = { 0, 0 };
 	uint8_t req[20], hdr[12], out[20];
 	uint32_t len, ps, rmax;
 	JET_ERR status;
 	int sent;
 
-	/* The Hello must come back in time; later calls wait as long as the server works. */
-	setsockopt(c->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-	setsockopt(c->fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+	/* The Hello must come back in time; later calls wait as JetfsSetBackupTimeout says (C5). */
+	c->timeout_ms = CL_HELLO_TIMEOUT_S * 1000;
+	c->deadline_ms = cl_now_ms() + c->timeout_ms;
 	put32(req, 16);
 	put32(req + 4, BKPROTO_HELLO);
 	put32(req + 8, 1);
@@ -247,8 +292,8 @@ cl_hello(struct bkconn *c)
 	put32(req + 16, BKPROTO_VERSION);
 	c->seq = 1;
 	/* A refused peer may find the socket closed before its Hello is sent: read the refusal anyway. */
-	sent = cl_send_all(c->fd, req, sizeof(req));
-	if (cl_recv_all(c->fd, hdr, sizeof(hdr)) < 0)
+	sent = cl_send_all(c, req, sizeof(req));
+	if (cl_recv_all(c, hdr, sizeof(hdr)) < 0)
 		return JET_errBackupAbortByServer;
 	len = get32(hdr);
 	status = (JET_ERR)(int32_t)get32(hdr + 8);
@@ -258,7 +303,7 @@ cl_hello(struct bkconn *c)
 		return JET_errBackupAbortByServer;
 	if (status < 0)
 		return status == JET_errFeatureNotAvailable ? status : JET_errBackupAbortByServer;
-	if (len - 8 != sizeof(out) || cl_recv_all(c->fd, out, sizeof(out)) < 0)
+	if (len - 8 != sizeof(out) || cl_recv_all(c, out, sizeof(out)) < 0)
 		return JET_errBackupAbortByServer;
 	if (get32(out) != BKPROTO_MAGIC)
 		return JET_errBackupAbortByServer;
@@ -270,8 +315,7 @@ cl_hello(struct bkconn *c)
 		return JET_errBackupAbortByServer;
 	c->page_size = ps;
 	c->read_max = rmax < BKPROTO_READ_MAX ? rmax : BKPROTO_READ_MAX;
-	setsockopt(c->fd, SOL_SOCKET, SO_RCVTIMEO, &none, sizeof(none));
-	setsockopt(c->fd, SOL_SOCKET, SO_SNDTIMEO, &none, sizeof(none));
+	c->timeout_ms = 0;
 	return JET_errSuccess;
 }
 
@@ -344,6 +388,34 @@ JetfsDisconnectBackup(JET_INSTANCE instance)
 	return JET_errSuccess;
 }
 
+JET_ERR JET_API
+JetfsSetBackupTimeout(JET_INSTANCE instance, unsigned long cMilliseconds)
+{
+	struct bkconn *c;
+
+	if (cMilliseconds > INT_MAX || (c = cl_acquire(instance)) == NULL)
+		return JET_errInvalidParameter;
+	c->timeout_ms = (unsigned)cMilliseconds;
+	return cl_release(c, JET_errSuccess);
+}
+
+/*
+ * Only the shutdown: the call in flight holds conn.lock (C1) and may wait for
+ * its reply for as long as the timeout; reg_lock keeps the descriptor open
+ * (C2).  The call in flight and every later one then break (C3).
+ */
+JET_ERR JET_API
+JetfsBreakBackup(JET_INSTANCE instance)
+{
+	struct bkconn *c;
+
+	pthread_mutex_lock(&reg_lock);
+	if ((c = handle_get(HANDLE_REMOTE, instance)) != NULL)
+		shutdown(c->fd, SHUT_RDWR);
+	pthread_mutex_unlock(&reg_lock);
+	return c != NULL ? JET_errSuccess : JET_errInvalidParameter;
+}
+
 /* ---- the backup calls ---- */
 
 JET_ERR
@@ -409,7 +481,7 @@ cl_list(JET_INSTANCE instance, uint32_t op, JET_PSTR szz, unsigned long cbMax, u
 	if (plen > 0) {
 		/* The list: exactly cbActual bytes, within the caller's buffer, double-NUL-terminated. */
 		if (status < 0 || szz == NULL || !(set & BKPROTO_SET_CB) || plen != cb || cb > cbMax ||
-		    cl_recv_all(c->fd, szz, plen) < 0 || szz[cb - 1] != '\0' || (cb >= 2 && szz[cb - 2] != '\0'))
+		    cl_recv_all(c, szz, plen) < 0 || szz[cb - 1] != '\0' || (cb >= 2 && szz[cb - 2] != '\0'))
 			return cl_release(c, cl_break(c));
 	} else if (status >= 0 && cbMax != 0 && szz != NULL)
 		return cl_release(c, cl_break(c));
@@ -500,7 +572,7 @@ cl_read_one(struct bkconn *c, uint32_t op, JET_HANDLE hf, uint64_t ib, void *pv,
 	*gotp = get32(out + 4);
 	if (*gotp > cb)
 		return cl_break(c);
-	if (plen > 0 && (*statusp < 0 || !*setp || plen != *gotp || pv == NULL || cl_recv_all(c->fd, pv, plen) < 0))
+	if (plen > 0 && (*statusp < 0 || !*setp || plen != *gotp || pv == NULL || cl_recv_all(c, pv, plen) < 0))
 		return cl_break(c);
 	if (plen == 0 && *statusp >= 0 && *setp && *gotp != 0)
 		return cl_break(c);

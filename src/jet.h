@@ -810,6 +810,24 @@ JET_ERR JET_API JetfsConnectBackup(JET_PCSTR szSocketPath, JET_INSTANCE *pinstan
  * @return JET_errInvalidParameter (not a remote handle).
  */
 JET_ERR JET_API JetfsDisconnectBackup(JET_INSTANCE instance);
+/**
+ * jetfs extension: every later request on a connection made by
+ * JetfsConnectBackup must be sent and wholly answered within cMilliseconds
+ * (0, the default: no limit).  A request that is not fails with
+ * JET_errDeviceTimeout and closes the connection for good (a late reply
+ * must never be taken for the next request's): later calls fail with
+ * JET_errBackupAbortByServer, and the service aborts the backup.
+ * @return JET_errInvalidParameter (not a remote handle, more than INT_MAX).
+ */
+JET_ERR JET_API JetfsSetBackupTimeout(JET_INSTANCE instance, unsigned long cMilliseconds);
+/**
+ * jetfs extension: closes the connection of a remote handle at once, from any
+ * thread, even while a call on it waits for its reply: that call and every
+ * later one fail with JET_errBackupAbortByServer (the service aborts the
+ * backup).  The handle stays valid until JetfsDisconnectBackup.
+ * @return JET_errInvalidParameter (not a remote handle).
+ */
+JET_ERR JET_API JetfsBreakBackup(JET_INSTANCE instance);
 /** @} */
 
 /** @defgroup restore Restore (hard recovery)
