@@ -450,6 +450,39 @@ bk_oldest_log(struct jet_inst *inst, JET_ERR *errp)
 	return oldest;
 }
 
+/*
+ * An incremental backup is a link of each database's chain only if its first
+ * log, the oldest generation on disk, follows the last one that database's
+ * last full or incremental backup recorded (bk[BK_FULL_PREV] and
+ * bk[BK_INC_PREV], gen_high).  If the generations in between are gone, they
+ * are in no set: recorded, the incremental would look sound and restore would
+ * stop at the gap.  Only a new full backup helps (ESE's
+ * ErrBKICheckLogsForIncrementalBackup: JET_errMissingFileToBackup).
+ */
+static JET_ERR
+bk_check_chain(struct jet_inst *inst, uint32_t first)
+{
+	for (uint32_t i = 1; i <= JET_MAX_ATTACHED_DATABASES; i++) {
+		struct jet_db *db = inst->dbs[i];
+		uint32_t last;
+		if (db == NULL)
+			continue;
+		pthread_mutex_lock(&db->hdr_lock);
+		last = db->hdr.bk[BK_FULL_PREV].gen_high;
+		if (db->hdr.bk[BK_INC_PREV].gen_high > last)
+			last = db->hdr.bk[BK_INC_PREV].gen_high;
+		pthread_mutex_unlock(&db->hdr_lock);
+		if (first > last + 1) {
+			event_log(inst, EVENT_ERROR, 459,
+			    "incremental backup refused: log generations %u to %u, which %s needs after its last "
+			    "backup (up to generation %u), are gone; take a full backup", last + 1, first - 1,
+			    db->path, last);
+			return JET_errMissingFileToBackup;
+		}
+	}
+	return JET_errSuccess;
+}
+
 /* The stamped header page of a database for this backup. */
 static uint8_t *
 bk_stamp_header(struct backup *bk, struct jet_db *db, uint32_t pgno_last)
@@ -492,8 +525,12 @@ bk_begin_pit(struct jet_inst *inst, struct backup *bk)
 	if ((err = ckpt_run(inst, 1)) < 0)
 		goto out;
 	bk->copy_mic = inst->ckpt.gen;
-	if (!bk->full)
+	if (!bk->full) {
+		/* The set is fixed now: a gap in the chain is refused now, before any file is listed. */
 		bk->copy_mic = bk_oldest_log(inst, &err);
+		if (err >= 0)
+			err = bk_check_chain(inst, bk->copy_mic);
+	}
 	if (err < 0)
 		goto out;
 	for (i = 1; i <= JET_MAX_ATTACHED_DATABASES && err >= 0; i++) {
@@ -687,24 +724,8 @@ bk_prepare_logs(struct jet_inst *inst, struct backup *bk)
 		if ((err = log_roll(&inst->log)) < 0)
 			return bk_fail(inst, err, "closing the log generation");
 		bk->copy_mac = inst->log.cur_gen;
-		if (!bk->full) {
-			uint32_t last = 0;
-			for (uint32_t i = 1; i <= JET_MAX_ATTACHED_DATABASES; i++) {
-				struct jet_db *db = inst->dbs[i];
-				if (db == NULL)
-					continue;
-				if (db->hdr.bk[BK_FULL_PREV].gen_high > last)
-					last = db->hdr.bk[BK_FULL_PREV].gen_high;
-				if (db->hdr.bk[BK_INC_PREV].gen_high > last)
-					last = db->hdr.bk[BK_INC_PREV].gen_high;
-			}
-			if (bk->copy_mic > last + 1) {
-				event_log(inst, EVENT_ERROR, 459,
-				    "incremental backup: generations %u to %u are gone since the last backup", last + 1,
-				    bk->copy_mic - 1);
-				return bk_fail(inst, JET_errMissingFileToBackup, "checking the log chain");
-			}
-		}
+		if (!bk->full && (err = bk_check_chain(inst, bk->copy_mic)) < 0)
+			return bk_fail(inst, err, "checking the log chain");
 		if ((err = bk_copy_map_alloc(bk)) < 0)
 			return bk_fail(inst, err, "preparing the log list");
 		bk->have_loginfo = 1;

@@ -630,7 +630,9 @@ JET_ERR JET_API JetDelete(JET_SESID sesid, JET_TABLEID tableid);
  *   "off"), JET_errLogWriteFail, JET_errInvalidGrbit (JET_bitBackupAtomic,
  *   JET_bitBackupSnapshot or unknown bits), JET_errInvalidBackup (incremental
  *   with circular logging), JET_errMissingFullBackup (incremental and a
- *   database has no full backup recorded), JET_errCheckpointCorrupt,
+ *   database has no full backup recorded), JET_errMissingFileToBackup
+ *   (point-in-time incremental whose chain has a gap: see
+ *   JetGetLogInfoInstance), JET_errCheckpointCorrupt,
  *   JET_errCheckpointFileNotFound (full: edb.chk unreadable),
  *   JET_errNotInitialized, JET_errTermInProgress, JET_errInstanceUnavailable,
  *   JET_errRunningInMultiInstanceMode (the non-Instance form with instances).
@@ -702,10 +704,22 @@ JET_ERR JET_API JetCloseFile(JET_HANDLE hfFile);
  * The first call closes the current generation (ESE mode), so the list is
  * [checkpoint generation at Begin .. the generation just closed]; for an
  * incremental backup every generation still on disk up to it.
+ *
+ * The chain check (ESE's): each database header records its last full backup
+ * (JET_BKINFO FullPrev: only a full backup whose logs were truncated) and
+ * its last incremental (IncPrev: one that truncated), each with the
+ * generations it copied, genLow..genHigh.  An incremental copies every
+ * generation still on disk, so it continues the chain only if the oldest one
+ * is at most max(FullPrev.genHigh, IncPrev.genHigh) + 1 for every database;
+ * otherwise the generations in between are in no backup set and a restore
+ * of the chain would stop there, so the incremental is refused and never
+ * recorded: only a new full backup starts a sound chain.  A point-in-time
+ * incremental is checked at Begin (its set is fixed there).
  * @return JET_errInvalidBackupSequence (a file is open),
  *   JET_errMissingFileToBackup (incremental: a generation between the last
- *   backup and the oldest on disk is gone; the session ends),
- *   JET_errBufferTooSmall, JET_errNoBackup, JET_errBackupAbortByServer.
+ *   backup and the oldest on disk is gone; the session ends, nothing is
+ *   recorded), JET_errBufferTooSmall, JET_errNoBackup,
+ *   JET_errBackupAbortByServer.
  */
 JET_ERR JET_API JetGetLogInfoInstance(JET_INSTANCE instance, JET_PSTR szzLogs, unsigned long cbMax,
 	unsigned long *pcbActual);

@@ -1865,53 +1865,88 @@ START_TEST(test_trailer_covers_read)
 }
 END_TEST
 
+/*
+ * An incremental whose first log does not follow the last backup recorded in
+ * the header is refused (ESE mode at JetGetLogInfo, point-in-time mode at
+ * Begin, where the set is fixed), with nothing recorded; after a new full
+ * backup the chain goes on.
+ */
 START_TEST(test_incremental_gap)
 {
 	struct bank b;
-	char *f = tu_tempdir(), *names[MAXNAMES], *buf;
+	char *names[MAXNAMES], *buf;
 	int n;
 	struct db_header h1, h2;
 	JET_LOGINFO li;
 	uint8_t present[4096];
-	uint32_t oldest = 0, H;
+	uint32_t H;
 	unsigned long cb;
 	char szz[8192];
 
 	bank_create(&b, CACHE_PAGES, 0);
-	roll_gens(&b, 2);
-	CK(JetBackupInstance(b.inst, f, 0, NULL));
-	h1 = tu_hdr_of(b.dbpath);
-	H = h1.bk[BK_FULL_PREV].gen_high;
-	ck_assert_uint_ne(H, 0);
-	roll_gens(&b, 3);
-	/* An incremental lists every generation still on disk. */
-	gens_present(b.dir, present, sizeof(present));
-	for (uint32_t g = 1; g < sizeof(present) && oldest == 0; g++)
-		if (present[g])
-			oldest = g;
-	ck_assert_uint_le(oldest, H + 1);
-	CK(JetBeginExternalBackupInstance(b.inst, JET_bitBackupIncremental));
-	buf = get_list(b.inst, L_LOGS, names, &n, &li);
-	ck_assert_uint_eq(li.ulGenLow, oldest);
-	free(buf);
-	CK(JetEndExternalBackupInstance2(b.inst, JET_bitBackupEndAbort));
-	/* Generations after the full backup disappear (not needed for recovery any more). */
-	CK(ckpt_run(inst_of(b.inst), 1));
-	for (uint32_t g = oldest; g <= H + 1; g++) {
-		char *p = gen_path(b.dir, g);
-		unlink(p);
-		free(p);
+	for (int pit = 0; pit < 2; pit++) {
+		JET_GRBIT mode = pit ? JET_bitBackupJetfsPointInTime : 0;
+		char *f = tu_tempdir(), *f2 = tu_tempdir(), *i1 = tu_tempdir();
+		uint32_t oldest = 0;
+		roll_gens(&b, 2);
+		CK(JetBackupInstance(b.inst, f, mode, NULL));
+		h1 = tu_hdr_of(b.dbpath);
+		H = h1.bk[BK_FULL_PREV].gen_high;
+		ck_assert_uint_ne(H, 0);
+		roll_gens(&b, 3);
+		/* An incremental lists every generation still on disk. */
+		gens_present(b.dir, present, sizeof(present));
+		for (uint32_t g = 1; g < sizeof(present) && oldest == 0; g++)
+			if (present[g])
+				oldest = g;
+		ck_assert_uint_le(oldest, H + 1);
+		CK(JetBeginExternalBackupInstance(b.inst, JET_bitBackupIncremental | mode));
+		buf = get_list(b.inst, L_LOGS, names, &n, &li);
+		ck_assert_uint_eq(li.ulGenLow, oldest);
+		free(buf);
+		CK(JetEndExternalBackupInstance2(b.inst, JET_bitBackupEndAbort));
+		/* Generations after the full backup disappear (not needed for recovery any more). */
+		CK(ckpt_run(inst_of(b.inst), 1));
+		for (uint32_t g = oldest; g <= H + 1; g++) {
+			char *p = gen_path(b.dir, g);
+			unlink(p);
+			free(p);
+		}
+		if (pit)
+			CK_ERR(JetBeginExternalBackupInstance(b.inst, JET_bitBackupIncremental | mode),
+			    JET_errMissingFileToBackup);
+		else {
+			CK(JetBeginExternalBackupInstance(b.inst, JET_bitBackupIncremental | mode));
+			CK_ERR(JetGetLogInfoInstance(b.inst, szz, sizeof(szz), &cb), JET_errMissingFileToBackup);
+		}
+		CK_ERR(JetGetLogInfoInstance(b.inst, szz, sizeof(szz), &cb), JET_errNoBackup);
+		CK_ERR(JetEndExternalBackupInstance(b.inst), JET_errNoBackup);
+		/* So does the all-in-one call, and it leaves nothing in the directory. */
+		CK_ERR(JetBackupInstance(b.inst, i1, JET_bitBackupIncremental | mode, NULL), JET_errMissingFileToBackup);
+		ck_assert_int_eq(count_files(i1), 0);
+		h2 = tu_hdr_of(b.dbpath);
+		for (int s = 0; s < BK_NSLOTS; s++)
+			ck_assert_msg(memcmp(&h1.bk[s], &h2.bk[s], sizeof(h1.bk[s])) == 0, "header slot %d changed", s);
+		/* A new full backup starts a new chain: its incremental is sound again. */
+		CK(JetBackupInstance(b.inst, f2, mode, NULL));
+		roll_gens(&b, 1);
+		CK(JetBackupInstance(b.inst, i1, JET_bitBackupIncremental | mode, NULL));
+		h2 = tu_hdr_of(b.dbpath);
+		ck_assert_uint_le(h2.bk[BK_INC_PREV].gen_low, h2.bk[BK_FULL_PREV].gen_high + 1);
+		ck_assert_uint_gt(h2.bk[BK_INC_PREV].gen_high, h2.bk[BK_FULL_PREV].gen_high);
+		{
+			const char *sets[2] = { f2, i1 };
+			uint64_t want = bank_counter(&b);
+			ck_assert_uint_eq(restore_sets(sets, 2, NULL, 0), want);
+		}
+		tu_rmdir(f);
+		tu_rmdir(f2);
+		tu_rmdir(i1);
+		free(f);
+		free(f2);
+		free(i1);
 	}
-	CK(JetBeginExternalBackupInstance(b.inst, JET_bitBackupIncremental));
-	CK_ERR(JetGetLogInfoInstance(b.inst, szz, sizeof(szz), &cb), JET_errMissingFileToBackup);
-	CK_ERR(JetGetLogInfoInstance(b.inst, szz, sizeof(szz), &cb), JET_errNoBackup);
-	CK_ERR(JetEndExternalBackupInstance(b.inst), JET_errNoBackup);
-	h2 = tu_hdr_of(b.dbpath);
-	for (int s = 0; s < BK_NSLOTS; s++)
-		ck_assert_msg(memcmp(&h1.bk[s], &h2.bk[s], sizeof(h1.bk[s])) == 0, "header slot %d changed", s);
 	bank_term(&b);
-	tu_rmdir(f);
-	free(f);
 	bank_free(&b);
 }
 END_TEST
