@@ -255,7 +255,7 @@ snap_create(struct jet_db *db, uint32_t pgno_last)
 	struct bk_snap *snap = calloc(1, sizeof(*snap));
 	JET_ERR err;
 
-	if (snap == NULL || asprintf(&snap->spill_path, "%s.jfsbk", db->path) < 0) {
+	if (snap == NULL || (snap->spill_path = db_spill_path(db->path)) == NULL) {
 		free(snap);
 		return JET_errOutOfMemory;
 	}

@@ -610,7 +610,10 @@ JET_ERR JET_API JetDelete(JET_SESID sesid, JET_TABLEID tableid);
  * writes every dirty page, closes the log generation and freezes the
  * databases: a page overwritten during the backup has its Begin image kept
  * in `<database>.jfsbk` beside the database (bounded by the pages written
- * during the backup, deleted at End).  The whole set is known at Begin:
+ * during the backup, deleted at End; one left by a process that died during
+ * a backup is deleted when the database is next opened, by JetInit's
+ * recovery or JetAttachDatabase, with an event, 709, naming it and its
+ * size: recovery never needs it).  The whole set is known at Begin:
  * JetGetLogInfoInstance answers at once, several files may be open, and
  * JetfsReadFileAt reads any range any number of times.  Restored, the set is
  * exactly the committed state at Begin.

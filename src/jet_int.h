@@ -360,6 +360,7 @@ struct jet_db {
 JET_ERR db_format_new(struct jet_inst *inst, const char *path, uint32_t dbid, const struct jet_sig *sign_db,
 	int overwrite, struct jet_db **dbp);
 JET_ERR db_open_file(struct jet_inst *inst, const char *path, struct jet_db **dbp);
+char *db_spill_path(const char *path);
 void db_free(struct jet_db *db);
 JET_ERR db_write_header(struct jet_db *db);
 JET_ERR db_ensure_file_pages(struct jet_db *db, uint32_t pgno);

@@ -29,11 +29,13 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -1951,6 +1953,123 @@ START_TEST(test_incremental_gap)
 }
 END_TEST
 
+/* ---- what a killed backup leaves ---- */
+
+/* Runs fn(arg) with the instance events of the tests (JET_TEST_EVENTS) going to stderr, captured. */
+static char *
+with_events(void (*fn)(void *), void *arg)
+{
+	char tmpl[] = "/tmp/jetevents.XXXXXX";
+	int fd = mkstemp(tmpl), saved = dup(2);
+	const char *was = getenv("JET_TEST_EVENTS");
+	char *out;
+	size_t len;
+
+	ck_assert(fd >= 0 && saved >= 0);
+	fflush(stderr);
+	ck_assert(dup2(fd, 2) == 2);
+	setenv("JET_TEST_EVENTS", "1", 1);
+	fn(arg);
+	fflush(stderr);
+	if (was == NULL)
+		unsetenv("JET_TEST_EVENTS");
+	ck_assert(dup2(saved, 2) == 2);
+	close(saved);
+	close(fd);
+	out = (char *)slurp(tmpl, &len);
+	unlink(tmpl);
+	if (was != NULL)
+		fputs(out, stderr);
+	return out;
+}
+
+static void
+restart_cb(void *arg)
+{
+	bank_restart(arg);
+}
+
+struct attach_arg {
+	struct bank *b;
+	const char *path;
+};
+
+static void
+attach_cb(void *arg)
+{
+	struct attach_arg *a = arg;
+
+	CK(JetAttachDatabase(a->b->ses, a->path, 0));
+}
+
+static off_t
+file_size(const char *path)
+{
+	struct stat st;
+
+	return stat(path, &st) == 0 ? st.st_size : -1;
+}
+
+/*
+ * The spill file of a point-in-time backup (<db>.jfsbk) whose process was
+ * killed: JetInit (recovery opens the database) removes it and says so; so
+ * does JetAttachDatabase of a database that has one.
+ */
+START_TEST(test_stale_spill)
+{
+	struct bank b;
+	char *spill, *two, *two_spill, *ev;
+	pid_t pid;
+	int st;
+
+	bank_create(&b, CACHE_SMALL, 0);
+	spill = malloc(strlen(b.dbpath) + 8);
+	sprintf(spill, "%s.jfsbk", b.dbpath);
+	bank_term(&b);
+	pid = fork();
+	ck_assert(pid >= 0);
+	if (pid == 0) {
+		/* The application: a backup running, pages written under it, then kill -9. */
+		bank_restart(&b);
+		CK(JetBeginExternalBackupInstance(b.inst, JET_bitBackupJetfsPointInTime));
+		transfers(&b, 200);
+		CK(ckpt_run(inst_of(b.inst), 1));
+		raise(SIGKILL);
+		_exit(3);
+	}
+	ck_assert(waitpid(pid, &st, 0) == pid);
+	ck_assert(WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL);
+	ck_assert_msg(file_size(spill) > 0, "the killed backup left no spill file to test with");
+	ev = with_events(restart_cb, &b);
+	ck_assert_msg(access(spill, F_OK) != 0, "%s survived JetInit", spill);
+	ck_assert_msg(strstr(ev, "event 709") != NULL && strstr(ev, spill) != NULL && strstr(ev, "removed") != NULL,
+	    "no event about %s in: %s", spill, ev);
+	free(ev);
+	bank_check(b.ses, b.dbid, b.t);
+
+	/* A detached database with a stale spill file, attached again. */
+	two = bank_add_db(&b, "two.edb");
+	CK(JetDetachDatabase(b.ses, two));
+	two_spill = malloc(strlen(two) + 8);
+	sprintf(two_spill, "%s.jfsbk", two);
+	{
+		FILE *fp = fopen(two_spill, "w");
+		struct attach_arg a = { &b, two };
+		ck_assert(fp != NULL && fputs("stale", fp) >= 0 && fclose(fp) == 0);
+		ev = with_events(attach_cb, &a);
+	}
+	ck_assert_msg(access(two_spill, F_OK) != 0, "%s survived JetAttachDatabase", two_spill);
+	ck_assert_msg(strstr(ev, two_spill) != NULL && strstr(ev, "(5 bytes)") != NULL, "no event about %s in: %s",
+	    two_spill, ev);
+	free(ev);
+	bank_term(&b);
+	free(spill);
+	free(two);
+	free(two_spill);
+	bank_free(&b);
+}
+END_TEST
+
 struct roll_arg {
 	struct bank *b;
 	struct writer *w;
@@ -3030,6 +3149,7 @@ backup_suite(void)
 	tu_add_test(s, "pit_partial_read", test_pit_partial_read, 60);
 	tu_add_test(s, "chain", test_chain, 120);
 	tu_add_test(s, "incremental_gap", test_incremental_gap, 60);
+	tu_add_test(s, "stale_spill", test_stale_spill, 60);
 	tu_add_test(s, "restore_instance", test_restore_instance, 60);
 	tu_add_test(s, "roll_forward", test_roll_forward, 60);
 	tu_add_test(s, "roll_forward_live", test_roll_forward_live, 60);
