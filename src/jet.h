@@ -771,11 +771,22 @@ JET_ERR JET_API JetEndExternalBackup(void);
  * or empty path only truncates the logs (nothing with circular logging).
  * pfnStatus receives (JET_snpBackup, JET_sntBegin / JET_sntProgress /
  * JET_sntComplete / JET_sntFail).  On failure no file is left in the
- * directory and no log is truncated.  instance may be a remote instance
+ * directory and no log is truncated.  Every file of the set goes into the
+ * directory under its base name: two attached databases with the same base
+ * name (a/data.edb and b/data.edb) are refused before anything is copied
+ * (JET_errFileAlreadyExists, and an event "two files of the set are named
+ * data.edb (a/data.edb and b/data.edb): rename one database", as jetfs
+ * says); the backup ends as an abort, nothing is recorded, no log is
+ * truncated.  A file of an incremental already in the directory is kept if
+ * it holds the same bytes; one that differs (a closed log generation never
+ * changes: it is another set's) fails the backup with
+ * JET_errFileAlreadyExists and stays as it was.  instance may be a remote instance
  * (JetfsConnectBackup): the backup of a live instance in another process.
  * @return JET_errInvalidPath (the directory does not exist and
  *   JET_paramCreatePathIfNotExist is off), JET_errMakeBackupDirectoryFail,
- *   JET_errBackupDirectoryNotEmpty, JET_errInvalidGrbit
+ *   JET_errBackupDirectoryNotEmpty, JET_errFileAlreadyExists (two files of
+ *   the set with one name, or an incremental's file differs from the one
+ *   there), JET_errInvalidGrbit
  *   (JET_bitBackupSnapshot, or Incremental with Atomic), and every error of
  *   the external backup calls.
  */

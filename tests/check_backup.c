@@ -1953,6 +1953,111 @@ START_TEST(test_incremental_gap)
 }
 END_TEST
 
+/* The records bank_add_db put in database name of the restored instance in dir. */
+static void
+check_added_db(const char *dir, const char *name)
+{
+	JET_INSTANCE inst = tu_instance(dir, LOG_KB, CACHE_PAGES);
+	char *path = tu_path(dir, name);
+	JET_SESID ses;
+	JET_DBID dbid;
+	JET_TABLEID t;
+	uint8_t val[VAL_SIZE], want[VAL_SIZE];
+
+	memset(want, 0x33, sizeof(want));
+	CK(JetInit(&inst));
+	CK(JetBeginSession(inst, &ses, NULL, NULL));
+	CK(JetOpenDatabase(ses, path, NULL, &dbid, 0));
+	CK(JetOpenTable(ses, dbid, "t", NULL, 0, 0, &t));
+	for (int i = 0; i < 200; i++) {
+		char key[16];
+		snprintf(key, sizeof(key), "k%05d", i);
+		CK(kv_get(ses, t, key, val, sizeof(val)));
+		ck_assert_msg(memcmp(val, want, sizeof(val)) == 0, "%s: record %s differs", path, key);
+	}
+	CK(JetEndSession(ses, 0));
+	CK(JetTerm(inst));
+	free(path);
+}
+
+/*
+ * Two databases with the same base name (a/data.edb, b/data.edb) would
+ * overwrite one another in the set: JetBackupInstance refuses before copying
+ * anything, nothing is recorded, no log is truncated.  Renamed, both are
+ * backed up and restored.
+ */
+START_TEST(test_backupinstance_same_name)
+{
+	struct bank b;
+	char *sub, *a, *bb, *b2, *out, *target;
+	struct db_header ha, hb, hm;
+	uint8_t before[4096], after[4096];
+
+	bank_create(&b, CACHE_PAGES, 0);
+	sub = tu_path(b.dir, "a");
+	ck_assert(mkdir(sub, 0755) == 0);
+	free(sub);
+	sub = tu_path(b.dir, "b");
+	ck_assert(mkdir(sub, 0755) == 0);
+	free(sub);
+	a = bank_add_db(&b, "a/data.edb");
+	bb = bank_add_db(&b, "b/data.edb");
+	CK(JetBackupInstance(b.inst, NULL, 0, NULL));	/* truncation has something to delete next time */
+	roll_gens(&b, 2);
+	for (int pit = 0; pit < 2; pit++) {
+		out = tu_tempdir();
+		hm = tu_hdr_of(b.dbpath);
+		ha = tu_hdr_of(a);
+		hb = tu_hdr_of(bb);
+		gens_present(b.dir, before, sizeof(before));
+		CK_ERR(JetBackupInstance(b.inst, out, pit ? JET_bitBackupJetfsPointInTime : 0, NULL),
+		    JET_errFileAlreadyExists);
+		ck_assert_int_eq(count_files(out), 0);
+		gens_present(b.dir, after, sizeof(after));
+		for (size_t g = 0; g < sizeof(before); g++)
+			ck_assert_msg(!before[g] || after[g], "generation %zu was truncated", g);
+		for (int s = 0; s < BK_NSLOTS; s++) {
+			ck_assert_bk_same(hm, tu_hdr_of(b.dbpath), s);
+			ck_assert_bk_same(ha, tu_hdr_of(a), s);
+			ck_assert_bk_same(hb, tu_hdr_of(bb), s);
+		}
+		/* The backup was ended. */
+		CK(JetBeginExternalBackupInstance(b.inst, 0));
+		CK(JetEndExternalBackupInstance2(b.inst, JET_bitBackupEndAbort));
+		tu_rmdir(out);
+		free(out);
+	}
+	/* Renamed: a distinct name for each; both backed up, both restored. */
+	CK(JetDetachDatabase(b.ses, bb));
+	b2 = tu_path(b.dir, "b/data2.edb");
+	ck_assert(rename(bb, b2) == 0);
+	CK(JetAttachDatabase(b.ses, b2, 0));
+	for (int pit = 0; pit < 2; pit++) {
+		const char *sets[1];
+		uint64_t c = bank_counter(&b);
+		out = tu_tempdir();
+		target = tu_tempdir();
+		CK(JetBackupInstance(b.inst, out, pit ? JET_bitBackupJetfsPointInTime : 0, NULL));
+		ck_assert_uint_ne(tu_hdr_of(a).bk[BK_FULL_PREV].gen_low, 0);
+		ck_assert_uint_ne(tu_hdr_of(b2).bk[BK_FULL_PREV].gen_low, 0);
+		sets[0] = out;
+		CK(JetfsRestoreSets(sets, 1, target, NULL, 0, NULL));
+		ck_assert_uint_eq(open_restored(target), c);
+		check_added_db(target, "data.edb");
+		check_added_db(target, "data2.edb");
+		tu_rmdir(target);
+		tu_rmdir(out);
+		free(target);
+		free(out);
+	}
+	bank_term(&b);
+	free(a);
+	free(bb);
+	free(b2);
+	bank_free(&b);
+}
+END_TEST
+
 /* ---- what a killed backup leaves ---- */
 
 /* Runs fn(arg) with the instance events of the tests (JET_TEST_EVENTS) going to stderr, captured. */
@@ -2985,6 +3090,49 @@ START_TEST(test_incremental_same_dir)
 	ck_assert_uint_gt(ci, cf);
 	transfers(&b, 5);
 	ck_assert_uint_eq(restore_one(dir), ci);
+	/*
+	 * An incremental of another instance into this set: its generations
+	 * have the same names and other bytes.  Refused, and the set is intact.
+	 */
+	{
+		struct bank o;
+		char *ofull = tu_tempdir(), *snap2 = tu_tempdir();
+		int clash = 0;
+		bank_create(&o, CACHE_PAGES, 0);
+		CK(JetBackupInstance(o.inst, ofull, 0, NULL));
+		roll_gens(&o, 1);
+		gens_present(o.dir, present, sizeof(present));
+		for (uint32_t g = 1; g < sizeof(present); g++)
+			if (present[g]) {
+				char *p = gen_path(dir, g);
+				clash += access(p, F_OK) == 0;
+				free(p);
+			}
+		ck_assert_msg(clash > 0, "no generation name in common: the test proves nothing");
+		cp_all(dir, snap2);
+		CK_ERR(JetBackupInstance(o.inst, dir, JET_bitBackupIncremental, NULL), JET_errFileAlreadyExists);
+		ck_assert_int_eq(count_files(dir), count_files(snap2));
+		d = opendir(snap2);
+		ck_assert(d != NULL);
+		while ((de = readdir(d)) != NULL) {
+			char *a, *x;
+			if (de->d_name[0] == '.')
+				continue;
+			a = tu_path(snap2, de->d_name);
+			x = tu_path(dir, de->d_name);
+			ck_assert_msg(files_equal(a, x), "another instance's incremental changed %s of the set", de->d_name);
+			free(a);
+			free(x);
+		}
+		closedir(d);
+		ck_assert_uint_eq(restore_one(dir), ci);
+		bank_term(&o);
+		bank_free(&o);
+		tu_rmdir(ofull);
+		tu_rmdir(snap2);
+		free(ofull);
+		free(snap2);
+	}
 	bank_term(&b);
 	tu_rmdir(dir);
 	tu_rmdir(snap);
@@ -3150,6 +3298,7 @@ backup_suite(void)
 	tu_add_test(s, "chain", test_chain, 120);
 	tu_add_test(s, "incremental_gap", test_incremental_gap, 60);
 	tu_add_test(s, "stale_spill", test_stale_spill, 60);
+	tu_add_test(s, "backupinstance_same_name", test_backupinstance_same_name, 60);
 	tu_add_test(s, "restore_instance", test_restore_instance, 60);
 	tu_add_test(s, "roll_forward", test_roll_forward, 60);
 	tu_add_test(s, "roll_forward_live", test_roll_forward_live, 60);
