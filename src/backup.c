@@ -357,7 +357,6 @@ bk_leave(struct jet_inst *inst, JET_ERR err)
 }
 
 /* Logs a backup phase record (ESE's lrtypBackup2): header, u8 phase, u8 dbid, u8 slot, pad, bkinfo. */
-enum bk_phase { BKP_BEGIN = 1, BKP_PREPARE_LOGS = 2, BKP_TRUNCATE = 3, BKP_UPDATE = 4, BKP_ABORT = 5, BKP_STOP = 6 };
 #define BKREC_SIZE (LREC_HDR_SIZE + 8 + 24)
 
 static JET_ERR
@@ -514,6 +513,30 @@ bk_copy_map_alloc(struct backup *bk)
 	return bk->copied != NULL ? JET_errSuccess : JET_errOutOfMemory;
 }
 
+/*
+ * Closes the generation the set ends with: [copy_mic, copy_mac) are then
+ * closed generations.  ESE rolls the log here each time; a new generation is
+ * made only if the current one holds a record recovery applies
+ * (log_last_needed_gen), else the set ends with the closed one before it.
+ * The set then starts there at the latest: the checkpoint may already lie in
+ * the current generation, and replay from an earlier point is harmless
+ * (redo is idempotent, recovery.c R3).
+ */
+static JET_ERR
+bk_close_gen(struct jet_inst *inst, struct backup *bk)
+{
+	uint32_t last = log_last_needed_gen(&inst->log);
+
+	if (last == inst->log.cur_gen) {
+		RET(log_roll(&inst->log));
+		last = inst->log.cur_gen - 1;
+	}
+	bk->copy_mac = last + 1;
+	if (bk->copy_mic > last)
+		bk->copy_mic = last;
+	return JET_errSuccess;
+}
+
 /* Point-in-time Begin: quiesce, flush, freeze, close the generation. */
 static JET_ERR
 bk_begin_pit(struct jet_inst *inst, struct backup *bk)
@@ -544,9 +567,8 @@ bk_begin_pit(struct jet_inst *inst, struct backup *bk)
 		goto out;
 	bk->mark_lsn = inst->log.append_lsn;
 	bk->mark_time = time_now_us();
-	if ((err = log_roll(&inst->log)) < 0)
+	if ((err = bk_close_gen(inst, bk)) < 0)
 		goto out;
-	bk->copy_mac = inst->log.cur_gen;
 	for (i = 1; i <= JET_MAX_ATTACHED_DATABASES && err >= 0; i++)
 		if (inst->dbs[i] != NULL && bk->full &&
 		    (bk->dbs[i].hdr = bk_stamp_header(bk, inst->dbs[i], bk->dbs[i].pgno_last)) == NULL)
@@ -621,6 +643,12 @@ JetBeginExternalBackupInstance(JET_INSTANCE instance, JET_GRBIT grbit)
 		err = bk_read_checkpoint_gen(inst, &bk->copy_mic);
 		if (err == JET_errFileNotFound)
 			err = JET_errCheckpointFileNotFound;
+		if (err >= 0) {
+			/* The images are stamped with copy_mic: as bk_close_gen sets it if nothing changes. */
+			uint32_t last = log_last_needed_gen(&inst->log);
+			if (bk->copy_mic > last)
+				bk->copy_mic = last;
+		}
 	} else {
 		bk->state = BK_LOGS;
 		bk->mark_lsn = inst->log.append_lsn;
@@ -721,9 +749,8 @@ bk_prepare_logs(struct jet_inst *inst, struct backup *bk)
 	JET_ERR err = JET_errSuccess;
 
 	if (!bk->have_loginfo) {
-		if ((err = log_roll(&inst->log)) < 0)
+		if ((err = bk_close_gen(inst, bk)) < 0)
 			return bk_fail(inst, err, "closing the log generation");
-		bk->copy_mac = inst->log.cur_gen;
 		if (!bk->full && (err = bk_check_chain(inst, bk->copy_mic)) < 0)
 			return bk_fail(inst, err, "checking the log chain");
 		if ((err = bk_copy_map_alloc(bk)) < 0)
@@ -863,7 +890,7 @@ bk_make_trailer(struct backup *bk, struct bk_file *f)
 	t.bk.lsn_mark = bk->mark_lsn;
 	t.bk.time_mark = bk->mark_time;
 	t.bk.gen_low = bk->copy_mic;
-	t.bk.gen_high = bk->pit ? bk->copy_mac - 1 : db->inst->log.cur_gen;
+	t.bk.gen_high = bk->pit ? bk->copy_mac - 1 : log_last_needed_gen(&db->inst->log);
 	t.sign_db = h.sign_db;
 	t.sign_log = h.sign_log;
 	t.gen_min_required = h.gen_min_required;

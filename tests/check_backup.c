@@ -2058,6 +2058,85 @@ START_TEST(test_backupinstance_same_name)
 }
 END_TEST
 
+static int
+count_gens(const char *dir)
+{
+	uint8_t present[4096];
+	int n = 0;
+
+	gens_present(dir, present, sizeof(present));
+	for (size_t g = 0; g < sizeof(present); g++)
+		n += present[g];
+	return n;
+}
+
+/*
+ * Backups begun and aborted in a loop on a quiet instance (a timer, a probe)
+ * must not add a log generation each: at most one for the whole loop, in
+ * point-in-time mode (Begin closes the generation) and in ESE mode
+ * (JetGetLogInfo does).  Sets taken on the quiet instance then end with a
+ * generation closed earlier: they restore exactly to the committed state,
+ * full and incremental, and so do those taken once it is busy again.
+ */
+START_TEST(test_quiet_begin_loop)
+{
+	struct bank b;
+	char *f, *i1, *i2;
+	int before;
+	uint64_t c;
+
+	bank_create(&b, CACHE_PAGES, 0);
+	transfers(&b, 20);
+	for (int pit = 0; pit < 2; pit++) {
+		JET_GRBIT mode = pit ? JET_bitBackupJetfsPointInTime : 0;
+		before = count_gens(b.dir);
+		for (int i = 0; i < 50; i++) {
+			char *names[MAXNAMES], *buf;
+			int n;
+			CK(JetBeginExternalBackupInstance(b.inst, mode));
+			buf = get_list(b.inst, L_LOGS, names, &n, NULL);
+			ck_assert_int_gt(n, 0);
+			free(buf);
+			CK(JetEndExternalBackupInstance2(b.inst, JET_bitBackupEndAbort));
+			if (i % 10 == 0)
+				CK(ckpt_run(inst_of(b.inst), 0));
+		}
+		ck_assert_msg(count_gens(b.dir) <= before + 1, "%s: 50 Begin/abort on a quiet instance: %d -> %d log files",
+		    pit ? "point-in-time" : "ESE mode", before, count_gens(b.dir));
+	}
+	for (int pit = 0; pit < 2; pit++) {
+		JET_GRBIT mode = pit ? JET_bitBackupJetfsPointInTime : 0;
+		f = tu_tempdir();
+		i1 = tu_tempdir();
+		i2 = tu_tempdir();
+		/* Quiet: a full backup, then an incremental with nothing new. */
+		c = bank_counter(&b);
+		CK(JetBackupInstance(b.inst, f, mode, NULL));
+		ck_assert_uint_eq(restore_one(f), c);
+		before = count_gens(b.dir);
+		CK(JetBackupInstance(b.inst, i1, JET_bitBackupIncremental | mode, NULL));
+		ck_assert_int_le(count_gens(b.dir), before + 1);
+		{
+			const char *sets[3] = { f, i1, i2 };
+			ck_assert_uint_eq(restore_sets(sets, 2, NULL, 0), c);
+			/* Busy again: the next incremental holds the new commits. */
+			transfers(&b, 30);
+			c = bank_counter(&b);
+			CK(JetBackupInstance(b.inst, i2, JET_bitBackupIncremental | mode, NULL));
+			ck_assert_uint_eq(restore_sets(sets, 3, NULL, 0), c);
+		}
+		tu_rmdir(f);
+		tu_rmdir(i1);
+		tu_rmdir(i2);
+		free(f);
+		free(i1);
+		free(i2);
+	}
+	bank_term(&b);
+	bank_free(&b);
+}
+END_TEST
+
 /* ---- what a killed backup leaves ---- */
 
 /* Runs fn(arg) with the instance events of the tests (JET_TEST_EVENTS) going to stderr, captured. */
@@ -3298,6 +3377,7 @@ backup_suite(void)
 	tu_add_test(s, "chain", test_chain, 120);
 	tu_add_test(s, "incremental_gap", test_incremental_gap, 60);
 	tu_add_test(s, "stale_spill", test_stale_spill, 60);
+	tu_add_test(s, "quiet_begin_loop", test_quiet_begin_loop, 120);
 	tu_add_test(s, "backupinstance_same_name", test_backupinstance_same_name, 60);
 	tu_add_test(s, "restore_instance", test_restore_instance, 60);
 	tu_add_test(s, "roll_forward", test_roll_forward, 60);
