@@ -482,6 +482,22 @@ bk_check_chain(struct jet_inst *inst, uint32_t first)
 	return JET_errSuccess;
 }
 
+/*
+ * What an image holds needs no generation after last, the last one with a
+ * change (log_last_needed_gen); its header may name a later one that holds
+ * only backup marks (the checkpoint, or an attach at the end of recovery, lie
+ * there), and the set, which ends before it (bk_close_gen), would look
+ * incomplete to restore.
+ */
+static void
+bk_needs_at_most(struct db_header *h, uint32_t last)
+{
+	if (h->gen_min_required > last)
+		h->gen_min_required = last;
+	if (h->gen_max_required > last)
+		h->gen_max_required = h->gen_max_committed = last;
+}
+
 /* The stamped header page of a database for this backup. */
 static uint8_t *
 bk_stamp_header(struct backup *bk, struct jet_db *db, uint32_t pgno_last)
@@ -498,6 +514,7 @@ bk_stamp_header(struct backup *bk, struct jet_db *db, uint32_t pgno_last)
 	h.bk[BK_FULL_CUR].time_mark = bk->mark_time;
 	h.bk[BK_FULL_CUR].gen_low = bk->copy_mic;
 	h.bk[BK_FULL_CUR].gen_high = bk->pit ? bk->copy_mac - 1 : 0;
+	bk_needs_at_most(&h, bk->pit ? bk->copy_mac - 1 : log_last_needed_gen(&db->inst->log));
 	h.flags |= DBHDR_FLAG_BACKUP_COPY;
 	h.pgno_last = pgno_last;
 	h.dbtime = db->dbtime;
@@ -773,6 +790,9 @@ bk_prepare_logs(struct jet_inst *inst, struct backup *bk)
 			if (db != NULL && !bk->dbs[i].done && db->hdr.bk[BK_FULL_PREV].gen_high < bk->delete_mac)
 				bk->delete_mac = db->hdr.bk[BK_FULL_PREV].gen_high;
 		}
+	/* K3: a point-in-time set is read any number of times until End; its logs stay. */
+	if (bk->pit && bk->delete_mac > bk->copy_mic)
+		bk->delete_mac = bk->copy_mic;
 	if (bk->delete_mac < bk->delete_mic)
 		bk->delete_mac = bk->delete_mic;
 	return JET_errSuccess;
@@ -865,9 +885,10 @@ bk_free_slot(struct backup *bk)
 
 /*
  * The trailer records the last generation the copy needs.  ESE mode: made
- * when it is served, after every page was read, so it covers every change a
- * copied page holds.  Point-in-time: the set's last generation, from the
- * header as it was at Begin.
+ * when it is served, after every page was read: the last generation with a
+ * change then (ESE: the current one), so it covers every change a copied
+ * page holds.  Point-in-time: the set's last generation, from the header as
+ * it was at Begin.
  */
 static JET_ERR
 bk_make_trailer(struct backup *bk, struct bk_file *f)
@@ -891,13 +912,12 @@ bk_make_trailer(struct backup *bk, struct bk_file *f)
 	t.bk.time_mark = bk->mark_time;
 	t.bk.gen_low = bk->copy_mic;
 	t.bk.gen_high = bk->pit ? bk->copy_mac - 1 : log_last_needed_gen(&db->inst->log);
+	bk_needs_at_most(&h, t.bk.gen_high);
 	t.sign_db = h.sign_db;
 	t.sign_log = h.sign_log;
 	t.gen_min_required = h.gen_min_required;
 	t.gen_max_required = h.gen_max_required;
 	t.gen_max_committed = h.gen_max_committed;
-	if (!bk->pit && t.gen_max_committed > t.bk.gen_high)
-		t.bk.gen_high = t.gen_max_committed;
 	t.pgno_last = f->pgno_last;
 	t.page_size = ps;
 	snprintf(t.path, sizeof(t.path), "%s", db->path);

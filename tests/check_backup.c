@@ -2137,6 +2137,67 @@ START_TEST(test_quiet_begin_loop)
 }
 END_TEST
 
+/* Reads a whole backup file with JetfsReadFileAt; returns its size. */
+static uint64_t
+pit_read_all(JET_INSTANCE inst, const char *name)
+{
+	unsigned long lo, hi, got;
+	JET_HANDLE h;
+	uint64_t size, off;
+	uint8_t *rb = abuf(256 * 1024);
+
+	CK(JetOpenFileInstance(inst, name, &h, &lo, &hi));
+	size = (uint64_t)hi << 32 | lo;
+	for (off = 0; off < size; off += got) {
+		CK(JetfsReadFileAt(inst, h, off, rb, 256 * 1024, &got));
+		ck_assert_uint_gt(got, 0);
+	}
+	CK(JetCloseFileInstance(inst, h));
+	free(rb);
+	return size;
+}
+
+/*
+ * K3: a point-in-time set may be read any number of times until End (jetfs:
+ * until unmount), truncation included.  When the checkpoint moved past the
+ * set's first generation during the backup (commits after Begin), truncation
+ * must still leave every generation of the set.
+ */
+START_TEST(test_pit_truncate_keeps_set)
+{
+	struct bank b;
+	char *names[MAXNAMES], *anames[MAXNAMES], *buf, *abufp;
+	int n, na;
+	JET_LOGINFO li;
+
+	bank_create(&b, CACHE_PAGES, 0);
+	transfers(&b, 20);
+	CK(JetBackupInstance(b.inst, NULL, 0, NULL));
+	roll_gens(&b, 2);
+	CK(JetBeginExternalBackupInstance(b.inst, JET_bitBackupJetfsPointInTime));
+	abufp = get_list(b.inst, L_ATTACH, anames, &na, NULL);
+	buf = get_list(b.inst, L_LOGS, names, &n, &li);
+	/* The instance goes on: the checkpoint moves into a later generation. */
+	transfers(&b, 50);
+	CK(ckpt_run(inst_of(b.inst), 1));
+	ck_assert_uint_gt(inst_of(b.inst)->ckpt.gen, li.ulGenLow);
+	for (int i = 0; i < na; i++)
+		pit_read_all(b.inst, anames[i]);
+	for (int i = 0; i < n; i++)
+		pit_read_all(b.inst, names[i]);
+	CK(JetTruncateLogInstance(b.inst));
+	for (int i = 0; i < n; i++) {
+		ck_assert_msg(access(names[i], F_OK) == 0, "truncation deleted %s of the running set", names[i]);
+		pit_read_all(b.inst, names[i]);
+	}
+	CK(JetEndExternalBackupInstance(b.inst));
+	free(buf);
+	free(abufp);
+	bank_term(&b);
+	bank_free(&b);
+}
+END_TEST
+
 /* ---- what a killed backup leaves ---- */
 
 /* Runs fn(arg) with the instance events of the tests (JET_TEST_EVENTS) going to stderr, captured. */
@@ -3377,6 +3438,7 @@ backup_suite(void)
 	tu_add_test(s, "chain", test_chain, 120);
 	tu_add_test(s, "incremental_gap", test_incremental_gap, 60);
 	tu_add_test(s, "stale_spill", test_stale_spill, 60);
+	tu_add_test(s, "pit_truncate_keeps_set", test_pit_truncate_keeps_set, 60);
 	tu_add_test(s, "quiet_begin_loop", test_quiet_begin_loop, 120);
 	tu_add_test(s, "backupinstance_same_name", test_backupinstance_same_name, 60);
 	tu_add_test(s, "restore_instance", test_restore_instance, 60);
