@@ -607,7 +607,8 @@ JET_ERR JET_API JetDelete(JET_SESID sesid, JET_TABLEID tableid);
  *
  * <b>Point-in-time mode (jetfs extension)</b>: Begin with
  * JET_bitBackupJetfsPointInTime.  Begin waits for running transactions,
- * writes every dirty page, closes the log generation and freezes the
+ * writes every dirty page, closes the log generation (not if it holds
+ * nothing but backup marks: see JetGetLogInfoInstance) and freezes the
  * databases: a page overwritten during the backup has its Begin image kept
  * in `<database>.jfsbk` beside the database (bounded by the pages written
  * during the backup, deleted at End; one left by a process that died during
@@ -706,7 +707,14 @@ JET_ERR JET_API JetCloseFile(JET_HANDLE hfFile);
  * Lists the log files the backup must copy (full paths, double-NUL list).
  * The first call closes the current generation (ESE mode), so the list is
  * [checkpoint generation at Begin .. the generation just closed]; for an
- * incremental backup every generation still on disk up to it.
+ * incremental backup every generation still on disk up to it.  Unlike ESE,
+ * a generation that holds nothing but backup marks (Begin, Abort, Stop: a
+ * quiet instance, backups retried in a loop) is not closed: the list then
+ * ends with the closed generation before it, which already covers the
+ * databases, and starts there at the latest.  So backups begun and aborted
+ * on a quiet instance add at most one generation, not one each (each is
+ * JET_paramLogFileSize; a loop filled the log disk).  Point-in-time Begin
+ * closes the generation by the same rule.
  *
  * The chain check (ESE's): each database header records its last full backup
  * (JET_BKINFO FullPrev: only a full backup whose logs were truncated) and
