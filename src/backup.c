@@ -34,9 +34,12 @@
  *      to the spill file; backup reads take that image if there is one.  So
  *      every read sees the Begin state.  Kept images: one per page written
  *      during the backup, on disk; the index is 8 bytes per kept page.
- *  K3. The logs a backup lists are never deleted while it runs (not by
- *      circular logging, not by truncation), and truncation never deletes a
- *      generation at or above the checkpoint.
+ *  K3. Circular logging never deletes a log a running backup lists.
+ *      Truncation runs only once every listed log was read to its end, never
+ *      deletes a generation at or above the checkpoint, and in point-in-time
+ *      mode never the set's last one: a full set (one generation, or the
+ *      checkpoint's) stays whole until End even when the checkpoint moved past
+ *      it; an incremental keeps its last generation.
  */
 #include "config.h"
 
@@ -790,9 +793,13 @@ bk_prepare_logs(struct jet_inst *inst, struct backup *bk)
 			if (db != NULL && !bk->dbs[i].done && db->hdr.bk[BK_FULL_PREV].gen_high < bk->delete_mac)
 				bk->delete_mac = db->hdr.bk[BK_FULL_PREV].gen_high;
 		}
-	/* K3: a point-in-time set is read any number of times until End; its logs stay. */
-	if (bk->pit && bk->delete_mac > bk->copy_mic)
-		bk->delete_mac = bk->copy_mic;
+	/*
+	 * K3: a point-in-time set may be read again until End, and its last
+	 * generation is what the next backup of a quiet instance ends with
+	 * (bk_close_gen): it stays.
+	 */
+	if (bk->pit && bk->delete_mac > bk->copy_mac - 1)
+		bk->delete_mac = bk->copy_mac - 1;
 	if (bk->delete_mac < bk->delete_mic)
 		bk->delete_mac = bk->delete_mic;
 	return JET_errSuccess;

@@ -2193,6 +2193,20 @@ START_TEST(test_pit_truncate_keeps_set)
 	CK(JetEndExternalBackupInstance(b.inst));
 	free(buf);
 	free(abufp);
+	/* An incremental's truncation still deletes what it copied, all but its last generation. */
+	roll_gens(&b, 3);
+	CK(JetBeginExternalBackupInstance(b.inst, JET_bitBackupJetfsPointInTime | JET_bitBackupIncremental));
+	buf = get_list(b.inst, L_LOGS, names, &n, &li);
+	ck_assert_int_ge(n, 3);
+	for (int i = 0; i < n; i++)
+		pit_read_all(b.inst, names[i]);
+	CK(ckpt_run(inst_of(b.inst), 1));
+	CK(JetTruncateLogInstance(b.inst));
+	for (int i = 0; i < n; i++)
+		ck_assert_msg((access(names[i], F_OK) == 0) == (i == n - 1), "after the incremental's truncation: %s %s",
+		    names[i], i == n - 1 ? "is gone" : "is still there");
+	CK(JetEndExternalBackupInstance(b.inst));
+	free(buf);
 	bank_term(&b);
 	bank_free(&b);
 }
