@@ -7,7 +7,9 @@
  * Full backup into an empty directory; with JET_bitBackupAtomic the new set
  * is written into <dir>/new.tmp and replaces the old one only when complete
  * (the old set moves to <dir>/old).  Incremental adds the logs to the set in
- * the directory.  On failure nothing new is left and no log is truncated.
+ * the directory.  A failure before truncation leaves nothing new and
+ * truncates nothing; once truncation has begun the set stays (it may hold
+ * the only copy of what was truncated).
  */
 #include "config.h"
 
@@ -280,7 +282,7 @@ JetBackupInstance(JET_INSTANCE instance, JET_PCSTR szBackupPath, JET_GRBIT grbit
 	char *dbs = NULL, *logs = NULL, *atomic_dir = NULL, *old_dir = NULL;
 	int incremental = (grbit & JET_bitBackupIncremental) != 0, atomic = (grbit & JET_bitBackupAtomic) != 0;
 	JET_GRBIT begin = (grbit & (JET_bitBackupIncremental | JET_bitBackupJetfsPointInTime));
-	int begun = 0;
+	int begun = 0, kept = 0;
 	JET_ERR err;
 
 	memset(&b, 0, sizeof(b));
@@ -361,10 +363,14 @@ JetBackupInstance(JET_INSTANCE instance, JET_PCSTR szBackupPath, JET_GRBIT grbit
 		}
 		ERR(bkd_move_files(szBackupPath, old_dir));
 		ERR(bkd_move_files(atomic_dir, szBackupPath));
-		/* The new set is in place: a later failure must not remove it. */
-		while (b.nwritten > 0)
-			free(b.written[--b.nwritten]);
 	}
+	/*
+	 * From here the set stays, whatever happens: truncation may delete
+	 * generations whose only copy is then in it (and, atomic, it is in place).
+	 */
+	while (b.nwritten > 0)
+		free(b.written[--b.nwritten]);
+	kept = 1;
 	ERR(JetTruncateLogInstance(instance));
 	ERR(JetEndExternalBackupInstance2(instance, JET_bitBackupEndNormal));
 	begun = 0;
@@ -376,8 +382,8 @@ err:
 			JetEndExternalBackupInstance2(instance, JET_bitBackupEndAbort);
 		for (size_t i = 0; i < b.nwritten; i++)
 			os_unlink(b.written[i]);
-		event_log(b.in, EVENT_ERROR, 214, "backup to %s failed: %s (%s)", szBackupPath, JetErrorString(err),
-		    JetErrorName(err));
+		event_log(b.in, EVENT_ERROR, 214, "backup to %s failed: %s (%s)%s", szBackupPath, JetErrorString(err),
+		    JetErrorName(err), kept ? "; the set is kept: it may hold the only copy of truncated log files" : "");
 		if (b.pfn != NULL)
 			b.pfn(0, JET_snpBackup, JET_sntFail, NULL);
 	}

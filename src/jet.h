@@ -778,8 +778,10 @@ JET_ERR JET_API JetEndExternalBackup(void);
  * the logs the backup made unnecessary and records it in the headers.  A NULL
  * or empty path only truncates the logs (nothing with circular logging).
  * pfnStatus receives (JET_snpBackup, JET_sntBegin / JET_sntProgress /
- * JET_sntComplete / JET_sntFail).  On failure no file is left in the
- * directory and no log is truncated.  Every file of the set goes into the
+ * JET_sntComplete / JET_sntFail).  A failure before truncation leaves no
+ * new file in the directory and truncates no log; once truncation has begun
+ * (it may fail half way, or End after it) the set stays, complete, with an
+ * event: it may hold the only copy of the truncated generations.  Every file of the set goes into the
  * directory under its base name: two attached databases with the same base
  * name (a/data.edb and b/data.edb) are refused before anything is copied
  * (JET_errFileAlreadyExists, and an event "two files of the set are named

@@ -3033,6 +3033,77 @@ START_TEST(test_backupinstance_dirs)
 }
 END_TEST
 
+static struct bank *g_moving_bank;
+
+/* Between the databases and the log list: the instance goes on, the checkpoint moves on. */
+static JET_ERR
+move_ckpt_cb(JET_SESID sesid, JET_SNP snp, JET_SNT snt, void *pv)
+{
+	(void)sesid;
+	(void)pv;
+	status_cb(sesid, snp, snt, pv);
+	if (snp == JET_snpBackup && snt == JET_sntProgress && g_moving_bank != NULL) {
+		roll_gens(g_moving_bank, 3);
+		CK(ckpt_run(inst_of(g_moving_bank->inst), 1));
+		g_moving_bank = NULL;
+	}
+	return JET_errSuccess;
+}
+
+/*
+ * Truncation that fails half way (its second unlink), after deleting a
+ * generation of the new set that no other set holds: the set must stay,
+ * complete and restorable, although JetBackupInstance fails.
+ */
+START_TEST(test_backupinstance_truncation_fails)
+{
+	struct bank b;
+	char *dir = tu_tempdir(), *match, *set, *img;
+	uint8_t present2[4096];
+	uint32_t low, lost = 0;
+	JET_ERR err;
+
+	bank_create(&b, CACHE_PAGES, 0);
+	roll_gens(&b, 2);
+	CK(ckpt_run(inst_of(b.inst), 1));
+	/*
+	 * The set starts at the checkpoint's generation G; the next one is
+	 * closed (renamed to its name) during the backup, and its unlink fails.
+	 */
+	match = gen_path(b.dir, inst_of(b.inst)->ckpt.gen + 1);
+	set = tu_path(dir, "set");
+	ck_assert(mkdir(set, 0755) == 0);
+	status_reset();
+	g_moving_bank = &b;
+	os_fault_arm(OS_FAULT_EIO, 2, 0, 0, match);
+	err = JetBackupInstance(b.inst, set, 0, move_ckpt_cb);
+	os_fault_disarm();
+	ck_assert_msg(err == JET_errDiskIO, "JetBackupInstance with a failing truncation -> %s", JetErrorName(err));
+	ck_assert_int_eq(g_status_seen[JET_sntFail], 1);
+	img = tu_path(set, "bank.edb");
+	ck_assert_msg(access(img, F_OK) == 0, "the set was removed after its logs were truncated");
+	low = tu_hdr_of(img).bk[BK_FULL_CUR].gen_low;
+	gens_present(b.dir, present2, sizeof(present2));
+	/* Every generation from the set's first that is gone from the instance. */
+	for (uint32_t g = low; g < cur_gen(b.inst); g++)
+		if (!present2[g]) {
+			char *p = gen_path(set, g);
+			ck_assert_msg(access(p, F_OK) == 0, "generation %u was truncated and is not in the set", g);
+			free(p);
+			lost++;
+		}
+	ck_assert_msg(lost > 0, "no generation of the set was truncated: the test proves nothing");
+	ck_assert_uint_eq(restore_one(set), bank_counter(&b));
+	bank_term(&b);
+	free(img);
+	free(set);
+	free(match);
+	tu_rmdir(dir);
+	free(dir);
+	bank_free(&b);
+}
+END_TEST
+
 START_TEST(test_backupinstance_failure)
 {
 	struct bank b;
@@ -3452,6 +3523,7 @@ backup_suite(void)
 	tu_add_test(s, "chain", test_chain, 120);
 	tu_add_test(s, "incremental_gap", test_incremental_gap, 60);
 	tu_add_test(s, "stale_spill", test_stale_spill, 60);
+	tu_add_test(s, "backupinstance_truncation_fails", test_backupinstance_truncation_fails, 60);
 	tu_add_test(s, "pit_truncate_keeps_set", test_pit_truncate_keeps_set, 60);
 	tu_add_test(s, "quiet_begin_loop", test_quiet_begin_loop, 120);
 	tu_add_test(s, "backupinstance_same_name", test_backupinstance_same_name, 60);
