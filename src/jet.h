@@ -711,10 +711,11 @@ JET_ERR JET_API JetCloseFile(JET_HANDLE hfFile);
  * a generation that holds nothing but backup marks (Begin, Abort, Stop: a
  * quiet instance, backups retried in a loop) is not closed: the list then
  * ends with the closed generation before it, which already covers the
- * databases, and starts there at the latest.  So backups begun and aborted
- * on a quiet instance add at most one generation, not one each (each is
- * JET_paramLogFileSize; a loop filled the log disk).  Point-in-time Begin
- * closes the generation by the same rule.
+ * databases, and starts there at the latest.  So a backup begun and
+ * aborted on a quiet instance adds its marks (about 1.5 KiB: three records
+ * of one 512-byte sector each), not a generation of JET_paramLogFileSize (a
+ * loop of them filled the log disk).  Point-in-time Begin closes the
+ * generation by the same rule.
  *
  * The chain check (ESE's): each database header records its last full backup
  * (JET_BKINFO FullPrev: only a full backup whose logs were truncated) and
