@@ -34,9 +34,12 @@
  *      to the spill file; backup reads take that image if there is one.  So
  *      every read sees the Begin state.  Kept images: one per page written
  *      during the backup, on disk; the index is 8 bytes per kept page.
- *  K3. The logs a backup lists are never deleted while it runs (not by
- *      circular logging, not by truncation), and truncation never deletes a
- *      generation at or above the checkpoint.
+ *  K3. Circular logging never deletes a log a running backup lists.
+ *      Truncation runs only once every listed log was read to its end, never
+ *      deletes a generation at or above the checkpoint, and in point-in-time
+ *      mode never the set's last one: a full set (one generation, or the
+ *      checkpoint's) stays whole until End even when the checkpoint moved past
+ *      it; an incremental keeps its last generation.
  */
 #include "config.h"
 
@@ -255,7 +258,7 @@ snap_create(struct jet_db *db, uint32_t pgno_last)
 	struct bk_snap *snap = calloc(1, sizeof(*snap));
 	JET_ERR err;
 
-	if (snap == NULL || asprintf(&snap->spill_path, "%s.jfsbk", db->path) < 0) {
+	if (snap == NULL || (snap->spill_path = db_spill_path(db->path)) == NULL) {
 		free(snap);
 		return JET_errOutOfMemory;
 	}
@@ -357,7 +360,6 @@ bk_leave(struct jet_inst *inst, JET_ERR err)
 }
 
 /* Logs a backup phase record (ESE's lrtypBackup2): header, u8 phase, u8 dbid, u8 slot, pad, bkinfo. */
-enum bk_phase { BKP_BEGIN = 1, BKP_PREPARE_LOGS = 2, BKP_TRUNCATE = 3, BKP_UPDATE = 4, BKP_ABORT = 5, BKP_STOP = 6 };
 #define BKREC_SIZE (LREC_HDR_SIZE + 8 + 24)
 
 static JET_ERR
@@ -450,6 +452,55 @@ bk_oldest_log(struct jet_inst *inst, JET_ERR *errp)
 	return oldest;
 }
 
+/*
+ * An incremental backup is a link of each database's chain only if its first
+ * log, the oldest generation on disk, follows the last one that database's
+ * last full or incremental backup recorded (bk[BK_FULL_PREV] and
+ * bk[BK_INC_PREV], gen_high).  If the generations in between are gone, they
+ * are in no set: recorded, the incremental would look sound and restore would
+ * stop at the gap.  Only a new full backup helps (ESE's
+ * ErrBKICheckLogsForIncrementalBackup: JET_errMissingFileToBackup).
+ */
+static JET_ERR
+bk_check_chain(struct jet_inst *inst, uint32_t first)
+{
+	for (uint32_t i = 1; i <= JET_MAX_ATTACHED_DATABASES; i++) {
+		struct jet_db *db = inst->dbs[i];
+		uint32_t last;
+		if (db == NULL)
+			continue;
+		pthread_mutex_lock(&db->hdr_lock);
+		last = db->hdr.bk[BK_FULL_PREV].gen_high;
+		if (db->hdr.bk[BK_INC_PREV].gen_high > last)
+			last = db->hdr.bk[BK_INC_PREV].gen_high;
+		pthread_mutex_unlock(&db->hdr_lock);
+		if (first > last + 1) {
+			event_log(inst, EVENT_ERROR, 459,
+			    "incremental backup refused: log generations %u to %u, which %s needs after its last "
+			    "backup (up to generation %u), are gone; take a full backup", last + 1, first - 1,
+			    db->path, last);
+			return JET_errMissingFileToBackup;
+		}
+	}
+	return JET_errSuccess;
+}
+
+/*
+ * What an image holds needs no generation after last, the last one with a
+ * change (log_last_needed_gen); its header may name a later one that holds
+ * only backup marks (the checkpoint, or an attach at the end of recovery, lie
+ * there), and the set, which ends before it (bk_close_gen), would look
+ * incomplete to restore.
+ */
+static void
+bk_needs_at_most(struct db_header *h, uint32_t last)
+{
+	if (h->gen_min_required > last)
+		h->gen_min_required = last;
+	if (h->gen_max_required > last)
+		h->gen_max_required = h->gen_max_committed = last;
+}
+
 /* The stamped header page of a database for this backup. */
 static uint8_t *
 bk_stamp_header(struct backup *bk, struct jet_db *db, uint32_t pgno_last)
@@ -466,6 +517,7 @@ bk_stamp_header(struct backup *bk, struct jet_db *db, uint32_t pgno_last)
 	h.bk[BK_FULL_CUR].time_mark = bk->mark_time;
 	h.bk[BK_FULL_CUR].gen_low = bk->copy_mic;
 	h.bk[BK_FULL_CUR].gen_high = bk->pit ? bk->copy_mac - 1 : 0;
+	bk_needs_at_most(&h, bk->pit ? bk->copy_mac - 1 : log_last_needed_gen(&db->inst->log));
 	h.flags |= DBHDR_FLAG_BACKUP_COPY;
 	h.pgno_last = pgno_last;
 	h.dbtime = db->dbtime;
@@ -481,6 +533,30 @@ bk_copy_map_alloc(struct backup *bk)
 	return bk->copied != NULL ? JET_errSuccess : JET_errOutOfMemory;
 }
 
+/*
+ * Closes the generation the set ends with: [copy_mic, copy_mac) are then
+ * closed generations.  ESE rolls the log here each time; a new generation is
+ * made only if the current one holds a record recovery applies
+ * (log_last_needed_gen), else the set ends with the closed one before it.
+ * The set then starts there at the latest: the checkpoint may already lie in
+ * the current generation, and replay from an earlier point is harmless
+ * (redo is idempotent, recovery.c R3).
+ */
+static JET_ERR
+bk_close_gen(struct jet_inst *inst, struct backup *bk)
+{
+	uint32_t last = log_last_needed_gen(&inst->log);
+
+	if (last == inst->log.cur_gen) {
+		RET(log_roll(&inst->log));
+		last = inst->log.cur_gen - 1;
+	}
+	bk->copy_mac = last + 1;
+	if (bk->copy_mic > last)
+		bk->copy_mic = last;
+	return JET_errSuccess;
+}
+
 /* Point-in-time Begin: quiesce, flush, freeze, close the generation. */
 static JET_ERR
 bk_begin_pit(struct jet_inst *inst, struct backup *bk)
@@ -492,8 +568,12 @@ bk_begin_pit(struct jet_inst *inst, struct backup *bk)
 	if ((err = ckpt_run(inst, 1)) < 0)
 		goto out;
 	bk->copy_mic = inst->ckpt.gen;
-	if (!bk->full)
+	if (!bk->full) {
+		/* The set is fixed now: a gap in the chain is refused now, before any file is listed. */
 		bk->copy_mic = bk_oldest_log(inst, &err);
+		if (err >= 0)
+			err = bk_check_chain(inst, bk->copy_mic);
+	}
 	if (err < 0)
 		goto out;
 	for (i = 1; i <= JET_MAX_ATTACHED_DATABASES && err >= 0; i++) {
@@ -507,9 +587,8 @@ bk_begin_pit(struct jet_inst *inst, struct backup *bk)
 		goto out;
 	bk->mark_lsn = inst->log.append_lsn;
 	bk->mark_time = time_now_us();
-	if ((err = log_roll(&inst->log)) < 0)
+	if ((err = bk_close_gen(inst, bk)) < 0)
 		goto out;
-	bk->copy_mac = inst->log.cur_gen;
 	for (i = 1; i <= JET_MAX_ATTACHED_DATABASES && err >= 0; i++)
 		if (inst->dbs[i] != NULL && bk->full &&
 		    (bk->dbs[i].hdr = bk_stamp_header(bk, inst->dbs[i], bk->dbs[i].pgno_last)) == NULL)
@@ -584,6 +663,12 @@ JetBeginExternalBackupInstance(JET_INSTANCE instance, JET_GRBIT grbit)
 		err = bk_read_checkpoint_gen(inst, &bk->copy_mic);
 		if (err == JET_errFileNotFound)
 			err = JET_errCheckpointFileNotFound;
+		if (err >= 0) {
+			/* The images are stamped with copy_mic: as bk_close_gen sets it if nothing changes. */
+			uint32_t last = log_last_needed_gen(&inst->log);
+			if (bk->copy_mic > last)
+				bk->copy_mic = last;
+		}
 	} else {
 		bk->state = BK_LOGS;
 		bk->mark_lsn = inst->log.append_lsn;
@@ -684,27 +769,10 @@ bk_prepare_logs(struct jet_inst *inst, struct backup *bk)
 	JET_ERR err = JET_errSuccess;
 
 	if (!bk->have_loginfo) {
-		if ((err = log_roll(&inst->log)) < 0)
+		if ((err = bk_close_gen(inst, bk)) < 0)
 			return bk_fail(inst, err, "closing the log generation");
-		bk->copy_mac = inst->log.cur_gen;
-		if (!bk->full) {
-			uint32_t last = 0;
-			for (uint32_t i = 1; i <= JET_MAX_ATTACHED_DATABASES; i++) {
-				struct jet_db *db = inst->dbs[i];
-				if (db == NULL)
-					continue;
-				if (db->hdr.bk[BK_FULL_PREV].gen_high > last)
-					last = db->hdr.bk[BK_FULL_PREV].gen_high;
-				if (db->hdr.bk[BK_INC_PREV].gen_high > last)
-					last = db->hdr.bk[BK_INC_PREV].gen_high;
-			}
-			if (bk->copy_mic > last + 1) {
-				event_log(inst, EVENT_ERROR, 459,
-				    "incremental backup: generations %u to %u are gone since the last backup", last + 1,
-				    bk->copy_mic - 1);
-				return bk_fail(inst, JET_errMissingFileToBackup, "checking the log chain");
-			}
-		}
+		if (!bk->full && (err = bk_check_chain(inst, bk->copy_mic)) < 0)
+			return bk_fail(inst, err, "checking the log chain");
 		if ((err = bk_copy_map_alloc(bk)) < 0)
 			return bk_fail(inst, err, "preparing the log list");
 		bk->have_loginfo = 1;
@@ -725,6 +793,13 @@ bk_prepare_logs(struct jet_inst *inst, struct backup *bk)
 			if (db != NULL && !bk->dbs[i].done && db->hdr.bk[BK_FULL_PREV].gen_high < bk->delete_mac)
 				bk->delete_mac = db->hdr.bk[BK_FULL_PREV].gen_high;
 		}
+	/*
+	 * K3: a point-in-time set may be read again until End, and its last
+	 * generation is what the next backup of a quiet instance ends with
+	 * (bk_close_gen): it stays.
+	 */
+	if (bk->pit && bk->delete_mac > bk->copy_mac - 1)
+		bk->delete_mac = bk->copy_mac - 1;
 	if (bk->delete_mac < bk->delete_mic)
 		bk->delete_mac = bk->delete_mic;
 	return JET_errSuccess;
@@ -817,9 +892,10 @@ bk_free_slot(struct backup *bk)
 
 /*
  * The trailer records the last generation the copy needs.  ESE mode: made
- * when it is served, after every page was read, so it covers every change a
- * copied page holds.  Point-in-time: the set's last generation, from the
- * header as it was at Begin.
+ * when it is served, after every page was read: the last generation with a
+ * change then (ESE: the current one), so it covers every change a copied
+ * page holds.  Point-in-time: the set's last generation, from the header as
+ * it was at Begin.
  */
 static JET_ERR
 bk_make_trailer(struct backup *bk, struct bk_file *f)
@@ -842,14 +918,13 @@ bk_make_trailer(struct backup *bk, struct bk_file *f)
 	t.bk.lsn_mark = bk->mark_lsn;
 	t.bk.time_mark = bk->mark_time;
 	t.bk.gen_low = bk->copy_mic;
-	t.bk.gen_high = bk->pit ? bk->copy_mac - 1 : db->inst->log.cur_gen;
+	t.bk.gen_high = bk->pit ? bk->copy_mac - 1 : log_last_needed_gen(&db->inst->log);
+	bk_needs_at_most(&h, t.bk.gen_high);
 	t.sign_db = h.sign_db;
 	t.sign_log = h.sign_log;
 	t.gen_min_required = h.gen_min_required;
 	t.gen_max_required = h.gen_max_required;
 	t.gen_max_committed = h.gen_max_committed;
-	if (!bk->pit && t.gen_max_committed > t.bk.gen_high)
-		t.bk.gen_high = t.gen_max_committed;
 	t.pgno_last = f->pgno_last;
 	t.page_size = ps;
 	snprintf(t.path, sizeof(t.path), "%s", db->path);

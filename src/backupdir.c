@@ -7,7 +7,9 @@
  * Full backup into an empty directory; with JET_bitBackupAtomic the new set
  * is written into <dir>/new.tmp and replaces the old one only when complete
  * (the old set moves to <dir>/old).  Incremental adds the logs to the set in
- * the directory.  On failure nothing new is left and no log is truncated.
+ * the directory.  A failure before truncation leaves nothing new and
+ * truncates nothing; once truncation has begun the set stays (it may hold
+ * the only copy of what was truncated).
  */
 #include "config.h"
 
@@ -47,10 +49,47 @@ bkd_base(const char *path)
 	return slash ? slash + 1 : path;
 }
 
+/* *samep: whether the files a and b hold the same bytes. */
+static JET_ERR
+bkd_same_file(const char *a, const char *b, int *samep)
+{
+	os_file *fa = NULL, *fb = NULL;
+	uint8_t *ba = malloc(BKD_CHUNK), *bb = malloc(BKD_CHUNK);
+	uint64_t sa, sb;
+	JET_ERR err;
+
+	*samep = 0;
+	if (ba == NULL || bb == NULL) {
+		err = JET_errOutOfMemory;
+		goto err;
+	}
+	ERR(os_open(a, OS_READ, &fa));
+	ERR(os_open(b, OS_READ, &fb));
+	ERR(os_size(fa, &sa));
+	ERR(os_size(fb, &sb));
+	*samep = sa == sb;
+	for (uint64_t off = 0; *samep && off < sa; off += BKD_CHUNK) {
+		size_t n = sa - off < BKD_CHUNK ? (size_t)(sa - off) : BKD_CHUNK;
+		ERR(os_pread(fa, ba, n, off));
+		ERR(os_pread(fb, bb, n, off));
+		*samep = memcmp(ba, bb, n) == 0;
+	}
+err:
+	os_close(fa);
+	os_close(fb);
+	free(ba);
+	free(bb);
+	return err;
+}
+
 /*
  * Copies one backup file (Open, Read..., Close) to dir, through a temporary
  * name: a file of the set already there (an incremental into the full set's
- * directory) is replaced only by a complete copy, and is never lost.
+ * directory) is replaced only by a complete copy, and is never lost.  A log
+ * generation never changes once closed, so a file already there must hold
+ * the same bytes; a different one belongs to another set (another instance,
+ * or a log stream started again) and replacing it would break that set: the
+ * backup fails instead.
  */
 static JET_ERR
 bkd_copy(struct bkd *b, const char *name)
@@ -89,6 +128,15 @@ bkd_copy(struct bkd *b, const char *name)
 		err = JET_errDiskIO;
 	os_close(out);
 	out = NULL;
+	if (err >= 0 && existed) {
+		int same;
+		if ((err = bkd_same_file(tmp, to, &same)) >= 0 && !same) {
+			event_log(b->in, EVENT_ERROR, 214,
+			    "backup: %s already holds a different %s (a file of another backup set?): not replaced",
+			    b->dir, bkd_base(name));
+			err = JET_errFileAlreadyExists;
+		}
+	}
 	if (err >= 0)
 		err = os_rename(tmp, to);
 	if (err >= 0 && !existed) {
@@ -136,6 +184,32 @@ bkd_list(struct bkd *b, int logs, char **szzp)
 		return JET_errOutOfMemory;
 	return logs ? JetGetLogInfoInstance(b->inst, *szzp, need, &need) :
 	    JetGetAttachInfoInstance(b->inst, *szzp, need, &need);
+}
+
+/*
+ * Every file of a set lies in one directory under its base name, so two
+ * files of the set with the same base name (DIR/a/data.edb and
+ * DIR/b/data.edb attached) would overwrite one another and the set would
+ * lack a database while looking complete.  Refused before anything is copied
+ * or truncated, with jetfs's words (fs/fsbackup.c): the admin renames one.
+ * szz2 (may be NULL) is checked against szz1 and itself as well.
+ */
+static JET_ERR
+bkd_check_names(struct bkd *b, const char *szz1, const char *szz2)
+{
+	const char *lists[2] = { szz1, szz2 };
+
+	for (int i = 0; i < 2; i++)
+		for (const char *p = lists[i]; p != NULL && *p != '\0'; p += strlen(p) + 1)
+			for (int j = 0; j <= i; j++)
+				for (const char *q = lists[j]; q != NULL && *q != '\0' && q != p; q += strlen(q) + 1)
+					if (strcmp(bkd_base(p), bkd_base(q)) == 0) {
+						event_log(b->in, EVENT_ERROR, 214,
+						    "two files of the set are named %s (%s and %s): rename one database",
+						    bkd_base(p), q, p);
+						return JET_errFileAlreadyExists;
+					}
+	return JET_errSuccess;
 }
 
 static int
@@ -208,7 +282,7 @@ JetBackupInstance(JET_INSTANCE instance, JET_PCSTR szBackupPath, JET_GRBIT grbit
 	char *dbs = NULL, *logs = NULL, *atomic_dir = NULL, *old_dir = NULL;
 	int incremental = (grbit & JET_bitBackupIncremental) != 0, atomic = (grbit & JET_bitBackupAtomic) != 0;
 	JET_GRBIT begin = (grbit & (JET_bitBackupIncremental | JET_bitBackupJetfsPointInTime));
-	int begun = 0;
+	int begun = 0, kept = 0;
 	JET_ERR err;
 
 	memset(&b, 0, sizeof(b));
@@ -273,10 +347,12 @@ JetBackupInstance(JET_INSTANCE instance, JET_PCSTR szBackupPath, JET_GRBIT grbit
 	begun = 1;
 	if (!incremental) {
 		ERR(bkd_list(&b, 0, &dbs));
+		ERR(bkd_check_names(&b, dbs, NULL));
 		ERR(bkd_copy_list(&b, dbs));
 	}
 	bkd_status(&b, JET_sntProgress, 50);
 	ERR(bkd_list(&b, 1, &logs));
+	ERR(bkd_check_names(&b, dbs, logs));
 	ERR(bkd_copy_list(&b, logs));
 	if (atomic) {
 		/* The new set is complete: the old one moves to old/, the new one in. */
@@ -287,10 +363,14 @@ JetBackupInstance(JET_INSTANCE instance, JET_PCSTR szBackupPath, JET_GRBIT grbit
 		}
 		ERR(bkd_move_files(szBackupPath, old_dir));
 		ERR(bkd_move_files(atomic_dir, szBackupPath));
-		/* The new set is in place: a later failure must not remove it. */
-		while (b.nwritten > 0)
-			free(b.written[--b.nwritten]);
 	}
+	/*
+	 * From here the set stays, whatever happens: truncation may delete
+	 * generations whose only copy is then in it (and, atomic, it is in place).
+	 */
+	while (b.nwritten > 0)
+		free(b.written[--b.nwritten]);
+	kept = 1;
 	ERR(JetTruncateLogInstance(instance));
 	ERR(JetEndExternalBackupInstance2(instance, JET_bitBackupEndNormal));
 	begun = 0;
@@ -302,8 +382,8 @@ err:
 			JetEndExternalBackupInstance2(instance, JET_bitBackupEndAbort);
 		for (size_t i = 0; i < b.nwritten; i++)
 			os_unlink(b.written[i]);
-		event_log(b.in, EVENT_ERROR, 214, "backup to %s failed: %s (%s)", szBackupPath, JetErrorString(err),
-		    JetErrorName(err));
+		event_log(b.in, EVENT_ERROR, 214, "backup to %s failed: %s (%s)%s", szBackupPath, JetErrorString(err),
+		    JetErrorName(err), kept ? "; the set is kept: it may hold the only copy of truncated log files" : "");
 		if (b.pfn != NULL)
 			b.pfn(0, JET_snpBackup, JET_sntFail, NULL);
 	}

@@ -121,6 +121,46 @@ err:
 	return err;
 }
 
+/* The file where a point-in-time backup keeps Begin images of the database's pages (backup.c). */
+char *
+db_spill_path(const char *path)
+{
+	char *p;
+
+	return asprintf(&p, "%s.jfsbk", path) < 0 ? NULL : p;
+}
+
+/*
+ * A spill file is deleted when its backup ends; one that is still there when
+ * the database is opened (recovery at JetInit, or an attach) was left by a
+ * process that died during a backup.  Recovery never needs it, no backup of
+ * a database being opened can run, and it may be as large as the database:
+ * it goes now, not at the next backup, and the event says so.
+ */
+static void
+db_remove_stale_spill(struct jet_inst *inst, const char *path)
+{
+	char *spill = db_spill_path(path);
+	os_file *f;
+	uint64_t size = 0;
+	JET_ERR err;
+
+	if (spill == NULL || !os_exists(spill)) {
+		free(spill);
+		return;
+	}
+	if (os_open(spill, OS_READ, &f) >= 0) {
+		if (os_size(f, &size) < 0)
+			size = 0;
+		os_close(f);
+	}
+	err = os_unlink(spill);
+	event_log(inst, err >= 0 ? EVENT_INFO : EVENT_WARNING, 709,
+	    "%s: the backup image file %s (%llu bytes) of a backup that never ended %s", path, spill,
+	    (unsigned long long)size, err >= 0 ? "was removed" : "could not be removed");
+	free(spill);
+}
+
 /* Opens an existing database file and reads its header. */
 JET_ERR
 db_open_file(struct jet_inst *inst, const char *path, struct jet_db **dbp)
@@ -146,6 +186,7 @@ db_open_file(struct jet_inst *inst, const char *path, struct jet_db **dbp)
 	db->dbid = db->hdr.dbid;
 	db->dbtime = db->hdr.dbtime;
 	ERR(db_size_pages(db));
+	db_remove_stale_spill(inst, path);
 	*dbp = db;
 	return JET_errSuccess;
 err:

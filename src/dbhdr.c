@@ -20,7 +20,22 @@
  *  156 u32 gen_consistent    160 gen_attach        164 pgno_last
  *  168 six backup slots of 24 bytes (lsn u64, time u64, gen_low u32,
  *      gen_high u32): FullPrev, IncPrev, CopyPrev, DiffPrev, FullCur, SnapCur
+ *      (below)
  *  667 u8 file type again (ESE keeps le_filetype at 667 in every header kind)
+ *
+ * BACKUP SLOTS (ESE's BKINFO; written by JetEndExternalBackup, backup.c
+ * bk_record, and redone from the log's backup Update record): each holds the
+ * log position and time of the backup's mark and the log generations the
+ * backup copied, gen_low..gen_high.  FullPrev: the last full backup whose
+ * logs were truncated (it clears IncPrev and DiffPrev); IncPrev: the last
+ * incremental that truncated; CopyPrev / DiffPrev: full / incremental without
+ * truncation (they start no chain and continue none).  FullCur: only in a
+ * streamed image (the backup it belongs to; gen_low = the first generation
+ * it needs).  A chain is FullPrev, then incrementals, each starting at or
+ * below the previous gen_high + 1: an incremental whose oldest log on disk is
+ * above max(FullPrev, IncPrev).gen_high + 1 of any database is refused
+ * (JET_errMissingFileToBackup), since the generations in between are in no
+ * set.  All zero: never backed up (an incremental gets JET_errMissingFullBackup).
  *
  * Invariant: the header is written (and synced) with dbstate
  * DirtyShutdown before any data page of an attached database is written, and

@@ -607,10 +607,14 @@ JET_ERR JET_API JetDelete(JET_SESID sesid, JET_TABLEID tableid);
  *
  * <b>Point-in-time mode (jetfs extension)</b>: Begin with
  * JET_bitBackupJetfsPointInTime.  Begin waits for running transactions,
- * writes every dirty page, closes the log generation and freezes the
+ * writes every dirty page, closes the log generation (not if it holds
+ * nothing but backup marks: see JetGetLogInfoInstance) and freezes the
  * databases: a page overwritten during the backup has its Begin image kept
  * in `<database>.jfsbk` beside the database (bounded by the pages written
- * during the backup, deleted at End).  The whole set is known at Begin:
+ * during the backup, deleted at End; one left by a process that died during
+ * a backup is deleted when the database is next opened, by JetInit's
+ * recovery or JetAttachDatabase, with an event, 709, naming it and its
+ * size: recovery never needs it).  The whole set is known at Begin:
  * JetGetLogInfoInstance answers at once, several files may be open, and
  * JetfsReadFileAt reads any range any number of times.  Restored, the set is
  * exactly the committed state at Begin.
@@ -630,7 +634,9 @@ JET_ERR JET_API JetDelete(JET_SESID sesid, JET_TABLEID tableid);
  *   "off"), JET_errLogWriteFail, JET_errInvalidGrbit (JET_bitBackupAtomic,
  *   JET_bitBackupSnapshot or unknown bits), JET_errInvalidBackup (incremental
  *   with circular logging), JET_errMissingFullBackup (incremental and a
- *   database has no full backup recorded), JET_errCheckpointCorrupt,
+ *   database has no full backup recorded), JET_errMissingFileToBackup
+ *   (point-in-time incremental whose chain has a gap: see
+ *   JetGetLogInfoInstance), JET_errCheckpointCorrupt,
  *   JET_errCheckpointFileNotFound (full: edb.chk unreadable),
  *   JET_errNotInitialized, JET_errTermInProgress, JET_errInstanceUnavailable,
  *   JET_errRunningInMultiInstanceMode (the non-Instance form with instances).
@@ -701,11 +707,31 @@ JET_ERR JET_API JetCloseFile(JET_HANDLE hfFile);
  * Lists the log files the backup must copy (full paths, double-NUL list).
  * The first call closes the current generation (ESE mode), so the list is
  * [checkpoint generation at Begin .. the generation just closed]; for an
- * incremental backup every generation still on disk up to it.
+ * incremental backup every generation still on disk up to it.  Unlike ESE,
+ * a generation that holds nothing but backup marks (Begin, Abort, Stop: a
+ * quiet instance, backups retried in a loop) is not closed: the list then
+ * ends with the closed generation before it, which already covers the
+ * databases, and starts there at the latest.  So a backup begun and
+ * aborted on a quiet instance adds its marks (about 1.5 KiB: three records
+ * of one 512-byte sector each), not a generation of JET_paramLogFileSize (a
+ * loop of them filled the log disk).  Point-in-time Begin closes the
+ * generation by the same rule.
+ *
+ * The chain check (ESE's): each database header records its last full backup
+ * (JET_BKINFO FullPrev: only a full backup whose logs were truncated) and
+ * its last incremental (IncPrev: one that truncated), each with the
+ * generations it copied, genLow..genHigh.  An incremental copies every
+ * generation still on disk, so it continues the chain only if the oldest one
+ * is at most max(FullPrev.genHigh, IncPrev.genHigh) + 1 for every database;
+ * otherwise the generations in between are in no backup set and a restore
+ * of the chain would stop there, so the incremental is refused and never
+ * recorded: only a new full backup starts a sound chain.  A point-in-time
+ * incremental is checked at Begin (its set is fixed there).
  * @return JET_errInvalidBackupSequence (a file is open),
  *   JET_errMissingFileToBackup (incremental: a generation between the last
- *   backup and the oldest on disk is gone; the session ends),
- *   JET_errBufferTooSmall, JET_errNoBackup, JET_errBackupAbortByServer.
+ *   backup and the oldest on disk is gone; the session ends, nothing is
+ *   recorded), JET_errBufferTooSmall, JET_errNoBackup,
+ *   JET_errBackupAbortByServer.
  */
 JET_ERR JET_API JetGetLogInfoInstance(JET_INSTANCE instance, JET_PSTR szzLogs, unsigned long cbMax,
 	unsigned long *pcbActual);
@@ -753,12 +779,25 @@ JET_ERR JET_API JetEndExternalBackup(void);
  * the logs the backup made unnecessary and records it in the headers.  A NULL
  * or empty path only truncates the logs (nothing with circular logging).
  * pfnStatus receives (JET_snpBackup, JET_sntBegin / JET_sntProgress /
- * JET_sntComplete / JET_sntFail).  On failure no file is left in the
- * directory and no log is truncated.  instance may be a remote instance
+ * JET_sntComplete / JET_sntFail).  A failure before truncation leaves no
+ * new file in the directory and truncates no log; once truncation has begun
+ * (it may fail half way, or End after it) the set stays, complete, with an
+ * event: it may hold the only copy of the truncated generations.  Every file of the set goes into the
+ * directory under its base name: two attached databases with the same base
+ * name (a/data.edb and b/data.edb) are refused before anything is copied
+ * (JET_errFileAlreadyExists, and an event "two files of the set are named
+ * data.edb (a/data.edb and b/data.edb): rename one database", as jetfs
+ * says); the backup ends as an abort, nothing is recorded, no log is
+ * truncated.  A file of an incremental already in the directory is kept if
+ * it holds the same bytes; one that differs (a closed log generation never
+ * changes: it is another set's) fails the backup with
+ * JET_errFileAlreadyExists and stays as it was.  instance may be a remote instance
  * (JetfsConnectBackup): the backup of a live instance in another process.
  * @return JET_errInvalidPath (the directory does not exist and
  *   JET_paramCreatePathIfNotExist is off), JET_errMakeBackupDirectoryFail,
- *   JET_errBackupDirectoryNotEmpty, JET_errInvalidGrbit
+ *   JET_errBackupDirectoryNotEmpty, JET_errFileAlreadyExists (two files of
+ *   the set with one name, or an incremental's file differs from the one
+ *   there), JET_errInvalidGrbit
  *   (JET_bitBackupSnapshot, or Incremental with Atomic), and every error of
  *   the external backup calls.
  */

@@ -201,6 +201,12 @@ enum log_rec_type {
 	LREC_MAX
 };
 #define LREC_HDR_SIZE 8		/* u32 length, u8 type, 3 reserved */
+/*
+ * The phase of an LREC_BACKUP record (ESE's lrtypBackup2), its first byte
+ * after the header.  Only Update changes a database (its header); the others
+ * are marks that recovery passes over.
+ */
+enum bk_phase { BKP_BEGIN = 1, BKP_PREPARE_LOGS = 2, BKP_TRUNCATE = 3, BKP_UPDATE = 4, BKP_ABORT = 5, BKP_STOP = 6 };
 
 enum log_op_kind { LOP_IMAGE = 1, LOP_DIFF = 2 };
 #define LOP_HDR_SIZE 24		/* u8 dbid, u8 kind, u16 nranges, u32 pgno, u64 before, u64 after */
@@ -243,6 +249,7 @@ struct jet_log {
 	lsn_t append_lsn;		/* next record goes here */
 	lsn_t flushed_lsn;		/* everything below is durable */
 	lsn_t fpi_horizon;		/* redo point of the newest checkpoint begun */
+	lsn_t state_end;		/* end of the last record that is not a backup mark */
 	int in_flight;			/* commits appended but not yet marked dirty */
 	uint8_t *buf;			/* records [buf_lsn, append_lsn) */
 	size_t buf_len, buf_cap;
@@ -274,6 +281,7 @@ JET_ERR log_append(struct jet_log *log, const uint8_t *rec, size_t len, lsn_t *s
 JET_ERR log_append_locked(struct jet_log *log, const uint8_t *rec, size_t len, lsn_t *startp, lsn_t *endp);
 JET_ERR log_flush_to(struct jet_log *log, lsn_t lsn);
 JET_ERR log_roll(struct jet_log *log);
+uint32_t log_last_needed_gen(struct jet_log *log);
 JET_ERR log_close_current(struct jet_log *log, lsn_t logical_end);
 uint32_t log_gen_of(struct jet_log *log, lsn_t lsn);
 void log_forget_gens_below(struct jet_log *log, uint32_t gen);
@@ -360,6 +368,7 @@ struct jet_db {
 JET_ERR db_format_new(struct jet_inst *inst, const char *path, uint32_t dbid, const struct jet_sig *sign_db,
 	int overwrite, struct jet_db **dbp);
 JET_ERR db_open_file(struct jet_inst *inst, const char *path, struct jet_db **dbp);
+char *db_spill_path(const char *path);
 void db_free(struct jet_db *db);
 JET_ERR db_write_header(struct jet_db *db);
 JET_ERR db_ensure_file_pages(struct jet_db *db, uint32_t pgno);

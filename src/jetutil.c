@@ -1681,6 +1681,14 @@ events_target(void)
 	return JET_JetfsEventSyslog;
 }
 
+/* After a failure whose details are in the events: where to find them. */
+static void
+events_hint(const char *more)
+{
+	if (getenv("JETFS_EVENTS") == NULL)
+		errmsg("(details are in the system log under \"libjet\"; JETFS_EVENTS=stderr shows them here%s)", more);
+}
+
 static unsigned long
 parse_ulong(const char *s, const char *opt, unsigned long min, unsigned long max)
 {
@@ -1772,9 +1780,7 @@ cmd_restore(int argc, char **argv)
 		if (created)
 			os_rmdir(target);	/* only if still empty */
 		errmsg("restore failed: %s", jet_problem(err, msg, sizeof(msg)));
-		if (getenv("JETFS_EVENTS") == NULL)
-			errmsg("(details are in the system log under \"libjet\"; JETFS_EVENTS=stderr shows them here; "
-			    "jetutil verify-backup checks a set)");
+		events_hint("; jetutil verify-backup checks a set");
 		return 1;
 	}
 	/* What was restored: the databases now in the target. */
@@ -1848,6 +1854,7 @@ backup_remote(const char *sock, int argc, char **argv, int incremental, int pit)
 	JetfsDisconnectBackup(inst);
 	if (err < 0) {
 		errmsg("backup: JetBackupInstance over %s failed: %s", sock, jet_problem(err, msg, sizeof(msg)));
+		events_hint("");
 		goto fail;
 	}
 	if (write_manifest(bdir) < 0)
@@ -1944,6 +1951,7 @@ cmd_backup(int argc, char **argv)
 	return 0;
 fail:
 	errmsg("backup: %s failed: %s", step, jet_problem(err, msg, sizeof(msg)));
+	events_hint("");
 	if (inst != 0)
 		JetTerm2(inst, JET_bitTermStopBackup);
 	if (created && os_is_dir(bdir))

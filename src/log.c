@@ -609,6 +609,38 @@ log_roll(struct jet_log *log)
 }
 
 /*
+ * The last generation that holds a record recovery applies: the current one,
+ * unless nothing but backup marks (Begin, Abort, Stop...) was appended since
+ * it began and the generation before it is still on disk; then that one,
+ * which already covers the databases.  A backup closes a generation only in
+ * the first case, so backups retried on a quiet instance (a timer, a probe,
+ * a Begin/abort loop) do not add a generation each and fill the log disk.
+ */
+uint32_t
+log_last_needed_gen(struct jet_log *log)
+{
+	uint32_t gen;
+	int idle = 0;
+	char *prev;
+
+	pthread_mutex_lock(&log->lock);
+	while (log->flushing)
+		pthread_cond_wait(&log->cond, &log->lock);
+	gen = log->cur_gen;
+	for (size_t i = log->ngens; i-- > 0;)
+		if (log->gens[i].gen == gen) {
+			idle = log->state_end <= log->gens[i].first_lsn;
+			break;
+		}
+	pthread_mutex_unlock(&log->lock);
+	if (!idle || gen <= 1 || (prev = log_gen_path(log->inst, gen - 1)) == NULL)
+		return gen;
+	idle = os_exists(prev);
+	free(prev);
+	return idle ? gen - 1 : gen;
+}
+
+/*
  * Appends a record to the log buffer (log->lock held).  [*startp, *endp)
  * receives its position.  Not durable until log_flush_to(*endp).
  */
@@ -649,6 +681,8 @@ log_append_locked(struct jet_log *log, const uint8_t *rec, size_t len, lsn_t *st
 	log->starts[log->nstarts++] = log->append_lsn;
 	log->buf_len += len;
 	log->append_lsn += len;
+	if (rec[4] != LREC_BACKUP || rec[LREC_HDR_SIZE] == BKP_UPDATE)
+		log->state_end = log->append_lsn;
 	*endp = log->append_lsn;
 	return JET_errSuccess;
 }

@@ -29,11 +29,13 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -1865,53 +1867,464 @@ START_TEST(test_trailer_covers_read)
 }
 END_TEST
 
+/*
+ * An incremental whose first log does not follow the last backup recorded in
+ * the header is refused (ESE mode at JetGetLogInfo, point-in-time mode at
+ * Begin, where the set is fixed), with nothing recorded; after a new full
+ * backup the chain goes on.
+ */
 START_TEST(test_incremental_gap)
 {
 	struct bank b;
-	char *f = tu_tempdir(), *names[MAXNAMES], *buf;
+	char *names[MAXNAMES], *buf;
 	int n;
 	struct db_header h1, h2;
 	JET_LOGINFO li;
 	uint8_t present[4096];
-	uint32_t oldest = 0, H;
+	uint32_t H;
 	unsigned long cb;
 	char szz[8192];
 
 	bank_create(&b, CACHE_PAGES, 0);
-	roll_gens(&b, 2);
-	CK(JetBackupInstance(b.inst, f, 0, NULL));
-	h1 = tu_hdr_of(b.dbpath);
-	H = h1.bk[BK_FULL_PREV].gen_high;
-	ck_assert_uint_ne(H, 0);
-	roll_gens(&b, 3);
-	/* An incremental lists every generation still on disk. */
-	gens_present(b.dir, present, sizeof(present));
-	for (uint32_t g = 1; g < sizeof(present) && oldest == 0; g++)
-		if (present[g])
-			oldest = g;
-	ck_assert_uint_le(oldest, H + 1);
-	CK(JetBeginExternalBackupInstance(b.inst, JET_bitBackupIncremental));
-	buf = get_list(b.inst, L_LOGS, names, &n, &li);
-	ck_assert_uint_eq(li.ulGenLow, oldest);
-	free(buf);
-	CK(JetEndExternalBackupInstance2(b.inst, JET_bitBackupEndAbort));
-	/* Generations after the full backup disappear (not needed for recovery any more). */
-	CK(ckpt_run(inst_of(b.inst), 1));
-	for (uint32_t g = oldest; g <= H + 1; g++) {
-		char *p = gen_path(b.dir, g);
-		unlink(p);
-		free(p);
+	for (int pit = 0; pit < 2; pit++) {
+		JET_GRBIT mode = pit ? JET_bitBackupJetfsPointInTime : 0;
+		char *f = tu_tempdir(), *f2 = tu_tempdir(), *i1 = tu_tempdir();
+		uint32_t oldest = 0;
+		roll_gens(&b, 2);
+		CK(JetBackupInstance(b.inst, f, mode, NULL));
+		h1 = tu_hdr_of(b.dbpath);
+		H = h1.bk[BK_FULL_PREV].gen_high;
+		ck_assert_uint_ne(H, 0);
+		roll_gens(&b, 3);
+		/* An incremental lists every generation still on disk. */
+		gens_present(b.dir, present, sizeof(present));
+		for (uint32_t g = 1; g < sizeof(present) && oldest == 0; g++)
+			if (present[g])
+				oldest = g;
+		ck_assert_uint_le(oldest, H + 1);
+		CK(JetBeginExternalBackupInstance(b.inst, JET_bitBackupIncremental | mode));
+		buf = get_list(b.inst, L_LOGS, names, &n, &li);
+		ck_assert_uint_eq(li.ulGenLow, oldest);
+		free(buf);
+		CK(JetEndExternalBackupInstance2(b.inst, JET_bitBackupEndAbort));
+		/* Generations after the full backup disappear (not needed for recovery any more). */
+		CK(ckpt_run(inst_of(b.inst), 1));
+		for (uint32_t g = oldest; g <= H + 1; g++) {
+			char *p = gen_path(b.dir, g);
+			unlink(p);
+			free(p);
+		}
+		if (pit)
+			CK_ERR(JetBeginExternalBackupInstance(b.inst, JET_bitBackupIncremental | mode),
+			    JET_errMissingFileToBackup);
+		else {
+			CK(JetBeginExternalBackupInstance(b.inst, JET_bitBackupIncremental | mode));
+			CK_ERR(JetGetLogInfoInstance(b.inst, szz, sizeof(szz), &cb), JET_errMissingFileToBackup);
+		}
+		CK_ERR(JetGetLogInfoInstance(b.inst, szz, sizeof(szz), &cb), JET_errNoBackup);
+		CK_ERR(JetEndExternalBackupInstance(b.inst), JET_errNoBackup);
+		/* So does the all-in-one call, and it leaves nothing in the directory. */
+		CK_ERR(JetBackupInstance(b.inst, i1, JET_bitBackupIncremental | mode, NULL), JET_errMissingFileToBackup);
+		ck_assert_int_eq(count_files(i1), 0);
+		h2 = tu_hdr_of(b.dbpath);
+		for (int s = 0; s < BK_NSLOTS; s++)
+			ck_assert_msg(memcmp(&h1.bk[s], &h2.bk[s], sizeof(h1.bk[s])) == 0, "header slot %d changed", s);
+		/* A new full backup starts a new chain: its incremental is sound again. */
+		CK(JetBackupInstance(b.inst, f2, mode, NULL));
+		roll_gens(&b, 1);
+		CK(JetBackupInstance(b.inst, i1, JET_bitBackupIncremental | mode, NULL));
+		h2 = tu_hdr_of(b.dbpath);
+		ck_assert_uint_le(h2.bk[BK_INC_PREV].gen_low, h2.bk[BK_FULL_PREV].gen_high + 1);
+		ck_assert_uint_gt(h2.bk[BK_INC_PREV].gen_high, h2.bk[BK_FULL_PREV].gen_high);
+		{
+			const char *sets[2] = { f2, i1 };
+			uint64_t want = bank_counter(&b);
+			ck_assert_uint_eq(restore_sets(sets, 2, NULL, 0), want);
+		}
+		tu_rmdir(f);
+		tu_rmdir(f2);
+		tu_rmdir(i1);
+		free(f);
+		free(f2);
+		free(i1);
 	}
-	CK(JetBeginExternalBackupInstance(b.inst, JET_bitBackupIncremental));
-	CK_ERR(JetGetLogInfoInstance(b.inst, szz, sizeof(szz), &cb), JET_errMissingFileToBackup);
-	CK_ERR(JetGetLogInfoInstance(b.inst, szz, sizeof(szz), &cb), JET_errNoBackup);
-	CK_ERR(JetEndExternalBackupInstance(b.inst), JET_errNoBackup);
-	h2 = tu_hdr_of(b.dbpath);
-	for (int s = 0; s < BK_NSLOTS; s++)
-		ck_assert_msg(memcmp(&h1.bk[s], &h2.bk[s], sizeof(h1.bk[s])) == 0, "header slot %d changed", s);
 	bank_term(&b);
-	tu_rmdir(f);
-	free(f);
+	bank_free(&b);
+}
+END_TEST
+
+/* The records bank_add_db put in database name of the restored instance in dir. */
+static void
+check_added_db(const char *dir, const char *name)
+{
+	JET_INSTANCE inst = tu_instance(dir, LOG_KB, CACHE_PAGES);
+	char *path = tu_path(dir, name);
+	JET_SESID ses;
+	JET_DBID dbid;
+	JET_TABLEID t;
+	uint8_t val[VAL_SIZE], want[VAL_SIZE];
+
+	memset(want, 0x33, sizeof(want));
+	CK(JetInit(&inst));
+	CK(JetBeginSession(inst, &ses, NULL, NULL));
+	CK(JetOpenDatabase(ses, path, NULL, &dbid, 0));
+	CK(JetOpenTable(ses, dbid, "t", NULL, 0, 0, &t));
+	for (int i = 0; i < 200; i++) {
+		char key[16];
+		snprintf(key, sizeof(key), "k%05d", i);
+		CK(kv_get(ses, t, key, val, sizeof(val)));
+		ck_assert_msg(memcmp(val, want, sizeof(val)) == 0, "%s: record %s differs", path, key);
+	}
+	CK(JetEndSession(ses, 0));
+	CK(JetTerm(inst));
+	free(path);
+}
+
+/*
+ * Two databases with the same base name (a/data.edb, b/data.edb) would
+ * overwrite one another in the set: JetBackupInstance refuses before copying
+ * anything, nothing is recorded, no log is truncated.  Renamed, both are
+ * backed up and restored.
+ */
+START_TEST(test_backupinstance_same_name)
+{
+	struct bank b;
+	char *sub, *a, *bb, *b2, *out, *target;
+	struct db_header ha, hb, hm;
+	uint8_t before[4096], after[4096];
+
+	bank_create(&b, CACHE_PAGES, 0);
+	sub = tu_path(b.dir, "a");
+	ck_assert(mkdir(sub, 0755) == 0);
+	free(sub);
+	sub = tu_path(b.dir, "b");
+	ck_assert(mkdir(sub, 0755) == 0);
+	free(sub);
+	a = bank_add_db(&b, "a/data.edb");
+	bb = bank_add_db(&b, "b/data.edb");
+	CK(JetBackupInstance(b.inst, NULL, 0, NULL));	/* truncation has something to delete next time */
+	roll_gens(&b, 2);
+	for (int pit = 0; pit < 2; pit++) {
+		out = tu_tempdir();
+		hm = tu_hdr_of(b.dbpath);
+		ha = tu_hdr_of(a);
+		hb = tu_hdr_of(bb);
+		gens_present(b.dir, before, sizeof(before));
+		CK_ERR(JetBackupInstance(b.inst, out, pit ? JET_bitBackupJetfsPointInTime : 0, NULL),
+		    JET_errFileAlreadyExists);
+		ck_assert_int_eq(count_files(out), 0);
+		gens_present(b.dir, after, sizeof(after));
+		for (size_t g = 0; g < sizeof(before); g++)
+			ck_assert_msg(!before[g] || after[g], "generation %zu was truncated", g);
+		for (int s = 0; s < BK_NSLOTS; s++) {
+			ck_assert_bk_same(hm, tu_hdr_of(b.dbpath), s);
+			ck_assert_bk_same(ha, tu_hdr_of(a), s);
+			ck_assert_bk_same(hb, tu_hdr_of(bb), s);
+		}
+		/* The backup was ended. */
+		CK(JetBeginExternalBackupInstance(b.inst, 0));
+		CK(JetEndExternalBackupInstance2(b.inst, JET_bitBackupEndAbort));
+		tu_rmdir(out);
+		free(out);
+	}
+	/* Renamed: a distinct name for each; both backed up, both restored. */
+	CK(JetDetachDatabase(b.ses, bb));
+	b2 = tu_path(b.dir, "b/data2.edb");
+	ck_assert(rename(bb, b2) == 0);
+	CK(JetAttachDatabase(b.ses, b2, 0));
+	for (int pit = 0; pit < 2; pit++) {
+		const char *sets[1];
+		uint64_t c = bank_counter(&b);
+		out = tu_tempdir();
+		target = tu_tempdir();
+		CK(JetBackupInstance(b.inst, out, pit ? JET_bitBackupJetfsPointInTime : 0, NULL));
+		ck_assert_uint_ne(tu_hdr_of(a).bk[BK_FULL_PREV].gen_low, 0);
+		ck_assert_uint_ne(tu_hdr_of(b2).bk[BK_FULL_PREV].gen_low, 0);
+		sets[0] = out;
+		CK(JetfsRestoreSets(sets, 1, target, NULL, 0, NULL));
+		ck_assert_uint_eq(open_restored(target), c);
+		check_added_db(target, "data.edb");
+		check_added_db(target, "data2.edb");
+		tu_rmdir(target);
+		tu_rmdir(out);
+		free(target);
+		free(out);
+	}
+	bank_term(&b);
+	free(a);
+	free(bb);
+	free(b2);
+	bank_free(&b);
+}
+END_TEST
+
+static int
+count_gens(const char *dir)
+{
+	uint8_t present[4096];
+	int n = 0;
+
+	gens_present(dir, present, sizeof(present));
+	for (size_t g = 0; g < sizeof(present); g++)
+		n += present[g];
+	return n;
+}
+
+/*
+ * Backups begun and aborted in a loop on a quiet instance (a timer, a probe)
+ * must not add a log generation each: at most one for the whole loop, in
+ * point-in-time mode (Begin closes the generation) and in ESE mode
+ * (JetGetLogInfo does).  Sets taken on the quiet instance then end with a
+ * generation closed earlier: they restore exactly to the committed state,
+ * full and incremental, and so do those taken once it is busy again.
+ */
+START_TEST(test_quiet_begin_loop)
+{
+	struct bank b;
+	char *f, *i1, *i2;
+	int before;
+	uint64_t c;
+
+	bank_create(&b, CACHE_PAGES, 0);
+	transfers(&b, 20);
+	for (int pit = 0; pit < 2; pit++) {
+		JET_GRBIT mode = pit ? JET_bitBackupJetfsPointInTime : 0;
+		before = count_gens(b.dir);
+		for (int i = 0; i < 50; i++) {
+			char *names[MAXNAMES], *buf;
+			int n;
+			CK(JetBeginExternalBackupInstance(b.inst, mode));
+			buf = get_list(b.inst, L_LOGS, names, &n, NULL);
+			ck_assert_int_gt(n, 0);
+			free(buf);
+			CK(JetEndExternalBackupInstance2(b.inst, JET_bitBackupEndAbort));
+			if (i % 10 == 0)
+				CK(ckpt_run(inst_of(b.inst), 0));
+		}
+		ck_assert_msg(count_gens(b.dir) <= before + 1, "%s: 50 Begin/abort on a quiet instance: %d -> %d log files",
+		    pit ? "point-in-time" : "ESE mode", before, count_gens(b.dir));
+	}
+	for (int pit = 0; pit < 2; pit++) {
+		JET_GRBIT mode = pit ? JET_bitBackupJetfsPointInTime : 0;
+		f = tu_tempdir();
+		i1 = tu_tempdir();
+		i2 = tu_tempdir();
+		/* Quiet: a full backup, then an incremental with nothing new. */
+		c = bank_counter(&b);
+		CK(JetBackupInstance(b.inst, f, mode, NULL));
+		ck_assert_uint_eq(restore_one(f), c);
+		before = count_gens(b.dir);
+		CK(JetBackupInstance(b.inst, i1, JET_bitBackupIncremental | mode, NULL));
+		ck_assert_int_le(count_gens(b.dir), before + 1);
+		{
+			const char *sets[3] = { f, i1, i2 };
+			ck_assert_uint_eq(restore_sets(sets, 2, NULL, 0), c);
+			/* Busy again: the next incremental holds the new commits. */
+			transfers(&b, 30);
+			c = bank_counter(&b);
+			CK(JetBackupInstance(b.inst, i2, JET_bitBackupIncremental | mode, NULL));
+			ck_assert_uint_eq(restore_sets(sets, 3, NULL, 0), c);
+		}
+		tu_rmdir(f);
+		tu_rmdir(i1);
+		tu_rmdir(i2);
+		free(f);
+		free(i1);
+		free(i2);
+	}
+	bank_term(&b);
+	bank_free(&b);
+}
+END_TEST
+
+/* Reads a whole backup file with JetfsReadFileAt; returns its size. */
+static uint64_t
+pit_read_all(JET_INSTANCE inst, const char *name)
+{
+	unsigned long lo, hi, got;
+	JET_HANDLE h;
+	uint64_t size, off;
+	uint8_t *rb = abuf(256 * 1024);
+
+	CK(JetOpenFileInstance(inst, name, &h, &lo, &hi));
+	size = (uint64_t)hi << 32 | lo;
+	for (off = 0; off < size; off += got) {
+		CK(JetfsReadFileAt(inst, h, off, rb, 256 * 1024, &got));
+		ck_assert_uint_gt(got, 0);
+	}
+	CK(JetCloseFileInstance(inst, h));
+	free(rb);
+	return size;
+}
+
+/*
+ * K3: a point-in-time set may be read any number of times until End (jetfs:
+ * until unmount), truncation included.  When the checkpoint moved past the
+ * set's first generation during the backup (commits after Begin), truncation
+ * must still leave every generation of the set.
+ */
+START_TEST(test_pit_truncate_keeps_set)
+{
+	struct bank b;
+	char *names[MAXNAMES], *anames[MAXNAMES], *buf, *abufp;
+	int n, na;
+	JET_LOGINFO li;
+
+	bank_create(&b, CACHE_PAGES, 0);
+	transfers(&b, 20);
+	CK(JetBackupInstance(b.inst, NULL, 0, NULL));
+	roll_gens(&b, 2);
+	CK(JetBeginExternalBackupInstance(b.inst, JET_bitBackupJetfsPointInTime));
+	abufp = get_list(b.inst, L_ATTACH, anames, &na, NULL);
+	buf = get_list(b.inst, L_LOGS, names, &n, &li);
+	/* The instance goes on: the checkpoint moves into a later generation. */
+	transfers(&b, 50);
+	CK(ckpt_run(inst_of(b.inst), 1));
+	ck_assert_uint_gt(inst_of(b.inst)->ckpt.gen, li.ulGenLow);
+	for (int i = 0; i < na; i++)
+		pit_read_all(b.inst, anames[i]);
+	for (int i = 0; i < n; i++)
+		pit_read_all(b.inst, names[i]);
+	CK(JetTruncateLogInstance(b.inst));
+	for (int i = 0; i < n; i++) {
+		ck_assert_msg(access(names[i], F_OK) == 0, "truncation deleted %s of the running set", names[i]);
+		pit_read_all(b.inst, names[i]);
+	}
+	CK(JetEndExternalBackupInstance(b.inst));
+	free(buf);
+	free(abufp);
+	/* An incremental's truncation still deletes what it copied, all but its last generation. */
+	roll_gens(&b, 3);
+	CK(JetBeginExternalBackupInstance(b.inst, JET_bitBackupJetfsPointInTime | JET_bitBackupIncremental));
+	buf = get_list(b.inst, L_LOGS, names, &n, &li);
+	ck_assert_int_ge(n, 3);
+	for (int i = 0; i < n; i++)
+		pit_read_all(b.inst, names[i]);
+	CK(ckpt_run(inst_of(b.inst), 1));
+	CK(JetTruncateLogInstance(b.inst));
+	for (int i = 0; i < n; i++)
+		ck_assert_msg((access(names[i], F_OK) == 0) == (i == n - 1), "after the incremental's truncation: %s %s",
+		    names[i], i == n - 1 ? "is gone" : "is still there");
+	CK(JetEndExternalBackupInstance(b.inst));
+	free(buf);
+	bank_term(&b);
+	bank_free(&b);
+}
+END_TEST
+
+/* ---- what a killed backup leaves ---- */
+
+/* Runs fn(arg) with the instance events of the tests (JET_TEST_EVENTS) going to stderr, captured. */
+static char *
+with_events(void (*fn)(void *), void *arg)
+{
+	char tmpl[] = "/tmp/jetevents.XXXXXX";
+	int fd = mkstemp(tmpl), saved = dup(2);
+	const char *was = getenv("JET_TEST_EVENTS");
+	char *out;
+	size_t len;
+
+	ck_assert(fd >= 0 && saved >= 0);
+	fflush(stderr);
+	ck_assert(dup2(fd, 2) == 2);
+	setenv("JET_TEST_EVENTS", "1", 1);
+	fn(arg);
+	fflush(stderr);
+	if (was == NULL)
+		unsetenv("JET_TEST_EVENTS");
+	ck_assert(dup2(saved, 2) == 2);
+	close(saved);
+	close(fd);
+	out = (char *)slurp(tmpl, &len);
+	unlink(tmpl);
+	if (was != NULL)
+		fputs(out, stderr);
+	return out;
+}
+
+static void
+restart_cb(void *arg)
+{
+	bank_restart(arg);
+}
+
+struct attach_arg {
+	struct bank *b;
+	const char *path;
+};
+
+static void
+attach_cb(void *arg)
+{
+	struct attach_arg *a = arg;
+
+	CK(JetAttachDatabase(a->b->ses, a->path, 0));
+}
+
+static off_t
+file_size(const char *path)
+{
+	struct stat st;
+
+	return stat(path, &st) == 0 ? st.st_size : -1;
+}
+
+/*
+ * The spill file of a point-in-time backup (<db>.jfsbk) whose process was
+ * killed: JetInit (recovery opens the database) removes it and says so; so
+ * does JetAttachDatabase of a database that has one.
+ */
+START_TEST(test_stale_spill)
+{
+	struct bank b;
+	char *spill, *two, *two_spill, *ev;
+	pid_t pid;
+	int st;
+
+	bank_create(&b, CACHE_SMALL, 0);
+	spill = malloc(strlen(b.dbpath) + 8);
+	sprintf(spill, "%s.jfsbk", b.dbpath);
+	bank_term(&b);
+	pid = fork();
+	ck_assert(pid >= 0);
+	if (pid == 0) {
+		/* The application: a backup running, pages written under it, then kill -9. */
+		bank_restart(&b);
+		CK(JetBeginExternalBackupInstance(b.inst, JET_bitBackupJetfsPointInTime));
+		transfers(&b, 200);
+		CK(ckpt_run(inst_of(b.inst), 1));
+		raise(SIGKILL);
+		_exit(3);
+	}
+	ck_assert(waitpid(pid, &st, 0) == pid);
+	ck_assert(WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL);
+	ck_assert_msg(file_size(spill) > 0, "the killed backup left no spill file to test with");
+	ev = with_events(restart_cb, &b);
+	ck_assert_msg(access(spill, F_OK) != 0, "%s survived JetInit", spill);
+	ck_assert_msg(strstr(ev, "event 709") != NULL && strstr(ev, spill) != NULL && strstr(ev, "removed") != NULL,
+	    "no event about %s in: %s", spill, ev);
+	free(ev);
+	bank_check(b.ses, b.dbid, b.t);
+
+	/* A detached database with a stale spill file, attached again. */
+	two = bank_add_db(&b, "two.edb");
+	CK(JetDetachDatabase(b.ses, two));
+	two_spill = malloc(strlen(two) + 8);
+	sprintf(two_spill, "%s.jfsbk", two);
+	{
+		FILE *fp = fopen(two_spill, "w");
+		struct attach_arg a = { &b, two };
+		ck_assert(fp != NULL && fputs("stale", fp) >= 0 && fclose(fp) == 0);
+		ev = with_events(attach_cb, &a);
+	}
+	ck_assert_msg(access(two_spill, F_OK) != 0, "%s survived JetAttachDatabase", two_spill);
+	ck_assert_msg(strstr(ev, two_spill) != NULL && strstr(ev, "(5 bytes)") != NULL, "no event about %s in: %s",
+	    two_spill, ev);
+	free(ev);
+	bank_term(&b);
+	free(spill);
+	free(two);
+	free(two_spill);
 	bank_free(&b);
 }
 END_TEST
@@ -2620,6 +3033,77 @@ START_TEST(test_backupinstance_dirs)
 }
 END_TEST
 
+static struct bank *g_moving_bank;
+
+/* Between the databases and the log list: the instance goes on, the checkpoint moves on. */
+static JET_ERR
+move_ckpt_cb(JET_SESID sesid, JET_SNP snp, JET_SNT snt, void *pv)
+{
+	(void)sesid;
+	(void)pv;
+	status_cb(sesid, snp, snt, pv);
+	if (snp == JET_snpBackup && snt == JET_sntProgress && g_moving_bank != NULL) {
+		roll_gens(g_moving_bank, 3);
+		CK(ckpt_run(inst_of(g_moving_bank->inst), 1));
+		g_moving_bank = NULL;
+	}
+	return JET_errSuccess;
+}
+
+/*
+ * Truncation that fails half way (its second unlink), after deleting a
+ * generation of the new set that no other set holds: the set must stay,
+ * complete and restorable, although JetBackupInstance fails.
+ */
+START_TEST(test_backupinstance_truncation_fails)
+{
+	struct bank b;
+	char *dir = tu_tempdir(), *match, *set, *img;
+	uint8_t present2[4096];
+	uint32_t low, lost = 0;
+	JET_ERR err;
+
+	bank_create(&b, CACHE_PAGES, 0);
+	roll_gens(&b, 2);
+	CK(ckpt_run(inst_of(b.inst), 1));
+	/*
+	 * The set starts at the checkpoint's generation G; the next one is
+	 * closed (renamed to its name) during the backup, and its unlink fails.
+	 */
+	match = gen_path(b.dir, inst_of(b.inst)->ckpt.gen + 1);
+	set = tu_path(dir, "set");
+	ck_assert(mkdir(set, 0755) == 0);
+	status_reset();
+	g_moving_bank = &b;
+	os_fault_arm(OS_FAULT_EIO, 2, 0, 0, match);
+	err = JetBackupInstance(b.inst, set, 0, move_ckpt_cb);
+	os_fault_disarm();
+	ck_assert_msg(err == JET_errDiskIO, "JetBackupInstance with a failing truncation -> %s", JetErrorName(err));
+	ck_assert_int_eq(g_status_seen[JET_sntFail], 1);
+	img = tu_path(set, "bank.edb");
+	ck_assert_msg(access(img, F_OK) == 0, "the set was removed after its logs were truncated");
+	low = tu_hdr_of(img).bk[BK_FULL_CUR].gen_low;
+	gens_present(b.dir, present2, sizeof(present2));
+	/* Every generation from the set's first that is gone from the instance. */
+	for (uint32_t g = low; g < cur_gen(b.inst); g++)
+		if (!present2[g]) {
+			char *p = gen_path(set, g);
+			ck_assert_msg(access(p, F_OK) == 0, "generation %u was truncated and is not in the set", g);
+			free(p);
+			lost++;
+		}
+	ck_assert_msg(lost > 0, "no generation of the set was truncated: the test proves nothing");
+	ck_assert_uint_eq(restore_one(set), bank_counter(&b));
+	bank_term(&b);
+	free(img);
+	free(set);
+	free(match);
+	tu_rmdir(dir);
+	free(dir);
+	bank_free(&b);
+}
+END_TEST
+
 START_TEST(test_backupinstance_failure)
 {
 	struct bank b;
@@ -2831,6 +3315,49 @@ START_TEST(test_incremental_same_dir)
 	ck_assert_uint_gt(ci, cf);
 	transfers(&b, 5);
 	ck_assert_uint_eq(restore_one(dir), ci);
+	/*
+	 * An incremental of another instance into this set: its generations
+	 * have the same names and other bytes.  Refused, and the set is intact.
+	 */
+	{
+		struct bank o;
+		char *ofull = tu_tempdir(), *snap2 = tu_tempdir();
+		int clash = 0;
+		bank_create(&o, CACHE_PAGES, 0);
+		CK(JetBackupInstance(o.inst, ofull, 0, NULL));
+		roll_gens(&o, 1);
+		gens_present(o.dir, present, sizeof(present));
+		for (uint32_t g = 1; g < sizeof(present); g++)
+			if (present[g]) {
+				char *p = gen_path(dir, g);
+				clash += access(p, F_OK) == 0;
+				free(p);
+			}
+		ck_assert_msg(clash > 0, "no generation name in common: the test proves nothing");
+		cp_all(dir, snap2);
+		CK_ERR(JetBackupInstance(o.inst, dir, JET_bitBackupIncremental, NULL), JET_errFileAlreadyExists);
+		ck_assert_int_eq(count_files(dir), count_files(snap2));
+		d = opendir(snap2);
+		ck_assert(d != NULL);
+		while ((de = readdir(d)) != NULL) {
+			char *a, *x;
+			if (de->d_name[0] == '.')
+				continue;
+			a = tu_path(snap2, de->d_name);
+			x = tu_path(dir, de->d_name);
+			ck_assert_msg(files_equal(a, x), "another instance's incremental changed %s of the set", de->d_name);
+			free(a);
+			free(x);
+		}
+		closedir(d);
+		ck_assert_uint_eq(restore_one(dir), ci);
+		bank_term(&o);
+		bank_free(&o);
+		tu_rmdir(ofull);
+		tu_rmdir(snap2);
+		free(ofull);
+		free(snap2);
+	}
 	bank_term(&b);
 	tu_rmdir(dir);
 	tu_rmdir(snap);
@@ -2995,6 +3522,11 @@ backup_suite(void)
 	tu_add_test(s, "pit_partial_read", test_pit_partial_read, 60);
 	tu_add_test(s, "chain", test_chain, 120);
 	tu_add_test(s, "incremental_gap", test_incremental_gap, 60);
+	tu_add_test(s, "stale_spill", test_stale_spill, 60);
+	tu_add_test(s, "backupinstance_truncation_fails", test_backupinstance_truncation_fails, 60);
+	tu_add_test(s, "pit_truncate_keeps_set", test_pit_truncate_keeps_set, 60);
+	tu_add_test(s, "quiet_begin_loop", test_quiet_begin_loop, 120);
+	tu_add_test(s, "backupinstance_same_name", test_backupinstance_same_name, 60);
 	tu_add_test(s, "restore_instance", test_restore_instance, 60);
 	tu_add_test(s, "roll_forward", test_roll_forward, 60);
 	tu_add_test(s, "roll_forward_live", test_roll_forward_live, 60);
