@@ -304,6 +304,29 @@ rst_name_cmp(const void *a, const void *b)
 	return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
+/*
+ * Whether a file without a usable header ends with a backup trailer: an
+ * image whose header pages were lost, which must not pass for a stranger
+ * (restore would go on without that database).
+ */
+static int
+rst_has_trailer(os_file *f)
+{
+	uint8_t *page = malloc(PAGE_SIZE_MAX);
+	struct bk_trailer t;
+	uint64_t size;
+	int found = 0;
+
+	if (page == NULL || os_size(f, &size) < 0)
+		goto out;
+	for (uint32_t ps = PAGE_SIZE_MIN; ps <= PAGE_SIZE_MAX && !found; ps *= 2)
+		found = size >= 3ULL * ps && size % ps == 0 && os_pread(f, page, ps, size - ps) >= 0 &&
+		    bk_trailer_decode(page, ps, &t) >= 0;
+out:
+	free(page);
+	return found;
+}
+
 /* A file of a set that is not a log generation: an image, damage, or nothing of ours. */
 static JET_ERR
 rst_scan_file(struct restore_chain *c, const char *p, int take_images)
@@ -325,7 +348,7 @@ rst_scan_file(struct restore_chain *c, const char *p, int take_images)
 		rst_note(c, "%s: ignored: a log file whose name is not %sXXXXX.log", p, c->base);
 	else if ((err = dbhdr_read(f, &h)) < 0) {
 		/* A file that says it is a database but has no usable header is a damaged image, not a stranger. */
-		err = os_is_io_error(err) || (got == sizeof(magic) && get32(magic + 4) == DB_MAGIC) ?
+		err = os_is_io_error(err) || (got == sizeof(magic) && get32(magic + 4) == DB_MAGIC) || rst_has_trailer(f) ?
 		    rst_problem(c, os_is_io_error(err) ? err : JET_errDatabaseCorrupted, 1022,
 		    "%s: a database file whose header cannot be read (%s)", p, JetErrorName(err)) : JET_errSuccess;
 	} else if (!take_images)
@@ -479,6 +502,12 @@ restore_chain_check(struct restore_chain *c, uint32_t stop_gen)
 				continue;	/* rolled since the scan: caught up after the copy */
 		} else
 			err = log_verify_path(l->path, l->gen, sign, &h);
+		if (err == JET_errLogGenerationMismatch) {
+			have_prev = 0;
+			RET(rst_problem(c, err, 501, "%s is not generation %u: its header says generation %u (a renamed copy, "
+			    "or another instance's log)", l->path, l->gen, h.gen));
+			continue;
+		}
 		if (err == JET_errBadLogSignature) {
 			have_prev = 0;
 			RET(rst_problem(c, JET_errGivenLogFileHasBadSignature, 555,
