@@ -1082,6 +1082,12 @@ check_database(const char *path, os_file *f, struct db_check *dc)
 			    path, (unsigned long long)(dc->hc.size % ps));
 			dc->ok = 0;
 		}
+		/* At a clean shutdown pgno_last is the highest page in use, and a file never shrinks. */
+		if (dc->hc.h.dbstate == JET_dbstateCleanShutdown && last < dc->hc.h.pgno_last) {
+			printf("%s: the file ends at page %u but its Clean Shutdown header has pages in use up to %u: "
+			    "truncated\n", path, last, dc->hc.h.pgno_last);
+			dc->ok = 0;
+		}
 	}
 	if (last > 0 && (err = verify_pages(f, path, ps, 1, last, &dc->st)) < 0) {
 		printf("%s: read error: %s\n", path, jet_problem(err, why, sizeof(why)));

@@ -534,6 +534,11 @@ restore_chain_check(struct restore_chain *c, uint32_t stop_gen)
 		RET(rst_problem(c, JET_errEndingRestoreLogTooLow, 553,
 		    "the logs end at generation %u but the images need generations up to %u", c->logs[c->nlogs - 1].gen,
 		    c->need_high));
+	/* Asked to replay up to a generation the sets do not reach: not a silent earlier point. */
+	if (stop_gen != 0 && c->nlogs > 0 && c->logs[c->nlogs - 1].gen < stop_gen)
+		RET(rst_problem(c, JET_errMissingLogFile, 528,
+		    "replay up to generation %u was asked for, but the logs end at generation %u", stop_gen,
+		    c->logs[c->nlogs - 1].gen));
 	c->low = c->nlogs > 0 ? c->logs[0].gen : 0;
 	c->high = c->nlogs > 0 ? c->logs[c->nlogs - 1].gen : 0;
 	return c->problems > 0 ? c->err : JET_errSuccess;
