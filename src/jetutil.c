@@ -657,14 +657,15 @@ cmd_header(int argc, char **argv)
 		header_json(argv[optind], &hc, have_trailer, trailer_ok, &t, why);
 	else
 		header_text(argv[optind], &hc, have_trailer, trailer_ok, &t, why);
+	/* The header shown is sound, but a damaged copy is damage all the same: status 1, as verify. */
 	for (int i = 0; i < 2; i++)
 		if (!hc.ok[i])
-			errmsg("%s: warning: header copy %d is %s", argv[optind], i, hc.why[i]);
-	if (have_trailer && !trailer_ok) {
+			errmsg("%s: header copy %d is %s", argv[optind], i, hc.why[i]);
+	if (hc.ok[0] && hc.ok[1] && !hc.identical)
+		errmsg("%s: the two header copies differ", argv[optind]);
+	if (have_trailer && !trailer_ok)
 		errmsg("%s: the backup trailer is %s", argv[optind], why);
-		return 1;
-	}
-	return 0;
+	return !hc.ok[0] || !hc.ok[1] || !hc.identical || (have_trailer && !trailer_ok);
 }
 
 /* ---- log files ---- */
