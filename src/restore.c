@@ -459,6 +459,11 @@ restore_chain_check(struct restore_chain *c, uint32_t stop_gen)
 		if (!sig_equal(&d->hdr.sign_log, sign))
 			RET(rst_problem(c, JET_errDatabasesNotFromSameSnapshot, 555, "%s and %s belong to different log sets",
 			    d->src, c->imgs[0].src));
+		/* Two images of one database: restore would keep one of them, whichever came last. */
+		for (size_t j = 0; j < i; j++)
+			if (sig_equal(&d->hdr.sign_db, &c->imgs[j].hdr.sign_db))
+				RET(rst_problem(c, JET_errDatabaseDuplicate, 1201, "%s and %s are images of the same database",
+				    c->imgs[j].src, d->src));
 		if (d->hdr.bk[BK_FULL_CUR].gen_low < c->need_low)
 			c->need_low = d->hdr.bk[BK_FULL_CUR].gen_low;
 		if (d->trailer_ok && d->trailer.bk.gen_high > c->need_high)
