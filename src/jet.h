@@ -846,7 +846,8 @@ JET_ERR JET_API JetfsDisconnectBackup(JET_INSTANCE instance);
  *   need), JET_errMissingLogFile (a gap), JET_errGivenLogFileHasBadSignature
  *   (a log of another log set), JET_errGivenLogFileIsNotContiguous,
  *   JET_errLogFileCorrupt, JET_errLogGenerationMismatch (a file named as a
- *   generation that holds another), JET_errReadVerifyFailure /
+ *   generation that holds another, or a log generation under a name that is
+ *   not <base>XXXXX.log), JET_errReadVerifyFailure /
  *   JET_errReadPgnoVerifyFailure (a page of an image with a bad checksum, or
  *   another page's image), JET_errDatabaseCorrupted (a damaged header copy,
  *   or an image whose header cannot be read), JET_errDatabaseDuplicate (two

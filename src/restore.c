@@ -356,8 +356,10 @@ rst_scan_file(struct restore_chain *c, const char *p, int take_images)
 		err = rst_problem(c, err, 1022, "backup file %s cannot be read: %s", p, JetErrorName(err));
 		goto out;
 	}
+	/* Ignored, it could be the set's last generation, renamed: replay would silently stop short. */
 	if (log_header_read(f, &lh) >= 0)
-		rst_note(c, "%s: ignored: a log file whose name is not %sXXXXX.log", p, c->base);
+		err = rst_problem(c, JET_errLogGenerationMismatch, 501, "%s holds log generation %u under a name that "
+		    "restore does not take (%s%05X.log)", p, lh.gen, c->base, lh.gen);
 	else if ((err = dbhdr_read(f, &h)) < 0) {
 		/* A file that says it is a database but has no usable header is a damaged image, not a stranger. */
 		err = os_is_io_error(err) || (got == sizeof(magic) && get32(magic + 4) == DB_MAGIC) || rst_has_trailer(f) ?
