@@ -1515,9 +1515,14 @@ cmd_verify_backup(int argc, char **argv)
 	else if (c.nimgs > 0)
 		printf("verdict: restorable: full set, %zu database image(s), log generations %u to %u (needed %u to %u)\n",
 		    c.nimgs, c.low, c.high, c.need_low, c.need_high);
-	else
+	else {
 		printf("verdict: restorable as an incremental set (after a full set ending at generation %u): "
 		    "log generations %u to %u\n", c.low > 0 ? c.low - 1 : 0, c.low, c.high);
+		/* No image, no header: nothing here says which generations the set must hold. */
+		printf("note: alone, an incremental set is not checked against the full set it follows (give that "
+		    "first: verify-backup FULL INC...), and only its SHA256SUMS can tell that its last generations "
+		    "are all there\n");
+	}
 	restore_chain_free(&c);
 	return v.problems > 0;
 }
