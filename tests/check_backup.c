@@ -2970,6 +2970,53 @@ START_TEST(test_restore_errors)
 }
 END_TEST
 
+/*
+ * A page of an image with a bad checksum (the image's last page, which redo
+ * may well rewrite entirely): every restore refuses it before writing
+ * anything, as ESE's restore verifies every page; JetRestoreInstance leaves
+ * the database in place as it was.
+ */
+START_TEST(test_restore_bad_page)
+{
+	struct bank b;
+	char *set = tu_tempdir(), *m, *img, *saved, *rd;
+	const char *sets[1];
+	struct db_header ih;
+	unsigned long ps;
+	JET_INSTANCE ri;
+
+	bank_create(&b, CACHE_PAGES, 0);
+	ps = page_size_of(b.inst);
+	transfers(&b, 20);
+	CK(JetBackupInstance(b.inst, set, 0, NULL));
+	bank_term(&b);
+	m = copy_set(set);
+	img = tu_path(m, "bank.edb");
+	ih = tu_hdr_of(img);
+	tu_scribble(img, page_offset(ih.pgno_last, ps) + 100, 4, 0xEE);
+	sets[0] = m;
+	restore_fails(sets, 1, JET_errReadVerifyFailure);
+
+	rd = tu_tempdir();
+	saved = tu_path(rd, "saved.edb");
+	tu_copy_file(b.dbpath, saved);
+	ri = tu_instance(b.dir, LOG_KB, CACHE_PAGES);
+	CK_ERR(JetRestoreInstance(ri, m, rd, NULL), JET_errReadVerifyFailure);
+	ck_assert_msg(files_equal(b.dbpath, saved), "a refused JetRestoreInstance changed the database in place");
+	ck_assert_int_eq(count_files(rd), 1);
+	CK(JetTerm(ri));
+	tu_rmdir(rd);
+	tu_rmdir(m);
+	tu_rmdir(set);
+	free(saved);
+	free(rd);
+	free(img);
+	free(m);
+	free(set);
+	bank_free(&b);
+}
+END_TEST
+
 static Suite *
 backup_suite(void)
 {
@@ -2996,6 +3043,7 @@ backup_suite(void)
 	tu_add_test(s, "chain", test_chain, 120);
 	tu_add_test(s, "incremental_gap", test_incremental_gap, 60);
 	tu_add_test(s, "restore_instance", test_restore_instance, 60);
+	tu_add_test(s, "restore_bad_page", test_restore_bad_page, 60);
 	tu_add_test(s, "roll_forward", test_roll_forward, 60);
 	tu_add_test(s, "roll_forward_live", test_roll_forward_live, 60);
 	tu_add_test(s, "truncate_crash", test_truncate_crash, 60);
