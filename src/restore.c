@@ -17,8 +17,9 @@
  *     gap (JET_errMissingLogFile); each naming its predecessor
  *     (JET_errGivenLogFileIsNotContiguous); each intact (JET_errLogFileCorrupt);
  *     covering what every image needs (JET_errStartingRestoreLogTooHigh,
- *     JET_errEndingRestoreLogTooLow) and the stop generation if one is given
- *     (JET_errMissingLogFile);
+ *     JET_errEndingRestoreLogTooLow), and the stop generation if one is given
+ *     (JET_errMissingLogFile, unless the log directory that replay goes on
+ *     into holds the next generation);
  * Steps 1 and 2 are the one checker of backup sets (restore_chain_*):
  * `jetutil verify-backup` runs it too, in a mode that reports every problem
  * instead of stopping at the first, so the two never disagree.  Checking the
@@ -553,11 +554,6 @@ restore_chain_check(struct restore_chain *c, uint32_t stop_gen)
 		RET(rst_problem(c, JET_errEndingRestoreLogTooLow, 553,
 		    "the logs end at generation %u but the images need generations up to %u", c->logs[c->nlogs - 1].gen,
 		    c->need_high));
-	/* Asked to replay up to a generation the sets do not reach: not a silent earlier point. */
-	if (stop_gen != 0 && c->nlogs > 0 && c->logs[c->nlogs - 1].gen < stop_gen)
-		RET(rst_problem(c, JET_errMissingLogFile, 528,
-		    "replay up to generation %u was asked for, but the logs end at generation %u", stop_gen,
-		    c->logs[c->nlogs - 1].gen));
 	c->low = c->nlogs > 0 ? c->logs[0].gen : 0;
 	c->high = c->nlogs > 0 ? c->logs[c->nlogs - 1].gen : 0;
 	return c->problems > 0 ? c->err : JET_errSuccess;
@@ -696,6 +692,38 @@ rst_file_gen(const char *path)
 		os_close(f);
 	}
 	return gen;
+}
+
+/*
+ * A stop generation past the last one given: replay reaches it only through
+ * generations already in the log directory (JetExternalRestore replays on
+ * into szLogPath); without the next one there, the restore would end at an
+ * earlier point than asked for, silently.
+ */
+static JET_ERR
+rst_check_stop(const struct restore *r, const struct restore_opts *o)
+{
+	char name[16], *p;
+	int have;
+
+	if (o->stop_gen == 0 || r->c.high >= o->stop_gen)
+		return JET_errSuccess;
+	if ((p = log_name_path(o->logdir, r->c.base, r->c.high + 1)) == NULL)
+		return JET_errOutOfMemory;
+	have = os_exists(p);
+	free(p);
+	snprintf(name, sizeof(name), "%s.log", r->c.base);
+	if (!have) {
+		if ((p = os_path_join(o->logdir, name)) == NULL)
+			return JET_errOutOfMemory;
+		have = rst_file_gen(p) == r->c.high + 1;
+		free(p);
+	}
+	if (have)
+		return JET_errSuccess;
+	event_log(NULL, EVENT_ERROR, 528, "replay up to generation %u was asked for, but the logs end at generation %u",
+	    o->stop_gen, r->c.high);
+	return JET_errMissingLogFile;
 }
 
 /*
@@ -971,6 +999,7 @@ restore_run(const struct restore_opts *o)
 		ERR(rst_scan_live(&r, o->roll_forward, last));
 	}
 	ERR(restore_chain_check(&r.c, o->stop_gen));
+	ERR(rst_check_stop(&r, o));
 	ERR(rst_preflight(&r, o));
 	rst_progress(&r, JET_sntProgress, 10, 100);
 
