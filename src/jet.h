@@ -851,7 +851,9 @@ JET_ERR JET_API JetfsDisconnectBackup(JET_INSTANCE instance);
  *   JET_errReadPgnoVerifyFailure (a page of an image with a bad checksum, or
  *   another page's image), JET_errDatabaseCorrupted (a damaged header copy,
  *   or an image whose header cannot be read), JET_errDatabaseDuplicate (two
- *   images of one database), JET_errFileAlreadyExists (a log or checkpoint
+ *   images of one database, or two databases that would be restored to one
+ *   path: jetutil restore puts every database in its target under the file
+ *   name it had), JET_errFileAlreadyExists (a log or checkpoint
  *   already in the destination), JET_errFileNotFound (no image in sz),
  *   JET_errDiskIO, JET_errDiskFull.  On failure the files it wrote are removed.
  */

@@ -922,9 +922,10 @@ rst_log_dest(const struct restore *r, const struct restore_opts *o, const struct
 }
 
 /*
- * Refuses, before anything is written, a target that already holds a
- * checkpoint, one of the logs, or (unless the API restores in place, as
- * JetRestoreInstance does) one of the databases.
+ * Refuses, before anything is written, two databases restored to one path,
+ * and a target that already holds a checkpoint, one of the logs, or (unless
+ * the API restores in place, as JetRestoreInstance does) one of the
+ * databases.
  */
 static JET_ERR
 rst_preflight(const struct restore *r, const struct restore_opts *o)
@@ -933,6 +934,14 @@ rst_preflight(const struct restore *r, const struct restore_opts *o)
 	char *p;
 	int exists;
 
+	/* Restored into one directory, two databases of one file name would be one file. */
+	for (size_t i = 0; i < r->c.nimgs; i++)
+		for (size_t j = 0; j < i; j++)
+			if (strcmp(r->c.imgs[i].dst, r->c.imgs[j].dst) == 0) {
+				event_log(NULL, EVENT_ERROR, 1201, "%s and %s would both be restored to %s",
+				    r->c.imgs[j].src, r->c.imgs[i].src, r->c.imgs[i].dst);
+				return JET_errDatabaseDuplicate;
+			}
 	memset(&tmp, 0, sizeof(tmp));
 	snprintf(tmp.p.system_path, sizeof(tmp.p.system_path), "%s", o->sysdir);
 	snprintf(tmp.p.base_name, sizeof(tmp.p.base_name), "%s", r->c.base);
