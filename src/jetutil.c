@@ -1466,36 +1466,45 @@ write_manifest(const char *dir)
 }
 
 /*
- * Checks SHA256SUMS of every set, then the sets with the engine's own
- * checker of backup sets in its reporting mode: what restore refuses is a
- * problem here, and what it accepts is not.
+ * Checks the sets dirs[0..n-1] with the engine's own checker of backup sets
+ * (restore_chain_*) in its reporting mode, every problem to v: what restore
+ * refuses is a problem here, and what it accepts is not.  The caller frees c.
  */
+static void
+vb_check_chain(struct vb *v, struct restore_chain *c, char *const *dirs, int n, uint32_t stop_gen)
+{
+	char a[200];
+	JET_ERR err;
+
+	memset(c, 0, sizeof(*c));
+	snprintf(c->base, sizeof(c->base), "%s", BASE_NAME);
+	c->report = vb_report;
+	c->report_arg = v;
+	for (int i = 0; i < n; i++)
+		if ((err = restore_chain_scan(c, dirs[i], i == 0)) < 0)
+			vb_problem(v, "%s: %s", dirs[i], jet_problem(err, a, sizeof(a)));
+	if ((err = restore_chain_check(c, stop_gen)) < 0 && c->problems == 0)
+		vb_problem(v, "%s", jet_problem(err, a, sizeof(a)));
+}
+
+/* SHA256SUMS of every set, then the sets as restore checks them. */
 static int
 cmd_verify_backup(int argc, char **argv)
 {
 	struct vb v;
 	struct restore_chain c;
-	char a[200];
-	JET_ERR err;
 
 	if (argc - optind < 1)
 		usage_error("verify-backup: a backup directory expected");
 	memset(&v, 0, sizeof(v));
-	memset(&c, 0, sizeof(c));
-	snprintf(c.base, sizeof(c.base), "%s", BASE_NAME);
-	c.report = vb_report;
-	c.report_arg = &v;
 	for (int i = optind; i < argc; i++) {
 		if (!os_is_dir(argv[i])) {
 			errmsg("%s is not a directory", argv[i]);
 			return 1;
 		}
 		vb_check_manifest(&v, argv[i]);
-		if ((err = restore_chain_scan(&c, argv[i], i == optind)) < 0)
-			vb_problem(&v, "%s: %s", argv[i], jet_problem(err, a, sizeof(a)));
 	}
-	if ((err = restore_chain_check(&c, 0)) < 0 && c.problems == 0)
-		vb_problem(&v, "%s", jet_problem(err, a, sizeof(a)));
+	vb_check_chain(&v, &c, argv + optind, argc - optind, 0);
 	for (size_t i = 0; i < c.nimgs; i++) {
 		const struct restore_image *d = &c.imgs[i];
 		if (d->trailer_ok)
@@ -1679,9 +1688,22 @@ cmd_restore(int argc, char **argv)
 		if (created)
 			os_rmdir(target);	/* only if still empty */
 		errmsg("restore failed: %s", jet_problem(err, msg, sizeof(msg)));
-		if (getenv("JETFS_EVENTS") == NULL)
-			errmsg("(details are in the system log under \"libjet\"; JETFS_EVENTS=stderr shows them here; "
-			    "jetutil verify-backup checks a set)");
+		/*
+		 * The engine's events name the file and the page or generation, but
+		 * go to the system log unless JETFS_EVENTS=stderr: the sets are
+		 * checked again (the failure's cost only) to say it here.
+		 */
+		if (events_target() != JET_JetfsEventStderr) {
+			struct restore_chain chain;
+			memset(&v, 0, sizeof(v));
+			v.out = stderr;
+			v.quiet = 1;
+			vb_check_chain(&v, &chain, argv + optind, argc - optind, (uint32_t)stop);
+			restore_chain_free(&chain);
+			if (v.problems == 0 && getenv("JETFS_EVENTS") == NULL)
+				errmsg("(details are in the system log under \"libjet\"; JETFS_EVENTS=stderr shows them "
+				    "here)");
+		}
 		return 1;
 	}
 	/* What was restored: the databases now in the target. */
