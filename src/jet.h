@@ -874,6 +874,20 @@ JET_ERR JET_API JetfsBreakBackup(JET_INSTANCE instance);
  * size of the databases restored plus a quarter (at least 1024 pages), at
  * most 1 GiB and an eighth of physical memory: redo then reads and writes
  * each page once.
+ *
+ * Before anything is written, every restore checks what it restores with
+ * the checker that `jetutil verify-backup` uses too, and stops at the first
+ * problem (an event names the file, and the page or generation): each image's
+ * two header copies, size and trailer, and the checksum of every page
+ * (all-zero pages, never written, are allowed; a page that redo would
+ * rewrite entirely must still be sound, as in ESE); the log chain from the
+ * first generation an image needs: no gap, one log set, each generation
+ * naming its predecessor, each intact to its END, up to the last generation
+ * the images' trailers name.  A file with a database header, or a trailer,
+ * that cannot be read is an error, not a stranger.  The engine does not hash:
+ * a set's SHA256SUMS is checked by `jetutil restore` and `verify-backup`, not
+ * here, so a generation missing at the end of an incremental set (which no
+ * header records) is found only by them.
  * @{ */
 /**
  * Restores the backup in directory sz (as written by JetBackupInstance):
@@ -888,7 +902,15 @@ JET_ERR JET_API JetfsBreakBackup(JET_INSTANCE instance);
  *   JET_errEndingRestoreLogTooLow (the logs do not cover what the images
  *   need), JET_errMissingLogFile (a gap), JET_errGivenLogFileHasBadSignature
  *   (a log of another log set), JET_errGivenLogFileIsNotContiguous,
- *   JET_errLogFileCorrupt, JET_errFileAlreadyExists (a log or checkpoint
+ *   JET_errLogFileCorrupt, JET_errLogGenerationMismatch (a file named as a
+ *   generation that holds another, or a log generation under a name that is
+ *   not <base>XXXXX.log), JET_errReadVerifyFailure /
+ *   JET_errReadPgnoVerifyFailure (a page of an image with a bad checksum, or
+ *   another page's image), JET_errDatabaseCorrupted (a damaged header copy,
+ *   or an image whose header cannot be read), JET_errDatabaseDuplicate (two
+ *   images of one database, or two databases that would be restored to one
+ *   path: jetutil restore puts every database in its target under the file
+ *   name it had), JET_errFileAlreadyExists (a log or checkpoint
  *   already in the destination), JET_errFileNotFound (no image in sz),
  *   JET_errDiskIO, JET_errDiskFull.  On failure the files it wrote are removed.
  */

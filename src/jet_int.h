@@ -461,6 +461,44 @@ struct restore_map {			/* databases being restored, by signature */
 };
 const char *restore_map_path(const struct restore_map *map, const struct jet_sig *sign_db);
 
+/*
+ * The one checker of backup sets, used by restore (which stops at the first
+ * problem, with its error and an event) and by `jetutil verify-backup`
+ * (which sets report and is told of every problem and note).
+ */
+struct restore_image {
+	char *src;			/* the image */
+	char *dst;			/* where it is restored (restore only) */
+	struct db_header hdr;
+	struct bk_trailer trailer;
+	int trailer_ok;
+	uint64_t pages, uninit, bad;	/* page checksums verified, all-zero pages, bad ones */
+};
+
+struct restore_log {
+	uint32_t gen;
+	char *path;
+	int current;			/* a live <base>.log (roll-forward) */
+};
+
+struct restore_chain {
+	char base[4];
+	struct restore_image imgs[JET_MAX_ATTACHED_DATABASES];
+	size_t nimgs;
+	struct restore_log *logs;
+	size_t nlogs, logs_cap;
+	uint32_t need_low, need_high;	/* the generations the images need */
+	uint32_t low, high;		/* the generations that replay */
+	void (*report)(void *arg, int problem, const char *msg);	/* NULL: stop at the first problem */
+	void *report_arg;
+	int problems;
+	JET_ERR err;			/* the first problem's error */
+};
+JET_ERR restore_chain_scan(struct restore_chain *c, const char *dir, int take_images);
+JET_ERR restore_chain_add_log(struct restore_chain *c, uint32_t gen, const char *path, int current);
+JET_ERR restore_chain_check(struct restore_chain *c, uint32_t stop_gen);
+void restore_chain_free(struct restore_chain *c);
+
 /* ---- recovery.c ---- */
 JET_ERR recovery_run(struct jet_inst *inst, JET_GRBIT grbit);
 JET_ERR recovery_redo_record(struct jet_inst *inst, const uint8_t *rec, size_t len, lsn_t start, lsn_t end,

@@ -657,14 +657,15 @@ cmd_header(int argc, char **argv)
 		header_json(argv[optind], &hc, have_trailer, trailer_ok, &t, why);
 	else
 		header_text(argv[optind], &hc, have_trailer, trailer_ok, &t, why);
+	/* The header shown is sound, but a damaged copy is damage all the same: status 1, as verify. */
 	for (int i = 0; i < 2; i++)
 		if (!hc.ok[i])
-			errmsg("%s: warning: header copy %d is %s", argv[optind], i, hc.why[i]);
-	if (have_trailer && !trailer_ok) {
+			errmsg("%s: header copy %d is %s", argv[optind], i, hc.why[i]);
+	if (hc.ok[0] && hc.ok[1] && !hc.identical)
+		errmsg("%s: the two header copies differ", argv[optind]);
+	if (have_trailer && !trailer_ok)
 		errmsg("%s: the backup trailer is %s", argv[optind], why);
-		return 1;
-	}
-	return 0;
+	return !hc.ok[0] || !hc.ok[1] || !hc.identical || (have_trailer && !trailer_ok);
 }
 
 /* ---- log files ---- */
@@ -868,7 +869,7 @@ log_verdict(const char *path, int show_header, const char *problem)
  * sound, 1 if not (the problem printed).
  */
 static int
-check_log_file(const char *path, int show_header, struct log_file_header *hout, struct seg_walk *wout)
+check_log_file(const char *path, int show_header)
 {
 	struct log_file_header h;
 	struct seg_walk w;
@@ -905,10 +906,6 @@ check_log_file(const char *path, int show_header, struct log_file_header *hout, 
 	/* A closed generation (by its name) must be sound up to END. */
 	err = log_walk(f, &h, kind == 1, &w);
 	os_close(f);
-	if (hout != NULL)
-		*hout = h;
-	if (wout != NULL)
-		*wout = w;
 	if (err < 0) {
 		char e[200];
 		snprintf(msg, sizeof(msg), "read error: %s", jet_problem(err, e, sizeof(e)));
@@ -949,7 +946,7 @@ cmd_log(int argc, char **argv)
 	for (int i = optind; i < argc; i++) {
 		if (i > optind)
 			putchar('\n');
-		bad |= check_log_file(argv[i], 1, NULL, NULL);
+		bad |= check_log_file(argv[i], 1);
 	}
 	return bad;
 }
@@ -1086,6 +1083,12 @@ check_database(const char *path, os_file *f, struct db_check *dc)
 			    path, (unsigned long long)(dc->hc.size % ps));
 			dc->ok = 0;
 		}
+		/* At a clean shutdown pgno_last is the highest page in use, and a file never shrinks. */
+		if (dc->hc.h.dbstate == JET_dbstateCleanShutdown && last < dc->hc.h.pgno_last) {
+			printf("%s: the file ends at page %u but its Clean Shutdown header has pages in use up to %u: "
+			    "truncated\n", path, last, dc->hc.h.pgno_last);
+			dc->ok = 0;
+		}
 	}
 	if (last > 0 && (err = verify_pages(f, path, ps, 1, last, &dc->st)) < 0) {
 		printf("%s: read error: %s\n", path, jet_problem(err, why, sizeof(why)));
@@ -1136,7 +1139,7 @@ verify_one(const char *path)
 	ft = sniff(f);
 	if (ft == FT_LOG) {
 		os_close(f);
-		return check_log_file(path, 0, NULL, NULL);
+		return check_log_file(path, 0);
 	}
 	if (ft == FT_CHK) {
 		struct ckpt_state ck;
@@ -1190,24 +1193,14 @@ cmd_verify(int argc, char **argv)
 
 /* ---- verify-backup ---- */
 
-struct vb_log {
-	uint32_t gen;
-	char *path;
-	struct log_file_header h;
-	int ok;
-};
-
-struct vb_image {
-	char *path;
-	struct db_check dc;
-};
-
+/*
+ * The state of verify-backup, and of restore's check of SHA256SUMS: problems
+ * found, and where messages go (NULL: stdout; restore: stderr).
+ */
 struct vb {
-	struct vb_image imgs[JET_MAX_ATTACHED_DATABASES];
-	size_t nimgs;
-	struct vb_log *logs;
-	size_t nlogs;
+	FILE *out;
 	int problems;
+	int quiet;			/* only problems and warnings */
 };
 
 static int
@@ -1256,49 +1249,58 @@ free_list(char **names, size_t n)
 	free(names);
 }
 
+static void
+vb_vsay(struct vb *v, const char *prefix, const char *fmt, va_list ap)
+{
+	FILE *out = v->out != NULL ? v->out : stdout;
+
+	fputs(prefix, out);
+	vfprintf(out, fmt, ap);
+	fputc('\n', out);
+}
+
 static void __attribute__((format(printf, 2, 3)))
 vb_problem(struct vb *v, const char *fmt, ...)
 {
 	va_list ap;
 
-	fputs("problem: ", stdout);
 	va_start(ap, fmt);
-	vprintf(fmt, ap);
+	vb_vsay(v, "problem: ", fmt, ap);
 	va_end(ap);
-	putchar('\n');
 	v->problems++;
 }
 
-static void
-vb_add_log(struct vb *v, uint32_t gen, const char *path)
+static void __attribute__((format(printf, 2, 3)))
+vb_info(struct vb *v, const char *fmt, ...)
 {
-	struct vb_log *l;
+	va_list ap;
 
-	for (size_t i = 0; i < v->nlogs; i++)
-		if (v->logs[i].gen == gen) {
-			/* A later set has the same generation: restore takes the later one. */
-			free(v->logs[i].path);
-			v->logs[i].path = xstrdup(path);
-			return;
-		}
-	l = realloc(v->logs, (v->nlogs + 1) * sizeof(*l));
-	if (l == NULL) {
-		errmsg("out of memory");
-		exit(1);
-	}
-	v->logs = l;
-	memset(&l[v->nlogs], 0, sizeof(*l));
-	l[v->nlogs].gen = gen;
-	l[v->nlogs].path = xstrdup(path);
-	v->nlogs++;
+	if (v->quiet)
+		return;
+	va_start(ap, fmt);
+	vb_vsay(v, "", fmt, ap);
+	va_end(ap);
 }
 
-static int
-vb_log_cmp(const void *a, const void *b)
+/* Always shown: restore goes on, but the user must know what was not checked. */
+static void __attribute__((format(printf, 2, 3)))
+vb_warning(struct vb *v, const char *fmt, ...)
 {
-	const struct vb_log *x = a, *y = b;
+	va_list ap;
 
-	return x->gen < y->gen ? -1 : x->gen > y->gen;
+	va_start(ap, fmt);
+	vb_vsay(v, "warning: ", fmt, ap);
+	va_end(ap);
+}
+
+/* What the engine's checker of backup sets (restore_chain_*) finds. */
+static void
+vb_report(void *arg, int problem, const char *msg)
+{
+	if (problem)
+		vb_problem(arg, "%s", msg);
+	else
+		vb_info(arg, "%s", msg);
 }
 
 /* The longest SHA256SUMS read: 16 MiB is some 200000 files. */
@@ -1337,7 +1339,9 @@ vb_check_manifest(struct vb *v, const char *dir)
 		if (errno != ENOENT)
 			vb_problem(v, "%s cannot be read: %s", path, strerror(errno));
 		else
-			printf("%s: no %s: the files are checked by their own checksums only\n", dir, MANIFEST_NAME);
+			vb_warning(v, "%s has no %s: its files are checked by their own checksums only, and a file "
+			    "missing from it is found only where the chain needs it (not the last generations of an "
+			    "incremental set)", dir, MANIFEST_NAME);
 		goto out;
 	}
 	if (fstat(fileno(f), &st) != 0 || st.st_size > MANIFEST_MAX) {
@@ -1397,7 +1401,7 @@ vb_check_manifest(struct vb *v, const char *dir)
 		if (seen[k] == 0 && manifest_covers(dir, names[k]))
 			vb_problem(v, "%s/%s is not listed in %s", dir, names[k], MANIFEST_NAME);
 	if (v->problems == problems)
-		printf("%s: %zu files, every SHA-256 matches\n", path, lines);
+		vb_info(v, "%s: %zu files, every SHA-256 matches", path, lines);
 out:
 	if (f != NULL)
 		fclose(f);
@@ -1461,74 +1465,34 @@ write_manifest(const char *dir)
 	return failed != NULL ? -1 : 0;
 }
 
+/*
+ * Checks the sets dirs[0..n-1] with the engine's own checker of backup sets
+ * (restore_chain_*) in its reporting mode, every problem to v: what restore
+ * refuses is a problem here, and what it accepts is not.  The caller frees c.
+ */
 static void
-vb_scan(struct vb *v, const char *dir, int first)
+vb_check_chain(struct vb *v, struct restore_chain *c, char *const *dirs, int n, uint32_t stop_gen)
 {
-	size_t n;
-	char **names = list_dir(dir, &n);
+	char a[200];
+	JET_ERR err;
 
-	if (names == NULL) {
-		vb_problem(v, "%s cannot be read: %s", dir, strerror(errno));
-		return;
-	}
-	vb_check_manifest(v, dir);
-	for (size_t i = 0; i < n; i++) {
-		char *p = xjoin(dir, names[i]);
-		uint32_t gen;
-		os_file *f;
-		int kind = log_name_kind(names[i], BASE_NAME, &gen);
-
-		if (names[i][0] == '.' || os_is_dir(p) || strcmp(names[i], MANIFEST_NAME) == 0) {
-			free(p);
-			continue;
-		}
-		if (kind == 1)
-			vb_add_log(v, gen, p);
-		else if (kind == 0)
-			printf("%s: ignored: a current log file is not part of a backup set\n", p);
-		else if (os_open(p, OS_READ, &f) >= 0) {
-			enum ftype ft = sniff(f);
-			struct db_check dc;
-			memset(&dc, 0, sizeof(dc));
-			if (ft == FT_DB || ft == FT_DB_DAMAGED) {
-				if (read_hdr_copies(f, &dc.hc) < 0 || !dc.hc.have)
-					vb_problem(v, "%s: a database file whose header cannot be read", p);
-				else if (!(dc.hc.h.flags & DBHDR_FLAG_BACKUP_COPY))
-					vb_problem(v, "%s is a database, not a backup image (restore refuses it)", p);
-				else if (!first)
-					printf("%s: ignored: images are taken from the first set only\n", p);
-				else if (v->nimgs == JET_MAX_ATTACHED_DATABASES)
-					vb_problem(v, "%s: more than %d database images", p, JET_MAX_ATTACHED_DATABASES);
-				else {
-					struct vb_image *im = &v->imgs[v->nimgs++];
-					im->path = xstrdup(p);
-					im->dc = dc;
-					check_database(p, f, &im->dc);
-					if (!im->dc.ok)
-						vb_problem(v, "%s is damaged", p);
-				}
-			} else if (ft == FT_LOG)
-				printf("%s: ignored: a log file whose name is not %sXXXXX.log\n", p, BASE_NAME);
-			else
-				printf("%s: ignored: not part of a backup set\n", p);
-			os_close(f);
-		} else
-			vb_problem(v, "%s cannot be read", p);
-		free(p);
-	}
-	free_list(names, n);
+	memset(c, 0, sizeof(*c));
+	snprintf(c->base, sizeof(c->base), "%s", BASE_NAME);
+	c->report = vb_report;
+	c->report_arg = v;
+	for (int i = 0; i < n; i++)
+		if ((err = restore_chain_scan(c, dirs[i], i == 0)) < 0)
+			vb_problem(v, "%s: %s", dirs[i], jet_problem(err, a, sizeof(a)));
+	if ((err = restore_chain_check(c, stop_gen)) < 0 && c->problems == 0)
+		vb_problem(v, "%s", jet_problem(err, a, sizeof(a)));
 }
 
+/* SHA256SUMS of every set, then the sets as restore checks them. */
 static int
 cmd_verify_backup(int argc, char **argv)
 {
 	struct vb v;
-	const struct jet_sig *sign = NULL;
-	uint32_t need_low = UINT32_MAX, need_high = 0, first_gen = 0, last_gen = 0;
-	uint64_t prev_time = 0;
-	size_t start = 0;
-	int have_prev = 0, chain_ok = 1;
-	char a[160];
+	struct restore_chain c;
 
 	if (argc - optind < 1)
 		usage_error("verify-backup: a backup directory expected");
@@ -1538,101 +1502,37 @@ cmd_verify_backup(int argc, char **argv)
 			errmsg("%s is not a directory", argv[i]);
 			return 1;
 		}
-		vb_scan(&v, argv[i], i == optind);
+		vb_check_manifest(&v, argv[i]);
 	}
-	if (v.nlogs > 0)
-		qsort(v.logs, v.nlogs, sizeof(*v.logs), vb_log_cmp);
-
-	/* The images: one log set, and the range they need. */
-	for (size_t i = 0; i < v.nimgs; i++) {
-		struct vb_image *im = &v.imgs[i];
-		uint32_t lo = im->dc.hc.h.bk[BK_FULL_CUR].gen_low, hi = im->dc.trailer_ok ? im->dc.t.bk.gen_high : 0;
-		if (sign == NULL)
-			sign = &im->dc.hc.h.sign_log;
-		else if (!sig_equal(sign, &im->dc.hc.h.sign_log))
-			vb_problem(&v, "%s belongs to another log set than %s", im->path, v.imgs[0].path);
-		if (lo == 0)
-			vb_problem(&v, "%s: the header names no first log generation", im->path);
-		if (lo < need_low)
-			need_low = lo;
-		if (hi > need_high)
-			need_high = hi;
-		if (im->dc.trailer_ok)
-			printf("%s: needs log generations %u to %u\n", im->path, lo, hi);
+	vb_check_chain(&v, &c, argv + optind, argc - optind, 0);
+	for (size_t i = 0; i < c.nimgs; i++) {
+		const struct restore_image *d = &c.imgs[i];
+		if (d->trailer_ok)
+			printf("%s: backup image, %u-byte pages: %llu pages checked, %llu bad, %llu uninitialized; "
+			    "needs log generations %u to %u\n", d->src, d->hdr.page_size, (unsigned long long)d->pages,
+			    (unsigned long long)d->bad, (unsigned long long)d->uninit, d->hdr.bk[BK_FULL_CUR].gen_low,
+			    d->trailer.bk.gen_high);
 		else
-			printf("%s: needs log generations from %u (the end is unknown: the trailer is unusable)\n",
-			    im->path, lo);
+			printf("%s: needs log generations from %u (the end is unknown: the trailer is unusable)\n", d->src,
+			    d->hdr.bk[BK_FULL_CUR].gen_low);
 	}
-	if (v.nimgs == 0 && v.nlogs == 0) {
-		vb_problem(&v, "no database image and no log generation found");
-		goto verdict;
-	}
-	if (v.nimgs > 0) {
-		/* Restore starts at the oldest generation an image needs. */
-		while (start < v.nlogs && v.logs[start].gen < need_low) {
-			printf("%s: not needed (before generation %u)\n", v.logs[start].path, need_low);
-			start++;
-		}
-		if (start == v.nlogs || v.logs[start].gen > need_low)
-			vb_problem(&v, "log generation %u is missing: the images need generations %u to %u", need_low,
-			    need_low, need_high);
-	}
-	first_gen = start < v.nlogs ? v.logs[start].gen : 0;
-	for (size_t i = start; i < v.nlogs; i++) {
-		struct vb_log *l = &v.logs[i];
-		struct seg_walk w;
-		l->ok = check_log_file(l->path, 0, &l->h, &w) == 0;
-		if (!l->ok) {
-			vb_problem(&v, "%s is damaged", l->path);
-			chain_ok = 0;
-			have_prev = 0;
-			continue;
-		}
-		if (!w.end_found) {
-			vb_problem(&v, "%s has no END segment: not a closed generation", l->path);
-			chain_ok = 0;
-		}
-		if (sign == NULL)
-			sign = &l->h.sign_log;
-		else if (!sig_equal(sign, &l->h.sign_log)) {
-			vb_problem(&v, "%s belongs to another log set (%s)", l->path, fmt_sig(&l->h.sign_log, a, sizeof(a)));
-			chain_ok = 0;
-		}
-		if (i > start && l->gen != v.logs[i - 1].gen + 1) {
-			if (v.logs[i - 1].gen + 1 == l->gen - 1)
-				vb_problem(&v, "log generation %u is missing", v.logs[i - 1].gen + 1);
-			else
-				vb_problem(&v, "log generations %u to %u are missing", v.logs[i - 1].gen + 1, l->gen - 1);
-			chain_ok = 0;
-		} else if (have_prev && l->h.time_prev != prev_time) {
-			vb_problem(&v, "%s does not follow generation %u (its previous-generation time is not that "
-			    "generation's creation time)", l->path, l->gen - 1);
-			chain_ok = 0;
-		}
-		prev_time = l->h.time_create;
-		have_prev = 1;
-		last_gen = l->gen;
-	}
-	if (v.nimgs > 0 && v.nlogs > start && last_gen < need_high)
-		vb_problem(&v, "the logs end at generation %u but the images need generations up to %u", last_gen,
-		    need_high);
-	if (v.nlogs > start)
-		printf("log generations %u to %u: %s\n", first_gen, last_gen,
-		    chain_ok ? "consecutive, one log set, each naming its predecessor" : "NOT a sound chain");
-verdict:
+	if (c.nlogs > 0)
+		printf("log generations %u to %u: %s\n", c.logs[0].gen, c.logs[c.nlogs - 1].gen, v.problems == 0 ?
+		    "consecutive, one log set, each naming its predecessor" : "see the problems above");
 	if (v.problems > 0)
 		printf("verdict: NOT restorable: %d problem(s)\n", v.problems);
-	else if (v.nimgs > 0)
+	else if (c.nimgs > 0)
 		printf("verdict: restorable: full set, %zu database image(s), log generations %u to %u (needed %u to %u)\n",
-		    v.nimgs, first_gen, last_gen, need_low, need_high);
-	else
+		    c.nimgs, c.low, c.high, c.need_low, c.need_high);
+	else {
 		printf("verdict: restorable as an incremental set (after a full set ending at generation %u): "
-		    "log generations %u to %u\n", first_gen > 0 ? first_gen - 1 : 0, first_gen, last_gen);
-	for (size_t i = 0; i < v.nimgs; i++)
-		free(v.imgs[i].path);
-	for (size_t i = 0; i < v.nlogs; i++)
-		free(v.logs[i].path);
-	free(v.logs);
+		    "log generations %u to %u\n", c.low > 0 ? c.low - 1 : 0, c.low, c.high);
+		/* No image, no header: nothing here says which generations the set must hold. */
+		printf("note: alone, an incremental set is not checked against the full set it follows (give that "
+		    "first: verify-backup FULL INC...), and only its SHA256SUMS can tell that its last generations "
+		    "are all there\n");
+	}
+	restore_chain_free(&c);
 	return v.problems > 0;
 }
 
@@ -1717,6 +1617,7 @@ cmd_restore(int argc, char **argv)
 	size_t n;
 	char **names;
 	int c, ndb = 0, created;
+	struct vb v;
 	JET_ERR err;
 
 	while ((c = getopt_long(argc, argv, "t:qh", opts, NULL)) != -1) {
@@ -1759,6 +1660,21 @@ cmd_restore(int argc, char **argv)
 		}
 	}
 	/*
+	 * Each set against its SHA256SUMS before anything is written: only a
+	 * manifest knows a set's last generation.  Here and not in the engine,
+	 * which does not hash (jet.h).
+	 */
+	memset(&v, 0, sizeof(v));
+	v.out = stderr;
+	v.quiet = quiet;
+	for (int i = optind; i < argc && v.problems == 0; i++)
+		vb_check_manifest(&v, argv[i]);
+	if (v.problems > 0) {
+		errmsg("restore: a backup set is not what its %s says: nothing was restored "
+		    "(jetutil verify-backup lists every problem)", MANIFEST_NAME);
+		return 1;
+	}
+	/*
 	 * The databases' paths in the restored checkpoint come from the target:
 	 * give the engine an absolute one, so that they are absolute too (the
 	 * engine opens databases by their real path).
@@ -1780,7 +1696,21 @@ cmd_restore(int argc, char **argv)
 		if (created)
 			os_rmdir(target);	/* only if still empty */
 		errmsg("restore failed: %s", jet_problem(err, msg, sizeof(msg)));
-		events_hint("; jetutil verify-backup checks a set");
+		/*
+		 * The engine's events name the file and the page or generation, but
+		 * go to the system log unless JETFS_EVENTS=stderr: the sets are
+		 * checked again (the failure's cost only) to say it here.
+		 */
+		if (events_target() != JET_JetfsEventStderr) {
+			struct restore_chain chain;
+			memset(&v, 0, sizeof(v));
+			v.out = stderr;
+			v.quiet = 1;
+			vb_check_chain(&v, &chain, argv + optind, argc - optind, (uint32_t)stop);
+			restore_chain_free(&chain);
+			if (v.problems == 0)
+				events_hint("");
+		}
 		return 1;
 	}
 	/* What was restored: the databases now in the target. */

@@ -4,9 +4,12 @@
  * A backup set is a directory of streamed database images (backup.c) and
  * closed log generations.  Restore:
  *  1. checks each image: a database header stamped by a backup
- *     (JET_errRestoreOfNonBackupDatabase otherwise), a sound trailer
+ *     (JET_errRestoreOfNonBackupDatabase otherwise), both header copies sound
+ *     and identical (JET_errDatabaseCorrupted), a sound trailer
  *     (JET_errMissingPatchPage, JET_errBadPatchPage) that agrees with the
- *     header (JET_errDatabasePatchFileMismatch), the size the trailer says;
+ *     header (JET_errDatabasePatchFileMismatch), the size the trailer says,
+ *     and the checksum of every page (JET_errReadVerifyFailure,
+ *     JET_errReadPgnoVerifyFailure), as ESE's restore does;
  *  2. gathers the log generations of every set in order (a full set, then
  *     incremental or differential ones), optionally followed by the
  *     generations of a live log directory and its <base>.log, and checks them:
@@ -14,7 +17,17 @@
  *     gap (JET_errMissingLogFile); each naming its predecessor
  *     (JET_errGivenLogFileIsNotContiguous); each intact (JET_errLogFileCorrupt);
  *     covering what every image needs (JET_errStartingRestoreLogTooHigh,
- *     JET_errEndingRestoreLogTooLow);
+ *     JET_errEndingRestoreLogTooLow), and the stop generation if one is given
+ *     (JET_errMissingLogFile, unless the log directory that replay goes on
+ *     into holds the next generation);
+ * Steps 1 and 2 are the one checker of backup sets (restore_chain_*):
+ * `jetutil verify-backup` runs it too, in a mode that reports every problem
+ * instead of stopping at the first, so the two never disagree.  Checking the
+ * pages here, before anything is written, rather than while copying costs a
+ * second read of each image.  Measured on 180 MB of images: the check takes
+ * about 80 ms (2.3 GB/s; the second read, from the page cache, some 40 ms of
+ * it), where the restore of that set with little log to replay takes 0.3 to
+ * 0.5 s; for that a failure leaves nothing to remove.
  *  3. writes the databases where they go (header first, marked dirty and no
  *     longer a backup copy; the trailer dropped), copies the logs, writes a
  *     checkpoint at the first generation the images need;
@@ -29,6 +42,7 @@
 #include "config.h"
 
 #include <dirent.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,25 +50,8 @@
 
 #include "jet_int.h"
 
-struct rst_db {
-	char *src;			/* the image */
-	char *dst;			/* where it is restored */
-	struct db_header hdr;
-	struct bk_trailer trailer;
-};
-
-struct rst_log {
-	uint32_t gen;
-	char *path;
-	int current;			/* a live <base>.log (roll-forward) */
-};
-
 struct restore {
-	char base[4];
-	struct rst_db dbs[JET_MAX_ATTACHED_DATABASES];
-	size_t ndbs;
-	struct rst_log *logs;
-	size_t nlogs, logs_cap;
+	struct restore_chain c;
 	JET_PFNSTATUS pfn;
 	char **written;			/* files created in the target (removed on failure) */
 	size_t nwritten;
@@ -96,40 +93,116 @@ rst_progress(struct restore *r, JET_SNT snt, unsigned long done, unsigned long t
 static void
 rst_free(struct restore *r)
 {
-	for (size_t i = 0; i < r->ndbs; i++) {
-		free(r->dbs[i].src);
-		free(r->dbs[i].dst);
-	}
-	for (size_t i = 0; i < r->nlogs; i++)
-		free(r->logs[i].path);
-	free(r->logs);
+	restore_chain_free(&r->c);
 	for (size_t i = 0; i < r->nwritten; i++)
 		free(r->written[i]);
 	free(r->written);
 }
 
-/* Reads and checks a database image (step 1). */
-static JET_ERR
-rst_check_image(const char *path, struct rst_db *d)
+/* ---- the one checker of backup sets (steps 1 and 2) ---- */
+
+/* Bad pages named one by one to a reporting caller, before a summary. */
+#define RST_BAD_PAGES_LISTED 10
+
+/*
+ * A problem: restore (no report callback) logs it as an event and stops with
+ * err; verify-backup is told and goes on (JET_errSuccess), and the first
+ * error is kept.
+ */
+static JET_ERR __attribute__((format(printf, 4, 5)))
+rst_problem(struct restore_chain *c, JET_ERR err, int event_id, const char *fmt, ...)
 {
-	os_file *f;
-	uint64_t size;
+	char msg[1400];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	if (c->problems++ == 0)
+		c->err = err;
+	if (c->report == NULL) {
+		event_log(NULL, EVENT_ERROR, event_id, "%s", msg);
+		return err;
+	}
+	c->report(c->report_arg, 1, msg);
+	return JET_errSuccess;
+}
+
+/* Something a reporting caller may show, that restore does not act on. */
+static void __attribute__((format(printf, 2, 3)))
+rst_note(struct restore_chain *c, const char *fmt, ...)
+{
+	char msg[1400];
+	va_list ap;
+
+	if (c->report == NULL)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	c->report(c->report_arg, 0, msg);
+}
+
+void
+restore_chain_free(struct restore_chain *c)
+{
+	for (size_t i = 0; i < c->nimgs; i++) {
+		free(c->imgs[i].src);
+		free(c->imgs[i].dst);
+	}
+	for (size_t i = 0; i < c->nlogs; i++)
+		free(c->logs[i].path);
+	free(c->logs);
+	c->logs = NULL;
+	c->nimgs = c->nlogs = c->logs_cap = 0;
+}
+
+/*
+ * Both header copies of an image: a backup copies them as they are, so a
+ * damaged or differing one is damage in the copy, not a choice to make.
+ */
+static JET_ERR
+rst_check_header_copies(struct restore_chain *c, const char *path, os_file *f, uint32_t ps)
+{
+	uint8_t *buf = malloc(2 * (size_t)ps);
+	struct db_header h;
+	int good = 0;
+	JET_ERR err;
+
+	if (buf == NULL)
+		return JET_errOutOfMemory;
+	if ((err = os_pread(f, buf, 2 * (size_t)ps, 0)) < 0)
+		err = rst_problem(c, err, 1022, "%s: the header pages cannot be read (%s)", path, JetErrorName(err));
+	else
+		for (int i = 0; i < 2 && err >= 0; i++)
+			if (dbhdr_decode(buf + (size_t)i * ps, ps, &h) < 0)
+				err = rst_problem(c, JET_errDatabaseCorrupted, 1018, "%s: header copy %d is damaged", path, i);
+			else
+				good++;
+	if (err >= 0 && good == 2 && memcmp(buf, buf + ps, ps) != 0)
+		err = rst_problem(c, JET_errDatabaseCorrupted, 1018, "%s: the two header copies differ", path);
+	free(buf);
+	return err;
+}
+
+/* Checks a database image whose header d->hdr is read: a backup's, its copies, size and trailer (step 1). */
+static JET_ERR
+rst_check_image(struct restore_chain *c, const char *path, os_file *f, struct restore_image *d)
+{
+	uint64_t size, want;
 	uint8_t *page = NULL;
 	JET_ERR err;
 
-	RET(os_open(path, OS_READ, &f));
-	if ((err = dbhdr_read(f, &d->hdr)) < 0)
-		goto err;
-	if (!(d->hdr.flags & DBHDR_FLAG_BACKUP_COPY) || d->hdr.bk[BK_FULL_CUR].gen_low == 0) {
-		event_log(NULL, EVENT_ERROR, 615, "%s is a database, not a backup image of one", path);
-		err = JET_errRestoreOfNonBackupDatabase;
-		goto err;
-	}
+	if (!(d->hdr.flags & DBHDR_FLAG_BACKUP_COPY) || d->hdr.bk[BK_FULL_CUR].gen_low == 0)
+		return rst_problem(c, JET_errRestoreOfNonBackupDatabase, 615,
+		    "%s is a database, not a backup image of one", path);
+	ERR(rst_check_header_copies(c, path, f, d->hdr.page_size));
 	ERR(os_size(f, &size));
-	if (size != ((uint64_t)d->hdr.pgno_last + 3) * d->hdr.page_size) {
-		event_log(NULL, EVENT_ERROR, 534, "%s: the image is not the size its header says (truncated?)", path);
-		err = size < ((uint64_t)d->hdr.pgno_last + 3) * d->hdr.page_size ? JET_errMissingPatchPage :
-		    JET_errBadBackupDatabaseSize;
+	want = ((uint64_t)d->hdr.pgno_last + 3) * d->hdr.page_size;
+	if (size != want) {
+		err = rst_problem(c, size < want ? JET_errMissingPatchPage : JET_errBadBackupDatabaseSize, 534,
+		    "%s: the image is not the size its header says (%llu bytes, not %llu: truncated?)", path,
+		    (unsigned long long)size, (unsigned long long)want);
 		goto err;
 	}
 	if ((page = malloc(d->hdr.page_size)) == NULL) {
@@ -138,115 +211,352 @@ rst_check_image(const char *path, struct rst_db *d)
 	}
 	ERR(os_pread(f, page, d->hdr.page_size, ((uint64_t)d->hdr.pgno_last + 2) * d->hdr.page_size));
 	if ((err = bk_trailer_decode(page, d->hdr.page_size, &d->trailer)) < 0) {
-		event_log(NULL, EVENT_ERROR, 535, "%s: the backup trailer page is damaged", path);
+		err = rst_problem(c, err, 535, "%s: the backup trailer page is damaged", path);
 		goto err;
 	}
 	if (!sig_equal(&d->trailer.sign_db, &d->hdr.sign_db) || !sig_equal(&d->trailer.sign_log, &d->hdr.sign_log) ||
 	    d->trailer.bk.lsn_mark != d->hdr.bk[BK_FULL_CUR].lsn_mark || d->trailer.pgno_last != d->hdr.pgno_last) {
-		event_log(NULL, EVENT_ERROR, 552, "%s: the trailer does not belong to this header", path);
-		err = JET_errDatabasePatchFileMismatch;
+		err = rst_problem(c, JET_errDatabasePatchFileMismatch, 552, "%s: the trailer does not belong to this header",
+		    path);
 		goto err;
 	}
-	if ((d->src = strdup(path)) == NULL)
-		err = JET_errOutOfMemory;
+	d->trailer_ok = 1;
 err:
 	free(page);
-	os_close(f);
 	return err;
 }
 
+/*
+ * Verifies the checksum of every page of an image, as ESE's restore does:
+ * a page that redo would rewrite completely is still a damaged copy.  The
+ * format allows all-zero pages (never written); anything else must carry its
+ * own page number and a good checksum.
+ */
 static JET_ERR
-rst_add_log(struct restore *r, uint32_t gen, const char *path, int current)
+rst_check_pages(struct restore_chain *c, struct restore_image *d)
 {
-	for (size_t i = 0; i < r->nlogs; i++)
-		if (r->logs[i].gen == gen && !current && !r->logs[i].current) {
+	enum { CHUNK = 64 };
+	uint32_t ps = d->hdr.page_size, last = d->hdr.pgno_last;
+	uint8_t *buf = malloc((size_t)ps * CHUNK);
+	os_file *f = NULL;
+	JET_ERR err;
+
+	if (buf == NULL)
+		return JET_errOutOfMemory;
+	ERR(os_open(d->src, OS_READ, &f));
+	for (uint32_t pg = 1; pg <= last;) {
+		uint32_t n = last - pg + 1 < CHUNK ? last - pg + 1 : CHUNK;
+		if ((err = os_pread(f, buf, (size_t)n * ps, page_offset(pg, ps))) < 0) {
+			err = rst_problem(c, err, 1022, "%s: pages %u to %u cannot be read (%s)", d->src, pg, pg + n - 1,
+			    JetErrorName(err));
+			goto err;
+		}
+		for (uint32_t i = 0; i < n; i++, pg++) {
+			const uint8_t *p = buf + (size_t)i * ps;
+			JET_ERR v = page_verify(p, ps, pg);
+			d->pages++;
+			if (v == JET_errPageNotInitialized)
+				d->uninit++;
+			else if (v < 0 && d->bad++ < RST_BAD_PAGES_LISTED)
+				ERR(rst_problem(c, v, 478, "%s: page %u: %s (%s)", d->src, pg,
+				    v == JET_errReadPgnoVerifyFailure ? "it holds another page's image" : "bad checksum",
+				    JetErrorName(v)));
+		}
+	}
+	if (d->bad > RST_BAD_PAGES_LISTED)
+		err = rst_problem(c, JET_errReadVerifyFailure, 478, "%s: %llu bad pages in all", d->src,
+		    (unsigned long long)d->bad);
+err:
+	os_close(f);
+	free(buf);
+	return err;
+}
+
+JET_ERR
+restore_chain_add_log(struct restore_chain *c, uint32_t gen, const char *path, int current)
+{
+	for (size_t i = 0; i < c->nlogs; i++)
+		if (c->logs[i].gen == gen && !current && !c->logs[i].current) {
 			/* A later set has the same generation: identical, keep the later. */
 			char *p = strdup(path);
 			if (p == NULL)
 				return JET_errOutOfMemory;
-			free(r->logs[i].path);
-			r->logs[i].path = p;
+			free(c->logs[i].path);
+			c->logs[i].path = p;
 			return JET_errSuccess;
 		}
-	if (r->nlogs == r->logs_cap) {
-		size_t ncap = r->logs_cap ? r->logs_cap * 2 : 64;
-		struct rst_log *n = realloc(r->logs, ncap * sizeof(*n));
+	if (c->nlogs == c->logs_cap) {
+		size_t ncap = c->logs_cap ? c->logs_cap * 2 : 64;
+		struct restore_log *n = realloc(c->logs, ncap * sizeof(*n));
 		if (n == NULL)
 			return JET_errOutOfMemory;
-		r->logs = n;
-		r->logs_cap = ncap;
+		c->logs = n;
+		c->logs_cap = ncap;
 	}
-	r->logs[r->nlogs].gen = gen;
-	r->logs[r->nlogs].current = current;
-	if ((r->logs[r->nlogs].path = strdup(path)) == NULL)
+	c->logs[c->nlogs].gen = gen;
+	c->logs[c->nlogs].current = current;
+	if ((c->logs[c->nlogs].path = strdup(path)) == NULL)
 		return JET_errOutOfMemory;
-	r->nlogs++;
+	c->nlogs++;
 	return JET_errSuccess;
 }
 
 static int
 rst_log_cmp(const void *a, const void *b)
 {
-	const struct rst_log *x = a, *y = b;
+	const struct restore_log *x = a, *y = b;
 
 	if (x->gen != y->gen)
 		return x->gen < y->gen ? -1 : 1;
 	return x->current - y->current;
 }
 
-/* Scans a directory: images (first set only) and closed generations. */
+static int
+rst_name_cmp(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/*
+ * Whether a file without a usable header ends with a backup trailer: an
+ * image whose header pages were lost, which must not pass for a stranger
+ * (restore would go on without that database).
+ */
+static int
+rst_has_trailer(os_file *f)
+{
+	uint8_t *page = malloc(PAGE_SIZE_MAX);
+	struct bk_trailer t;
+	uint64_t size;
+	int found = 0;
+
+	if (page == NULL || os_size(f, &size) < 0)
+		goto out;
+	for (uint32_t ps = PAGE_SIZE_MIN; ps <= PAGE_SIZE_MAX && !found; ps *= 2)
+		found = size >= 3ULL * ps && size % ps == 0 && os_pread(f, page, ps, size - ps) >= 0 &&
+		    bk_trailer_decode(page, ps, &t) >= 0;
+out:
+	free(page);
+	return found;
+}
+
+/* A file of a set that is not a log generation: an image, damage, or nothing of ours. */
 static JET_ERR
-rst_scan_dir(struct restore *r, const char *dir, int take_images)
+rst_scan_file(struct restore_chain *c, const char *p, int take_images)
+{
+	uint8_t magic[8];
+	size_t got = 0;
+	struct log_file_header lh;
+	struct db_header h;
+	os_file *f;
+	JET_ERR err;
+
+	if ((err = os_open(p, OS_READ, &f)) < 0)
+		return rst_problem(c, err, 1022, "backup file %s cannot be read: %s", p, JetErrorName(err));
+	if ((err = os_pread_partial(f, magic, sizeof(magic), 0, &got)) < 0) {
+		err = rst_problem(c, err, 1022, "backup file %s cannot be read: %s", p, JetErrorName(err));
+		goto out;
+	}
+	/* Ignored, it could be the set's last generation, renamed: replay would silently stop short. */
+	if (log_header_read(f, &lh) >= 0)
+		err = rst_problem(c, JET_errLogGenerationMismatch, 501, "%s holds log generation %u under a name that "
+		    "restore does not take (%s%05X.log)", p, lh.gen, c->base, lh.gen);
+	else if ((err = dbhdr_read(f, &h)) < 0) {
+		/* A file that says it is a database but has no usable header is a damaged image, not a stranger. */
+		err = os_is_io_error(err) || (got == sizeof(magic) && get32(magic + 4) == DB_MAGIC) || rst_has_trailer(f) ?
+		    rst_problem(c, os_is_io_error(err) ? err : JET_errDatabaseCorrupted, 1022,
+		    "%s: a database file whose header cannot be read (%s)", p, JetErrorName(err)) : JET_errSuccess;
+	} else if (!take_images)
+		rst_note(c, "%s: ignored: images are taken from the first set only", p);
+	else if (c->nimgs == JET_MAX_ATTACHED_DATABASES)
+		err = rst_problem(c, JET_errTooManyAttachedDatabases, 1022, "%s: more than %d database images", p,
+		    JET_MAX_ATTACHED_DATABASES);
+	else {
+		struct restore_image *d = &c->imgs[c->nimgs];
+		memset(d, 0, sizeof(*d));
+		d->hdr = h;
+		if ((err = rst_check_image(c, p, f, d)) >= 0 &&
+		    (d->hdr.flags & DBHDR_FLAG_BACKUP_COPY) && d->hdr.bk[BK_FULL_CUR].gen_low != 0) {
+			/* A damaged image stays listed for verify-backup: its range and pages still matter. */
+			if ((d->src = strdup(p)) == NULL)
+				err = JET_errOutOfMemory;
+			else
+				c->nimgs++;
+		}
+	}
+out:
+	os_close(f);
+	return err;
+}
+
+/* Scans a directory: images (first set only) and closed generations. */
+JET_ERR
+restore_chain_scan(struct restore_chain *c, const char *dir, int take_images)
 {
 	DIR *d = opendir(dir);
 	struct dirent *de;
+	char **names = NULL;
+	size_t n = 0, cap = 0;
 	JET_ERR err = JET_errSuccess;
 
-	if (d == NULL) {
-		event_log(NULL, EVENT_ERROR, 1023, "backup directory %s cannot be read", dir);
-		return JET_errInvalidPath;
-	}
-	while ((de = readdir(d)) != NULL && err >= 0) {
-		uint32_t gen;
-		char *p;
+	if (d == NULL)
+		return rst_problem(c, JET_errInvalidPath, 1023, "backup directory %s cannot be read", dir);
+	while ((de = readdir(d)) != NULL) {
 		if (de->d_name[0] == '.')
 			continue;
-		if ((p = os_path_join(dir, de->d_name)) == NULL) {
+		if (n == cap) {
+			char **nn = realloc(names, (cap = cap ? cap * 2 : 32) * sizeof(*names));
+			if (nn == NULL) {
+				err = JET_errOutOfMemory;
+				goto out;
+			}
+			names = nn;
+		}
+		if ((names[n] = strdup(de->d_name)) == NULL) {
+			err = JET_errOutOfMemory;
+			goto out;
+		}
+		n++;
+	}
+	/* In name order: what verify-backup prints is then stable. */
+	if (n > 0)
+		qsort(names, n, sizeof(*names), rst_name_cmp);
+	for (size_t i = 0; i < n && err >= 0; i++) {
+		char name[16];
+		uint32_t gen;
+		char *p = os_path_join(dir, names[i]);
+		if (p == NULL) {
 			err = JET_errOutOfMemory;
 			break;
 		}
-		if (log_parse_name(r->base, de->d_name, &gen))
-			err = rst_add_log(r, gen, p, 0);
-		else if (take_images && !os_is_dir(p)) {
-			struct rst_db tmp;
-			os_file *f;
-			struct db_header h;
-			memset(&tmp, 0, sizeof(tmp));
-			/*
-			 * Anything with a database header is a candidate; others are
-			 * ignored.  A file that cannot be read is neither: ignoring it
-			 * would restore the set without that database and call it done.
-			 */
-			JET_ERR herr = os_open(p, OS_READ, &f);
-			if (herr >= 0) {
-				herr = dbhdr_read(f, &h);
-				os_close(f);
-			}
-			if (herr >= 0) {
-				if (r->ndbs == JET_MAX_ATTACHED_DATABASES)
-					err = JET_errTooManyAttachedDatabases;
-				else if ((err = rst_check_image(p, &tmp)) >= 0)
-					r->dbs[r->ndbs++] = tmp;
-			} else if (os_is_io_error(herr)) {
-				event_log(NULL, EVENT_ERROR, 1022, "backup file %s cannot be read: %s", p,
-				    JetErrorName(herr));
-				err = herr;
-			}
-		}
+		snprintf(name, sizeof(name), "%s.log", c->base);
+		if (log_parse_name(c->base, names[i], &gen))
+			err = restore_chain_add_log(c, gen, p, 0);
+		else if (strcmp(names[i], name) == 0)
+			rst_note(c, "%s: ignored: a current log file is not part of a backup set", p);
+		else if (!os_is_dir(p))
+			err = rst_scan_file(c, p, take_images);
 		free(p);
 	}
+out:
 	closedir(d);
+	for (size_t i = 0; i < n; i++)
+		free(names[i]);
+	free(names);
 	return err;
+}
+
+/* Step 1 for the images kept, then step 2: the log chain. */
+JET_ERR
+restore_chain_check(struct restore_chain *c, uint32_t stop_gen)
+{
+	const struct jet_sig *sign = c->nimgs > 0 ? &c->imgs[0].hdr.sign_log : NULL;
+	struct jet_sig first_log;	/* an incremental set alone: the first log's set is the set */
+	uint64_t prev_time = 0;
+	int have_prev = 0;
+
+	c->need_low = c->nimgs > 0 ? UINT32_MAX : 0;
+	c->need_high = 0;
+	for (size_t i = 0; i < c->nimgs; i++) {
+		struct restore_image *d = &c->imgs[i];
+		if (!sig_equal(&d->hdr.sign_log, sign))
+			RET(rst_problem(c, JET_errDatabasesNotFromSameSnapshot, 555, "%s and %s belong to different log sets",
+			    d->src, c->imgs[0].src));
+		/* Two images of one database: restore would keep one of them, whichever came last. */
+		for (size_t j = 0; j < i; j++)
+			if (sig_equal(&d->hdr.sign_db, &c->imgs[j].hdr.sign_db))
+				RET(rst_problem(c, JET_errDatabaseDuplicate, 1201, "%s and %s are images of the same database",
+				    c->imgs[j].src, d->src));
+		if (d->hdr.bk[BK_FULL_CUR].gen_low < c->need_low)
+			c->need_low = d->hdr.bk[BK_FULL_CUR].gen_low;
+		if (d->trailer_ok && d->trailer.bk.gen_high > c->need_high)
+			c->need_high = d->trailer.bk.gen_high;
+		if (d->trailer_ok)
+			RET(rst_check_pages(c, d));
+	}
+	if (c->nlogs > 0)
+		qsort(c->logs, c->nlogs, sizeof(*c->logs), rst_log_cmp);
+	/* Generations after the stop are not replayed: drop them. */
+	while (stop_gen != 0 && c->nlogs > 0 && c->logs[c->nlogs - 1].gen > stop_gen) {
+		free(c->logs[c->nlogs - 1].path);
+		c->nlogs--;
+	}
+	if (c->nimgs == 0 && c->nlogs == 0)
+		return rst_problem(c, JET_errFileNotFound, 1811, "no database image and no log generation found");
+	if (c->nimgs > 0 && (c->nlogs == 0 || c->logs[0].gen > c->need_low))
+		RET(rst_problem(c, JET_errStartingRestoreLogTooHigh, 554,
+		    "log generation %u is missing: the images need generations %u to %u", c->need_low, c->need_low,
+		    c->need_high));
+	/* Start at the oldest generation any image needs. */
+	while (c->nimgs > 0 && c->nlogs > 0 && c->logs[0].gen < c->need_low) {
+		rst_note(c, "%s: not needed (before generation %u)", c->logs[0].path, c->need_low);
+		free(c->logs[0].path);
+		memmove(c->logs, c->logs + 1, (c->nlogs - 1) * sizeof(*c->logs));
+		c->nlogs--;
+	}
+	for (size_t i = 0; i < c->nlogs; i++) {
+		struct restore_log *l = &c->logs[i];
+		struct log_file_header h;
+		JET_ERR err;
+		if (i > 0 && l->gen != c->logs[i - 1].gen + 1) {
+			have_prev = 0;
+			if (l->gen - 1 == c->logs[i - 1].gen + 1)
+				RET(rst_problem(c, JET_errMissingLogFile, 528, "log generation %u is missing from the backup sets",
+				    c->logs[i - 1].gen + 1));
+			else
+				RET(rst_problem(c, JET_errMissingLogFile, 528,
+				    "log generations %u to %u are missing from the backup sets", c->logs[i - 1].gen + 1,
+				    l->gen - 1));
+		}
+		if (l->current) {
+			os_file *f;
+			if ((err = os_open(l->path, OS_READ, &f)) == JET_errFileNotFound)
+				continue;	/* a live roll renamed it: copied when caught up */
+			if (err < 0)
+				return err;
+			err = log_header_read(f, &h);
+			os_close(f);
+			if (err >= 0 && !sig_equal(&h.sign_log, sign))
+				err = JET_errBadLogSignature;
+			if (err >= 0 && h.gen != l->gen)
+				continue;	/* rolled since the scan: caught up after the copy */
+		} else
+			err = log_verify_path(l->path, l->gen, sign, &h);
+		if (err == JET_errLogGenerationMismatch) {
+			have_prev = 0;
+			RET(rst_problem(c, err, 501, "%s is not generation %u: its header says generation %u (a renamed copy, "
+			    "or another instance's log)", l->path, l->gen, h.gen));
+			continue;
+		}
+		if (err == JET_errBadLogSignature) {
+			have_prev = 0;
+			RET(rst_problem(c, JET_errGivenLogFileHasBadSignature, 555,
+			    "%s belongs to another log set than the %s", l->path, c->nimgs > 0 ? "databases" : "first log"));
+			continue;
+		}
+		if (err < 0) {
+			have_prev = 0;
+			RET(rst_problem(c, err, 501, "%s is damaged (%s)", l->path, JetErrorName(err)));
+			continue;
+		}
+		if (sign == NULL) {
+			first_log = h.sign_log;
+			sign = &first_log;
+		}
+		if (have_prev && h.time_prev != prev_time)
+			RET(rst_problem(c, JET_errGivenLogFileIsNotContiguous, 556,
+			    "%s does not follow generation %u (its previous-generation time is not that generation's "
+			    "creation time)", l->path, l->gen - 1));
+		prev_time = h.time_create;
+		have_prev = 1;
+	}
+	if (c->nlogs > 0 && c->logs[c->nlogs - 1].gen < c->need_high)
+		RET(rst_problem(c, JET_errEndingRestoreLogTooLow, 553,
+		    "the logs end at generation %u but the images need generations up to %u", c->logs[c->nlogs - 1].gen,
+		    c->need_high));
+	c->low = c->nlogs > 0 ? c->logs[0].gen : 0;
+	c->high = c->nlogs > 0 ? c->logs[c->nlogs - 1].gen : 0;
+	return c->problems > 0 ? c->err : JET_errSuccess;
 }
 
 /* Adds the live generations after the backup's last, and <base>.log. */
@@ -264,107 +574,25 @@ rst_scan_live(struct restore *r, const char *dir, uint32_t after)
 	err = JET_errSuccess;
 	while ((de = readdir(d)) != NULL && err >= 0) {
 		uint32_t gen;
-		if (log_parse_name(r->base, de->d_name, &gen) && gen > after) {
+		if (log_parse_name(r->c.base, de->d_name, &gen) && gen > after) {
 			char *p = os_path_join(dir, de->d_name);
-			err = p == NULL ? JET_errOutOfMemory : rst_add_log(r, gen, p, 0);
+			err = p == NULL ? JET_errOutOfMemory : restore_chain_add_log(&r->c, gen, p, 0);
 			free(p);
 		}
 	}
 	closedir(d);
-	snprintf(name, sizeof(name), "%s.log", r->base);
+	snprintf(name, sizeof(name), "%s.log", r->c.base);
 	if (err >= 0 && (cur = os_path_join(dir, name)) != NULL) {
 		os_file *f;
 		struct log_file_header h;
 		if (os_open(cur, OS_READ, &f) >= 0) {
 			if (log_header_read(f, &h) >= 0 && h.gen > after)
-				err = rst_add_log(r, h.gen, cur, 1);
+				err = restore_chain_add_log(&r->c, h.gen, cur, 1);
 			os_close(f);
 		}
 		free(cur);
 	}
 	return err;
-}
-
-/* Step 2: one signature, no gaps, a chain, intact, covering the images. */
-static JET_ERR
-rst_check_logs(struct restore *r, uint32_t stop_gen, uint32_t *lowp, uint32_t *highp)
-{
-	const struct jet_sig *sign = &r->dbs[0].hdr.sign_log;
-	uint32_t need_low = UINT32_MAX, need_high = 0;
-	uint64_t prev_time = 0;
-	char msg[64];
-
-	qsort(r->logs, r->nlogs, sizeof(*r->logs), rst_log_cmp);
-	for (size_t i = 0; i < r->ndbs; i++) {
-		if (!sig_equal(&r->dbs[i].hdr.sign_log, sign)) {
-			event_log(NULL, EVENT_ERROR, 555, "%s and %s belong to different log sets", r->dbs[i].src, r->dbs[0].src);
-			return JET_errDatabasesNotFromSameSnapshot;
-		}
-		if (r->dbs[i].hdr.bk[BK_FULL_CUR].gen_low < need_low)
-			need_low = r->dbs[i].hdr.bk[BK_FULL_CUR].gen_low;
-		if (r->dbs[i].trailer.bk.gen_high > need_high)
-			need_high = r->dbs[i].trailer.bk.gen_high;
-	}
-	/* Generations after the stop are not replayed: drop them. */
-	while (stop_gen != 0 && r->nlogs > 0 && r->logs[r->nlogs - 1].gen > stop_gen) {
-		free(r->logs[r->nlogs - 1].path);
-		r->nlogs--;
-	}
-	if (r->nlogs == 0 || r->logs[0].gen > need_low) {
-		snprintf(msg, sizeof(msg), "%u", need_low);
-		event_log(NULL, EVENT_ERROR, 554, "the backup needs log generation %s but the oldest given is later", msg);
-		return JET_errStartingRestoreLogTooHigh;
-	}
-	/* Start at the oldest generation any image needs. */
-	while (r->nlogs > 0 && r->logs[0].gen < need_low) {
-		free(r->logs[0].path);
-		memmove(r->logs, r->logs + 1, (r->nlogs - 1) * sizeof(*r->logs));
-		r->nlogs--;
-	}
-	for (size_t i = 0; i < r->nlogs; i++) {
-		struct log_file_header h;
-		JET_ERR err;
-		if (i > 0 && r->logs[i].gen != r->logs[i - 1].gen + 1) {
-			snprintf(msg, sizeof(msg), "%u", r->logs[i - 1].gen + 1);
-			event_log(NULL, EVENT_ERROR, 528, "log generation %s is missing from the backup sets", msg);
-			return JET_errMissingLogFile;
-		}
-		if (r->logs[i].current) {
-			os_file *f;
-			if ((err = os_open(r->logs[i].path, OS_READ, &f)) == JET_errFileNotFound)
-				continue;	/* a live roll renamed it: copied when caught up */
-			if (err < 0)
-				return err;
-			err = log_header_read(f, &h);
-			os_close(f);
-			if (err >= 0 && !sig_equal(&h.sign_log, sign))
-				err = JET_errBadLogSignature;
-			if (err >= 0 && h.gen != r->logs[i].gen)
-				continue;	/* rolled since the scan: caught up after the copy */
-		} else
-			err = log_verify_path(r->logs[i].path, r->logs[i].gen, sign, &h);
-		if (err == JET_errBadLogSignature) {
-			event_log(NULL, EVENT_ERROR, 555, "%s belongs to another log set than the databases", r->logs[i].path);
-			return JET_errGivenLogFileHasBadSignature;
-		}
-		if (err < 0) {
-			event_log(NULL, EVENT_ERROR, 501, "%s is damaged (%s)", r->logs[i].path, JetErrorName(err));
-			return err;
-		}
-		if (i > 0 && h.time_prev != prev_time) {
-			event_log(NULL, EVENT_ERROR, 556, "%s does not follow the generation before it", r->logs[i].path);
-			return JET_errGivenLogFileIsNotContiguous;
-		}
-		prev_time = h.time_create;
-	}
-	if (r->logs[r->nlogs - 1].gen < need_high) {
-		snprintf(msg, sizeof(msg), "%u", need_high);
-		event_log(NULL, EVENT_ERROR, 553, "the backup needs log generations up to %s; the sets end earlier", msg);
-		return JET_errEndingRestoreLogTooLow;
-	}
-	*lowp = r->logs[0].gen;
-	*highp = r->logs[r->nlogs - 1].gen;
-	return JET_errSuccess;
 }
 
 static JET_ERR
@@ -424,7 +652,7 @@ err:
 
 /* Writes a database image to its destination as a database needing redo. */
 static JET_ERR
-rst_place_db(struct restore *r, struct rst_db *d, uint32_t high)
+rst_place_db(struct restore *r, struct restore_image *d, uint32_t high)
 {
 	uint32_t ps = d->hdr.page_size;
 	struct db_header h = d->hdr;
@@ -467,6 +695,38 @@ rst_file_gen(const char *path)
 }
 
 /*
+ * A stop generation past the last one given: replay reaches it only through
+ * generations already in the log directory (JetExternalRestore replays on
+ * into szLogPath); without the next one there, the restore would end at an
+ * earlier point than asked for, silently.
+ */
+static JET_ERR
+rst_check_stop(const struct restore *r, const struct restore_opts *o)
+{
+	char name[16], *p;
+	int have;
+
+	if (o->stop_gen == 0 || r->c.high >= o->stop_gen)
+		return JET_errSuccess;
+	if ((p = log_name_path(o->logdir, r->c.base, r->c.high + 1)) == NULL)
+		return JET_errOutOfMemory;
+	have = os_exists(p);
+	free(p);
+	snprintf(name, sizeof(name), "%s.log", r->c.base);
+	if (!have) {
+		if ((p = os_path_join(o->logdir, name)) == NULL)
+			return JET_errOutOfMemory;
+		have = rst_file_gen(p) == r->c.high + 1;
+		free(p);
+	}
+	if (have)
+		return JET_errSuccess;
+	event_log(NULL, EVENT_ERROR, 528, "replay up to generation %u was asked for, but the logs end at generation %u",
+	    o->stop_gen, r->c.high);
+	return JET_errMissingLogFile;
+}
+
+/*
  * A live instance may roll its log while we copy (<base>.log becomes a
  * closed generation and a new <base>.log appears).  Until the copied current
  * log directly follows the last copied generation, copy the generations the
@@ -479,10 +739,10 @@ rst_catch_up_live(struct restore *r, const struct restore_opts *o)
 	uint32_t last = 0;
 	JET_ERR err = JET_errSuccess;
 
-	for (size_t i = 0; i < r->nlogs; i++)
-		if (!r->logs[i].current && r->logs[i].gen > last)
-			last = r->logs[i].gen;
-	snprintf(name, sizeof(name), "%s.log", r->base);
+	for (size_t i = 0; i < r->c.nlogs; i++)
+		if (!r->c.logs[i].current && r->c.logs[i].gen > last)
+			last = r->c.logs[i].gen;
+	snprintf(name, sizeof(name), "%s.log", r->c.base);
 	src = os_path_join(o->roll_forward, name);
 	dst = os_path_join(o->logdir, name);
 	if (src == NULL || dst == NULL) {
@@ -493,8 +753,8 @@ rst_catch_up_live(struct restore *r, const struct restore_opts *o)
 		uint32_t cur;
 		/* Copy the closed generations that are now on disk. */
 		for (;;) {
-			char *from = log_name_path(o->roll_forward, r->base, last + 1);
-			char *to = log_name_path(o->logdir, r->base, last + 1);
+			char *from = log_name_path(o->roll_forward, r->c.base, last + 1);
+			char *to = log_name_path(o->logdir, r->c.base, last + 1);
 			int have = from != NULL && os_exists(from);
 			err = from == NULL || to == NULL ? JET_errOutOfMemory : have ? rst_copy_file(r, from, to) : 0;
 			free(from);
@@ -533,11 +793,11 @@ out:
 static JET_ERR
 rst_start_lsn(struct restore *r, size_t from, lsn_t *lsnp)
 {
-	for (size_t i = from; i < r->nlogs; i++) {
+	for (size_t i = from; i < r->c.nlogs; i++) {
 		struct log_file_header h;
 		os_file *f;
 		JET_ERR err;
-		RET(os_open(r->logs[i].path, OS_READ, &f));
+		RET(os_open(r->c.logs[i].path, OS_READ, &f));
 		err = log_header_read(f, &h);
 		os_close(f);
 		if (err < 0)
@@ -567,8 +827,8 @@ rst_cache_pages(const struct restore *r, unsigned long page_size)
 {
 	uint64_t pages = RST_CACHE_MIN_PAGES, cap = RST_CACHE_MAX / page_size, mem = os_physical_memory() / 8 / page_size;
 
-	for (size_t i = 0; i < r->ndbs; i++)
-		pages += r->dbs[i].hdr.pgno_last + r->dbs[i].hdr.pgno_last / 4;
+	for (size_t i = 0; i < r->c.nimgs; i++)
+		pages += r->c.imgs[i].hdr.pgno_last + r->c.imgs[i].hdr.pgno_last / 4;
 	if (mem != 0 && mem < cap)
 		cap = mem;
 	if (pages > cap)
@@ -587,16 +847,16 @@ rst_recover(struct restore *r, const char *sysdir, const char *logdir, uint32_t 
 	JET_ERR err;
 
 	memset(&map, 0, sizeof(map));
-	for (size_t i = 0; i < r->ndbs; i++) {
-		map.db[i].sign_db = r->dbs[i].hdr.sign_db;
-		map.db[i].dbid = r->dbs[i].hdr.dbid;
-		map.db[i].path = r->dbs[i].dst;
+	for (size_t i = 0; i < r->c.nimgs; i++) {
+		map.db[i].sign_db = r->c.imgs[i].hdr.sign_db;
+		map.db[i].dbid = r->c.imgs[i].hdr.dbid;
+		map.db[i].path = r->c.imgs[i].dst;
 	}
-	map.n = r->ndbs;
+	map.n = r->c.nimgs;
 	RET(JetCreateInstance(&inst, NULL));
 	if ((err = JetSetSystemParameter(&inst, 0, JET_paramSystemPath, 0, sysdir)) < 0 ||
 	    (err = JetSetSystemParameter(&inst, 0, JET_paramLogFilePath, 0, logdir)) < 0 ||
-	    (err = JetSetSystemParameter(&inst, 0, JET_paramBaseName, 0, r->base)) < 0 ||
+	    (err = JetSetSystemParameter(&inst, 0, JET_paramBaseName, 0, r->c.base)) < 0 ||
 	    (err = JetSetSystemParameter(&inst, 0, JET_paramDatabasePageSize, page_size, NULL)) < 0 ||
 	    (err = JetSetSystemParameter(&inst, 0, JET_paramCacheSizeMax, rst_cache_pages(r, page_size), NULL)) < 0 ||
 	    (err = JetSetSystemParameter(&inst, 0, JET_paramJetfsEventTarget, (JET_API_PTR)event_target, NULL)) < 0) {
@@ -628,7 +888,7 @@ rst_recover(struct restore *r, const char *sysdir, const char *logdir, uint32_t 
 
 
 static JET_ERR
-rst_destination(struct restore *r, const struct restore_opts *o, struct rst_db *d)
+rst_destination(struct restore *r, const struct restore_opts *o, struct restore_image *d)
 {
 	const char *slash = strrchr(d->trailer.path, '/');
 	const char *name = slash ? slash + 1 : d->trailer.path;
@@ -651,20 +911,21 @@ rst_destination(struct restore *r, const struct restore_opts *o, struct rst_db *
 
 /* The restored log file of an entry (in the target log directory). */
 static char *
-rst_log_dest(const struct restore *r, const struct restore_opts *o, const struct rst_log *l)
+rst_log_dest(const struct restore *r, const struct restore_opts *o, const struct restore_log *l)
 {
 	char name[16];
 
 	if (!l->current)
-		return log_name_path(o->logdir, r->base, l->gen);
-	snprintf(name, sizeof(name), "%s.log", r->base);
+		return log_name_path(o->logdir, r->c.base, l->gen);
+	snprintf(name, sizeof(name), "%s.log", r->c.base);
 	return os_path_join(o->logdir, name);
 }
 
 /*
- * Refuses, before anything is written, a target that already holds a
- * checkpoint, one of the logs, or (unless the API restores in place, as
- * JetRestoreInstance does) one of the databases.
+ * Refuses, before anything is written, two databases restored to one path,
+ * and a target that already holds a checkpoint, one of the logs, or (unless
+ * the API restores in place, as JetRestoreInstance does) one of the
+ * databases.
  */
 static JET_ERR
 rst_preflight(const struct restore *r, const struct restore_opts *o)
@@ -673,24 +934,32 @@ rst_preflight(const struct restore *r, const struct restore_opts *o)
 	char *p;
 	int exists;
 
+	/* Restored into one directory, two databases of one file name would be one file. */
+	for (size_t i = 0; i < r->c.nimgs; i++)
+		for (size_t j = 0; j < i; j++)
+			if (strcmp(r->c.imgs[i].dst, r->c.imgs[j].dst) == 0) {
+				event_log(NULL, EVENT_ERROR, 1201, "%s and %s would both be restored to %s",
+				    r->c.imgs[j].src, r->c.imgs[i].src, r->c.imgs[i].dst);
+				return JET_errDatabaseDuplicate;
+			}
 	memset(&tmp, 0, sizeof(tmp));
 	snprintf(tmp.p.system_path, sizeof(tmp.p.system_path), "%s", o->sysdir);
-	snprintf(tmp.p.base_name, sizeof(tmp.p.base_name), "%s", r->base);
+	snprintf(tmp.p.base_name, sizeof(tmp.p.base_name), "%s", r->c.base);
 	if ((p = ckpt_path(&tmp)) == NULL)
 		return JET_errOutOfMemory;
 	if ((exists = os_exists(p)))
 		event_log(NULL, EVENT_ERROR, 1814, "%s already exists in the restore target", p);
 	free(p);
-	for (size_t i = 0; i < r->nlogs && !exists; i++) {
-		if ((p = rst_log_dest(r, o, &r->logs[i])) == NULL)
+	for (size_t i = 0; i < r->c.nlogs && !exists; i++) {
+		if ((p = rst_log_dest(r, o, &r->c.logs[i])) == NULL)
 			return JET_errOutOfMemory;
 		if ((exists = os_exists(p)))
 			event_log(NULL, EVENT_ERROR, 1814, "%s already exists in the restore target", p);
 		free(p);
 	}
-	for (size_t i = 0; i < r->ndbs && !exists && !o->overwrite_dbs; i++)
-		if ((exists = os_exists(r->dbs[i].dst)))
-			event_log(NULL, EVENT_ERROR, 1814, "%s already exists in the restore target", r->dbs[i].dst);
+	for (size_t i = 0; i < r->c.nimgs && !exists && !o->overwrite_dbs; i++)
+		if ((exists = os_exists(r->c.imgs[i].dst)))
+			event_log(NULL, EVENT_ERROR, 1814, "%s already exists in the restore target", r->c.imgs[i].dst);
 	return exists ? JET_errFileAlreadyExists : JET_errSuccess;
 }
 
@@ -699,13 +968,12 @@ restore_run(const struct restore_opts *o)
 {
 	struct restore r;
 	struct ckpt_state ck;
-	uint32_t low = 0, high = 0;
 	size_t kept = 0;
 	JET_ERR err;
 
 	memset(&r, 0, sizeof(r));
 	memset(&ck, 0, sizeof(ck));
-	snprintf(r.base, sizeof(r.base), "%s", o->base);
+	snprintf(r.c.base, sizeof(r.c.base), "%s", o->base);
 	r.pfn = o->pfn;
 	rst_progress(&r, JET_sntBegin, 0, 100);
 	if (o->nsets == 0) {
@@ -713,71 +981,72 @@ restore_run(const struct restore_opts *o)
 		goto err;
 	}
 	for (size_t i = 0; i < o->nsets; i++)
-		ERR(rst_scan_dir(&r, o->sets[i], i == 0));
-	if (r.ndbs == 0) {
+		ERR(restore_chain_scan(&r.c, o->sets[i], i == 0));
+	if (r.c.nimgs == 0) {
 		event_log(NULL, EVENT_ERROR, 1811, "no database backup image in %s", o->sets[0]);
 		err = JET_errFileNotFound;
 		goto err;
 	}
-	for (size_t i = 0; i < r.ndbs; i++) {
-		ERR(rst_destination(&r, o, &r.dbs[i]));
-		if (r.dbs[i].dst == NULL) {
-			free(r.dbs[i].src);
+	for (size_t i = 0; i < r.c.nimgs; i++) {
+		ERR(rst_destination(&r, o, &r.c.imgs[i]));
+		if (r.c.imgs[i].dst == NULL) {
+			free(r.c.imgs[i].src);
 			continue;
 		}
-		r.dbs[kept++] = r.dbs[i];
+		r.c.imgs[kept++] = r.c.imgs[i];
 	}
-	r.ndbs = kept;
-	if (r.ndbs == 0) {
+	r.c.nimgs = kept;
+	if (r.c.nimgs == 0) {
 		err = JET_errDatabaseNotFound;
 		goto err;
 	}
 	if (o->roll_forward != NULL) {
 		uint32_t last = 0;
-		for (size_t i = 0; i < r.nlogs; i++)
-			if (r.logs[i].gen > last)
-				last = r.logs[i].gen;
+		for (size_t i = 0; i < r.c.nlogs; i++)
+			if (r.c.logs[i].gen > last)
+				last = r.c.logs[i].gen;
 		ERR(rst_scan_live(&r, o->roll_forward, last));
 	}
-	ERR(rst_check_logs(&r, o->stop_gen, &low, &high));
+	ERR(restore_chain_check(&r.c, o->stop_gen));
+	ERR(rst_check_stop(&r, o));
 	ERR(rst_preflight(&r, o));
 	rst_progress(&r, JET_sntProgress, 10, 100);
 
 	/* Step 3: nothing was written before this point. */
-	for (size_t i = 0; i < r.nlogs; i++) {
-		char *to = rst_log_dest(&r, o, &r.logs[i]);
+	for (size_t i = 0; i < r.c.nlogs; i++) {
+		char *to = rst_log_dest(&r, o, &r.c.logs[i]);
 		if (to == NULL) {
 			err = JET_errOutOfMemory;
 			goto err;
 		}
-		err = rst_copy_file(&r, r.logs[i].path, to);
+		err = rst_copy_file(&r, r.c.logs[i].path, to);
 		free(to);
-		if (err == JET_errFileNotFound && r.logs[i].current)
+		if (err == JET_errFileNotFound && r.c.logs[i].current)
 			err = JET_errSuccess;	/* renamed by a roll meanwhile: caught up below */
 		if (err < 0)
 			goto err;
 	}
-	if (o->roll_forward != NULL && r.nlogs > 0 && r.logs[r.nlogs - 1].current)
+	if (o->roll_forward != NULL && r.c.nlogs > 0 && r.c.logs[r.c.nlogs - 1].current)
 		ERR(rst_catch_up_live(&r, o));
-	for (size_t i = 0; i < r.ndbs; i++)
-		ERR(rst_place_db(&r, &r.dbs[i], high));
+	for (size_t i = 0; i < r.c.nimgs; i++)
+		ERR(rst_place_db(&r, &r.c.imgs[i], r.c.high));
 	rst_progress(&r, JET_sntProgress, 50, 100);
 	ERR(rst_start_lsn(&r, 0, &ck.lsn));
-	ck.gen = low;
-	ck.sign_log = r.dbs[0].hdr.sign_log;
-	for (size_t i = 0; i < r.ndbs; i++) {
-		ck.attach[i].dbid = r.dbs[i].hdr.dbid;
-		ck.attach[i].sign_db = r.dbs[i].hdr.sign_db;
-		ck.attach[i].path = r.dbs[i].dst;
+	ck.gen = r.c.low;
+	ck.sign_log = r.c.imgs[0].hdr.sign_log;
+	for (size_t i = 0; i < r.c.nimgs; i++) {
+		ck.attach[i].dbid = r.c.imgs[i].hdr.dbid;
+		ck.attach[i].sign_db = r.c.imgs[i].hdr.sign_db;
+		ck.attach[i].path = r.c.imgs[i].dst;
 	}
-	ck.nattach = r.ndbs;
+	ck.nattach = r.c.nimgs;
 	{
 		/* ckpt_write wants an instance for its paths. */
 		struct jet_inst tmp;
 		char *chk;
 		memset(&tmp, 0, sizeof(tmp));
 		snprintf(tmp.p.system_path, sizeof(tmp.p.system_path), "%s", o->sysdir);
-		snprintf(tmp.p.base_name, sizeof(tmp.p.base_name), "%s", r.base);
+		snprintf(tmp.p.base_name, sizeof(tmp.p.base_name), "%s", r.c.base);
 		if ((chk = ckpt_path(&tmp)) == NULL) {
 			err = JET_errOutOfMemory;
 			goto err;
@@ -788,9 +1057,9 @@ restore_run(const struct restore_opts *o)
 			goto err;
 		ERR(ckpt_write(&tmp, &ck));
 	}
-	ERR(rst_recover(&r, o->sysdir, o->logdir, o->stop_gen, o->event_target, r.dbs[0].hdr.page_size));
+	ERR(rst_recover(&r, o->sysdir, o->logdir, o->stop_gen, o->event_target, r.c.imgs[0].hdr.page_size));
 	rst_progress(&r, JET_sntComplete, 100, 100);
-	event_log(NULL, EVENT_INFO, 205, "restore complete: log generations %u to %u replayed", low, high);
+	event_log(NULL, EVENT_INFO, 205, "restore complete: log generations %u to %u replayed", r.c.low, r.c.high);
 	rst_free(&r);
 	return JET_errSuccess;
 err:

@@ -3497,6 +3497,109 @@ START_TEST(test_restore_errors)
 }
 END_TEST
 
+/*
+ * A page of an image with a bad checksum (the image's last page, which redo
+ * may well rewrite entirely): every restore refuses it before writing
+ * anything, as ESE's restore verifies every page; JetRestoreInstance leaves
+ * the database in place as it was.
+ */
+START_TEST(test_restore_bad_page)
+{
+	struct bank b;
+	char *set = tu_tempdir(), *m, *img, *saved, *rd;
+	const char *sets[1];
+	struct db_header ih;
+	unsigned long ps;
+	JET_INSTANCE ri;
+
+	bank_create(&b, CACHE_PAGES, 0);
+	ps = page_size_of(b.inst);
+	transfers(&b, 20);
+	CK(JetBackupInstance(b.inst, set, 0, NULL));
+	bank_term(&b);
+	m = copy_set(set);
+	img = tu_path(m, "bank.edb");
+	ih = tu_hdr_of(img);
+	tu_scribble(img, page_offset(ih.pgno_last, ps) + 100, 4, 0xEE);
+	sets[0] = m;
+	restore_fails(sets, 1, JET_errReadVerifyFailure);
+
+	rd = tu_tempdir();
+	saved = tu_path(rd, "saved.edb");
+	tu_copy_file(b.dbpath, saved);
+	ri = tu_instance(b.dir, LOG_KB, CACHE_PAGES);
+	CK_ERR(JetRestoreInstance(ri, m, rd, NULL), JET_errReadVerifyFailure);
+	ck_assert_msg(files_equal(b.dbpath, saved), "a refused JetRestoreInstance changed the database in place");
+	ck_assert_int_eq(count_files(rd), 1);
+	CK(JetTerm(ri));
+	tu_rmdir(rd);
+	tu_rmdir(m);
+	tu_rmdir(set);
+	free(saved);
+	free(rd);
+	free(img);
+	free(m);
+	free(set);
+	bank_free(&b);
+}
+END_TEST
+
+/*
+ * Two databases with one file name in two directories, their images in one
+ * set under two names: restored into one directory they would be one file
+ * (one database silently lost); restore refuses before writing.
+ */
+START_TEST(test_restore_same_name)
+{
+	struct bank b;
+	char *out1 = tu_tempdir(), *out2 = tu_tempdir(), *set = tu_tempdir(), *sub, *pa, *pb, *from, *to;
+	struct bkrun r;
+	const char *sets[1] = { set };
+
+	bank_create(&b, CACHE_PAGES, 0);
+	sub = tu_path(b.dir, "a");
+	ck_assert(mkdir(sub, 0700) == 0);
+	free(sub);
+	sub = tu_path(b.dir, "b");
+	ck_assert(mkdir(sub, 0700) == 0);
+	free(sub);
+	pa = bank_add_db(&b, "a/data.edb");
+	memset(&r, 0, sizeof(r));
+	ese_backup(b.inst, out1, &r);
+	transfers(&b, 10);
+	CK(JetDetachDatabase(b.ses, pa));
+	pb = bank_add_db(&b, "b/data.edb");
+	memset(&r, 0, sizeof(r));
+	ese_backup(b.inst, out2, &r);
+	bank_term(&b);
+	/* a's image as data-a.edb, then b's as data.edb with the later logs; and the generations between. */
+	cp_all(out1, set);
+	from = tu_path(set, "data.edb");
+	to = tu_path(set, "data-a.edb");
+	ck_assert(rename(from, to) == 0);
+	cp_all(out2, set);
+	for (uint32_t g = 1; g < 4096; g++) {
+		char *live = gen_path(b.dir, g), *in = gen_path(set, g);
+		if (access(live, F_OK) == 0 && access(in, F_OK) != 0)
+			tu_copy_file(live, in);
+		free(live);
+		free(in);
+	}
+	restore_fails(sets, 1, JET_errDatabaseDuplicate);
+	tu_rmdir(out1);
+	tu_rmdir(out2);
+	tu_rmdir(set);
+	free(from);
+	free(to);
+	free(pa);
+	free(pb);
+	free(out1);
+	free(out2);
+	free(set);
+	bank_free(&b);
+}
+END_TEST
+
 static Suite *
 backup_suite(void)
 {
@@ -3528,6 +3631,8 @@ backup_suite(void)
 	tu_add_test(s, "quiet_begin_loop", test_quiet_begin_loop, 120);
 	tu_add_test(s, "backupinstance_same_name", test_backupinstance_same_name, 60);
 	tu_add_test(s, "restore_instance", test_restore_instance, 60);
+	tu_add_test(s, "restore_bad_page", test_restore_bad_page, 60);
+	tu_add_test(s, "restore_same_name", test_restore_same_name, 60);
 	tu_add_test(s, "roll_forward", test_roll_forward, 60);
 	tu_add_test(s, "roll_forward_live", test_roll_forward_live, 60);
 	tu_add_test(s, "truncate_crash", test_truncate_crash, 60);

@@ -148,7 +148,7 @@ fz_run(const uint8_t *data, size_t size)
 			os_close(f);
 			(void)log_verify_path(files[i].path, 0, NULL, &h);
 			fz_quiet_begin();
-			(void)check_log_file(files[i].path, 1, NULL, NULL);
+			(void)check_log_file(files[i].path, 1);
 			(void)verify_one(files[i].path);
 			fz_quiet_end();
 		}
