@@ -1412,10 +1412,16 @@ bk_all_logs_copied(struct backup *bk)
 	return 1;
 }
 
-/* Records the backup in each database it covered (ESE's ErrBKUpdateHdrBackupInfo). */
-static void
+/*
+ * Records the backup in each database it covered (ESE's
+ * ErrBKUpdateHdrBackupInfo).  A header that cannot be written gets event 219
+ * and the others are still recorded; the first such error is returned.
+ */
+static JET_ERR
 bk_record(struct jet_inst *inst, struct backup *bk, int truncated)
 {
+	JET_ERR first = JET_errSuccess;
+
 	struct bkinfo bi = { bk->mark_lsn, bk->mark_time, bk->copy_mic, bk->copy_mac - 1 };
 	int slot = bk->full ? (truncated ? BK_FULL_PREV : BK_COPY_PREV) : (truncated ? BK_INC_PREV : BK_DIFF_PREV);
 	static const char *const kinds[] = { "full", "incremental", "copy", "differential" };
@@ -1432,36 +1438,53 @@ bk_record(struct jet_inst *inst, struct backup *bk, int truncated)
 			pthread_mutex_unlock(&db->hdr_lock);
 			err = db_write_header(db);
 		}
-		if (err < 0)
+		if (err < 0) {
 			event_log(inst, EVENT_WARNING, 219, "%s: the backup could not be recorded in the header: %s",
 			    db->path, JetErrorString(err));
-		else
+			if (first == JET_errSuccess)
+				first = err;
+		} else
 			event_log(inst, EVENT_INFO, 213, "%s: %s backup recorded (log generations %u to %u)", db->path,
 			    kinds[slot], bi.gen_low, bi.gen_high);
 	}
+	return first;
 }
 
-static void
+/*
+ * Ends the backup: recorded if normal and nothing stands against it.  Returns
+ * what End tells a client that asked for a normal end it did not get (or a
+ * header that could not be written): ESE returns success whatever was
+ * recorded; a point-in-time client (jetfs, JetBackupInstance) says "recorded"
+ * on success, so it learns the truth.
+ */
+static JET_ERR
 bk_end(struct jet_inst *inst, int normal, int truncate_done, JET_ERR why)
 {
 	struct backup *bk = inst->backup;
+	JET_ERR downgraded = JET_errSuccess;
 
+	if (bk->stopped && normal)
+		downgraded = JET_errBackupAbortByServer;
 	if (bk->stopped)
 		normal = 0, why = JET_errBackupAbortByServer;
 	if (normal && (bk->state != BK_LOGS || !bk_all_logs_copied(bk))) {
 		event_log(inst, EVENT_WARNING, 215, "backup ended by the client before %s: recorded as aborted",
 		    bk->state != BK_LOGS ? "the log files were listed" : "every log file was copied");
 		normal = 0;
+		downgraded = JET_errLogFileNotCopied;
 	}
 	if (normal)
-		bk_record(inst, bk, bk->truncated || truncate_done);
+		downgraded = bk_record(inst, bk, bk->truncated || truncate_done);
 	else {
 		bk_log_phase(inst, BKP_ABORT, 0, 0, NULL);
 		event_log(inst, EVENT_WARNING, why == JET_errBackupAbortByServer ? 226 : 215, "backup aborted%s",
 		    why == JET_errBackupAbortByServer ? " by the server (JetStopBackup or shutdown)" : "");
 	}
 	bk_log_phase(inst, BKP_STOP, 0, 0, NULL);
+	if (!bk->pit)
+		downgraded = JET_errSuccess;
 	bk_cleanup(inst);
+	return downgraded;
 }
 
 JET_ERR JET_API
@@ -1483,8 +1506,8 @@ JetEndExternalBackupInstance2(JET_INSTANCE instance, JET_GRBIT grbit)
 	if (inst->backup == NULL)
 		err = JET_errNoBackup;
 	else {
-		bk_end(inst, mode == JET_bitBackupEndNormal, (grbit & JET_bitBackupTruncateDone) != 0, JET_errSuccess);
-		err = JET_errSuccess;
+		err = bk_end(inst, mode == JET_bitBackupEndNormal, (grbit & JET_bitBackupTruncateDone) != 0,
+		    JET_errSuccess);
 	}
 	pthread_mutex_unlock(&inst->backup_lock);
 	return err;
@@ -1531,7 +1554,7 @@ backup_term(struct jet_inst *inst)
 	pthread_mutex_lock(&inst->backup_lock);
 	if (inst->backup != NULL) {
 		inst->backup->stopped = 1;
-		bk_end(inst, 0, 0, JET_errBackupAbortByServer);
+		(void)bk_end(inst, 0, 0, JET_errBackupAbortByServer);
 	}
 	pthread_mutex_unlock(&inst->backup_lock);
 }

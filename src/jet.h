@@ -761,9 +761,16 @@ JET_ERR JET_API JetTruncateLog(void);
  * JET_bitBackupTruncateDone), else Copy; incremental: Incremental or
  * Differential.  It is recorded as an abort (nothing written) if
  * JetGetLogInfo was never called or after JetStopBackup.
- * JET_bitBackupEndAbort records nothing.  Returns success in all these cases.
+ * JET_bitBackupEndAbort records nothing.  Returns success in all these cases
+ * (as ESE), except in point-in-time mode (extension): there a normal end
+ * recorded as an abort fails, so that the client never reports a backup the
+ * headers do not hold (the backup has ended all the same).
  * @return JET_errInvalidParameter (neither or both of Normal and Abort),
- *   JET_errNoBackup.
+ *   JET_errNoBackup; point-in-time mode, EndNormal recorded as an abort:
+ *   JET_errBackupAbortByServer (after JetStopBackup),
+ *   JET_errLogFileNotCopied (a listed file not read to its end), or the
+ *   error of a database header the backup could not be written to (event
+ *   219; the other databases are recorded).
  */
 JET_ERR JET_API JetEndExternalBackupInstance2(JET_INSTANCE instance, JET_GRBIT grbit);
 JET_ERR JET_API JetEndExternalBackupInstance(JET_INSTANCE instance);

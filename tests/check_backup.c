@@ -2576,7 +2576,9 @@ START_TEST(test_pit_partial_read)
 	}
 	gens_present(b.dir, present, sizeof(present));
 	CK_ERR(JetTruncateLogInstance(b.inst), JET_errLogFileNotCopied);
-	CK(JetEndExternalBackupInstance(b.inst));
+	/* Asked for a normal end it cannot have: the backup ends, and End says so. */
+	CK_ERR(JetEndExternalBackupInstance(b.inst), JET_errLogFileNotCopied);
+	CK_ERR(JetEndExternalBackupInstance(b.inst), JET_errNoBackup);
 	gens_present(b.dir, present2, sizeof(present2));
 	for (size_t g = 0; g < sizeof(present); g++)
 		ck_assert_msg(!present[g] || present2[g], "generation %zu was truncated although it was not copied", g);
@@ -2589,6 +2591,48 @@ START_TEST(test_pit_partial_read)
 	free(rb);
 	bank_term(&b);
 	bank_free(&b);
+}
+END_TEST
+
+/*
+ * Point-in-time: JetStopBackup between the last read (and the truncation) and
+ * End makes End(normal) record an abort; ESE returns success all the same,
+ * and a client would report a backup the headers do not hold.  In
+ * point-in-time mode End fails instead; in ESE mode it still succeeds.
+ */
+START_TEST(test_pit_end_after_stop)
+{
+	for (int pit = 0; pit <= 1; pit++) {
+		struct bank b;
+		struct bkrun r = { 0 };
+		char *names[MAXNAMES], *buf, *out = tu_tempdir();
+		int n;
+		struct db_header before, after;
+
+		bank_create(&b, CACHE_PAGES, 0);
+		roll_gens(&b, 2);
+		before = tu_hdr_of(b.dbpath);
+		CK(JetBeginExternalBackupInstance(b.inst, pit ? JET_bitBackupJetfsPointInTime : 0));
+		buf = get_list(b.inst, L_ATTACH, names, &n, NULL);
+		for (int i = 0; i < n; i++)
+			ese_copy(b.inst, names[i], out, &r, 1);
+		free(buf);
+		buf = get_list(b.inst, L_LOGS, names, &n, NULL);
+		for (int i = 0; i < n; i++)
+			ese_copy(b.inst, names[i], out, &r, 0);
+		free(buf);
+		CK(JetStopBackupInstance(b.inst));
+		CK_ERR(JetEndExternalBackupInstance(b.inst), pit ? JET_errBackupAbortByServer : JET_errSuccess);
+		CK_ERR(JetEndExternalBackupInstance(b.inst), JET_errNoBackup);
+		after = tu_hdr_of(b.dbpath);
+		for (int s = 0; s < BK_NSLOTS; s++)
+			ck_assert_msg(memcmp(&before.bk[s], &after.bk[s], sizeof(before.bk[s])) == 0,
+			    "%s: a stopped backup changed header slot %d", pit ? "point-in-time" : "ESE", s);
+		tu_rmdir(out);
+		free(out);
+		bank_term(&b);
+		bank_free(&b);
+	}
 }
 END_TEST
 
@@ -3622,6 +3666,7 @@ backup_suite(void)
 	tu_add_test(s, "trailer_covers_read", test_trailer_covers_read, 60);
 	tu_add_test(s, "circular_full", test_circular_full, 60);
 	tu_add_test(s, "pit_chain", test_pit_chain, 60);
+	tu_add_test(s, "pit_end_after_stop", test_pit_end_after_stop, 60);
 	tu_add_test(s, "pit_partial_read", test_pit_partial_read, 60);
 	tu_add_test(s, "chain", test_chain, 120);
 	tu_add_test(s, "incremental_gap", test_incremental_gap, 60);
