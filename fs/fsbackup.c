@@ -66,6 +66,7 @@
 #include <string.h>
 #include <syslog.h>
 
+#include "bkname.h"
 #include "fsbackup.h"
 #include "fsmanifest.h"
 #include "manifest.h"
@@ -427,36 +428,6 @@ fsb_free_files(struct fsb_file *files, size_t n)
 	free(files);
 }
 
-/* F6: s as printable ASCII for a message: controls, '\\' and bytes above 0x7e as \\xHH; cut to fit out. */
-static void
-set_escape(const char *s, char *out, size_t cb)
-{
-	size_t o = 0;
-
-	for (const unsigned char *p = (const unsigned char *)s; *p != '\0' && o + 5 < cb; p++)
-		if (*p < 0x20 || *p >= 0x7f || *p == '\\')
-			o += (size_t)snprintf(out + o, cb - o, "\\x%02x", *p);
-		else
-			out[o++] = (char)*p;
-	out[o] = '\0';
-}
-
-/* F6: why the instance's name of a file cannot be listed, or NULL. */
-static const char *
-set_name_problem(const struct fsb_file *f)
-{
-	for (const unsigned char *p = (const unsigned char *)f->source_name; *p != '\0'; p++)
-		if (*p < 0x20 || *p == 0x7f)
-			return "a control character in its name";
-	if (f->name[0] == '\0')
-		return "an empty name";
-	if (strcmp(f->name, ".") == 0 || strcmp(f->name, "..") == 0)
-		return "the name . or ..";
-	if (strlen(f->name) > NAME_MAX)
-		return "a name longer than 255 bytes";
-	return NULL;
-}
-
 /*
  * Begin proper, outside the lock: connect, Begin (waiting a bounded time for
  * a backup that still runs), list the databases and logs, and size each.
@@ -497,10 +468,10 @@ fsb_start(struct fsbackup *b, enum fsb_kind kind, JET_INSTANCE *pinst, struct fs
 	if ((err = fsb_get_list(*pinst, 1, &logs, info)) < 0 || (err = fsb_add_files(&files, &n, logs, 0)) < 0)
 		goto err;
 	for (size_t i = 0; i < n; i++) {
-		const char *problem = set_name_problem(&files[i]);
+		const char *problem = bkname_problem(files[i].source_name);
 		if (problem != NULL) {
 			char shown[FSB_MSG / 2];
-			set_escape(files[i].source_name, shown, sizeof(shown));
+			bkname_escape(files[i].source_name, shown, sizeof(shown));
 			snprintf(msg, FSB_MSG, "the instance listed a file jetfs cannot serve: \"%s\" (%s): the set "
 			    "is refused", shown, problem);
 			err = JET_errInvalidParameter;

@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bkname.h"
 #include "jet_int.h"
 
 #define BKD_CHUNK (1u << 20)
@@ -192,7 +193,9 @@ bkd_list(struct bkd *b, int logs, char **szzp)
  * DIR/b/data.edb attached) would overwrite one another and the set would
  * lack a database while looking complete.  Refused before anything is copied
  * or truncated, with jetfs's words (fs/fsbackup.c): the admin renames one.
- * szz2 (may be NULL) is checked against szz1 and itself as well.
+ * szz2 (may be NULL) is checked against szz1 and itself as well.  Each name
+ * must also be one a directory can hold (bkname.h): a remote instance's
+ * names come from another process.
  */
 static JET_ERR
 bkd_check_names(struct bkd *b, const char *szz1, const char *szz2)
@@ -200,7 +203,15 @@ bkd_check_names(struct bkd *b, const char *szz1, const char *szz2)
 	const char *lists[2] = { szz1, szz2 };
 
 	for (int i = 0; i < 2; i++)
-		for (const char *p = lists[i]; p != NULL && *p != '\0'; p += strlen(p) + 1)
+		for (const char *p = lists[i]; p != NULL && *p != '\0'; p += strlen(p) + 1) {
+			const char *problem = bkname_problem(p);
+			if (problem != NULL) {
+				char shown[2 * PATH_MAX];
+				bkname_escape(p, shown, sizeof(shown));
+				event_log(b->in, EVENT_ERROR, 214, "the instance listed a file that cannot be written "
+				    "into a backup directory: \"%s\" (%s): the set is refused", shown, problem);
+				return JET_errInvalidParameter;
+			}
 			for (int j = 0; j <= i; j++)
 				for (const char *q = lists[j]; q != NULL && *q != '\0' && q != p; q += strlen(q) + 1)
 					if (strcmp(bkd_base(p), bkd_base(q)) == 0) {
@@ -209,6 +220,7 @@ bkd_check_names(struct bkd *b, const char *szz1, const char *szz2)
 						    bkd_base(p), q, p);
 						return JET_errFileAlreadyExists;
 					}
+		}
 	return JET_errSuccess;
 }
 
