@@ -4,9 +4,12 @@
  * INVARIANTS
  *  M1. A file's hash covers exactly its bytes [0, hashed), in order; it is
  *      advanced only under the file's lock, and finished once hashed is its
- *      size.  A served read that starts beyond hashed waits a little
- *      (FSM_WAIT_MS) for the reads in front of it, which readahead requests
- *      answered by other threads usually are; then the gap is read again.
+ *      size.  A served read that starts beyond hashed waits for the reads
+ *      in front of it, answered by other threads: while another read of the
+ *      file is pending (M3) up to FSM_PENDING_WAIT_MS, since that one is
+ *      about to hash its bytes (under load or a sanitizer it can take
+ *      longer than a few ms); with none pending, only FSM_WAIT_MS.  Then
+ *      the gap is read again.
  *      One that starts beyond hashed + FSM_GAP_MAX is ignored: it will be
  *      hashed again when the manifest is read.
  *      Hashing runs after the reply (fsops.c), so neither the wait nor the
@@ -40,7 +43,7 @@
 #define FSM_GAP_MAX (8u << 20)
 #define FSM_CHUNK (1u << 20)
 #define FSM_WAIT_MS 20
-/* How long the manifest's read waits for served bytes still to be hashed. */
+/* How long the manifest's read, or a read served ahead, waits for served bytes still to be hashed. */
 #define FSM_PENDING_WAIT_MS 2000
 
 struct fsm_file {
@@ -184,9 +187,10 @@ fsmanifest_served(struct fsmanifest *m, size_t i, const void *buf, size_t n, uin
 	f = &m->f[i];
 	pthread_mutex_lock(&f->lock);
 	if (!f->done && off > f->hashed && off <= f->hashed + FSM_GAP_MAX) {
-		struct timespec until = fsm_deadline(FSM_WAIT_MS);
+		struct timespec soon = fsm_deadline(FSM_WAIT_MS), late = fsm_deadline(FSM_PENDING_WAIT_MS);
+		/* Another read still pending may be the one in front (M1, M3). */
 		while (!f->done && off > f->hashed &&
-		    pthread_cond_timedwait(&f->advanced, &f->lock, &until) == 0)
+		    pthread_cond_timedwait(&f->advanced, &f->lock, f->pending > 1 ? &late : &soon) == 0)
 			;
 	}
 	/* M1: a gap that is too far ahead is left to the manifest's read. */
