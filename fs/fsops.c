@@ -609,12 +609,13 @@ struct opt_parse {
 	int failed;
 };
 
-enum { KEY_MAX_READ, KEY_DIRECT_IO, KEY_NO_MANIFEST };
+enum { KEY_MAX_READ, KEY_DIRECT_IO, KEY_NO_MANIFEST, KEY_WAIT, KEY_TIMEOUT, KEY_READAHEAD };
 
+/* Numbers are parsed here, not with fuse_opt's %u, which takes "-1" and wraps what overflows. */
 static const struct fuse_opt jetfs_opts[] = {
-	{ "wait=%u", offsetof(struct fsops_options, wait_s), 0 },
-	{ "timeout=%u", offsetof(struct fsops_options, timeout_s), 0 },
-	{ "readahead=%u", offsetof(struct fsops_options, readahead_kb), 0 },
+	FUSE_OPT_KEY("wait=", KEY_WAIT),
+	FUSE_OPT_KEY("timeout=", KEY_TIMEOUT),
+	FUSE_OPT_KEY("readahead=", KEY_READAHEAD),
 	FUSE_OPT_KEY("direct_io", KEY_DIRECT_IO),
 	FUSE_OPT_KEY("nomanifest", KEY_NO_MANIFEST),
 	FUSE_OPT_KEY("max_read=", KEY_MAX_READ),
@@ -635,6 +636,18 @@ parse_unsigned(const char *s, unsigned max, unsigned *out)
 	return 0;
 }
 
+/* NAME=N with N in [0, max]: 0, or -1 after saying why. */
+static int
+opt_number(const char *arg, unsigned max, const char *unit, unsigned *out)
+{
+	const char *eq = strchr(arg, '=');
+
+	if (parse_unsigned(eq + 1, max, out) == 0)
+		return 0;
+	fprintf(stderr, "jetfs: bad option %s: a number of %s from 0 to %u\n", arg, unit, max);
+	return -1;
+}
+
 static int
 opt_proc(void *data, const char *arg, int key, struct fuse_args *outargs)
 {
@@ -642,6 +655,12 @@ opt_proc(void *data, const char *arg, int key, struct fuse_args *outargs)
 
 	(void)outargs;
 	switch (key) {
+	case KEY_WAIT:
+		return opt_number(arg, 3600, "seconds", &opt->wait_s);
+	case KEY_TIMEOUT:
+		return opt_number(arg, 86400, "seconds", &opt->timeout_s);
+	case KEY_READAHEAD:
+		return opt_number(arg, FSOPS_MAX_READAHEAD_KB, "KiB", &opt->readahead_kb);
 	case KEY_DIRECT_IO:
 		return 0;	/* the only mode now; accepted so that older command lines and fstab still mount */
 	case KEY_NO_MANIFEST:
@@ -665,22 +684,7 @@ fsops_parse_options(struct fuse_args *args, struct fsops_options *opt)
 	opt->wait_s = FSOPS_DEFAULT_WAIT_S;
 	opt->timeout_s = FSOPS_DEFAULT_TIMEOUT_S;
 	opt->readahead_kb = FSOPS_DEFAULT_READAHEAD_KB;
-	if (fuse_opt_parse(args, opt, jetfs_opts, opt_proc) != 0)
-		return -1;
-	if (opt->wait_s > 3600) {
-		fprintf(stderr, "jetfs: bad option wait=%u: at most 3600 seconds\n", opt->wait_s);
-		return -1;
-	}
-	if (opt->timeout_s > 86400) {
-		fprintf(stderr, "jetfs: bad option timeout=%u: at most 86400 seconds\n", opt->timeout_s);
-		return -1;
-	}
-	if (opt->readahead_kb > FSOPS_MAX_READAHEAD_KB) {
-		fprintf(stderr, "jetfs: bad option readahead=%u: at most %u KiB\n", opt->readahead_kb,
-		    FSOPS_MAX_READAHEAD_KB);
-		return -1;
-	}
-	return 0;
+	return fuse_opt_parse(args, opt, jetfs_opts, opt_proc) != 0 ? -1 : 0;
 }
 
 void
