@@ -1145,6 +1145,17 @@ fsbackup_status_text(struct fsbackup *b)
 	text_add(&t, "backup: %s%s\n", kind_name(b->kind), b->ended ? " (ended)" : "");
 	if (b->begin_error[0])
 		text_add(&t, "begin failed: %s\n", b->begin_error);
+	/*
+	 * Before it predicts the end: an instance that went away while nothing
+	 * waited on it has closed the connection, and has aborted the backup.
+	 * (A look at the socket, no request: nothing waits under the lock.)
+	 */
+	if (b->kind != FSB_NONE && !b->ended && !b->lost &&
+	    JetfsCheckBackupConnection(b->inst) == JET_errBackupAbortByServer) {
+		snprintf(b->lost_why, sizeof(b->lost_why), "the instance closed the connection (it stopped, was "
+		    "killed or aborted the backup)");
+		b->lost = 1;
+	}
 	if (b->kind != FSB_NONE) {
 		struct tm tm;
 		localtime_r(&b->begun_at.tv_sec, &tm);

@@ -416,6 +416,25 @@ JetfsBreakBackup(JET_INSTANCE instance)
 	return c != NULL ? JET_errSuccess : JET_errInvalidParameter;
 }
 
+JET_ERR JET_API
+JetfsCheckBackupConnection(JET_INSTANCE instance)
+{
+	struct bkconn *c;
+	struct pollfd pfd = { -1, POLLRDHUP, 0 };
+
+	pthread_mutex_lock(&reg_lock);
+	if ((c = handle_get(HANDLE_REMOTE, instance)) != NULL) {
+		/* Without C1's lock: a look at the socket's state, which reads and writes nothing. */
+		pfd.fd = c->fd;
+		if (c->broken || (poll(&pfd, 1, 0) > 0 && (pfd.revents & (POLLRDHUP | POLLHUP | POLLERR | POLLNVAL))))
+			pfd.fd = -1;
+	}
+	pthread_mutex_unlock(&reg_lock);
+	if (c == NULL)
+		return JET_errInvalidParameter;
+	return pfd.fd >= 0 ? JET_errSuccess : JET_errBackupAbortByServer;
+}
+
 /* ---- the backup calls ---- */
 
 JET_ERR

@@ -874,6 +874,17 @@ JET_ERR JET_API JetfsSetBackupTimeout(JET_INSTANCE instance, unsigned long cMill
  * @return JET_errInvalidParameter (not a remote handle).
  */
 JET_ERR JET_API JetfsBreakBackup(JET_INSTANCE instance);
+/**
+ * jetfs extension: whether the instance behind a remote handle is still
+ * there, without a request and without waiting (even while a call on the
+ * handle waits for its reply): the service has not closed the connection
+ * (it stopped, was killed, or aborted the backup) and JetfsBreakBackup was
+ * not called.  jetfs asks before its status predicts a normal end.
+ * @return JET_errSuccess (connected), JET_errBackupAbortByServer (the
+ *   connection is gone: the service aborts the backup),
+ *   JET_errInvalidParameter (not a remote handle).
+ */
+JET_ERR JET_API JetfsCheckBackupConnection(JET_INSTANCE instance);
 /** @} */
 
 /** @defgroup restore Restore (hard recovery)
