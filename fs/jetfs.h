@@ -37,8 +37,9 @@ typedef struct jetfs_mount *JET_JETFSMOUNT;
  * after the unmount) on szMountPoint, an existing directory, and serves it
  * from a thread of its own until JetfsUnmountInstance.  szOptions (may be
  * NULL) is a comma-separated list of jetfs(1)'s -o options: wait=S,
- * readahead=KIB, direct_io, max_read=N, timeout=S (no effect here: for a
- * remote handle the caller uses JetfsSetBackupTimeout), and FUSE's own (allow_other,
+ * readahead=KIB, nomanifest, direct_io, max_read=N, timeout=S (no effect
+ * here: for a remote handle the caller uses JetfsSetBackupTimeout), and
+ * FUSE's own (allow_other,
  * auto_unmount is not available in-process, ...).  The instance must stay
  * initialized until the unmount: while a backup runs JetTerm fails with
  * JET_errBackupInProgress (as ESE); JetTerm2 with JET_bitTermStopBackup
