@@ -42,6 +42,6 @@ echo "PASS: install-prefix: jetfs, jetload, jetutil run right after make install
 left=$(find "$prefix" ! -type d)
 [ -z "$left" ] || fail "make uninstall left files: $left"
 # The shared directories may stay (other packages use them); the package's may not.
-left=$(find "$prefix" -type d -path '*jetfs*')
+left=$(find "$prefix" -mindepth 1 -type d \( -name 'jetfs*' -o -name examples \))
 [ -z "$left" ] || fail "make uninstall left the package's directories: $left"
 echo "PASS: install-prefix: make uninstall left no file and no directory of the package"
