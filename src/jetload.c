@@ -194,9 +194,15 @@ bank_open_instance(struct bank *b, int create)
 	check(JetSetSystemParameter(&inst, 0, JET_paramCircularLog, b->conf.circular, NULL), "circular log");
 	check(JetSetSystemParameter(&inst, 0, JET_paramCacheSizeMax, b->conf.cache_pages, NULL), "cache size");
 	/* A command's events explain its failures (a socket path refused, a
-	 * recovery that failed): on its stderr unless JETFS_EVENTS says else. */
-	if ((events = evtarget_from_env(JET_JetfsEventStderr)) < 0)
+	 * recovery that failed): on its stderr unless JETFS_EVENTS says else;
+	 * by default without the informational ones (instance started, ...),
+	 * which would bury its output. */
+	if ((events = evtarget_from_env(-2)) == -1)
 		die("JETFS_EVENTS=%s: stderr, syslog or none", getenv("JETFS_EVENTS"));
+	if (events == -2) {
+		events = JET_JetfsEventStderr;
+		check(JetSetSystemParameter(&inst, 0, JET_paramNoInformationEvent, 1, NULL), "no information events");
+	}
 	check(JetSetSystemParameter(&inst, 0, JET_paramJetfsEventTarget, (JET_API_PTR)events, NULL), "events");
 	check(JetSetSystemParameter(&inst, 0, JET_paramEventSource, 0, "jetload"), "event source");
 	if (create)
