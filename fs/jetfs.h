@@ -46,7 +46,8 @@ typedef struct jetfs_mount *JET_JETFSMOUNT;
  * @return JET_errInvalidParameter (NULL instance, mount point or pmount, or
  *   an unknown or bad option: a message went to stderr), JET_errInvalidPath
  *   (the mount point does not exist or cannot be mounted on, e.g. no
- *   permission for /dev/fuse), JET_errOutOfMemory.
+ *   permission for /dev/fuse, or is already a FUSE mount: a second mount
+ *   would hide the first), JET_errOutOfMemory.
  */
 JET_ERR JET_API JetfsMountInstance(JET_INSTANCE instance, JET_PCSTR szMountPoint, JET_PCSTR szOptions,
 	JET_JETFSMOUNT *pmount);

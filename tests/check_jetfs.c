@@ -1131,6 +1131,31 @@ START_TEST(test_mount_on_file)
 }
 END_TEST
 
+/* A second mount on a mount point already served is refused: stacked, it would hide the first. */
+START_TEST(test_mount_twice)
+{
+	struct fx f;
+	JET_JETFSMOUNT m2 = NULL;
+	JET_GRBIT ended = 0xdead;
+	JET_ERR err;
+	char *s;
+
+	fx_setup(&f);
+	fx_mount(&f, NULL);
+	err = JetfsMountInstance(f.inst, f.mnt, NULL, &m2);
+	if (err == JET_errSuccess)
+		JetfsUnmountInstance(m2, &ended);
+	ck_assert_msg(err == JET_errInvalidPath, "a second JetfsMountInstance on %s -> %s, expected JET_errInvalidPath",
+	    f.mnt, JetErrorName(err));
+	/* The first mount serves on. */
+	s = status_of(&f);
+	ck_assert_has(s, "backup: none\n");
+	free(s);
+	ck_assert_end(fx_unmount(&f), 0);
+	fx_free(&f);
+}
+END_TEST
+
 /* ======================================================================
  * 2. A full backup read every way
  * ====================================================================== */
@@ -2170,6 +2195,7 @@ jetfs_suite(void)
 
 	tu_add_test(s, "mount_args", test_mount_args, 60);
 	tu_add_test(s, "mount_on_file", test_mount_on_file, 60);
+	tu_add_test(s, "mount_twice", test_mount_twice, 60);
 	tu_add_test(s, "readback_page_cache", test_readback_page_cache, 60);
 	tu_add_test(s, "readback_direct_io", test_readback_direct_io, 60);
 	tu_add_test(s, "manifest", test_manifest, 60);
