@@ -205,8 +205,8 @@ main(int argc, char *argv[])
 	}
 	if ((err = src->probe(src)) < 0) {
 		fprintf(stderr, "jetfs: cannot back up through %s: %s (%ld)%s\n", socket_path, JetErrorString(err), err,
-		    err == JET_errFileNotFound ? ": nobody listens on it (the application is not running or has not "
-		    "set JET_paramJetfsBackupSocket)" : "");
+		    err == JET_errFileNotFound ? ": no instance serves it: nobody listens on it (the application is not "
+		    "running or has not set JET_paramJetfsBackupSocket)" : "");
 		src->free(src);
 		goto out;
 	}
