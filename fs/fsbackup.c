@@ -112,7 +112,7 @@ struct fsbackup {
 	pthread_cond_t changed;
 	struct source *src;
 	unsigned wait_ms;
-	int log_to_stderr;
+	int event_target;	/* JET_JetfsEvent*: where fsb_log writes */
 	int with_manifest;
 	size_t readahead;		/* F7; 0: none */
 	struct fsb_slot slots[FSB_SLOTS];
@@ -208,8 +208,9 @@ fsb_log(struct fsbackup *b, int prio, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	syslog(prio, "%s", msg);
-	if (b->log_to_stderr)
+	if (b->event_target == JET_JetfsEventSyslog)
+		syslog(prio, "%s", msg);
+	else if (b->event_target == JET_JetfsEventStderr)
 		fprintf(stderr, "jetfs: %s\n", msg);
 }
 
@@ -282,10 +283,23 @@ fsb_call_failed_locked(struct fsbackup *b, const struct fsb_call *call, JET_ERR 
 	else if (!b->lost && err == JET_errDeviceTimeout)
 		snprintf(b->lost_why, sizeof(b->lost_why), "the instance did not answer the %s within %u s",
 		    call->what, b->src->timeout_s);
+	else if (!b->lost && JetfsCheckBackupConnection(b->inst) == JET_errBackupAbortByServer)
+		/* Hung up: the process went away (killed, crashed, exited), not a JetStopBackup. */
+		snprintf(b->lost_why, sizeof(b->lost_why), "the instance went away: connection lost at the %s "
+		    "(the application stopped or was killed)", call->what);
 	else if (!b->lost)
-		snprintf(b->lost_why, sizeof(b->lost_why), "the connection to the instance was lost at the %s "
-		    "(the instance aborted the backup)", call->what);
+		snprintf(b->lost_why, sizeof(b->lost_why), "the instance aborted the backup at the %s "
+		    "(JetStopBackup or JetTerm)", call->what);
 	b->lost = 1;
+}
+
+/* The text of a call's failure: for a lost session, why it was lost (the engine's text names neither). */
+static const char *
+fsb_err_text(const struct fsbackup *b, JET_ERR err)
+{
+	if (b->lost && (err == JET_errDeviceTimeout || err == JET_errBackupAbortByServer))
+		return b->lost_why;
+	return JetErrorString(err);
 }
 
 static const char *
@@ -311,7 +325,7 @@ file_complete(const struct fsb_file *f, const struct fsb_state *st)
 /* ---- lifetime ---- */
 
 struct fsbackup *
-fsbackup_new(struct source *src, unsigned wait_ms, int log_to_stderr, int with_manifest, size_t readahead)
+fsbackup_new(struct source *src, unsigned wait_ms, int event_target, int with_manifest, size_t readahead)
 {
 	struct fsbackup *b = calloc(1, sizeof(*b));
 
@@ -321,7 +335,7 @@ fsbackup_new(struct source *src, unsigned wait_ms, int log_to_stderr, int with_m
 	pthread_cond_init(&b->changed, NULL);
 	b->src = src;
 	b->wait_ms = wait_ms;
-	b->log_to_stderr = log_to_stderr;
+	b->event_target = event_target;
 	b->with_manifest = with_manifest;
 	b->readahead = readahead;
 	return b;
@@ -655,7 +669,7 @@ fsb_close_locked(struct fsbackup *b, struct fsb_state *st)
 		fsb_call_failed_locked(b, &call, err);
 		if (st->error == JET_errSuccess)
 			snprintf(b->last_error, sizeof(b->last_error), "closing %s: %.300s", name,
-			    err == JET_errDeviceTimeout ? b->lost_why : JetErrorString(err));
+			    fsb_err_text(b, err));
 	}
 	pthread_cond_broadcast(&b->changed);
 }
@@ -982,7 +996,7 @@ fsb_truncate_candidates_locked(struct fsbackup *b, char *msg, size_t cb)
 		fsb_call_failed_locked(b, &call, err);
 	if (err < 0 || list == NULL) {
 		snprintf(msg, cb, "cannot list the logs to truncate: %.300s", list == NULL ? "out of memory" :
-		    err == JET_errDeviceTimeout ? b->lost_why : JetErrorString(err));
+		    fsb_err_text(b, err));
 		free(list);
 		return NULL;
 	}
@@ -991,17 +1005,27 @@ fsb_truncate_candidates_locked(struct fsbackup *b, char *msg, size_t cb)
 	return lines;
 }
 
-/* One line for the log: how many files, the first and the last. */
+/*
+ * One line for the log: how many files, the first and the last.  Log names
+ * count in hex ("16 files, edb00001.log to edb00010.log" reads as a
+ * contradiction): the generations are given in decimal too, so the count
+ * and the range read the same.
+ */
 static void
 fsb_log_truncated(struct fsbackup *b, const char *lines)
 {
 	const char *last = lines, *nl;
+	unsigned first_gen, last_gen;
 	size_t n = 0;
 
 	for (const char *p = lines; (nl = strchr(p, '\n')) != NULL; p = nl + 1, n++)
 		last = p;
 	if (n == 0)
 		fsb_log(b, LOG_INFO, "logs truncated: none was needed any more");
+	else if (sscanf(lines, "edb%8X.log\n", &first_gen) == 1 && sscanf(last, "edb%8X.log\n", &last_gen) == 1)
+		fsb_log(b, LOG_INFO, "logs truncated: %zu file%s, generations %u to %u (%.*s to %.*s)", n,
+		    n == 1 ? "" : "s", first_gen, last_gen, (int)strcspn(lines, "\n"), lines, (int)strcspn(last, "\n"),
+		    last);
 	else
 		fsb_log(b, LOG_INFO, "logs truncated: %zu file%s, %.*s to %.*s", n, n == 1 ? "" : "s",
 		    (int)strcspn(lines, "\n"), lines, (int)strcspn(last, "\n"), last);
@@ -1054,7 +1078,7 @@ fsbackup_truncate(struct fsbackup *b)
 	if (err < 0) {
 		fsb_call_failed_locked(b, &call, err);
 		snprintf(b->last_error, sizeof(b->last_error), "truncation failed: %.300s (%ld)",
-		    err == JET_errDeviceTimeout ? b->lost_why : JetErrorString(err), err);
+		    fsb_err_text(b, err), err);
 		fsb_log(b, LOG_ERR, "%s", b->last_error);
 		free(lines);
 		rc = -EIO;
@@ -1249,6 +1273,7 @@ unsigned long
 fsbackup_end(struct fsbackup *b)
 {
 	char why[FSB_MSG];
+	int lost_before;
 	const char *refusal;
 	struct fsb_call call;
 	unsigned long grbit;
@@ -1287,17 +1312,19 @@ fsbackup_end(struct fsbackup *b)
 	err = JetEndExternalBackupInstance2(b->inst, grbit);
 	pthread_mutex_lock(&b->lock);
 	fsb_call_end_locked(b, &call);
+	lost_before = b->lost;
+	if (err < 0)
+		fsb_call_failed_locked(b, &call, err);	/* before the release: it looks at the connection */
 	b->src->release(b->src, b->inst);
 	b->ended = 1;
-	if (err < 0 && b->lost && err == JET_errBackupAbortByServer) {
+	if (err < 0 && lost_before && err == JET_errBackupAbortByServer) {
 		grbit = JET_bitBackupEndAbort;
 		snprintf(b->end_outcome, sizeof(b->end_outcome), "abort: %.400s; the instance aborts the backup, "
 		    "nothing was recorded", b->lost_why);
 	} else if (err < 0) {
-		fsb_call_failed_locked(b, &call, err);
 		grbit = JET_bitBackupEndAbort;
 		snprintf(b->end_outcome, sizeof(b->end_outcome), "abort: ending the backup failed: %.300s (%ld)%s",
-		    err == JET_errDeviceTimeout ? b->lost_why : JetErrorString(err), err,
+		    fsb_err_text(b, err), err,
 		    err == JET_errBackupAbortByServer || err == JET_errDeviceTimeout ?
 		    "; the instance aborts it, nothing was recorded" : "");
 	} else if (grbit == JET_bitBackupEndNormal) {

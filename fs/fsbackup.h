@@ -31,7 +31,7 @@ struct fsbackup;
 /* with_manifest: 0 for no SHA256SUMS (-o nomanifest): nothing is hashed.
  * readahead: a read smaller than this is served from a run of this many
  * bytes read at once (0: none); only the bytes sent count as read. */
-struct fsbackup *fsbackup_new(struct source *src, unsigned wait_ms, int log_to_stderr, int with_manifest,
+struct fsbackup *fsbackup_new(struct source *src, unsigned wait_ms, int event_target, int with_manifest,
     size_t readahead);
 /* Ends a running backup (as fsbackup_end) and frees everything, the source too. */
 void fsbackup_free(struct fsbackup *b);

@@ -31,6 +31,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <sys/statvfs.h>
 #include <unistd.h>
 
@@ -50,6 +51,8 @@ enum {
 /* The set never changes: the kernel may keep names and attributes forever. */
 #define FSOPS_CACHE_S 86400.0
 #define FSOPS_BLKSIZE (1 << 20)
+/* statfs(2)'s f_type of a FUSE mount (linux/magic.h has no name for it). */
+#define FUSE_SUPER_MAGIC 0x65735546
 
 struct node {
 	fuse_ino_t ino;
@@ -279,6 +282,11 @@ jetfs_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 	size_t i;
 	int rc;
 
+	/* No file has such a name; a disk would say so, not ENOENT. */
+	if (strlen(name) > NAME_MAX) {
+		fuse_reply_err(req, ENAMETOOLONG);
+		return;
+	}
 	if (kind != FSB_NONE) {
 		if ((rc = fsbackup_begin(fs->backup, kind)) < 0) {
 			fuse_reply_err(req, -rc);
@@ -313,7 +321,8 @@ jetfs_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		fuse_reply_attr(req, &st, FSOPS_CACHE_S);
 }
 
-/* Only `echo > backup/truncate` (size 0, times) is accepted: it opens with O_TRUNC. */
+/* Only `echo > backup/truncate` (size 0, times) is accepted: it opens with
+ * O_TRUNC.  Any other change would change the tree: EROFS, as a write. */
 static void
 jetfs_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set, struct fuse_file_info *fi)
 {
@@ -321,10 +330,103 @@ jetfs_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set, str
 	    FUSE_SET_ATTR_ATIME_NOW | FUSE_SET_ATTR_MTIME_NOW | FUSE_SET_ATTR_CTIME;
 
 	if (ino != INO_TRUNCATE || (to_set & ~harmless) != 0 || ((to_set & FUSE_SET_ATTR_SIZE) && attr->st_size != 0)) {
-		fuse_reply_err(req, ino == INO_TRUNCATE || fixed_node(ino) != NULL ? EPERM : EROFS);
+		fuse_reply_err(req, EROFS);
 		return;
 	}
 	jetfs_getattr(req, ino, fi);
+}
+
+/*
+ * The tree never changes: every request that would change it is refused as on
+ * a read-only mount (EROFS, as README and jetfs(1) say), not left to libfuse's
+ * ENOSYS ("Function not implemented" sends a user looking for a missing
+ * feature).  A name too long for any file system is ENAMETOOLONG first, as
+ * the kernel answers on a disk.
+ */
+static void
+reply_read_only(fuse_req_t req, const char *name)
+{
+	fuse_reply_err(req, name != NULL && strlen(name) > NAME_MAX ? ENAMETOOLONG : EROFS);
+}
+
+static void
+jetfs_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode, dev_t rdev)
+{
+	(void)parent;
+	(void)mode;
+	(void)rdev;
+	reply_read_only(req, name);
+}
+
+static void
+jetfs_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode)
+{
+	(void)parent;
+	(void)mode;
+	reply_read_only(req, name);
+}
+
+/* unlink and rmdir */
+static void
+jetfs_remove(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	(void)parent;
+	reply_read_only(req, name);
+}
+
+static void
+jetfs_symlink(fuse_req_t req, const char *link, fuse_ino_t parent, const char *name)
+{
+	(void)link;
+	(void)parent;
+	reply_read_only(req, name);
+}
+
+static void
+jetfs_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_t newparent, const char *newname,
+    unsigned int flags)
+{
+	(void)parent;
+	(void)name;
+	(void)newparent;
+	(void)flags;
+	reply_read_only(req, newname);
+}
+
+static void
+jetfs_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const char *newname)
+{
+	(void)ino;
+	(void)newparent;
+	reply_read_only(req, newname);
+}
+
+static void
+jetfs_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode, struct fuse_file_info *fi)
+{
+	(void)parent;
+	(void)mode;
+	(void)fi;
+	reply_read_only(req, name);
+}
+
+static void
+jetfs_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const char *value, size_t size, int flags)
+{
+	(void)ino;
+	(void)name;
+	(void)value;
+	(void)size;
+	(void)flags;
+	reply_read_only(req, NULL);
+}
+
+static void
+jetfs_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
+{
+	(void)ino;
+	(void)name;
+	reply_read_only(req, NULL);
 }
 
 /*
@@ -593,6 +695,16 @@ static const struct fuse_lowlevel_ops jetfs_ops = {
 	.lookup = jetfs_lookup,
 	.getattr = jetfs_getattr,
 	.setattr = jetfs_setattr,
+	.mknod = jetfs_mknod,
+	.mkdir = jetfs_mkdir,
+	.unlink = jetfs_remove,
+	.rmdir = jetfs_remove,
+	.symlink = jetfs_symlink,
+	.rename = jetfs_rename,
+	.link = jetfs_link,
+	.create = jetfs_create,
+	.setxattr = jetfs_setxattr,
+	.removexattr = jetfs_removexattr,
 	.opendir = jetfs_opendir,
 	.readdir = jetfs_readdir,
 	.open = jetfs_open,
@@ -708,7 +820,7 @@ fsops_options_help(void)
 /* ---- lifetime ---- */
 
 struct jetfs *
-fsops_new(struct source *src, const struct fsops_options *opt, int log_to_stderr)
+fsops_new(struct source *src, const struct fsops_options *opt, int event_target)
 {
 	struct jetfs *fs = calloc(1, sizeof(*fs));
 
@@ -717,7 +829,7 @@ fsops_new(struct source *src, const struct fsops_options *opt, int log_to_stderr
 		src->free(src);
 		return NULL;
 	}
-	if ((fs->backup = fsbackup_new(src, opt->wait_s * 1000, log_to_stderr, !opt->no_manifest,
+	if ((fs->backup = fsbackup_new(src, opt->wait_s * 1000, event_target, !opt->no_manifest,
 	    (size_t)opt->readahead_kb * 1024)) == NULL) {
 		pthread_key_delete(fs->read_buffer);
 		free(fs);
@@ -744,6 +856,7 @@ fsops_session_new(struct jetfs *fs, struct fuse_args *args)
 int
 fsops_mount(struct jetfs *fs, const char *mountpoint)
 {
+	struct statfs sfs;
 	struct stat st;
 
 	/* The root is a directory: FUSE would mount it on a file and answer EIO. */
@@ -753,6 +866,13 @@ fsops_mount(struct jetfs *fs, const char *mountpoint)
 	}
 	if (!S_ISDIR(st.st_mode)) {
 		fprintf(stderr, "jetfs: %s: not a directory\n", mountpoint);
+		return -1;
+	}
+	/* A second mount would stack on the first and hide it, both "working":
+	 * one of them is a mistake (a unit started twice, a missed unmount). */
+	if (statfs(mountpoint, &sfs) == 0 && sfs.f_type == FUSE_SUPER_MAGIC) {
+		fprintf(stderr, "jetfs: %s is already a FUSE mount (another jetfs?): unmount it first "
+		    "(fusermount3 -u %s)\n", mountpoint, mountpoint);
 		return -1;
 	}
 	if ((fs->mountpoint = realpath(mountpoint, NULL)) == NULL)

@@ -42,7 +42,7 @@ int fsops_parse_options(struct fuse_args *args, struct fsops_options *opt);
 void fsops_options_help(void);
 
 /* A file system over src (taken over, freed with it) and its FUSE session. */
-struct jetfs *fsops_new(struct source *src, const struct fsops_options *opt, int log_to_stderr);
+struct jetfs *fsops_new(struct source *src, const struct fsops_options *opt, int event_target);
 int fsops_session_new(struct jetfs *fs, struct fuse_args *args);
 int fsops_mount(struct jetfs *fs, const char *mountpoint);
 /* After the loop: unmount if still mounted, destroy the session (which ends

@@ -7,6 +7,7 @@
  */
 #include "config.h"
 
+#include <errno.h>
 #include <limits.h>
 #include <pthread.h>
 #include <semaphore.h>
@@ -15,7 +16,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <syslog.h>
+#include <sys/stat.h>
 
+#include "evtarget.h"
 #include "fsops.h"
 
 static void
@@ -96,6 +99,35 @@ start_stopper(struct jetfs *fs, pthread_t *stopper)
 	return rc == 0 ? 0 : -1;
 }
 
+/*
+ * SOCKET must be a socket: anything else is a mistake whose cause the user
+ * should read, not "File not found" from the connection.  A directory as
+ * SOCKET and a socket as MOUNTPOINT: the arguments were given the wrong way
+ * round.  0, or -1 after saying why.
+ */
+static int
+check_socket(const char *socket_path, const char *mountpoint)
+{
+	struct stat st, mst;
+
+	if (stat(socket_path, &st) != 0) {
+		fprintf(stderr, "jetfs: SOCKET %s: %s\n", socket_path,
+		    errno == ENOENT ? "does not exist (is the application running, with "
+		    "JET_paramJetfsBackupSocket set to this path?)" : strerror(errno));
+		return -1;
+	}
+	if (S_ISSOCK(st.st_mode))
+		return 0;
+	if (S_ISDIR(st.st_mode) && stat(mountpoint, &mst) == 0 && S_ISSOCK(mst.st_mode)) {
+		fprintf(stderr, "jetfs: %s is a directory and %s a socket: the arguments are the wrong way "
+		    "round (jetfs SOCKET MOUNTPOINT)\n", socket_path, mountpoint);
+		return -1;
+	}
+	fprintf(stderr, "jetfs: SOCKET %s is not a socket (it is %s)\n", socket_path,
+	    S_ISDIR(st.st_mode) ? "a directory" : S_ISREG(st.st_mode) ? "a regular file" : "not a socket file");
+	return -1;
+}
+
 /* Takes SOCKET, the first non-option argument, out of args. */
 static int
 take_socket(void *data, const char *arg, int key, struct fuse_args *outargs)
@@ -124,7 +156,7 @@ main(int argc, char *argv[])
 	char *socket_path = NULL, *absolute;
 	unsigned long grbit;
 	JET_ERR err;
-	int rc = 1;
+	int events, rc = 1;
 
 	memset(&cmd, 0, sizeof(cmd));
 	if (fuse_opt_parse(&args, &socket_path, NULL, take_socket) != 0 || fsops_parse_options(&args, &opt) != 0 ||
@@ -153,25 +185,32 @@ main(int argc, char *argv[])
 		usage(stderr);
 		goto out;
 	}
+	/* In the foreground its events are a command's messages; a daemon has no terminal. */
+	if ((events = evtarget_from_env(cmd.foreground ? JET_JetfsEventStderr : JET_JetfsEventSyslog)) < 0) {
+		fprintf(stderr, "jetfs: JETFS_EVENTS=%s: stderr, syslog or none\n", getenv("JETFS_EVENTS"));
+		goto out;
+	}
 	openlog("jetfs", LOG_PID, LOG_DAEMON);
 	/* The daemon runs in /, so a relative SOCKET must be made absolute now. */
 	if ((absolute = realpath(socket_path, NULL)) != NULL) {
 		free(socket_path);
 		socket_path = absolute;
 	}
+	/* Fail now, with the cause, rather than at the first ls. */
+	if (check_socket(socket_path, cmd.mountpoint) != 0)
+		goto out;
 	if ((src = source_socket_new(socket_path, opt.timeout_s)) == NULL) {
 		fprintf(stderr, "jetfs: out of memory\n");
 		goto out;
 	}
-	/* Fail now, with a message, rather than at the first ls. */
 	if ((err = src->probe(src)) < 0) {
 		fprintf(stderr, "jetfs: cannot back up through %s: %s (%ld)%s\n", socket_path, JetErrorString(err), err,
-		    err == JET_errFileNotFound ? ": no instance serves it (is the application running, with "
-		    "JET_paramJetfsBackupSocket set?)" : "");
+		    err == JET_errFileNotFound ? ": no instance serves it: nobody listens on it (the application is not "
+		    "running or has not set JET_paramJetfsBackupSocket)" : "");
 		src->free(src);
 		goto out;
 	}
-	if ((fs = fsops_new(src, &opt, cmd.foreground)) == NULL) {
+	if ((fs = fsops_new(src, &opt, events)) == NULL) {
 		fprintf(stderr, "jetfs: out of memory\n");
 		goto out;
 	}

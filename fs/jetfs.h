@@ -7,9 +7,9 @@
  * calling application instead, in a thread of its own, with the same file
  * system: MOUNTPOINT/backup/full/ and backup/incremental/ (a point-in-time
  * backup begins at the first look inside), backup/status, backup/truncate;
- * see jetfs(1) for the tree and its rules.  Link with -ljetfs and libjet
- * (`pkg-config --cflags --libs libjet` -ljetfs; libjetfs(3)).  Both calls are
- * jetfs extensions; ESE has nothing like them.
+ * see jetfs(1) for the tree and its rules.  Compile and link with
+ * `pkg-config --cflags --libs libjetfs` (libjetfs(3)).  Both calls are jetfs
+ * extensions; ESE has nothing like them.
  *
  * @code
  * JET_JETFSMOUNT mount;
@@ -37,16 +37,17 @@ typedef struct jetfs_mount *JET_JETFSMOUNT;
  * after the unmount) on szMountPoint, an existing directory, and serves it
  * from a thread of its own until JetfsUnmountInstance.  szOptions (may be
  * NULL) is a comma-separated list of jetfs(1)'s -o options: wait=S,
- * readahead=KIB, direct_io, max_read=N, timeout=S (no effect here: for a
- * remote handle the caller uses JetfsSetBackupTimeout), and FUSE's own (allow_other,
- * auto_unmount is not available in-process, ...).  The instance must stay
+ * readahead=KIB, nomanifest, direct_io, max_read=N, timeout=S (no effect
+ * here: for a remote handle the caller uses JetfsSetBackupTimeout), and
+ * FUSE's own (allow_other, ...; auto_unmount is not available in-process).  The instance must stay
  * initialized until the unmount: while a backup runs JetTerm fails with
  * JET_errBackupInProgress (as ESE); JetTerm2 with JET_bitTermStopBackup
  * aborts it, and reads then fail with EIO.
  * @return JET_errInvalidParameter (NULL instance, mount point or pmount, or
  *   an unknown or bad option: a message went to stderr), JET_errInvalidPath
  *   (the mount point does not exist or cannot be mounted on, e.g. no
- *   permission for /dev/fuse), JET_errOutOfMemory.
+ *   permission for /dev/fuse, or is already a FUSE mount: a second mount
+ *   would hide the first), JET_errOutOfMemory.
  */
 JET_ERR JET_API JetfsMountInstance(JET_INSTANCE instance, JET_PCSTR szMountPoint, JET_PCSTR szOptions,
 	JET_JETFSMOUNT *pmount);

@@ -57,7 +57,7 @@ JetfsMountInstance(JET_INSTANCE instance, JET_PCSTR szMountPoint, JET_PCSTR szOp
 	if (fsops_parse_options(&args, &opt) != 0)
 		goto err;
 	if ((m = calloc(1, sizeof(*m))) == NULL || (src = source_instance_new(instance)) == NULL ||
-	    (m->fs = fsops_new(src, &opt, 0)) == NULL) {
+	    (m->fs = fsops_new(src, &opt, JET_JetfsEventSyslog)) == NULL) {
 		err = JET_errOutOfMemory;
 		goto err;
 	}

@@ -3,8 +3,9 @@
  * log; libjet writes them to syslog (tag "libjet", facility LOG_DAEMON), or to
  * stderr, or nowhere (JET_paramJetfsEventTarget).  Each event carries ESE's
  * event id where ESE has one, and names the instance.  Events of work done
- * without an instance (restore) follow the environment variable JETFS_EVENTS
- * ("stderr", "none", default syslog).
+ * without an instance (the client side of a backup) follow the environment
+ * variable JETFS_EVENTS ("stderr", "syslog", "none"; default syslog: a
+ * library does not write to its caller's stderr unasked).
  */
 #include "config.h"
 
@@ -14,6 +15,7 @@
 #include <string.h>
 #include <syslog.h>
 
+#include "evtarget.h"
 #include "jet_int.h"
 
 static pthread_once_t syslog_once = PTHREAD_ONCE_INIT;
@@ -39,11 +41,8 @@ event_log(struct jet_inst *inst, enum event_level level, int id, const char *fmt
 			return;
 		target = (int)inst->p.event_target;
 		who = inst->p.event_source[0] ? inst->p.event_source : inst->name;
-	} else if (getenv("JETFS_EVENTS") != NULL) {
-		if (strcmp(getenv("JETFS_EVENTS"), "stderr") == 0)
-			target = JET_JetfsEventStderr;
-		else if (strcmp(getenv("JETFS_EVENTS"), "none") == 0)
-			target = JET_JetfsEventNone;
+	} else if ((target = evtarget_from_env(JET_JetfsEventSyslog)) < 0) {
+		target = JET_JetfsEventSyslog;	/* a misspelt value: the tools refuse it, the event is not lost */
 	}
 	if (target == JET_JetfsEventNone)
 		return;

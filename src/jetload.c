@@ -33,6 +33,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "evtarget.h"
 #include "jet.h"
 #include "os.h"
 #include "rowkv.h"
@@ -155,10 +156,36 @@ db_name(const struct bank *b, unsigned long i, char *buf, size_t len)
 	snprintf(buf, len, "%s/bank%lu.edb", b->dir, i);
 }
 
+/*
+ * For verify, the settings of a bank without its jetload.conf (a restored
+ * backup: a set holds the databases and logs only): the databases are
+ * bank0.edb, bank1.edb, ... as found; the count of accounts comes from the
+ * meta table later (accounts 0 here); the log size of the existing logs is
+ * in their headers.
+ */
+static void
+conf_from_databases(struct bank *b)
+{
+	char name[PATH_MAX];
+
+	memset(&b->conf, 0, sizeof(b->conf));
+	b->conf.log_kb = 5120;
+	b->conf.cache_pages = 1024;
+	for (;;) {
+		db_name(b, b->conf.databases, name, sizeof(name));
+		if (b->conf.databases == DB_MAX || access(name, F_OK) != 0)
+			break;
+		b->conf.databases++;
+	}
+	if (b->conf.databases == 0)
+		die("%s is not a jetload instance (neither jetload.conf nor bank0.edb is there)", b->dir);
+}
+
 static void
 bank_open_instance(struct bank *b, int create)
 {
 	JET_INSTANCE inst = 0;
+	int events;
 
 	check(JetCreateInstance(&inst, NULL), "JetCreateInstance");
 	check(JetSetSystemParameter(&inst, 0, JET_paramSystemPath, 0, b->dir), "system path");
@@ -166,8 +193,17 @@ bank_open_instance(struct bank *b, int create)
 	check(JetSetSystemParameter(&inst, 0, JET_paramLogFileSize, b->conf.log_kb, NULL), "log file size");
 	check(JetSetSystemParameter(&inst, 0, JET_paramCircularLog, b->conf.circular, NULL), "circular log");
 	check(JetSetSystemParameter(&inst, 0, JET_paramCacheSizeMax, b->conf.cache_pages, NULL), "cache size");
-	check(JetSetSystemParameter(&inst, 0, JET_paramJetfsEventTarget,
-	    getenv("JETLOAD_EVENTS_STDERR") != NULL ? JET_JetfsEventStderr : JET_JetfsEventSyslog, NULL), "events");
+	/* A command's events explain its failures (a socket path refused, a
+	 * recovery that failed): on its stderr unless JETFS_EVENTS says else;
+	 * by default without the informational ones (instance started, ...),
+	 * which would bury its output. */
+	if ((events = evtarget_from_env(-2)) == -1)
+		die("JETFS_EVENTS=%s: stderr, syslog or none", getenv("JETFS_EVENTS"));
+	if (events == -2) {
+		events = JET_JetfsEventStderr;
+		check(JetSetSystemParameter(&inst, 0, JET_paramNoInformationEvent, 1, NULL), "no information events");
+	}
+	check(JetSetSystemParameter(&inst, 0, JET_paramJetfsEventTarget, (JET_API_PTR)events, NULL), "events");
 	check(JetSetSystemParameter(&inst, 0, JET_paramEventSource, 0, "jetload"), "event source");
 	if (create)
 		check(JetSetSystemParameter(&inst, 0, JET_paramCreatePathIfNotExist, 1, NULL), "create path");
@@ -454,6 +490,9 @@ cmd_run(const char *dir, int argc, char **argv)
 	}
 	printf("running on %s: %lu thread(s)%s%s commits=%llu\n", dir, threads, lazy ? ", lazy commits" : "",
 	    rate ? ", rate-limited" : "", (unsigned long long)atomic_load(&durable_commits));
+	/* JetInit returned with the service listening: a recipe may wait for this line, not sleep. */
+	if (b.socket != NULL)
+		printf("socket ready: %s\n", b.socket);
 	fflush(stdout);
 	t0 = last = now_s();
 	while (!stop_requested && (seconds == 0 || now_s() - t0 < (double)seconds)) {
@@ -494,6 +533,7 @@ static int
 cmd_verify(const char *dir, int argc, char **argv)
 {
 	struct bank b = { .dir = dir };
+	char *conf = conf_path(dir);
 	struct handles h;
 	uint8_t key[8], val[VALUE_SIZE];
 	uint64_t sum = 0, total, commits, seen = 0, max_last = 0;
@@ -502,7 +542,11 @@ cmd_verify(const char *dir, int argc, char **argv)
 
 	if (argc > 1)
 		die("verify: unexpected argument '%s'", argv[1]);
-	conf_read(dir, &b.conf);
+	if (access(conf, F_OK) == 0)
+		conf_read(dir, &b.conf);
+	else
+		conf_from_databases(&b);
+	free(conf);
 	bank_open_instance(&b, 0);
 	handles_open(&b, &h);
 	for (unsigned long i = 0; i < b.conf.databases; i++) {
@@ -518,6 +562,9 @@ cmd_verify(const char *dir, int argc, char **argv)
 	}
 	check(rowkv_get(h.ses, h.meta, "total", 5, val, 8), "read the total");
 	total = get_u64(val);
+	/* create made the total BALANCE_START per account, and transfers keep it. */
+	if (b.conf.accounts == 0)
+		b.conf.accounts = (unsigned long)(total / BALANCE_START);
 	check(rowkv_get(h.ses, h.meta, "commits", 7, val, 8), "read the commit counter");
 	commits = get_u64(val);
 	for (unsigned long d = 0; d < b.conf.databases; d++) {

@@ -51,6 +51,7 @@
 #include <signal.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/xattr.h>
 #include <sys/sysmacros.h>
 #include <sys/types.h>
 #include <sys/wait.h>
@@ -1130,6 +1131,31 @@ START_TEST(test_mount_on_file)
 }
 END_TEST
 
+/* A second mount on a mount point already served is refused: stacked, it would hide the first. */
+START_TEST(test_mount_twice)
+{
+	struct fx f;
+	JET_JETFSMOUNT m2 = NULL;
+	JET_GRBIT ended = 0xdead;
+	JET_ERR err;
+	char *s;
+
+	fx_setup(&f);
+	fx_mount(&f, NULL);
+	err = JetfsMountInstance(f.inst, f.mnt, NULL, &m2);
+	if (err == JET_errSuccess)
+		JetfsUnmountInstance(m2, &ended);
+	ck_assert_msg(err == JET_errInvalidPath, "a second JetfsMountInstance on %s -> %s, expected JET_errInvalidPath",
+	    f.mnt, JetErrorName(err));
+	/* The first mount serves on. */
+	s = status_of(&f);
+	ck_assert_has(s, "backup: none\n");
+	free(s);
+	ck_assert_end(fx_unmount(&f), 0);
+	fx_free(&f);
+}
+END_TEST
+
 /* ======================================================================
  * 2. A full backup read every way
  * ====================================================================== */
@@ -1528,16 +1554,35 @@ START_TEST(test_ebusy_erofs)
 		struct timespec ts[2] = { { 1, 0 }, { 1, 0 } };
 		expect_errno(utimensat(AT_FDCWD, p, ts, 0), EROFS, "utimensat of a backup file");
 	}
-	/* Removing or creating fails (the errno is not documented) and changes nothing. */
-	ck_assert_msg(unlink(p) != 0, "unlink of a backup file succeeded");
+	/* Removing, creating, renaming, linking: EROFS (jetfs(1)), not ENOSYS, and nothing changes. */
+	expect_errno(unlink(p), EROFS, "unlink of a backup file");
 	q = mp(&f, "backup/full/new.log");
 	fd = open(q, O_WRONLY | O_CREAT, 0600);
-	ck_assert_msg(fd < 0, "creating a file in backup/full succeeded");
-	ck_assert_msg(mkdir(q, 0700) != 0, "mkdir in backup/full succeeded");
+	ck_assert_msg(fd < 0 && errno == EROFS, "creating a file in backup/full -> %d (%s), expected EROFS", fd,
+	    fd < 0 ? strerror(errno) : "ok");
+	expect_errno(mkdir(q, 0700), EROFS, "mkdir in backup/full");
+	expect_errno(mknod(q, S_IFIFO | 0600, 0), EROFS, "mknod in backup/full");
+	expect_errno(symlink(p, q), EROFS, "symlink in backup/full");
+	expect_errno(link(p, q), EROFS, "link in backup/full");
 	free(q);
 	q = mp(&f, "backup/full/renamed");
-	ck_assert_msg(rename(p, q) != 0, "rename of a backup file succeeded");
+	expect_errno(rename(p, q), EROFS, "rename of a backup file");
 	free(q);
+	q = mp(&f, "backup/incremental");
+	expect_errno(rmdir(q), EROFS, "rmdir of backup/incremental");
+	free(q);
+	expect_errno(setxattr(p, "user.x", "1", 1, 0), EROFS, "setxattr of a backup file");
+	expect_errno(removexattr(p, "user.x"), EROFS, "removexattr of a backup file");
+	{
+		/* A name no file system allows: ENAMETOOLONG, from lookup and from mkdir. */
+		char name[300 + 1];
+		memset(name, 'a', 300);
+		name[300] = '\0';
+		q = mp(&f, "backup/full/%s", name);
+		expect_errno(stat(q, &st), ENAMETOOLONG, "stat of a 300-byte name");
+		expect_errno(mkdir(q, 0700), ENAMETOOLONG, "mkdir of a 300-byte name");
+		free(q);
+	}
 	ck_assert_msg(stat(p, &st) == 0 && st.st_size > 0, "%s is gone after the failed changes", p);
 	fd = open(p, O_RDONLY);
 	ck_assert_msg(fd >= 0, "open(O_RDONLY) of %s after the failed writes: %s", p, strerror(errno));
@@ -2150,6 +2195,7 @@ jetfs_suite(void)
 
 	tu_add_test(s, "mount_args", test_mount_args, 60);
 	tu_add_test(s, "mount_on_file", test_mount_on_file, 60);
+	tu_add_test(s, "mount_twice", test_mount_twice, 60);
 	tu_add_test(s, "readback_page_cache", test_readback_page_cache, 60);
 	tu_add_test(s, "readback_direct_io", test_readback_direct_io, 60);
 	tu_add_test(s, "manifest", test_manifest, 60);
