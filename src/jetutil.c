@@ -1397,9 +1397,13 @@ vb_check_manifest(struct vb *v, const char *dir)
 			    file, MANIFEST_NAME);
 		free(file);
 	}
-	for (size_t k = 0; k < n; k++)
+	for (size_t k = 0; k < n; k++) {
+		uint32_t gen;
 		if (seen[k] == 0 && manifest_covers(dir, names[k]))
-			vb_problem(v, "%s/%s is not listed in %s", dir, names[k], MANIFEST_NAME);
+			vb_problem(v, "%s/%s is not listed in %s%s", dir, names[k], MANIFEST_NAME,
+			    log_parse_name(BASE_NAME, names[k], &gen) ? " (a log left by an earlier backup into this directory? "
+			    "copy each backup into a new, empty directory)" : "");
+	}
 	if (v->problems == problems)
 		vb_info(v, "%s: %zu files, every SHA-256 matches", path, lines);
 out:
@@ -1589,16 +1593,19 @@ events_hint(const char *more)
 		errmsg("(details are in the system log under \"libjet\"; JETFS_EVENTS=stderr shows them here%s)", more);
 }
 
+/* Decimal, or hex with 0x: log generations are hex in the log names (edb0000E.log). */
 static unsigned long
 parse_ulong(const char *s, const char *opt, unsigned long min, unsigned long max)
 {
 	char *end;
 	unsigned long v;
+	int hex = s[0] == '0' && (s[1] == 'x' || s[1] == 'X');
 
 	errno = 0;
-	v = strtoul(s, &end, 10);
-	if (errno != 0 || end == s || *end != '\0' || *s == '-' || v < min || v > max)
-		usage_error("%s: '%s' is not a number from %lu to %lu", opt, s, min, max);
+	v = strtoul(s, &end, hex ? 16 : 10);
+	if (errno != 0 || end == s + (hex ? 2 : 0) || *end != '\0' || *s == '-' || *s == '+' || v < min || v > max)
+		usage_error("%s: '%s' is not a number from %lu to %lu (decimal, or hex as 0x%lX to 0x%lX)", opt, s, min,
+		    max, min, max);
 	return v;
 }
 

@@ -366,7 +366,11 @@ rst_scan_file(struct restore_chain *c, const char *p, int take_images)
 		err = os_is_io_error(err) || (got == sizeof(magic) && get32(magic + 4) == DB_MAGIC) || rst_has_trailer(f) ?
 		    rst_problem(c, os_is_io_error(err) ? err : JET_errDatabaseCorrupted, 1022,
 		    "%s: a database file whose header cannot be read (%s)", p, JetErrorName(err)) : JET_errSuccess;
-	} else if (!take_images)
+	} else if (!take_images && c->nimgs == 0)
+		/* Sets given out of order: the replay would start from nothing. */
+		err = rst_problem(c, JET_errMissingFullBackup, 560, "%s is a database image, but the first set given has "
+		    "none: the first set must be a full backup (give the sets in order: FULL INCREMENTAL...)", p);
+	else if (!take_images)
 		rst_note(c, "%s: ignored: images are taken from the first set only", p);
 	else if (c->nimgs == JET_MAX_ATTACHED_DATABASES)
 		err = rst_problem(c, JET_errTooManyAttachedDatabases, 1022, "%s: more than %d database images", p,
@@ -476,6 +480,17 @@ restore_chain_check(struct restore_chain *c, uint32_t stop_gen)
 	}
 	if (c->nlogs > 0)
 		qsort(c->logs, c->nlogs, sizeof(*c->logs), rst_log_cmp);
+	/* A stop before the images are consistent cannot be reached: say what they need against what was given. */
+	if (stop_gen != 0 && c->nimgs > 0 && stop_gen < (c->need_high != 0 ? c->need_high : c->need_low)) {
+		char given[64] = "no log generation";
+		if (c->nlogs > 0)
+			snprintf(given, sizeof(given), "generations %u to %u", c->logs[0].gen, c->logs[c->nlogs - 1].gen);
+		/* Not RET: the checks after it would only repeat this one as missing generations. */
+		rst_problem(c, JET_errEndingRestoreLogTooLow, 553, "stop generation %u (0x%X) is before the end of the "
+		    "full backup: its images need generations %u to %u (0x%X to 0x%X) at least; the sets give %s",
+		    stop_gen, stop_gen, c->need_low, c->need_high, c->need_low, c->need_high, given);
+		return c->err;
+	}
 	/* Generations after the stop are not replayed: drop them. */
 	while (stop_gen != 0 && c->nlogs > 0 && c->logs[c->nlogs - 1].gen > stop_gen) {
 		free(c->logs[c->nlogs - 1].path);

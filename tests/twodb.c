@@ -13,6 +13,8 @@
  *                                 database a distinct name)
  *   twodb verify DIR NAME:TAG...  checks every record of DIR/NAME (a
  *                                 restored instance) against TAG
+ * TWODB_LOGDIR=DIR puts the instance's logs in DIR instead of beside the
+ * checkpoint (JET_paramLogFilePath).
  * Exit status 0, or 1 with the reason on stderr.
  */
 #include "config.h"
@@ -84,7 +86,9 @@ start(const char *dir, const char *sock)
 
 	check(JetCreateInstance(&inst, NULL), "JetCreateInstance");
 	check(JetSetSystemParameter(&inst, 0, JET_paramSystemPath, 0, dir), "system path");
-	check(JetSetSystemParameter(&inst, 0, JET_paramLogFilePath, 0, dir), "log path");
+	/* TWODB_LOGDIR: the logs apart from the databases, as many applications keep them. */
+	check(JetSetSystemParameter(&inst, 0, JET_paramLogFilePath, 0,
+	    getenv("TWODB_LOGDIR") != NULL ? getenv("TWODB_LOGDIR") : dir), "log path");
 	check(JetSetSystemParameter(&inst, 0, JET_paramLogFileSize, 128, NULL), "log file size");
 	check(JetSetSystemParameter(&inst, 0, JET_paramJetfsEventTarget,
 	    ev != NULL && strcmp(ev, "stderr") == 0 ? JET_JetfsEventStderr : JET_JetfsEventNone, NULL), "events");
