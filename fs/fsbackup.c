@@ -1330,7 +1330,8 @@ fsbackup_end(struct fsbackup *b)
 	} else if (grbit == JET_bitBackupEndNormal) {
 		snprintf(b->end_outcome, sizeof(b->end_outcome),
 		    "normal: %s backup of %zu files recorded in the database headers%s", kind_name(b->kind), b->nfiles,
-		    b->truncated ? ", logs truncated" : "");
+		    b->truncated ? ", logs truncated" : b->kind == FSB_FULL ? " as a Copy (no logs truncated: no "
+		    "incremental can follow it; truncate to start a chain)" : " as a Differential (no logs truncated)");
 	} else {
 		snprintf(b->end_outcome, sizeof(b->end_outcome), "abort: %s; nothing recorded", refusal);
 	}

@@ -28,6 +28,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "evtarget.h"
 #include "jet_int.h"
 #include "manifest.h"
 
@@ -1573,24 +1574,21 @@ status_cb(JET_SESID sesid, JET_SNP snp, JET_SNT snt, void *pv)
 	return JET_errSuccess;
 }
 
+/* Where the engine's events go: JETFS_EVENTS, stderr by default (main checks the value). */
 static int
 events_target(void)
 {
-	const char *e = getenv("JETFS_EVENTS");
-
-	if (e != NULL && strcmp(e, "stderr") == 0)
-		return JET_JetfsEventStderr;
-	if (e != NULL && strcmp(e, "none") == 0)
-		return JET_JetfsEventNone;
-	return JET_JetfsEventSyslog;
+	return evtarget_from_env(JET_JetfsEventStderr);
 }
 
-/* After a failure whose details are in the events: where to find them. */
+/* After a failure whose details are in the events: where to find them, if not here. */
 static void
 events_hint(const char *more)
 {
-	if (getenv("JETFS_EVENTS") == NULL)
+	if (events_target() == JET_JetfsEventSyslog)
 		errmsg("(details are in the system log under \"libjet\"; JETFS_EVENTS=stderr shows them here%s)", more);
+	else if (events_target() == JET_JetfsEventNone)
+		errmsg("(JETFS_EVENTS=none hides the details; JETFS_EVENTS=stderr shows them here%s)", more);
 }
 
 /* Decimal, or hex with 0x: log generations are hex in the log names (edb0000E.log). */
@@ -1922,6 +1920,15 @@ main(int argc, char **argv)
 	}
 	if (argc < 2)
 		usage_error("a command is expected");
+	/*
+	 * A command-line tool says why it failed where it runs: the engine's
+	 * events default to stderr (libjet's own default, for work done without
+	 * an instance such as a restore, is the system log).
+	 */
+	if (events_target() < 0)
+		usage_error("JETFS_EVENTS=%s: stderr, syslog or none", getenv("JETFS_EVENTS"));
+	if (getenv("JETFS_EVENTS") == NULL || *getenv("JETFS_EVENTS") == '\0')
+		setenv("JETFS_EVENTS", "stderr", 1);
 	/* As jetload: JET_FAULT makes an I/O fail (tests/faults.test, restore under EIO / ENOSPC). */
 	if (os_fault_arm_from_env() < 0)
 		usage_error("JET_FAULT: bad fault specification");

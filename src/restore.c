@@ -48,6 +48,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "evtarget.h"
 #include "jet_int.h"
 
 struct restore {
@@ -1207,9 +1208,8 @@ JetfsRestoreSets(const char *const *rgszBackupDirs, unsigned long cDirs, JET_PCS
 	o.stop_gen = (uint32_t)genStop;
 	o.base = "edb";
 	o.pfn = pfn;
-	o.event_target = getenv("JETFS_EVENTS") == NULL ? JET_JetfsEventSyslog :
-	    strcmp(getenv("JETFS_EVENTS"), "stderr") == 0 ? JET_JetfsEventStderr :
-	    strcmp(getenv("JETFS_EVENTS"), "none") == 0 ? JET_JetfsEventNone : JET_JetfsEventSyslog;
+	if ((o.event_target = evtarget_from_env(JET_JetfsEventSyslog)) < 0)
+		o.event_target = JET_JetfsEventSyslog;
 	err = restore_run(&o);
 	free(target);
 	return err;
