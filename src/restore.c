@@ -1180,10 +1180,10 @@ JetfsRestoreSets(const char *const *rgszBackupDirs, unsigned long cDirs, JET_PCS
 	for (unsigned long i = 0; i < cDirs; i++)
 		if (rgszBackupDirs[i] == NULL || !os_is_dir(rgszBackupDirs[i]))
 			return JET_errInvalidPath;
-	if (!os_is_dir(szTargetDir))
-		RET(os_mkdir_p(szTargetDir));
-	/* Databases are found by their absolute path afterwards. */
-	RET(db_realpath(szTargetDir, &target));
+	/* Databases are found by their canonical path afterwards. */
+	RET(os_path_normalize(szTargetDir, &target));
+	if (!os_is_dir(target) && (err = os_mkdir_p(target)) < 0)
+		goto err;
 	memset(&o, 0, sizeof(o));
 	o.sets = rgszBackupDirs;
 	o.nsets = cDirs;
@@ -1196,6 +1196,7 @@ JetfsRestoreSets(const char *const *rgszBackupDirs, unsigned long cDirs, JET_PCS
 	    strcmp(getenv("JETFS_EVENTS"), "stderr") == 0 ? JET_JetfsEventStderr :
 	    strcmp(getenv("JETFS_EVENTS"), "none") == 0 ? JET_JetfsEventNone : JET_JetfsEventSyslog;
 	err = restore_run(&o);
+err:
 	free(target);
 	return err;
 }

@@ -60,7 +60,7 @@ static const struct row rows[] = {
 	{ S_DB, F_LONG, ST_CREATE, JET_errInvalidPath },
 	WORKS(S_SOCK),
 	{ S_SOCK, F_MISSING, ST_INIT, JET_errInvalidPath },
-	{ S_SOCK, F_FILE, ST_INIT, JET_errInvalidPath },
+	{ S_SOCK, F_FILE, ST_SETPARAM, JET_errInvalidPath },	/* a path through a file */
 	{ S_SOCK, F_LONG, ST_SETPARAM, JET_errInvalidPath },
 	WORKS(S_SET),
 	{ S_SET, F_MISSING, ST_BACKUP, JET_errInvalidPath },
