@@ -896,8 +896,13 @@ rst_destination(struct restore *r, const struct restore_opts *o, struct restore_
 	for (long i = 0; i < o->nmap; i++) {
 		const char *from = o->map[i].szDatabaseName;
 		const char *fslash = from ? strrchr(from, '/') : NULL;
+		/*
+		 * Canonical, as the engine would have made it: the restored
+		 * instance logs the database under this name and must find it
+		 * again whatever name the application attaches it by.
+		 */
 		if (from != NULL && (strcmp(from, d->trailer.path) == 0 || strcmp(fslash ? fslash + 1 : from, name) == 0))
-			return (d->dst = strdup(o->map[i].szNewDatabaseName)) != NULL ? JET_errSuccess : JET_errOutOfMemory;
+			return db_realpath(o->map[i].szNewDatabaseName, 0, &d->dst);
 	}
 	if (o->nmap > 0)
 		return JET_errSuccess;	/* not in the map: not restored (as ESE) */

@@ -78,6 +78,24 @@ static const char *const slot_names[] = { "system path", "log path", "database d
 static const char *const form_names[] = { "plain", "trailing /", "//", "./", "../", "relative", "symlink",
 	"missing dir", "missing dir + CreatePathIfNotExist", "a file", "overlong" };
 
+/* The paths a row makes, freed when it ends. */
+static char *owned[32];
+static int nowned;
+
+static char *
+own(char *p)
+{
+	ck_assert(p != NULL && nowned < (int)(sizeof(owned) / sizeof(owned[0])));
+	return owned[nowned++] = p;
+}
+
+static void
+free_owned(void)
+{
+	while (nowned > 0)
+		free(owned[--nowned]);
+}
+
 /* a b c d, concatenated. */
 static char *
 cat(const char *a, const char *b, const char *c, const char *d)
@@ -136,22 +154,21 @@ form_path(const char *root, enum form f, const char *name)
 		break;
 	case F_LONG:
 		n = strlen(root) + 5000;
-		ck_assert((p = malloc(n + 1)) != NULL);
-		snprintf(p, n + 1, "%s/", root);
+		ck_assert((p = malloc(n + 3)) != NULL);
+		snprintf(p, n + 3, "%s/", root);
 		for (size_t i = strlen(p); i < n; i += 2)
 			memcpy(p + i, "a/", 3);
 		break;
 	}
-	ck_assert(p != NULL);
 	free(real);
-	return p;
+	return own(p);
 }
 
 /* dir/name, with no separator added if dir ends with one (the form keeps its own). */
 static char *
 in_dir(const char *dir, const char *name)
 {
-	return cat(dir, dir[strlen(dir) - 1] == '/' ? "" : "/", name, "");
+	return own(cat(dir, dir[strlen(dir) - 1] == '/' ? "" : "/", name, ""));
 }
 
 static void
@@ -279,7 +296,6 @@ START_TEST(test_path_forms)
 		char *dir = form_path(root, r->form, "sock");
 
 		sock = in_dir(dir, "bk.sock");
-		free(dir);
 		if (at(r, ST_SETPARAM, S_SOCK, JetSetSystemParameter(&inst, 0, JET_paramJetfsBackupSocket, 0, sock),
 		    "JetSetSystemParameter(JetfsBackupSocket)"))
 			goto done;
@@ -296,7 +312,7 @@ START_TEST(test_path_forms)
 		ck_assert(stat(dir, &st) == 0);
 		ck_assert(r->form != F_MISSING_CREATE || (st.st_mode & 0777) == 0700);
 	}
-	db_dir = r->slot == S_DB ? form_path(root, r->form, "db") : strdup(inst_dir);
+	db_dir = r->slot == S_DB ? form_path(root, r->form, "db") : inst_dir;
 	db = in_dir(db_dir, "a.edb");
 	CK(JetBeginSession(inst, &ses, NULL, NULL));
 	if (at(r, ST_CREATE, S_DB, JetCreateDatabase(ses, db, NULL, &dbid, 0), "JetCreateDatabase"))
@@ -309,7 +325,7 @@ START_TEST(test_path_forms)
 	    "JetBackupInstance(PointInTime)"))
 		goto done;
 	put(ses, t, "k2", "v2");
-	set2 = tu_path(root, "set2");
+	set2 = own(tu_path(root, "set2"));
 	ext_backup(inst, set2);
 	/* The database is found again under every name the application may give it. */
 	CK(JetCloseTable(ses, t));
@@ -319,19 +335,21 @@ START_TEST(test_path_forms)
 	CK(JetEndSession(ses, 0));
 	CK(JetTerm(inst));
 
-	t1 = r->slot == S_TARGET ? form_path(root, r->form, "t1") : tu_path(root, "t1");
+	t1 = r->slot == S_TARGET ? form_path(root, r->form, "t1") : own(tu_path(root, "t1"));
 	sets[0] = set1;
 	if (at(r, ST_RESTORE, S_TARGET, JetfsRestoreSets((const char *const *)sets, 1, t1, NULL, 0, NULL), "JetfsRestoreSets"))
 		goto done;
 	t2 = r->slot == S_TARGET ? form_path(root, r->form == F_MISSING ? F_MISSING_CREATE : r->form, "t2") :
-	    tu_path(root, "t2");
+	    own(tu_path(root, "t2"));
 	sets[0] = set2;
 	CK(JetfsRestoreSets((const char *const *)sets, 1, t2, NULL, 0, NULL));
 	check_restored(t1, 1);
 	check_restored(t2, 2);
 done:
+	free_owned();
 	ck_assert(chdir("/") == 0);
 	tu_rmdir(root);
+	free(root);
 }
 END_TEST
 
