@@ -335,6 +335,21 @@ START_TEST(test_path_forms)
 	CK(JetEndSession(ses, 0));
 	CK(JetTerm(inst));
 
+	if (r->slot == S_DB) {
+		/* JetExternalRestore2 to a new name written in the form: found under any name afterwards. */
+		char *ext = form_path(root, r->form == F_MISSING ? F_MISSING_CREATE : r->form, "ext");
+		char *img = own(tu_path(set2, "a.edb")), *canon = own(tu_path(root, "ext/a.edb"));
+		JET_RSTMAP map = { db, in_dir(ext, "a.edb") };
+
+		/* The caller places the image itself, so the directory exists. */
+		if (r->form == F_MISSING_CREATE) {
+			canon = own(tu_path(root, "missing/ext/a.edb"));
+			ck_assert(mkdir("missing/ext", 0700) == 0);
+		}
+		tu_copy_file(img, canon);
+		CK(JetExternalRestore2(ext, ext, &map, 1, set2, NULL, NULL, NULL, NULL, NULL));
+		check_restored(ext, 2);
+	}
 	t1 = r->slot == S_TARGET ? form_path(root, r->form, "t1") : own(tu_path(root, "t1"));
 	sets[0] = set1;
 	if (at(r, ST_RESTORE, S_TARGET, JetfsRestoreSets((const char *const *)sets, 1, t1, NULL, 0, NULL), "JetfsRestoreSets"))
