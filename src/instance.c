@@ -55,6 +55,7 @@ struct param_def {
 
 #define PINT(id, field, min, max, fixed) { id, P_INT, offsetof(struct inst_params, field), 0, min, max, fixed }
 #define PSTR(id, field, fixed) { id, P_STR, offsetof(struct inst_params, field), sizeof(((struct inst_params *)0)->field), 0, 0, fixed }
+/* empty_ok travels in max: 1 lets "" turn the parameter off (the socket). */
 #define PPATH(id, field, empty_ok) { id, P_PATH, offsetof(struct inst_params, field), sizeof(((struct inst_params *)0)->field), 0, empty_ok, 1 }
 
 static const struct param_def params[] = {
