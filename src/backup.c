@@ -969,17 +969,22 @@ bk_open_db(struct jet_inst *inst, struct backup *bk, struct jet_db *db, struct b
 static JET_ERR
 bk_open_log(struct jet_inst *inst, const char *name, struct bk_file *f)
 {
-	const char *slash = strrchr(name, '/');
-	char *dir = os_path_dir(name);
+	char *canon = NULL, *dir = NULL;
 	struct log_file_header h;
 	uint32_t gen;
-	int same_dir;
+	int ours;
 
-	if (dir == NULL)
+	/* Both canonical (os_path_normalize): "logs/", "logs//" or a symlink name the same directory. */
+	if (os_path_normalize(name, &canon) < 0)
+		return JET_errInvalidParameter;
+	if ((dir = os_path_dir(canon)) == NULL) {
+		free(canon);
 		return JET_errOutOfMemory;
-	same_dir = strcmp(dir, inst->p.log_path) == 0 || (slash == NULL && strcmp(inst->p.log_path, ".") == 0);
+	}
+	ours = strcmp(dir, inst->p.log_path) == 0 && log_parse_name(inst->p.base_name, strrchr(canon, '/') + 1, &gen);
 	free(dir);
-	if (!log_parse_name(inst->p.base_name, slash ? slash + 1 : name, &gen) || !same_dir)
+	free(canon);
+	if (!ours)
 		return JET_errInvalidParameter;
 	if ((f->path = log_gen_path(inst, gen)) == NULL)
 		return JET_errOutOfMemory;
@@ -1027,7 +1032,7 @@ JetOpenFileInstance(JET_INSTANCE instance, JET_PCSTR szFileName, JET_HANDLE *phf
 	if ((slot = bk_free_slot(bk)) < 0)
 		return bk_leave(inst, JET_errOutOfFileHandles);
 	f = &bk->files[slot];
-	if (db_realpath(szFileName, &real) >= 0)
+	if (db_realpath(szFileName, 0, &real) >= 0)
 		db = db_find_path(inst, real);
 	free(real);
 	if (db != NULL) {

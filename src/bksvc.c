@@ -751,6 +751,29 @@ svc_clear_path(struct jet_inst *inst, const char *path, const struct sockaddr_un
 	return JET_errSuccess;
 }
 
+/*
+ * The socket's directory must exist, or is created under
+ * JET_paramCreatePathIfNotExist (as ESE creates the folders it needs),
+ * mode 0700: who can enter the directory can reach the socket, so one the
+ * engine makes is private to the application's user.
+ */
+static JET_ERR
+svc_make_dir(struct jet_inst *inst, const char *path)
+{
+	char *dir = os_path_dir(path);
+	JET_ERR err = JET_errSuccess;
+
+	if (dir == NULL)
+		return JET_errOutOfMemory;
+	if (!os_is_dir(dir) && (!inst->p.create_path || os_mkdir_p(dir) < 0)) {
+		event_log(inst, EVENT_ERROR, 707, "backup service: the socket's directory %s does not exist%s", dir,
+		    inst->p.create_path ? " and cannot be created" : " (JET_paramCreatePathIfNotExist creates it)");
+		err = JET_errInvalidPath;
+	}
+	free(dir);
+	return err;
+}
+
 JET_ERR
 bksvc_start(struct jet_inst *inst)
 {
@@ -776,7 +799,7 @@ bksvc_start(struct jet_inst *inst)
 		goto err;
 	}
 	memcpy(sa.sun_path, s->path, strlen(s->path));
-	if ((err = svc_clear_path(inst, s->path, &sa)) < 0)
+	if ((err = svc_make_dir(inst, s->path)) < 0 || (err = svc_clear_path(inst, s->path, &sa)) < 0)
 		goto err;
 	err = JET_errInvalidPath;
 	if ((s->lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0)) < 0) {

@@ -15,30 +15,38 @@
 
 #include "table.h"
 
-/* The absolute, normalized path (the file need not exist; its directory must). */
+/*
+ * A database's canonical name (os_path_normalize), under which it is found,
+ * logged and backed up whatever name the application gives.  Its directory
+ * must exist, or is created (mode 0700) with create_dir -- JetCreateDatabase
+ * under JET_paramCreatePathIfNotExist, as ESE.  A name ending in '/' names a
+ * directory, not a database.
+ */
 JET_ERR
-db_realpath(const char *path, char **outp)
+db_realpath(const char *path, int create_dir, char **outp)
 {
-	char buf[PATH_MAX];
-	char *dir, *base;
-	const char *slash;
+	char *dir = NULL;
+	JET_ERR err;
 
 	*outp = NULL;
-	if (path == NULL || *path == '\0' || strlen(path) >= PATH_MAX - 1)
+	if (path == NULL || *path == '\0' || path[strlen(path) - 1] == '/')
 		return JET_errInvalidPath;
-	if (realpath(path, buf) != NULL)
-		return (*outp = strdup(buf)) != NULL ? JET_errSuccess : JET_errOutOfMemory;
-	if ((dir = os_path_dir(path)) == NULL)
-		return JET_errOutOfMemory;
-	slash = strrchr(path, '/');
-	base = (char *)(slash != NULL ? slash + 1 : path);
-	if (realpath(dir, buf) == NULL || *base == '\0' || strlen(buf) + strlen(base) + 2 > PATH_MAX) {
-		free(dir);
-		return JET_errInvalidPath;
+	ERR(os_path_normalize(path, outp));
+	if ((dir = os_path_dir(*outp)) == NULL) {
+		err = JET_errOutOfMemory;
+		goto err;
+	}
+	if (!os_is_dir(dir) && (!create_dir || os_mkdir_p(dir) < 0)) {
+		err = JET_errInvalidPath;
+		goto err;
 	}
 	free(dir);
-	*outp = os_path_join(buf, base);
-	return *outp != NULL ? JET_errSuccess : JET_errOutOfMemory;
+	return JET_errSuccess;
+err:
+	free(dir);
+	free(*outp);
+	*outp = NULL;
+	return err;
 }
 
 static struct jet_db *
@@ -328,7 +336,7 @@ JetCreateDatabase(JET_SESID sesid, JET_PCSTR szFilename, JET_PCSTR szConnect, JE
 		err = JET_errInTransaction;
 		goto out;
 	}
-	ERR(db_realpath(szFilename, &path));
+	ERR(db_realpath(szFilename, inst->p.create_path != 0, &path));
 	pthread_mutex_lock(&inst->inst_lock);
 	if (db_find_path(inst, path) != NULL)
 		err = JET_errDatabaseDuplicate;
@@ -382,7 +390,7 @@ JetAttachDatabase(JET_SESID sesid, JET_PCSTR szFilename, JET_GRBIT grbit)
 		err = JET_errInTransaction;
 		goto out;
 	}
-	ERR(db_realpath(szFilename, &path));
+	ERR(db_realpath(szFilename, 0, &path));
 	if (!os_exists(path)) {
 		err = JET_errFileNotFound;
 		goto out;
@@ -489,7 +497,7 @@ JetDetachDatabase(JET_SESID sesid, JET_PCSTR szFilename)
 		for (uint32_t i = 1; i <= JET_MAX_ATTACHED_DATABASES && err >= 0; i++)
 			if (inst->dbs[i] != NULL)
 				err = db_detach_one(inst, inst->dbs[i]);
-	} else if ((err = db_realpath(szFilename, &path)) >= 0) {
+	} else if ((err = db_realpath(szFilename, 0, &path)) >= 0) {
 		struct jet_db *db = db_find_path(inst, path);
 		err = db == NULL ? JET_errDatabaseNotFound : db_detach_one(inst, db);
 	}
@@ -513,7 +521,7 @@ JetOpenDatabase(JET_SESID sesid, JET_PCSTR szFilename, JET_PCSTR szConnect, JET_
 	if (grbit & ~(JET_bitDbReadOnly | JET_bitDbExclusive))
 		return JET_errInvalidGrbit;
 	RET(session_enter(sesid, &s));
-	if ((err = db_realpath(szFilename, &path)) >= 0) {
+	if ((err = db_realpath(szFilename, 0, &path)) >= 0) {
 		pthread_mutex_lock(&s->inst->inst_lock);
 		db = db_find_path(s->inst, path);
 		pthread_mutex_unlock(&s->inst->inst_lock);

@@ -41,7 +41,8 @@ static struct inst_params default_params = {
 	.max_instances = 16,
 };
 
-enum param_kind { P_INT, P_STR, P_ONOFF };
+/* P_PATH: a string kept canonical (param_set_path); "" only where it means none. */
+enum param_kind { P_INT, P_STR, P_PATH, P_ONOFF };
 
 struct param_def {
 	unsigned long id;
@@ -54,11 +55,13 @@ struct param_def {
 
 #define PINT(id, field, min, max, fixed) { id, P_INT, offsetof(struct inst_params, field), 0, min, max, fixed }
 #define PSTR(id, field, fixed) { id, P_STR, offsetof(struct inst_params, field), sizeof(((struct inst_params *)0)->field), 0, 0, fixed }
+/* empty_ok travels in max: 1 lets "" turn the parameter off (the socket). */
+#define PPATH(id, field, empty_ok) { id, P_PATH, offsetof(struct inst_params, field), sizeof(((struct inst_params *)0)->field), 0, empty_ok, 1 }
 
 static const struct param_def params[] = {
-	PSTR(JET_paramSystemPath, system_path, 1),
+	PPATH(JET_paramSystemPath, system_path, 0),
 	PSTR(JET_paramTempPath, temp_path, 1),
-	PSTR(JET_paramLogFilePath, log_path, 1),
+	PPATH(JET_paramLogFilePath, log_path, 0),
 	PSTR(JET_paramBaseName, base_name, 1),
 	PSTR(JET_paramEventSource, event_source, 0),
 	PINT(JET_paramMaxSessions, max_sessions, 1, 30000, 1),
@@ -76,7 +79,7 @@ static const struct param_def params[] = {
 	PINT(JET_paramMaxInstances, max_instances, 1, INSTANCES_MAX, 0),
 	PINT(JET_paramLegacyFileNames, legacy_file_names, 0, 3, 1),
 	PINT(JET_paramJetfsEventTarget, event_target, 0, 2, 0),
-	PSTR(JET_paramJetfsBackupSocket, backup_socket, 1),
+	PPATH(JET_paramJetfsBackupSocket, backup_socket, 1),
 };
 
 static const struct param_def *
@@ -86,6 +89,28 @@ param_find(unsigned long id)
 		if (params[i].id == id)
 			return &params[i];
 	return NULL;
+}
+
+/*
+ * A path parameter is kept canonical (os_path_normalize), made absolute
+ * against the cwd now: a later chdir does not move the instance, and the
+ * engine compares directories as strings (a log named by JetGetLogInfo must
+ * be found in the log path).  Too long for the field is a bad path.
+ */
+static JET_ERR
+param_set_path(char *field, size_t size, const char *sz)
+{
+	char *canon;
+	JET_ERR err = os_path_normalize(sz, &canon);
+
+	if (err < 0)
+		return err;
+	if (strlen(canon) >= size)
+		err = JET_errInvalidPath;
+	else
+		strcpy(field, canon);
+	free(canon);
+	return err;
 }
 
 static JET_ERR
@@ -104,10 +129,16 @@ param_set(struct inst_params *p, const struct param_def *d, JET_API_PTR lParam, 
 				if (!isalnum((unsigned char)sz[i]))
 					return JET_errInvalidParameter;
 		}
-		if ((d->id == JET_paramSystemPath || d->id == JET_paramLogFilePath) && *sz == '\0')
-			return JET_errInvalidPath;
 		strcpy(field, sz);
 		return JET_errSuccess;
+	case P_PATH:
+		if (sz == NULL)
+			return JET_errInvalidParameter;
+		if (*sz == '\0' && d->max) {
+			*field = '\0';
+			return JET_errSuccess;
+		}
+		return param_set_path(field, d->size, sz);
 	case P_ONOFF:
 		if (sz == NULL)
 			return JET_errInvalidParameter;
@@ -303,7 +334,7 @@ JetGetSystemParameter(JET_INSTANCE instance, JET_SESID sesid, unsigned long para
 	if (err < 0)
 		return err;
 	field = (const char *)&p + d->offset;
-	if (d->kind == P_STR) {
+	if (d->kind == P_STR || d->kind == P_PATH) {
 		if (szParam == NULL)
 			return JET_errInvalidParameter;
 		if (strlen(field) + 1 > cbMax)
@@ -410,15 +441,20 @@ inst_attach_db(struct jet_inst *inst, struct jet_db *db)
 
 /* ---- init and term ---- */
 
+/*
+ * The directory must exist (or is created); then it is canonicalized again:
+ * a directory created or replaced by a symlink since the parameter was set
+ * resolves now, and the default "." becomes the cwd at JetInit.
+ */
 static JET_ERR
-inst_check_dir(struct jet_inst *inst, const char *dir)
+inst_check_dir(struct jet_inst *inst, char *dir, size_t size)
 {
-	if (os_is_dir(dir))
-		return JET_errSuccess;
-	if (inst->p.create_path && os_mkdir_p(dir) >= 0)
-		return JET_errSuccess;
-	event_log(inst, EVENT_ERROR, 1023, "directory %s does not exist", dir);
-	return JET_errInvalidPath;
+	if (!os_is_dir(dir) && (!inst->p.create_path || os_mkdir_p(dir) < 0)) {
+		event_log(inst, EVENT_ERROR, 1023, "directory %s does not exist%s", dir,
+		    os_exists(dir) ? " (a file of that name does)" : "");
+		return JET_errInvalidPath;
+	}
+	return param_set_path(dir, size, dir);
 }
 
 static JET_ERR
@@ -431,8 +467,8 @@ inst_init(struct jet_inst *inst, JET_GRBIT grbit)
 		return JET_errInvalidGrbit;
 	if (inst->initialized)
 		return JET_errAlreadyInitialized;
-	RET(inst_check_dir(inst, inst->p.system_path));
-	RET(inst_check_dir(inst, inst->p.log_path));
+	RET(inst_check_dir(inst, inst->p.system_path, sizeof(inst->p.system_path)));
+	RET(inst_check_dir(inst, inst->p.log_path, sizeof(inst->p.log_path)));
 	RET(cache_init(&inst->cache, inst->p.cache_pages, (uint32_t)inst->p.page_size));
 	memset(&inst->log, 0, sizeof(inst->log));
 	inst->log.inst = inst;

@@ -307,6 +307,28 @@ typedef struct {
 
 /** @defgroup params System parameters (JetSetSystemParameter)
  * Values are ESE's.  Integer parameters travel in lParam, strings in szParam.
+ *
+ * Paths.  JET_paramSystemPath, JET_paramLogFilePath and
+ * JET_paramJetfsBackupSocket, database names (JetCreateDatabase,
+ * JetAttachDatabase, JetOpenDatabase, JetDetachDatabase, JetOpenFile), backup
+ * directories and restore targets may be written in any form the kernel
+ * accepts: with a trailing '/', "//", "." or ".." components, relative, or
+ * through symlinks.  libjet keeps one canonical form and compares only that:
+ * absolute (a relative path is taken against the current directory at the
+ * call that takes it, so a later chdir moves nothing; the default "." at
+ * JetInit), without "//", "." or "..", without a trailing '/', and with the
+ * part that exists resolved through symlinks; JetGetSystemParameter, the
+ * names JetGetAttachInfo and JetGetLogInfo list and the paths recorded in
+ * the log and in backups are that form.  A path is refused with
+ * JET_errInvalidPath by the call that takes it, never later: longer than
+ * PATH_MAX (or than the parameter holds: 1023 bytes, 107 for the socket), or
+ * through a regular file, by JetSetSystemParameter or the database call;
+ * a directory that does not exist, or a file where a directory is expected,
+ * by JetInit (system and log path, the socket's directory) and
+ * JetCreateDatabase (a database's directory) -- unless
+ * JET_paramCreatePathIfNotExist is 1, which creates the missing directories
+ * (mode 0700, so a socket's directory the engine makes is private to the
+ * user; an existing one is used as it is).
  * @{ */
 #define JET_paramSystemPath 0		/**< string: directory of the checkpoint file (default ".") */
 #define JET_paramTempPath 1		/**< string: accepted, unused (no temporary databases) */
@@ -324,7 +346,7 @@ typedef struct {
 #define JET_paramRecovery 34		/**< string "On"/"Off": "Off" disables logging (no recovery, no backup) */
 #define JET_paramNoInformationEvent 50	/**< integer: 1 suppresses informational events */
 #define JET_paramDatabasePageSize 64	/**< integer: 4096, 8192, 16384 or 32768 (default 8192); set before the first JetInit */
-#define JET_paramCreatePathIfNotExist 100 /**< integer: 1 creates missing directories */
+#define JET_paramCreatePathIfNotExist 100 /**< integer: 1 creates missing directories (system, log, database, socket, backup: see Paths) */
 #define JET_paramMaxInstances 104	/**< integer: instances per process (default 16) */
 #define JET_paramLegacyFileNames 136	/**< integer: JET_bitESE98FileNames|JET_bitEightDotThreeSoftCompat (fixed) */
 #define JET_bitESE98FileNames 0x00000001
@@ -373,9 +395,12 @@ JET_ERR JET_API JetCreateInstance2(JET_INSTANCE *pinstance, const char *szInstan
  * Sets a system parameter of an instance (pinstance non-NULL), or the
  * default for instances created later (pinstance NULL, or pointing to
  * JET_instanceNil / 0 before legacy-mode JetInit).
+ * Path parameters are stored canonical (see Paths under System parameters).
  * @return JET_errInvalidParameter (unknown id, value out of range, a base
- *   name that is not 3 characters), JET_errAlreadyInitialized (a parameter
- *   that cannot change after JetInit), JET_errInvalidInstance.
+ *   name that is not 3 characters), JET_errInvalidPath (an empty system or
+ *   log path, a path too long or through a regular file),
+ *   JET_errAlreadyInitialized (a parameter that cannot change after
+ *   JetInit), JET_errInvalidInstance.
  */
 JET_ERR JET_API JetSetSystemParameter(JET_INSTANCE *pinstance, JET_SESID sesid,
 	unsigned long paramid, JET_API_PTR lParam, JET_PCSTR szParam);
@@ -396,7 +421,8 @@ JET_ERR JET_API JetGetSystemParameter(JET_INSTANCE instance, JET_SESID sesid,
  * mode (the non-Instance backup functions then apply to it).
  * @return JET_errRunningInMultiInstanceMode (legacy mode while instances
  *   exist), JET_errAlreadyInitialized, JET_errInvalidPath (a path does not
- *   exist and JET_paramCreatePathIfNotExist is off),
+ *   exist and JET_paramCreatePathIfNotExist is off, or is a file; or the
+ *   backup socket's directory does not),
  *   JET_errCheckpointCorrupt, JET_errBadCheckpointSignature,
  *   JET_errLogFileCorrupt, JET_errBadLogVersion, JET_errBadLogSignature
  *   (a log from another log set), JET_errMissingLogFile (a generation
@@ -436,10 +462,16 @@ JET_ERR JET_API JetEndSession(JET_SESID sesid, JET_GRBIT grbit);
 
 /**
  * Creates a database file, attaches it to the instance and opens it for the
- * session.  szConnect must be NULL or "".
- * @return JET_errDatabaseDuplicate (already attached),
+ * session.  szConnect must be NULL or "".  szFilename may be written in any
+ * form (see Paths under System parameters); the database is known, logged
+ * and backed up under its canonical name, so another spelling of the same
+ * file finds it.  With JET_paramCreatePathIfNotExist its directory is
+ * created if missing.
+ * @return JET_errDatabaseDuplicate (already attached, under any name),
  *   JET_errFileAlreadyExists (the file exists; JET_bitDbOverwriteExisting
- *   replaces it), JET_errTooManyAttachedDatabases, JET_errInvalidPath,
+ *   replaces it), JET_errTooManyAttachedDatabases, JET_errInvalidPath (a
+ *   name ending in '/', too long, through a regular file, or a directory
+ *   that does not exist),
  *   JET_errInTransaction, JET_errDiskFull, JET_errDiskIO,
  *   JET_errLoggingDisabled is never returned: with JET_paramRecovery "Off"
  *   the database is simply not logged.
@@ -447,8 +479,10 @@ JET_ERR JET_API JetEndSession(JET_SESID sesid, JET_GRBIT grbit);
 JET_ERR JET_API JetCreateDatabase(JET_SESID sesid, JET_PCSTR szFilename, JET_PCSTR szConnect,
 	JET_DBID *pdbid, JET_GRBIT grbit);
 /**
- * Attaches an existing database file to the instance.
+ * Attaches an existing database file to the instance; szFilename as for
+ * JetCreateDatabase (any spelling of the file; its directory is never created).
  * @return JET_wrnDatabaseAttached (already attached), JET_errFileNotFound,
+ *   JET_errInvalidPath (as JetCreateDatabase),
  *   JET_errDatabaseCorrupted (not a database, or both header copies bad),
  *   JET_errDatabaseDirtyShutdown (the database needs recovery with its own
  *   logs), JET_errDatabaseLogSetMismatch, JET_errPageSizeMismatch,

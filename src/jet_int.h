@@ -374,7 +374,7 @@ JET_ERR db_write_header(struct jet_db *db);
 JET_ERR db_ensure_file_pages(struct jet_db *db, uint32_t pgno);
 JET_ERR db_note_page_write(struct jet_db *db, lsn_t page_lsn);
 struct jet_db *db_find_path(struct jet_inst *inst, const char *path);
-JET_ERR db_realpath(const char *path, char **outp);
+JET_ERR db_realpath(const char *path, int create_dir, char **outp);
 
 /* ---- txn.c: transactions and page ownership ---- */
 struct txn_page {

@@ -456,6 +456,73 @@ os_is_dir(const char *path)
 	return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
 }
 
+/*
+ * One walk over the components: the prefix built so far is kept resolved
+ * (realpath) while it exists, so a ".." that follows a symlink goes where
+ * the kernel would take it, and what comes after the first missing
+ * component is only tidied (it may be created later, and then holds no
+ * symlink).
+ */
+JET_ERR
+os_path_normalize(const char *path, char **outp)
+{
+	char buf[PATH_MAX], real[PATH_MAX];
+	const char *p, *end;
+	size_t len, n;
+	int exists = 1;
+	struct stat st;
+
+	*outp = NULL;
+	if (path == NULL || *path == '\0' || strlen(path) >= PATH_MAX)
+		return JET_errInvalidPath;
+	if (*path == '/')
+		len = 0;
+	else if (getcwd(buf, sizeof(buf)) == NULL)
+		return JET_errInvalidPath;
+	else
+		len = strcmp(buf, "/") == 0 ? 0 : strlen(buf);
+	buf[len] = '\0';
+	for (p = path; *p != '\0'; p = end) {
+		while (*p == '/')
+			p++;
+		for (end = p; *end != '\0' && *end != '/'; end++)
+			;
+		n = (size_t)(end - p);
+		if (n == 0 || (n == 1 && p[0] == '.'))
+			continue;
+		if (n == 2 && p[0] == '.' && p[1] == '.') {
+			while (len > 0 && buf[len - 1] != '/')
+				len--;
+			len = len > 0 ? len - 1 : 0;
+			buf[len] = '\0';
+			continue;
+		}
+		if (len + 1 + n >= sizeof(buf))
+			return JET_errInvalidPath;
+		buf[len++] = '/';
+		memcpy(buf + len, p, n);
+		buf[len += n] = '\0';
+		if (!exists)
+			continue;
+		if (stat(buf, &st) != 0) {
+			/* Through a file ("db.edb/x") or a loop: no call could use it. */
+			if (errno != ENOENT)
+				return JET_errInvalidPath;
+			exists = 0;
+			continue;
+		}
+		if (*end != '\0' && !S_ISDIR(st.st_mode))
+			return JET_errInvalidPath;
+		if (realpath(buf, real) == NULL)
+			return JET_errInvalidPath;
+		len = strlen(real);
+		memcpy(buf, real, len + 1);
+	}
+	if (len == 0)
+		memcpy(buf, "/", 2);
+	return (*outp = strdup(buf)) != NULL ? JET_errSuccess : JET_errOutOfMemory;
+}
+
 char *
 os_path_join(const char *dir, const char *name)
 {

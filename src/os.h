@@ -61,6 +61,15 @@ uint64_t os_physical_memory(void);
 int os_is_io_error(JET_ERR err);
 
 /* Path helpers (not I/O). */
+/*
+ * The one form in which libjet keeps and compares a path it was given:
+ * absolute (against the cwd at the call), no "//", "." or ".." components,
+ * no trailing '/', and the existing part resolved through symlinks, so that
+ * two names of one file are the same string.  A part that does not exist
+ * yet is kept (it may be created).  JET_errInvalidPath: empty, longer than
+ * PATH_MAX, or through a file or a symlink loop.
+ */
+JET_ERR os_path_normalize(const char *path, char **outp);
 char *os_path_join(const char *dir, const char *name);
 char *os_path_dir(const char *path);
 

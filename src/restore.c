@@ -912,8 +912,13 @@ rst_destination(struct restore *r, const struct restore_opts *o, struct restore_
 	for (long i = 0; i < o->nmap; i++) {
 		const char *from = o->map[i].szDatabaseName;
 		const char *fslash = from ? strrchr(from, '/') : NULL;
+		/*
+		 * Canonical, as the engine would have made it: the restored
+		 * instance logs the database under this name and must find it
+		 * again whatever name the application attaches it by.
+		 */
 		if (from != NULL && (strcmp(from, d->trailer.path) == 0 || strcmp(fslash ? fslash + 1 : from, name) == 0))
-			return (d->dst = strdup(o->map[i].szNewDatabaseName)) != NULL ? JET_errSuccess : JET_errOutOfMemory;
+			return db_realpath(o->map[i].szNewDatabaseName, 0, &d->dst);
 	}
 	if (o->nmap > 0)
 		return JET_errSuccess;	/* not in the map: not restored (as ESE) */
@@ -1196,10 +1201,10 @@ JetfsRestoreSets(const char *const *rgszBackupDirs, unsigned long cDirs, JET_PCS
 	for (unsigned long i = 0; i < cDirs; i++)
 		if (rgszBackupDirs[i] == NULL || !os_is_dir(rgszBackupDirs[i]))
 			return JET_errInvalidPath;
-	if (!os_is_dir(szTargetDir))
-		RET(os_mkdir_p(szTargetDir));
-	/* Databases are found by their absolute path afterwards. */
-	RET(db_realpath(szTargetDir, &target));
+	/* Databases are found by their canonical path afterwards. */
+	RET(os_path_normalize(szTargetDir, &target));
+	if (!os_is_dir(target) && (err = os_mkdir_p(target)) < 0)
+		goto err;
 	memset(&o, 0, sizeof(o));
 	o.sets = rgszBackupDirs;
 	o.nsets = cDirs;
@@ -1211,6 +1216,7 @@ JetfsRestoreSets(const char *const *rgszBackupDirs, unsigned long cDirs, JET_PCS
 	if ((o.event_target = evtarget_from_env(JET_JetfsEventSyslog)) < 0)
 		o.event_target = JET_JetfsEventSyslog;
 	err = restore_run(&o);
+err:
 	free(target);
 	return err;
 }
