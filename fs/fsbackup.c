@@ -481,25 +481,18 @@ fsb_start(struct fsbackup *b, enum fsb_kind kind, JET_INSTANCE *pinst, struct fs
 	info->cbSize = sizeof(*info);
 	if ((err = fsb_get_list(*pinst, 1, &logs, info)) < 0 || (err = fsb_add_files(&files, &n, logs, 0)) < 0)
 		goto err;
-	for (size_t i = 0; i < n; i++) {
-		const char *problem = bkname_problem(files[i].source_name);
-		if (problem != NULL) {
-			char shown[FSB_MSG / 2];
-			bkname_escape(files[i].source_name, shown, sizeof(shown));
-			snprintf(msg, FSB_MSG, "the instance listed a file jetfs cannot serve: \"%s\" (%s): the set "
-			    "is refused", shown, problem);
-			err = JET_errInvalidParameter;
-			goto err_msg;
-		}
+	switch (bkname_check_set(dbs, logs, "jetfs cannot serve", msg, FSB_MSG)) {
+	case BKNAME_OK:
+		break;
+	case BKNAME_NOMEM:
+		err = JET_errOutOfMemory;
+		goto err;
+	default:
+		err = JET_errInvalidParameter;
+		goto err_msg;
 	}
 	qsort(files, n, sizeof(*files), file_name_cmp);
 	for (size_t i = 0; i < n; i++) {
-		if (i > 0 && strcmp(files[i - 1].name, files[i].name) == 0) {
-			snprintf(msg, FSB_MSG, "two files of the set are named %s (%s and %s): rename one database",
-			    files[i].name, files[i - 1].source_name, files[i].source_name);
-			err = JET_errInvalidParameter;
-			goto err_msg;
-		}
 		if (b->with_manifest && (!manifest_name_ok(files[i].name) || strcmp(files[i].name, MANIFEST_NAME) == 0)) {
 			snprintf(msg, FSB_MSG, "%s cannot be listed beside %s (a backslash, a newline or that very "
 			    "name): rename the database", files[i].source_name, MANIFEST_NAME);

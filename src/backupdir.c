@@ -188,40 +188,23 @@ bkd_list(struct bkd *b, int logs, char **szzp)
 }
 
 /*
- * Every file of a set lies in one directory under its base name, so two
- * files of the set with the same base name (DIR/a/data.edb and
- * DIR/b/data.edb attached) would overwrite one another and the set would
- * lack a database while looking complete.  Refused before anything is copied
- * or truncated, with jetfs's words (fs/fsbackup.c): the admin renames one.
- * szz2 (may be NULL) is checked against szz1 and itself as well.  Each name
- * must also be one a directory can hold (bkname.h): a remote instance's
- * names come from another process.
+ * Every file of a set lies in one directory under its base name: a set whose
+ * names cannot (bkname.h) is refused before anything is copied or truncated,
+ * with jetfs's words: the admin renames a database.
  */
 static JET_ERR
-bkd_check_names(struct bkd *b, const char *szz1, const char *szz2)
+bkd_check_names(struct bkd *b, const char *dbs, const char *logs)
 {
-	const char *lists[2] = { szz1, szz2 };
+	char msg[1024];
+	enum bkname_verdict v = bkname_check_set(dbs, logs, "that cannot be written into a backup directory", msg,
+	    sizeof(msg));
 
-	for (int i = 0; i < 2; i++)
-		for (const char *p = lists[i]; p != NULL && *p != '\0'; p += strlen(p) + 1) {
-			const char *problem = bkname_problem(p);
-			if (problem != NULL) {
-				char shown[2 * PATH_MAX];
-				bkname_escape(p, shown, sizeof(shown));
-				event_log(b->in, EVENT_ERROR, 214, "the instance listed a file that cannot be written "
-				    "into a backup directory: \"%s\" (%s): the set is refused", shown, problem);
-				return JET_errInvalidParameter;
-			}
-			for (int j = 0; j <= i; j++)
-				for (const char *q = lists[j]; q != NULL && *q != '\0' && q != p; q += strlen(q) + 1)
-					if (strcmp(bkd_base(p), bkd_base(q)) == 0) {
-						event_log(b->in, EVENT_ERROR, 214,
-						    "two files of the set are named %s (%s and %s): rename one database",
-						    bkd_base(p), q, p);
-						return JET_errFileAlreadyExists;
-					}
-		}
-	return JET_errSuccess;
+	if (v == BKNAME_OK)
+		return JET_errSuccess;
+	if (v == BKNAME_NOMEM)
+		return JET_errOutOfMemory;
+	event_log(b->in, EVENT_ERROR, 214, "%s", msg);
+	return v == BKNAME_TWICE ? JET_errFileAlreadyExists : JET_errInvalidParameter;
 }
 
 static int
