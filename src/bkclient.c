@@ -32,7 +32,6 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "jet_int.h"
@@ -46,7 +45,7 @@ struct bkconn {
 	int broken;			/* C3 */
 	int timed_out;			/* C5: the deadline passed; breaks the connection */
 	unsigned timeout_ms;		/* C5; 0: none */
-	long long deadline_ms;		/* C5: of the request in flight (CLOCK_MONOTONIC) */
+	int64_t deadline_ms;		/* C5: of the request in flight (os_monotonic_ms) */
 	uint32_t seq;			/* of the last request sent */
 	uint32_t page_size;
 	uint32_t read_max;
@@ -58,15 +57,6 @@ static pthread_cond_t reg_cond = PTHREAD_COND_INITIALIZER;
 
 /* ---- transport ---- */
 
-static long long
-cl_now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* Waits until fd is ready for events or the request's deadline (C5) passes: 0, or -1. */
 static int
 cl_wait(struct bkconn *c, short events)
@@ -77,7 +67,7 @@ cl_wait(struct bkconn *c, short events)
 	if (c->timeout_ms == 0)
 		return 0;
 	do {
-		long long left = c->deadline_ms - cl_now_ms();
+		int64_t left = c->deadline_ms - os_monotonic_ms();
 		if (left <= 0) {
 			c->timed_out = 1;
 			return -1;
@@ -149,7 +139,7 @@ cl_call(struct bkconn *c, uint32_t op, const void *p, size_t n, JET_ERR *statusp
 
 	if (c->broken)
 		return JET_errBackupAbortByServer;
-	c->deadline_ms = cl_now_ms() + c->timeout_ms;
+	c->deadline_ms = os_monotonic_ms() + c->timeout_ms;
 	c->seq++;
 	put32(hdr, (uint32_t)(8 + n));
 	put32(hdr + 4, op);
@@ -284,7 +274,7 @@ cl_hello(struct bkconn *c)
 
 	/* The Hello must come back in time; later calls wait as JetfsSetBackupTimeout says (C5). */
 	c->timeout_ms = CL_HELLO_TIMEOUT_S * 1000;
-	c->deadline_ms = cl_now_ms() + c->timeout_ms;
+	c->deadline_ms = os_monotonic_ms() + c->timeout_ms;
 	put32(req, 16);
 	put32(req + 4, BKPROTO_HELLO);
 	put32(req + 8, 1);

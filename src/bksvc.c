@@ -37,7 +37,6 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "jet_int.h"
@@ -87,18 +86,9 @@ enum io_result { IO_OK, IO_EOF, IO_TIMEOUT, IO_STOP, IO_ERROR };
 static const char *const io_what[] = { "ok", "end of file", "timeout", "service stopping", "socket error" };
 
 static int64_t
-now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static int64_t
 deadline_in(void)
 {
-	return now_ms() + atomic_load(&svc_timeout_ms);
+	return os_monotonic_ms() + atomic_load(&svc_timeout_ms);
 }
 
 /* Waits for events on fd, watching the stop pipe: 1 ready, 0 deadline passed, -1 stop or error. */
@@ -107,7 +97,7 @@ svc_wait(struct bksvc *s, int fd, short events, int64_t deadline)
 {
 	for (;;) {
 		struct pollfd p[2] = { { s->stop_rd, POLLIN, 0 }, { fd, events, 0 } };
-		int64_t left = deadline - now_ms();
+		int64_t left = deadline - os_monotonic_ms();
 		int r;
 
 		if (left <= 0)
@@ -604,7 +594,7 @@ svc_accept(struct bksvc *s)
 			/* The connection stays queued: do not spin on it. */
 			event_log(s->inst, EVENT_WARNING, 706, "backup service: cannot accept a connection: %s",
 			    strerror(errno));
-			svc_wait(s, s->stop_rd, 0, now_ms() + 100);
+			svc_wait(s, s->stop_rd, 0, os_monotonic_ms() + 100);
 		}
 		return;
 	}
@@ -654,7 +644,7 @@ svc_main(void *arg)
 		int np = c->fd >= 0 ? 3 : 2, timeout = -1, r;
 
 		if (c->fd >= 0 && !c->hello) {
-			int64_t left = c->hello_deadline - now_ms();
+			int64_t left = c->hello_deadline - os_monotonic_ms();
 			timeout = left < 0 ? 0 : left > INT_MAX ? INT_MAX : (int)left;
 		}
 		r = poll(p, (nfds_t)np, timeout);
@@ -669,7 +659,7 @@ svc_main(void *arg)
 			if (p[2].revents) {
 				if (svc_serve_one(s) < 0)
 					svc_drop(s, "connection closed");
-			} else if (!c->hello && now_ms() >= c->hello_deadline) {
+			} else if (!c->hello && os_monotonic_ms() >= c->hello_deadline) {
 				event_log(s->inst, EVENT_WARNING, 706,
 				    "backup service: client pid %ld sent no Hello in time: disconnected", (long)c->pid);
 				svc_drop(s, "no Hello");
@@ -680,7 +670,7 @@ svc_main(void *arg)
 		else if (p[1].revents & (POLLERR | POLLHUP | POLLNVAL)) {
 			/* Should not happen; never spin on it. */
 			event_log(s->inst, EVENT_WARNING, 706, "backup service: the listening socket reports an error");
-			svc_wait(s, s->stop_rd, 0, now_ms() + 1000);
+			svc_wait(s, s->stop_rd, 0, os_monotonic_ms() + 1000);
 		}
 	}
 	svc_drop(s, "the service is stopping");

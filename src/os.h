@@ -51,6 +51,8 @@ int os_is_dir(const char *path);
 int os_last_errno(void);
 /* The machine's physical memory in bytes, 0 if unknown (sizes caches). */
 uint64_t os_physical_memory(void);
+/* Milliseconds of CLOCK_MONOTONIC: for deadlines, which a clock change must not move. */
+int64_t os_monotonic_ms(void);
 /*
  * Whether err says that the device or the system failed (an I/O error, a
  * full disk, no memory or file handles, no permission) rather than that
