@@ -718,7 +718,7 @@ recovery_case(const char *top, const char *sub, const char *name, int freeze, in
 	char dir[PATH_MAX], dbpath[PATH_MAX + 16], chk[PATH_MAX + 16], fig[128];
 	struct inst_conf c = { .cache_pages = 8192, .checkpoint_depth = 1UL << 40 };
 	struct db_handles h;
-	struct ckpt_state ck;
+	struct checkpoint_state ck;
 	struct log_snap a, b;
 	JET_INSTANCE inst;
 	uint64_t rng = 0x243F6A8885A308D3ULL, txns = 0, counter, expect;
@@ -761,10 +761,10 @@ recovery_case(const char *top, const char *sub, const char *name, int freeze, in
 	os_fault_disarm();
 
 	/* Redo runs from the checkpoint (as on disk now) to the durable end. */
-	check(ckpt_read(chk, &ck), "ckpt_read");
+	check(checkpoint_read(chk, &ck), "checkpoint_read");
 	redo_mib = (double)(b.flushed - ck.lsn) / MiB;
 	ngen = b.gen - ck.gen + 1;
-	ckpt_state_free(&ck);
+	checkpoint_state_free(&ck);
 
 	progress("recovery (%s): %.1f MiB of log to replay, JetInit", name, redo_mib);
 	if (cold)

@@ -110,7 +110,7 @@ struct backup {
 /* ---- trailer ---- */
 
 void
-bk_trailer_encode(const struct bk_trailer *t, uint8_t *page, uint32_t ps)
+backup_trailer_encode(const struct bk_trailer *t, uint8_t *page, uint32_t ps)
 {
 	memset(page, 0, ps);
 	put32(page + 4, BK_TRAILER_MAGIC);
@@ -119,8 +119,8 @@ bk_trailer_encode(const struct bk_trailer *t, uint8_t *page, uint32_t ps)
 	put64(page + 20, t->bk.time_mark);
 	put32(page + 28, t->bk.gen_low);
 	put32(page + 32, t->bk.gen_high);
-	sig_encode(&t->sign_db, page + 36);
-	sig_encode(&t->sign_log, page + 64);
+	dbhdr_sig_encode(&t->sign_db, page + 36);
+	dbhdr_sig_encode(&t->sign_log, page + 64);
 	put32(page + 92, t->gen_min_required);
 	put32(page + 96, t->gen_max_required);
 	put32(page + 100, t->gen_max_committed);
@@ -132,7 +132,7 @@ bk_trailer_encode(const struct bk_trailer *t, uint8_t *page, uint32_t ps)
 }
 
 JET_ERR
-bk_trailer_decode(const uint8_t *page, uint32_t ps, struct bk_trailer *t)
+backup_trailer_decode(const uint8_t *page, uint32_t ps, struct bk_trailer *t)
 {
 	if (get32(page + 4) != BK_TRAILER_MAGIC || get32(page) != crc32c(0, page + 4, ps - 4))
 		return JET_errBadPatchPage;
@@ -142,8 +142,8 @@ bk_trailer_decode(const uint8_t *page, uint32_t ps, struct bk_trailer *t)
 	t->bk.time_mark = get64(page + 20);
 	t->bk.gen_low = get32(page + 28);
 	t->bk.gen_high = get32(page + 32);
-	sig_decode(page + 36, &t->sign_db);
-	sig_decode(page + 64, &t->sign_log);
+	dbhdr_sig_decode(page + 36, &t->sign_db);
+	dbhdr_sig_decode(page + 64, &t->sign_log);
 	t->gen_min_required = get32(page + 92);
 	t->gen_max_required = get32(page + 96);
 	t->gen_max_committed = get32(page + 100);
@@ -335,8 +335,8 @@ bk_enter(JET_INSTANCE instance, struct jet_inst **instp, struct backup **bkp)
 	JET_ERR err;
 
 	if (instance == 0 || instance == JET_instanceNil)
-		RET(inst_legacy(&instance));
-	if ((err = inst_enter(instance, &inst)) < 0)
+		RET(instance_legacy(&instance));
+	if ((err = instance_enter(instance, &inst)) < 0)
 		return err;
 	pthread_mutex_lock(&inst->backup_lock);
 	if (inst->backup == NULL) {
@@ -423,18 +423,18 @@ backup_redo_record(struct jet_db **dbs, const uint8_t *rec, size_t len)
 static JET_ERR
 bk_read_checkpoint_gen(struct jet_inst *inst, uint32_t *genp)
 {
-	struct ckpt_state ck;
-	char *path = ckpt_path(inst);
+	struct checkpoint_state ck;
+	char *path = checkpoint_path(inst);
 	JET_ERR err;
 
 	if (path == NULL)
 		return JET_errOutOfMemory;
-	err = ckpt_read(path, &ck);
+	err = checkpoint_read(path, &ck);
 	free(path);
 	if (err < 0)
 		return err;
 	*genp = ck.gen;
-	ckpt_state_free(&ck);
+	checkpoint_state_free(&ck);
 	return JET_errSuccess;
 }
 
@@ -565,7 +565,7 @@ bk_begin_pit(struct jet_inst *inst, struct backup *bk)
 	uint32_t i;
 
 	pthread_mutex_lock(&inst->write_lock);
-	if ((err = ckpt_run(inst, 1)) < 0)
+	if ((err = checkpoint_run(inst, 1)) < 0)
 		goto out;
 	bk->copy_mic = inst->ckpt.gen;
 	if (!bk->full) {
@@ -586,7 +586,7 @@ bk_begin_pit(struct jet_inst *inst, struct backup *bk)
 	if (err < 0)
 		goto out;
 	bk->mark_lsn = inst->log.append_lsn;
-	bk->mark_time = time_now_us();
+	bk->mark_time = dbhdr_time_now_us();
 	if ((err = bk_close_gen(inst, bk)) < 0)
 		goto out;
 	for (i = 1; i <= JET_MAX_ATTACHED_DATABASES && err >= 0; i++)
@@ -610,8 +610,8 @@ JetBeginExternalBackupInstance(JET_INSTANCE instance, JET_GRBIT grbit)
 	JET_ERR err;
 
 	if (instance == 0 || instance == JET_instanceNil)
-		RET(inst_legacy(&instance));
-	RET(inst_enter(instance, &inst));
+		RET(instance_legacy(&instance));
+	RET(instance_enter(instance, &inst));
 	if (!inst->backup_allowed)
 		return JET_errBackupNotAllowedYet;
 	if (!inst->log.enabled)
@@ -659,7 +659,7 @@ JetBeginExternalBackupInstance(JET_INSTANCE instance, JET_GRBIT grbit)
 	} else if (bk->full) {
 		bk->state = BK_DATABASES;
 		bk->mark_lsn = inst->log.append_lsn;
-		bk->mark_time = time_now_us();
+		bk->mark_time = dbhdr_time_now_us();
 		err = bk_read_checkpoint_gen(inst, &bk->copy_mic);
 		if (err == JET_errFileNotFound)
 			err = JET_errCheckpointFileNotFound;
@@ -672,7 +672,7 @@ JetBeginExternalBackupInstance(JET_INSTANCE instance, JET_GRBIT grbit)
 	} else {
 		bk->state = BK_LOGS;
 		bk->mark_lsn = inst->log.append_lsn;
-		bk->mark_time = time_now_us();
+		bk->mark_time = dbhdr_time_now_us();
 		bk->copy_mic = bk_oldest_log(inst, &err);
 	}
 	if (err >= 0) {
@@ -932,7 +932,7 @@ bk_make_trailer(struct backup *bk, struct bk_file *f)
 		f->trailer = NULL;
 		return JET_errOutOfMemory;
 	}
-	bk_trailer_encode(&t, f->trailer, ps);
+	backup_trailer_encode(&t, f->trailer, ps);
 	return JET_errSuccess;
 }
 
@@ -1501,12 +1501,12 @@ JetEndExternalBackupInstance2(JET_INSTANCE instance, JET_GRBIT grbit)
 	JET_ERR err;
 
 	if (instance == 0 || instance == JET_instanceNil)
-		RET(inst_legacy(&instance));
+		RET(instance_legacy(&instance));
 	if (mode != JET_bitBackupEndNormal && mode != JET_bitBackupEndAbort)
 		return JET_errInvalidParameter;
 	if (grbit & ~(JET_bitBackupEndNormal | JET_bitBackupEndAbort | JET_bitBackupTruncateDone))
 		return JET_errInvalidGrbit;
-	RET(inst_enter(instance, &inst));
+	RET(instance_enter(instance, &inst));
 	pthread_mutex_lock(&inst->backup_lock);
 	if (inst->backup == NULL)
 		err = JET_errNoBackup;
@@ -1537,8 +1537,8 @@ JetStopBackupInstance(JET_INSTANCE instance)
 	struct jet_inst *inst;
 
 	if (instance == 0 || instance == JET_instanceNil)
-		RET(inst_legacy(&instance));
-	RET(inst_enter(instance, &inst));
+		RET(instance_legacy(&instance));
+	RET(instance_enter(instance, &inst));
 	pthread_mutex_lock(&inst->backup_lock);
 	if (inst->backup != NULL)
 		inst->backup->stopped = 1;

@@ -34,7 +34,7 @@ struct bkd {
 };
 
 static void
-bkd_status(struct bkd *b, JET_SNT snt, unsigned long done)
+backupdir_status(struct bkd *b, JET_SNT snt, unsigned long done)
 {
 	JET_SNPROG prog = { sizeof(prog), done, 100 };
 
@@ -43,7 +43,7 @@ bkd_status(struct bkd *b, JET_SNT snt, unsigned long done)
 }
 
 static const char *
-bkd_base(const char *path)
+backupdir_base(const char *path)
 {
 	const char *slash = strrchr(path, '/');
 
@@ -52,7 +52,7 @@ bkd_base(const char *path)
 
 /* *samep: whether the files a and b hold the same bytes. */
 static JET_ERR
-bkd_same_file(const char *a, const char *b, int *samep)
+backupdir_same_file(const char *a, const char *b, int *samep)
 {
 	os_file *fa = NULL, *fb = NULL;
 	uint8_t *ba = malloc(BKD_CHUNK), *bb = malloc(BKD_CHUNK);
@@ -93,9 +93,9 @@ err:
  * backup fails instead.
  */
 static JET_ERR
-bkd_copy(struct bkd *b, const char *name)
+backupdir_copy(struct bkd *b, const char *name)
 {
-	char *to = os_path_join(b->dir, bkd_base(name)), *tmp = NULL;
+	char *to = os_path_join(b->dir, backupdir_base(name)), *tmp = NULL;
 	os_file *out = NULL;
 	JET_HANDLE h;
 	unsigned long lo, hi, got;
@@ -131,10 +131,10 @@ bkd_copy(struct bkd *b, const char *name)
 	out = NULL;
 	if (err >= 0 && existed) {
 		int same;
-		if ((err = bkd_same_file(tmp, to, &same)) >= 0 && !same) {
+		if ((err = backupdir_same_file(tmp, to, &same)) >= 0 && !same) {
 			event_log(b->in, EVENT_ERROR, 214,
 			    "backup: %s already holds a different %s (a file of another backup set?): not replaced",
-			    b->dir, bkd_base(name));
+			    b->dir, backupdir_base(name));
 			err = JET_errFileAlreadyExists;
 		}
 	}
@@ -162,17 +162,17 @@ out:
 
 /* Copies each name of a double-NUL list. */
 static JET_ERR
-bkd_copy_list(struct bkd *b, const char *szz)
+backupdir_copy_list(struct bkd *b, const char *szz)
 {
 	JET_ERR err = JET_errSuccess;
 
 	for (const char *p = szz; *p != '\0' && err >= 0; p += strlen(p) + 1)
-		err = bkd_copy(b, p);
+		err = backupdir_copy(b, p);
 	return err;
 }
 
 static JET_ERR
-bkd_list(struct bkd *b, int logs, char **szzp)
+backupdir_list(struct bkd *b, int logs, char **szzp)
 {
 	unsigned long need = 0;
 	JET_ERR err;
@@ -193,7 +193,7 @@ bkd_list(struct bkd *b, int logs, char **szzp)
  * with jetfs's words: the admin renames a database.
  */
 static JET_ERR
-bkd_check_names(struct bkd *b, const char *dbs, const char *logs)
+backupdir_check_names(struct bkd *b, const char *dbs, const char *logs)
 {
 	char msg[1024];
 	enum bkname_verdict v = bkname_check_set(dbs, logs, "that cannot be written into a backup directory", msg,
@@ -225,7 +225,7 @@ dir_is_empty(const char *dir)
 
 /* Moves every plain file of from into to (atomic backup's promotion). */
 static JET_ERR
-bkd_move_files(const char *from, const char *to)
+backupdir_move_files(const char *from, const char *to)
 {
 	DIR *d = opendir(from);
 	struct dirent *de;
@@ -251,7 +251,7 @@ bkd_move_files(const char *from, const char *to)
 }
 
 static JET_ERR
-bkd_remove_dir_files(const char *dir)
+backupdir_remove_dir_files(const char *dir)
 {
 	DIR *d = opendir(dir);
 	struct dirent *de;
@@ -282,10 +282,10 @@ JetBackupInstance(JET_INSTANCE instance, JET_PCSTR szBackupPath, JET_GRBIT grbit
 
 	memset(&b, 0, sizeof(b));
 	if (instance == 0 || instance == JET_instanceNil)
-		RET(inst_legacy(&instance));
+		RET(instance_legacy(&instance));
 	/* A remote instance (JetfsConnectBackup) works too: every call below forwards. */
 	if (!bkclient_is_remote(instance))
-		RET(inst_enter(instance, &b.in));
+		RET(instance_enter(instance, &b.in));
 	b.inst = instance;
 	b.pfn = pfnStatus;
 	if (grbit & ~(JET_bitBackupIncremental | JET_bitBackupAtomic | JET_bitBackupJetfsPointInTime))
@@ -300,7 +300,7 @@ JetBackupInstance(JET_INSTANCE instance, JET_PCSTR szBackupPath, JET_GRBIT grbit
 			return JET_errSuccess;
 		ERR(JetBeginExternalBackupInstance(instance, 0));
 		begun = 1;
-		ERR(bkd_list(&b, 1, &logs));
+		ERR(backupdir_list(&b, 1, &logs));
 		backup_assume_copied(b.in);
 		err = JetTruncateLogInstance(instance);
 		JetEndExternalBackupInstance2(instance, JET_bitBackupEndAbort);
@@ -323,7 +323,7 @@ JetBackupInstance(JET_INSTANCE instance, JET_PCSTR szBackupPath, JET_GRBIT grbit
 			err = JET_errOutOfMemory;
 			goto err;
 		}
-		bkd_remove_dir_files(atomic_dir);
+		backupdir_remove_dir_files(atomic_dir);
 		if (os_mkdir_p(atomic_dir) < 0) {
 			err = JET_errMakeBackupDirectoryFail;
 			goto err;
@@ -335,29 +335,29 @@ JetBackupInstance(JET_INSTANCE instance, JET_PCSTR szBackupPath, JET_GRBIT grbit
 		err = JET_errOutOfMemory;
 		goto err;
 	}
-	bkd_status(&b, JET_sntBegin, 0);
+	backupdir_status(&b, JET_sntBegin, 0);
 	event_log(b.in, EVENT_INFO, incremental ? 211 : 210, "%s backup to %s started", incremental ? "incremental" : "full",
 	    szBackupPath);
 	ERR(JetBeginExternalBackupInstance(instance, begin));
 	begun = 1;
 	if (!incremental) {
-		ERR(bkd_list(&b, 0, &dbs));
-		ERR(bkd_check_names(&b, dbs, NULL));
-		ERR(bkd_copy_list(&b, dbs));
+		ERR(backupdir_list(&b, 0, &dbs));
+		ERR(backupdir_check_names(&b, dbs, NULL));
+		ERR(backupdir_copy_list(&b, dbs));
 	}
-	bkd_status(&b, JET_sntProgress, 50);
-	ERR(bkd_list(&b, 1, &logs));
-	ERR(bkd_check_names(&b, dbs, logs));
-	ERR(bkd_copy_list(&b, logs));
+	backupdir_status(&b, JET_sntProgress, 50);
+	ERR(backupdir_list(&b, 1, &logs));
+	ERR(backupdir_check_names(&b, dbs, logs));
+	ERR(backupdir_copy_list(&b, logs));
 	if (atomic) {
 		/* The new set is complete: the old one moves to old/, the new one in. */
-		bkd_remove_dir_files(old_dir);
+		backupdir_remove_dir_files(old_dir);
 		if (os_mkdir_p(old_dir) < 0) {
 			err = JET_errMakeBackupDirectoryFail;
 			goto err;
 		}
-		ERR(bkd_move_files(szBackupPath, old_dir));
-		ERR(bkd_move_files(atomic_dir, szBackupPath));
+		ERR(backupdir_move_files(szBackupPath, old_dir));
+		ERR(backupdir_move_files(atomic_dir, szBackupPath));
 	}
 	/*
 	 * From here the set stays, whatever happens: truncation may delete
@@ -369,7 +369,7 @@ JetBackupInstance(JET_INSTANCE instance, JET_PCSTR szBackupPath, JET_GRBIT grbit
 	ERR(JetTruncateLogInstance(instance));
 	ERR(JetEndExternalBackupInstance2(instance, JET_bitBackupEndNormal));
 	begun = 0;
-	bkd_status(&b, JET_sntComplete, 100);
+	backupdir_status(&b, JET_sntComplete, 100);
 	event_log(b.in, EVENT_INFO, 213, "backup to %s complete", szBackupPath);
 err:
 	if (err < 0) {
@@ -383,7 +383,7 @@ err:
 			b.pfn(0, JET_snpBackup, JET_sntFail, NULL);
 	}
 	if (atomic_dir != NULL && os_is_dir(atomic_dir)) {
-		bkd_remove_dir_files(atomic_dir);
+		backupdir_remove_dir_files(atomic_dir);
 		os_rmdir(atomic_dir);
 	}
 	for (size_t i = 0; i < b.nwritten; i++)

@@ -16,7 +16,7 @@
  *                    chunk (0 at the end)
  * Leaves are linked both ways through PG_NEXT / PG_PREV.
  *
- * INVARIANTS (checked by bt_verify)
+ * INVARIANTS (checked by btree_verify)
  *  B1. Keys are strictly increasing within a page, along the leaf chain, and
  *      every key of a subtree lies within its parent's bounds.
  *  B2. All leaves are at the same depth; a tree's root page never moves
@@ -308,13 +308,13 @@ lv_free(struct jet_session *s, struct jet_db *db, uint32_t pgno)
 
 /* ---- descent ---- */
 
-struct bt_path {
+struct btree_path {
 	uint32_t pgno[BT_DEPTH_MAX];
 	unsigned depth;			/* index of the leaf in pgno[] */
 };
 
 static JET_ERR
-bt_corrupt(struct jet_db *db, uint32_t pgno, const char *what)
+btree_corrupt(struct jet_db *db, uint32_t pgno, const char *what)
 {
 	event_log(db->inst, EVENT_ERROR, 447, "%s: B+tree page %u is damaged: %s", db->path, pgno, what);
 	return JET_errBadPageLink;
@@ -322,7 +322,7 @@ bt_corrupt(struct jet_db *db, uint32_t pgno, const char *what)
 
 /* Descends to the leaf for key; returns it pinned. */
 static JET_ERR
-bt_descend(struct jet_db *db, uint32_t root, const uint8_t *key, size_t keylen, struct bt_path *path,
+btree_descend(struct jet_db *db, uint32_t root, const uint8_t *key, size_t keylen, struct btree_path *path,
     struct frame **leafp)
 {
 	uint32_t pgno = root;
@@ -330,7 +330,7 @@ bt_descend(struct jet_db *db, uint32_t root, const uint8_t *key, size_t keylen, 
 
 	for (unsigned d = 0;; d++) {
 		if (d >= BT_DEPTH_MAX)
-			return bt_corrupt(db, pgno, "tree too deep (a cycle?)");
+			return btree_corrupt(db, pgno, "tree too deep (a cycle?)");
 		RET(cache_get(db, pgno, &f));
 		if (path != NULL)
 			path->pgno[d] = pgno;
@@ -342,7 +342,7 @@ bt_descend(struct jet_db *db, uint32_t root, const uint8_t *key, size_t keylen, 
 		}
 		if (f->data[PG_TYPE] != PAGE_INTERNAL) {
 			cache_unpin(f);
-			return bt_corrupt(db, pgno, "not a B+tree page");
+			return btree_corrupt(db, pgno, "not a B+tree page");
 		}
 		pgno = node_child_for(f->data, key, keylen);
 		cache_unpin(f);
@@ -350,7 +350,7 @@ bt_descend(struct jet_db *db, uint32_t root, const uint8_t *key, size_t keylen, 
 }
 
 JET_ERR
-bt_init_root(struct jet_session *s, struct jet_db *db, uint32_t pgno, uint32_t objid)
+btree_init_root(struct jet_session *s, struct jet_db *db, uint32_t pgno, uint32_t objid)
 {
 	struct frame *f;
 	JET_ERR err;
@@ -363,7 +363,7 @@ bt_init_root(struct jet_session *s, struct jet_db *db, uint32_t pgno, uint32_t o
 }
 
 JET_ERR
-bt_create(struct jet_session *s, struct jet_db *db, uint32_t objid, uint32_t *rootp)
+btree_create(struct jet_session *s, struct jet_db *db, uint32_t objid, uint32_t *rootp)
 {
 	struct frame *f;
 
@@ -375,12 +375,12 @@ bt_create(struct jet_session *s, struct jet_db *db, uint32_t objid, uint32_t *ro
 
 /* ---- insert and split ---- */
 
-static JET_ERR bt_insert_at(struct jet_session *s, struct jet_db *db, struct bt_path *path, unsigned level,
+static JET_ERR btree_insert_at(struct jet_session *s, struct jet_db *db, struct btree_path *path, unsigned level,
     struct frame *f, unsigned pos, const uint8_t *rec, size_t len);
 
 /* The root's records move into a new child so the root keeps its pgno. */
 static JET_ERR
-bt_push_down_root(struct jet_session *s, struct jet_db *db, struct bt_path *path, struct frame *root,
+btree_push_down_root(struct jet_session *s, struct jet_db *db, struct btree_path *path, struct frame *root,
     struct frame **childp)
 {
 	uint32_t ps = db->hdr.page_size;
@@ -406,7 +406,7 @@ bt_push_down_root(struct jet_session *s, struct jet_db *db, struct bt_path *path
 }
 
 static JET_ERR
-bt_split(struct jet_session *s, struct jet_db *db, struct bt_path *path, unsigned level, struct frame *f,
+btree_split(struct jet_session *s, struct jet_db *db, struct btree_path *path, unsigned level, struct frame *f,
     unsigned pos, const uint8_t *rec, size_t len)
 {
 	uint32_t ps = db->hdr.page_size;
@@ -420,8 +420,8 @@ bt_split(struct jet_session *s, struct jet_db *db, struct bt_path *path, unsigne
 
 	if (level == 0) {
 		struct frame *child;
-		ERR(bt_push_down_root(s, db, path, f, &child));
-		err = bt_split(s, db, path, 1, child, pos, rec, len);
+		ERR(btree_push_down_root(s, db, path, f, &child));
+		err = btree_split(s, db, path, 1, child, pos, rec, len);
 		cache_unpin(child);
 		return err;
 	}
@@ -488,7 +488,7 @@ bt_split(struct jet_session *s, struct jet_db *db, struct bt_path *path, unsigne
 		unsigned ppos;
 		ERR(cache_get(db, path->pgno[level - 1], &parent));
 		ppos = node_search(parent->data, sep + INT_HDR, seplen, 1, &exact);
-		err = bt_insert_at(s, db, path, level - 1, parent, ppos, sep, INT_HDR + seplen);
+		err = btree_insert_at(s, db, path, level - 1, parent, ppos, sep, INT_HDR + seplen);
 		cache_unpin(parent);
 	}
 err:
@@ -503,7 +503,7 @@ err:
 }
 
 static JET_ERR
-bt_insert_at(struct jet_session *s, struct jet_db *db, struct bt_path *path, unsigned level, struct frame *f,
+btree_insert_at(struct jet_session *s, struct jet_db *db, struct btree_path *path, unsigned level, struct frame *f,
     unsigned pos, const uint8_t *rec, size_t len)
 {
 	JET_ERR err;
@@ -513,30 +513,30 @@ bt_insert_at(struct jet_session *s, struct jet_db *db, struct bt_path *path, uns
 		return JET_errSuccess;
 	if (err < 0)
 		return err;
-	return bt_split(s, db, path, level, f, pos, rec, len);
+	return btree_split(s, db, path, level, f, pos, rec, len);
 }
 
 static size_t
-bt_inline_max(uint32_t ps)
+btree_inline_max(uint32_t ps)
 {
 	return (ps - PAGE_HDR_SIZE) / 4 - 2;
 }
 
 static JET_ERR
-bt_free_record_lv(struct jet_session *s, struct jet_db *db, const uint8_t *r)
+btree_free_record_lv(struct jet_session *s, struct jet_db *db, const uint8_t *r)
 {
 	return (r[0] & LEAF_LV) ? lv_free(s, db, get32(r + LEAF_HDR + r[1])) : JET_errSuccess;
 }
 
 JET_ERR
-bt_insert(struct jet_session *s, struct bt_cursor *c, const uint8_t *key, size_t keylen, const uint8_t *val,
+btree_insert(struct jet_session *s, struct btree_cursor *c, const uint8_t *key, size_t keylen, const uint8_t *val,
     size_t vallen, int replace)
 {
 	struct jet_db *db = c->db;
 	uint32_t ps = db->hdr.page_size;
 	uint8_t *rec = NULL;
 	size_t reclen;
-	struct bt_path path;
+	struct btree_path path;
 	struct frame *leaf = NULL;
 	unsigned pos;
 	int exact;
@@ -546,7 +546,7 @@ bt_insert(struct jet_session *s, struct bt_cursor *c, const uint8_t *key, size_t
 		return JET_errKeyTooBig;
 	if (vallen > UINT32_MAX)
 		return JET_errRecordTooBig;
-	ERR(bt_descend(db, c->root, key, keylen, &path, &leaf));
+	ERR(btree_descend(db, c->root, key, keylen, &path, &leaf));
 	pos = node_search(leaf->data, key, keylen, 0, &exact);
 	if (exact && !replace) {
 		err = JET_errKeyDuplicate;
@@ -565,7 +565,7 @@ bt_insert(struct jet_session *s, struct bt_cursor *c, const uint8_t *key, size_t
 	rec[1] = (uint8_t)keylen;
 	put32(rec + 2, (uint32_t)vallen);
 	memcpy(rec + LEAF_HDR, key, keylen);
-	if (reclen > bt_inline_max(ps)) {
+	if (reclen > btree_inline_max(ps)) {
 		uint32_t first;
 		ERR(lv_write(s, db, get32(leaf->data + PG_OBJID), val, vallen, &first));
 		rec[0] = LEAF_LV;
@@ -583,10 +583,10 @@ bt_insert(struct jet_session *s, struct bt_cursor *c, const uint8_t *key, size_t
 		}
 	}
 	if (exact) {
-		ERR(bt_free_record_lv(s, db, node_rec(leaf->data, pos)));
+		ERR(btree_free_record_lv(s, db, node_rec(leaf->data, pos)));
 		node_remove(leaf->data, pos);
 	}
-	ERR(bt_insert_at(s, db, &path, path.depth, leaf, pos, rec, reclen));
+	ERR(btree_insert_at(s, db, &path, path.depth, leaf, pos, rec, reclen));
 positioned:
 	memcpy(c->key, key, keylen);
 	c->keylen = keylen;
@@ -603,7 +603,7 @@ err:
 
 /* Positions on the first record >= key (or > key) starting at leaf f, walking right. */
 static JET_ERR
-bt_settle_right(struct bt_cursor *c, struct frame *f, unsigned i)
+btree_settle_right(struct btree_cursor *c, struct frame *f, unsigned i)
 {
 	for (size_t guard = 0;; guard++) {
 		uint32_t next;
@@ -621,11 +621,11 @@ bt_settle_right(struct bt_cursor *c, struct frame *f, unsigned i)
 		if (next == 0)
 			return JET_errRecordNotFound;
 		if (guard > (1u << 31))
-			return bt_corrupt(c->db, next, "leaf chain loops");
+			return btree_corrupt(c->db, next, "leaf chain loops");
 		RET(cache_get(c->db, next, &f));
 		if (!node_is_leaf(f->data)) {
 			cache_unpin(f);
-			return bt_corrupt(c->db, next, "leaf chain leads to a non-leaf");
+			return btree_corrupt(c->db, next, "leaf chain leads to a non-leaf");
 		}
 		i = 0;
 	}
@@ -633,7 +633,7 @@ bt_settle_right(struct bt_cursor *c, struct frame *f, unsigned i)
 
 /* Positions on the last record at slot i - 1 or before, walking left. */
 static JET_ERR
-bt_settle_left(struct bt_cursor *c, struct frame *f, unsigned i)
+btree_settle_left(struct btree_cursor *c, struct frame *f, unsigned i)
 {
 	for (size_t guard = 0;; guard++) {
 		uint32_t prev;
@@ -651,11 +651,11 @@ bt_settle_left(struct bt_cursor *c, struct frame *f, unsigned i)
 		if (prev == 0)
 			return JET_errRecordNotFound;
 		if (guard > (1u << 31))
-			return bt_corrupt(c->db, prev, "leaf chain loops");
+			return btree_corrupt(c->db, prev, "leaf chain loops");
 		RET(cache_get(c->db, prev, &f));
 		if (!node_is_leaf(f->data)) {
 			cache_unpin(f);
-			return bt_corrupt(c->db, prev, "leaf chain leads to a non-leaf");
+			return btree_corrupt(c->db, prev, "leaf chain leads to a non-leaf");
 		}
 		i = node_n(f->data);
 	}
@@ -667,15 +667,15 @@ bt_settle_left(struct bt_cursor *c, struct frame *f, unsigned i)
  * unchanged on JET_errRecordNotFound.
  */
 JET_ERR
-bt_seek(struct bt_cursor *c, const uint8_t *key, size_t keylen, int how)
+btree_seek(struct btree_cursor *c, const uint8_t *key, size_t keylen, int how)
 {
-	struct bt_cursor save = *c;
+	struct btree_cursor save = *c;
 	struct frame *f;
 	unsigned i;
 	int exact;
 	JET_ERR err;
 
-	RET(bt_descend(c->db, c->root, key, keylen, NULL, &f));
+	RET(btree_descend(c->db, c->root, key, keylen, NULL, &f));
 	i = node_search(f->data, key, keylen, how == BT_SEEK_GT || how == BT_SEEK_LE, &exact);
 	switch (how) {
 	case BT_SEEK_EQ:
@@ -686,10 +686,10 @@ bt_seek(struct bt_cursor *c, const uint8_t *key, size_t keylen, int how)
 		/* fall through */
 	case BT_SEEK_GE:
 	case BT_SEEK_GT:
-		err = bt_settle_right(c, f, i);
+		err = btree_settle_right(c, f, i);
 		break;
 	default:
-		err = bt_settle_left(c, f, i);
+		err = btree_settle_left(c, f, i);
 		break;
 	}
 	if (err < 0) {
@@ -700,57 +700,57 @@ bt_seek(struct bt_cursor *c, const uint8_t *key, size_t keylen, int how)
 }
 
 JET_ERR
-bt_first(struct bt_cursor *c)
+btree_first(struct btree_cursor *c)
 {
 	struct frame *f;
 
-	RET(bt_descend(c->db, c->root, (const uint8_t *)"", 0, NULL, &f));
-	return bt_settle_right(c, f, 0);
+	RET(btree_descend(c->db, c->root, (const uint8_t *)"", 0, NULL, &f));
+	return btree_settle_right(c, f, 0);
 }
 
 JET_ERR
-bt_last(struct bt_cursor *c)
+btree_last(struct btree_cursor *c)
 {
 	static const uint8_t maxkey[JET_cbKeyMost + 1] = {
 		[0 ... JET_cbKeyMost] = 0xFF
 	};
 	struct frame *f;
 
-	RET(bt_descend(c->db, c->root, maxkey, sizeof(maxkey), NULL, &f));
-	return bt_settle_left(c, f, node_n(f->data));
+	RET(btree_descend(c->db, c->root, maxkey, sizeof(maxkey), NULL, &f));
+	return btree_settle_left(c, f, node_n(f->data));
 }
 
 JET_ERR
-bt_next(struct bt_cursor *c)
+btree_next(struct btree_cursor *c)
 {
 	JET_ERR err;
 
 	if (!c->positioned && !c->between)
-		return bt_first(c);
-	err = bt_seek(c, c->key, c->keylen, c->between ? BT_SEEK_GE : BT_SEEK_GT);
+		return btree_first(c);
+	err = btree_seek(c, c->key, c->keylen, c->between ? BT_SEEK_GE : BT_SEEK_GT);
 	return err == JET_wrnSeekNotEqual ? JET_errSuccess : err;
 }
 
 JET_ERR
-bt_prev(struct bt_cursor *c)
+btree_prev(struct btree_cursor *c)
 {
 	JET_ERR err;
 
 	if (!c->positioned && !c->between)
-		return bt_last(c);
-	err = bt_seek(c, c->key, c->keylen, BT_SEEK_LT);
+		return btree_last(c);
+	err = btree_seek(c, c->key, c->keylen, BT_SEEK_LT);
 	return err == JET_wrnSeekNotEqual ? JET_errSuccess : err;
 }
 
 /* Finds the current record in its leaf (pinned). */
 static JET_ERR
-bt_locate(struct bt_cursor *c, struct bt_path *path, struct frame **fp, unsigned *posp)
+btree_locate(struct btree_cursor *c, struct btree_path *path, struct frame **fp, unsigned *posp)
 {
 	int exact;
 
 	if (!c->positioned)
 		return JET_errNoCurrentRecord;
-	RET(bt_descend(c->db, c->root, c->key, c->keylen, path, fp));
+	RET(btree_descend(c->db, c->root, c->key, c->keylen, path, fp));
 	*posp = node_search((*fp)->data, c->key, c->keylen, 0, &exact);
 	if (!exact) {
 		cache_unpin(*fp);
@@ -761,7 +761,7 @@ bt_locate(struct bt_cursor *c, struct bt_path *path, struct frame **fp, unsigned
 
 /* The current record's value, in a buffer the caller frees. */
 JET_ERR
-bt_value(struct bt_cursor *c, uint8_t **valp, size_t *lenp)
+btree_value(struct btree_cursor *c, uint8_t **valp, size_t *lenp)
 {
 	struct frame *f;
 	unsigned pos;
@@ -771,7 +771,7 @@ bt_value(struct bt_cursor *c, uint8_t **valp, size_t *lenp)
 
 	*valp = NULL;
 	*lenp = 0;
-	RET(bt_locate(c, NULL, &f, &pos));
+	RET(btree_locate(c, NULL, &f, &pos));
 	r = node_rec(f->data, pos);
 	len = get32(r + 2);
 	if ((out = malloc(len ? len : 1)) == NULL) {
@@ -795,14 +795,14 @@ bt_value(struct bt_cursor *c, uint8_t **valp, size_t *lenp)
 }
 
 JET_ERR
-bt_delete(struct jet_session *s, struct bt_cursor *c)
+btree_delete(struct jet_session *s, struct btree_cursor *c)
 {
 	struct frame *f;
 	unsigned pos;
 	JET_ERR err;
 
-	RET(bt_locate(c, NULL, &f, &pos));
-	if ((err = txn_write(s, f)) >= 0 && (err = bt_free_record_lv(s, c->db, node_rec(f->data, pos))) >= 0) {
+	RET(btree_locate(c, NULL, &f, &pos));
+	if ((err = txn_write(s, f)) >= 0 && (err = btree_free_record_lv(s, c->db, node_rec(f->data, pos))) >= 0) {
 		node_remove(f->data, pos);
 		c->positioned = 0;
 		c->between = 1;
@@ -813,36 +813,36 @@ bt_delete(struct jet_session *s, struct bt_cursor *c)
 
 /* Frees every page of a tree, its root included. */
 static JET_ERR
-bt_drop_page(struct jet_session *s, struct jet_db *db, uint32_t pgno, unsigned depth)
+btree_drop_page(struct jet_session *s, struct jet_db *db, uint32_t pgno, unsigned depth)
 {
 	struct frame *f;
 	JET_ERR err = JET_errSuccess;
 
 	if (depth >= BT_DEPTH_MAX)
-		return bt_corrupt(db, pgno, "tree too deep");
+		return btree_corrupt(db, pgno, "tree too deep");
 	RET(cache_get(db, pgno, &f));
 	if (node_is_leaf(f->data)) {
 		for (unsigned i = 0; i < node_n(f->data) && err >= 0; i++)
-			err = bt_free_record_lv(s, db, node_rec(f->data, i));
+			err = btree_free_record_lv(s, db, node_rec(f->data, i));
 	} else if (f->data[PG_TYPE] == PAGE_INTERNAL) {
-		err = bt_drop_page(s, db, get32(f->data + PG_AUX), depth + 1);
+		err = btree_drop_page(s, db, get32(f->data + PG_AUX), depth + 1);
 		for (unsigned i = 0; i < node_n(f->data) && err >= 0; i++)
-			err = bt_drop_page(s, db, int_child(f->data, i), depth + 1);
+			err = btree_drop_page(s, db, int_child(f->data, i), depth + 1);
 	} else
-		err = bt_corrupt(db, pgno, "not a B+tree page");
+		err = btree_corrupt(db, pgno, "not a B+tree page");
 	cache_unpin(f);
 	return err < 0 ? err : space_free(s, db, pgno);
 }
 
 JET_ERR
-bt_drop(struct jet_session *s, struct jet_db *db, uint32_t root)
+btree_drop(struct jet_session *s, struct jet_db *db, uint32_t root)
 {
-	return bt_drop_page(s, db, root, 0);
+	return btree_drop_page(s, db, root, 0);
 }
 
 /* ---- verification ---- */
 
-struct bt_verify_state {
+struct btree_verify_state {
 	struct jet_db *db;
 	char *msg;
 	size_t msglen;
@@ -856,14 +856,14 @@ struct bt_verify_state {
 };
 
 static JET_ERR
-bt_verify_fail(struct bt_verify_state *v, uint32_t pgno, const char *what)
+btree_verify_fail(struct btree_verify_state *v, uint32_t pgno, const char *what)
 {
 	snprintf(v->msg, v->msglen, "page %u: %s", pgno, what);
 	return JET_errDatabaseCorrupted;
 }
 
 static JET_ERR
-bt_verify_page(struct bt_verify_state *v, uint32_t pgno, int depth, const uint8_t *lo, size_t lolen,
+btree_verify_page(struct btree_verify_state *v, uint32_t pgno, int depth, const uint8_t *lo, size_t lolen,
     const uint8_t *hi, size_t hilen, uint32_t objid)
 {
 	uint32_t ps = v->db->hdr.page_size;
@@ -873,21 +873,21 @@ bt_verify_page(struct bt_verify_state *v, uint32_t pgno, int depth, const uint8_
 	unsigned n;
 
 	if (depth >= BT_DEPTH_MAX)
-		return bt_verify_fail(v, pgno, "tree deeper than possible (a cycle)");
+		return btree_verify_fail(v, pgno, "tree deeper than possible (a cycle)");
 	RET(cache_get(v->db, pgno, &f));
 	p = f->data;
 	n = node_n(p);
 	if (p[PG_TYPE] != PAGE_LEAF && p[PG_TYPE] != PAGE_INTERNAL) {
-		err = bt_verify_fail(v, pgno, "not a B+tree page");
+		err = btree_verify_fail(v, pgno, "not a B+tree page");
 		goto out;
 	}
 	if (get32(p + PG_OBJID) != objid) {
-		err = bt_verify_fail(v, pgno, "belongs to another tree");
+		err = btree_verify_fail(v, pgno, "belongs to another tree");
 		goto out;
 	}
 	if (get16(p + PG_FREE_LO) != PAGE_HDR_SIZE + 2 * n || get16(p + PG_FREE_HI) < get16(p + PG_FREE_LO) ||
 	    get16(p + PG_FREE_HI) > ps) {
-		err = bt_verify_fail(v, pgno, "slot array and free space disagree");
+		err = btree_verify_fail(v, pgno, "slot array and free space disagree");
 		goto out;
 	}
 	for (unsigned i = 0; i < n; i++) {
@@ -896,12 +896,12 @@ bt_verify_page(struct bt_verify_state *v, uint32_t pgno, int depth, const uint8_
 		size_t kl;
 		if (off < get16(p + PG_FREE_HI) || off + (node_is_leaf(p) ? LEAF_HDR : INT_HDR) > ps ||
 		    off + rec_size(p, p + off) > ps) {
-			err = bt_verify_fail(v, pgno, "record outside the page");
+			err = btree_verify_fail(v, pgno, "record outside the page");
 			goto out;
 		}
 		node_key(p, i, &k, &kl);
 		if ((lo != NULL && key_cmp(k, kl, lo, lolen) < 0) || (hi != NULL && key_cmp(k, kl, hi, hilen) >= 0)) {
-			err = bt_verify_fail(v, pgno, "key outside its parent's range");
+			err = btree_verify_fail(v, pgno, "key outside its parent's range");
 			goto out;
 		}
 		if (i > 0) {
@@ -909,7 +909,7 @@ bt_verify_page(struct bt_verify_state *v, uint32_t pgno, int depth, const uint8_
 			size_t pkl;
 			node_key(p, i - 1, &pk, &pkl);
 			if (key_cmp(pk, pkl, k, kl) >= 0) {
-				err = bt_verify_fail(v, pgno, "keys out of order");
+				err = btree_verify_fail(v, pgno, "keys out of order");
 				goto out;
 			}
 		}
@@ -918,11 +918,11 @@ bt_verify_page(struct bt_verify_state *v, uint32_t pgno, int depth, const uint8_
 		if (v->leaf_depth < 0)
 			v->leaf_depth = depth;
 		else if (v->leaf_depth != depth) {
-			err = bt_verify_fail(v, pgno, "leaves at different depths");
+			err = btree_verify_fail(v, pgno, "leaves at different depths");
 			goto out;
 		}
 		if (get32(p + PG_PREV) != v->prev_leaf || (v->prev_leaf != 0 && v->expect_next != pgno)) {
-			err = bt_verify_fail(v, pgno, "leaf chain does not match the tree");
+			err = btree_verify_fail(v, pgno, "leaf chain does not match the tree");
 			goto out;
 		}
 		for (unsigned i = 0; i < n; i++) {
@@ -931,7 +931,7 @@ bt_verify_page(struct bt_verify_state *v, uint32_t pgno, int depth, const uint8_
 			size_t kl;
 			node_key(p, i, &k, &kl);
 			if (v->have_last && key_cmp(v->last_key, v->last_keylen, k, kl) >= 0) {
-				err = bt_verify_fail(v, pgno, "leaf chain out of order");
+				err = btree_verify_fail(v, pgno, "leaf chain out of order");
 				goto out;
 			}
 			memcpy(v->last_key, k, kl);
@@ -947,7 +947,7 @@ bt_verify_page(struct bt_verify_state *v, uint32_t pgno, int depth, const uint8_
 				err = lv_read(v->db, get32(r + LEAF_HDR + r[1]), tmp, len);
 				free(tmp);
 				if (err < 0) {
-					err = bt_verify_fail(v, pgno, "long value chain does not hold its length");
+					err = btree_verify_fail(v, pgno, "long value chain does not hold its length");
 					goto out;
 				}
 			}
@@ -967,7 +967,7 @@ bt_verify_page(struct bt_verify_state *v, uint32_t pgno, int depth, const uint8_
 				chi = k;
 				chilen = kl;
 			}
-			err = bt_verify_page(v, child, depth + 1, clo, clolen, chi, chilen, objid);
+			err = btree_verify_page(v, child, depth + 1, clo, clolen, chi, chilen, objid);
 			if (i < n) {
 				clo = k;
 				clolen = kl;
@@ -982,9 +982,9 @@ out:
 
 /* Checks B1-B3 over a whole tree; on failure msg says where. */
 JET_ERR
-bt_verify(struct jet_db *db, uint32_t root, uint64_t *nrecords, char *msg, size_t msglen)
+btree_verify(struct jet_db *db, uint32_t root, uint64_t *nrecords, char *msg, size_t msglen)
 {
-	struct bt_verify_state v = { .db = db, .msg = msg, .msglen = msglen, .leaf_depth = -1 };
+	struct btree_verify_state v = { .db = db, .msg = msg, .msglen = msglen, .leaf_depth = -1 };
 	struct frame *f;
 	JET_ERR err;
 	uint32_t objid, last_leaf;
@@ -993,10 +993,10 @@ bt_verify(struct jet_db *db, uint32_t root, uint64_t *nrecords, char *msg, size_
 	RET(cache_get(db, root, &f));
 	objid = get32(f->data + PG_OBJID);
 	cache_unpin(f);
-	if ((err = bt_verify_page(&v, root, 0, NULL, 0, NULL, 0, objid)) < 0)
+	if ((err = btree_verify_page(&v, root, 0, NULL, 0, NULL, 0, objid)) < 0)
 		return err;
 	last_leaf = v.prev_leaf;
-	err = v.expect_next == 0 ? JET_errSuccess : bt_verify_fail(&v, last_leaf, "last leaf has a right sibling");
+	err = v.expect_next == 0 ? JET_errSuccess : btree_verify_fail(&v, last_leaf, "last leaf has a right sibling");
 	*nrecords = v.nrecords;
 	return err;
 }

@@ -36,7 +36,7 @@
 #define CHK_SIZE_MAX (CHK_ATTACH_OFF + JET_MAX_ATTACHED_DATABASES * (4 + SIG_SIZE + 2 + 4096))
 
 char *
-ckpt_path(struct jet_inst *inst)
+checkpoint_path(struct jet_inst *inst)
 {
 	char name[16];
 
@@ -45,7 +45,7 @@ ckpt_path(struct jet_inst *inst)
 }
 
 void
-ckpt_state_free(struct ckpt_state *ck)
+checkpoint_state_free(struct checkpoint_state *ck)
 {
 	for (size_t i = 0; i < ck->nattach; i++)
 		free(ck->attach[i].path);
@@ -53,7 +53,7 @@ ckpt_state_free(struct ckpt_state *ck)
 }
 
 JET_ERR
-ckpt_read(const char *path, struct ckpt_state *ck)
+checkpoint_read(const char *path, struct checkpoint_state *ck)
 {
 	os_file *file = NULL;
 	uint8_t *buf = NULL;
@@ -79,7 +79,7 @@ ckpt_read(const char *path, struct ckpt_state *ck)
 		goto err;
 	ck->gen = get32(buf + 20);
 	ck->lsn = get64(buf + 24);
-	sig_decode(buf + 32, &ck->sign_log);
+	dbhdr_sig_decode(buf + 32, &ck->sign_log);
 	ck->time_written = get64(buf + 60);
 	ck->full_backup_lsn = get64(buf + 68);
 	ck->full_backup_time = get64(buf + 76);
@@ -94,7 +94,7 @@ ckpt_read(const char *path, struct ckpt_state *ck)
 		if (off + 4 + SIG_SIZE + 2 > size)
 			goto err;
 		a->dbid = get32(buf + off);
-		sig_decode(buf + off + 4, &a->sign_db);
+		dbhdr_sig_decode(buf + off + 4, &a->sign_db);
 		len = get16(buf + off + 4 + SIG_SIZE);
 		off += 4 + SIG_SIZE + 2;
 		if (len == 0 || off + len > size || a->dbid < 1 || a->dbid > JET_MAX_ATTACHED_DATABASES ||
@@ -114,16 +114,16 @@ ckpt_read(const char *path, struct ckpt_state *ck)
 	err = JET_errSuccess;
 err:
 	if (err < 0)
-		ckpt_state_free(ck);
+		checkpoint_state_free(ck);
 	free(buf);
 	os_close(file);
 	return err;
 }
 
 JET_ERR
-ckpt_write(struct jet_inst *inst, const struct ckpt_state *ck)
+checkpoint_write(struct jet_inst *inst, const struct checkpoint_state *ck)
 {
-	char *path = ckpt_path(inst), *tmp = NULL;
+	char *path = checkpoint_path(inst), *tmp = NULL;
 	uint8_t *buf = calloc(1, CHK_SIZE_MAX);
 	os_file *file = NULL;
 	size_t off = CHK_ATTACH_OFF;
@@ -139,8 +139,8 @@ ckpt_write(struct jet_inst *inst, const struct ckpt_state *ck)
 	put32(buf + 12, JET_filetypeCheckpoint);
 	put32(buf + 20, ck->gen);
 	put64(buf + 24, ck->lsn);
-	sig_encode(&ck->sign_log, buf + 32);
-	put64(buf + 60, time_now_us());
+	dbhdr_sig_encode(&ck->sign_log, buf + 32);
+	put64(buf + 60, dbhdr_time_now_us());
 	put64(buf + 68, ck->full_backup_lsn);
 	put64(buf + 76, ck->full_backup_time);
 	put64(buf + 84, ck->inc_backup_lsn);
@@ -154,7 +154,7 @@ ckpt_write(struct jet_inst *inst, const struct ckpt_state *ck)
 			goto err;
 		}
 		put32(buf + off, ck->attach[i].dbid);
-		sig_encode(&ck->attach[i].sign_db, buf + off + 4);
+		dbhdr_sig_encode(&ck->attach[i].sign_db, buf + off + 4);
 		put16(buf + off + 4 + SIG_SIZE, (uint16_t)len);
 		memcpy(buf + off + 4 + SIG_SIZE + 2, ck->attach[i].path, len);
 		off += 4 + SIG_SIZE + 2 + len;
@@ -180,7 +180,7 @@ err:
 
 /* Fills the attach list of ck from the instance (inst_lock held). */
 static JET_ERR
-ckpt_collect_attach(struct jet_inst *inst, struct ckpt_state *ck)
+checkpoint_collect_attach(struct jet_inst *inst, struct checkpoint_state *ck)
 {
 	ck->nattach = 0;
 	for (uint32_t i = 1; i <= JET_MAX_ATTACHED_DATABASES; i++) {
@@ -190,7 +190,7 @@ ckpt_collect_attach(struct jet_inst *inst, struct ckpt_state *ck)
 		ck->attach[ck->nattach].dbid = db->dbid;
 		ck->attach[ck->nattach].sign_db = db->hdr.sign_db;
 		if ((ck->attach[ck->nattach].path = strdup(db->path)) == NULL) {
-			ckpt_state_free(ck);
+			checkpoint_state_free(ck);
 			return JET_errOutOfMemory;
 		}
 		ck->nattach++;
@@ -200,7 +200,7 @@ ckpt_collect_attach(struct jet_inst *inst, struct ckpt_state *ck)
 
 /* Deletes closed generations that neither recovery nor a backup needs. */
 static void
-ckpt_delete_old_logs(struct jet_inst *inst, uint32_t below_gen)
+checkpoint_delete_old_logs(struct jet_inst *inst, uint32_t below_gen)
 {
 	uint32_t *gens;
 	size_t n;
@@ -227,23 +227,23 @@ ckpt_delete_old_logs(struct jet_inst *inst, uint32_t below_gen)
  * every page changed before the redo point is written (and synced); then
  * the checkpoint file moves to the redo point.  full: also at term.
  */
-static JET_ERR ckpt_run_locked(struct jet_inst *inst, int full);
+static JET_ERR checkpoint_run_locked(struct jet_inst *inst, int full);
 
 JET_ERR
-ckpt_run(struct jet_inst *inst, int full)
+checkpoint_run(struct jet_inst *inst, int full)
 {
 	JET_ERR err;
 
 	pthread_mutex_lock(&inst->ckpt_lock);
-	err = ckpt_run_locked(inst, full);
+	err = checkpoint_run_locked(inst, full);
 	pthread_mutex_unlock(&inst->ckpt_lock);
 	return err;
 }
 
 static JET_ERR
-ckpt_run_locked(struct jet_inst *inst, int full)
+checkpoint_run_locked(struct jet_inst *inst, int full)
 {
-	struct ckpt_state ck;
+	struct checkpoint_state ck;
 	struct jet_log *log = &inst->log;
 	lsn_t redo;
 	uint32_t gen;
@@ -287,14 +287,14 @@ ckpt_run_locked(struct jet_inst *inst, int full)
 	ck = inst->ckpt;
 	ck.lsn = redo;
 	ck.gen = gen;
-	err = ckpt_collect_attach(inst, &ck);
-	if (err >= 0 && (err = ckpt_write(inst, &ck)) >= 0) {
-		ckpt_state_free(&inst->ckpt);
+	err = checkpoint_collect_attach(inst, &ck);
+	if (err >= 0 && (err = checkpoint_write(inst, &ck)) >= 0) {
+		checkpoint_state_free(&inst->ckpt);
 		inst->ckpt = ck;
 	} else
-		ckpt_state_free(&ck);
+		checkpoint_state_free(&ck);
 	pthread_mutex_unlock(&inst->inst_lock);
 	if (err >= 0 && inst->p.circular)
-		ckpt_delete_old_logs(inst, gen);
+		checkpoint_delete_old_logs(inst, gen);
 	return err;
 }

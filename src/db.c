@@ -286,7 +286,7 @@ db_log_attach(struct jet_inst *inst, struct jet_db *db, enum log_rec_type type)
 	rec[4] = (uint8_t)type;
 	rec[LREC_HDR_SIZE] = (uint8_t)db->dbid;
 	put32(rec + LREC_HDR_SIZE + 4, db->hdr.page_size);
-	sig_encode(&db->hdr.sign_db, rec + LREC_HDR_SIZE + 8);
+	dbhdr_sig_encode(&db->hdr.sign_db, rec + LREC_HDR_SIZE + 8);
 	put16(rec + LREC_HDR_SIZE + 8 + SIG_SIZE, (uint16_t)pathlen);
 	memcpy(rec + LREC_HDR_SIZE + 8 + SIG_SIZE + 2, db->path, pathlen);
 	err = txn_log_system(inst, rec, len, NULL);
@@ -347,16 +347,16 @@ JetCreateDatabase(JET_SESID sesid, JET_PCSTR szFilename, JET_PCSTR szConnect, JE
 	pthread_mutex_unlock(&inst->inst_lock);
 	if (err < 0)
 		goto out;
-	sig_make(&sign);
+	dbhdr_sig_make(&sign);
 	ERR(db_format_new(inst, path, dbid, &sign, (grbit & JET_bitDbOverwriteExisting) != 0, &db));
 	db->hdr.lsn_attach = inst->log.append_lsn;
-	db->hdr.time_attach = time_now_us();
+	db->hdr.time_attach = dbhdr_time_now_us();
 	db->hdr.gen_attach = inst->log.cur_gen;
 	if ((err = db_log_attach(inst, db, LREC_CREATEDB)) < 0) {
 		os_unlink(path);
 		goto out;
 	}
-	ERR(inst_attach_db(inst, db));
+	ERR(instance_attach_db(inst, db));
 	if ((err = txn_enter(s, &implicit)) >= 0)
 		err = txn_leave(s, implicit, table_catalog_init(s, db));
 	db_session_open(s, db);
@@ -424,10 +424,10 @@ JetAttachDatabase(JET_SESID sesid, JET_PCSTR szFilename, JET_GRBIT grbit)
 	}
 	db->dbid = db->hdr.dbid = dbid;
 	db->hdr.lsn_attach = inst->log.append_lsn;
-	db->hdr.time_attach = time_now_us();
+	db->hdr.time_attach = dbhdr_time_now_us();
 	db->hdr.gen_attach = inst->log.cur_gen;
 	ERR(db_log_attach(inst, db, LREC_ATTACH));
-	ERR(inst_attach_db(inst, db));
+	ERR(instance_attach_db(inst, db));
 	event_log(inst, EVENT_INFO, 326, "database %s attached (dbid %u)", path, dbid);
 	db = NULL;
 err:
@@ -464,7 +464,7 @@ db_detach_one(struct jet_inst *inst, struct jet_db *db)
 		db->hdr.dbtime = db->dbtime;
 		db->hdr.lsn_consistent = db->hdr.lsn_detach = end;
 		db->hdr.gen_consistent = inst->log.cur_gen;
-		db->hdr.time_consistent = db->hdr.time_detach = time_now_us();
+		db->hdr.time_consistent = db->hdr.time_detach = dbhdr_time_now_us();
 		err = db_write_header(db);
 	}
 	if (err >= 0) {
@@ -502,7 +502,7 @@ JetDetachDatabase(JET_SESID sesid, JET_PCSTR szFilename)
 		err = db == NULL ? JET_errDatabaseNotFound : db_detach_one(inst, db);
 	}
 	if (err >= 0)
-		err = ckpt_run(inst, 0);
+		err = checkpoint_run(inst, 0);
 	free(path);
 	session_leave(s);
 	return err;

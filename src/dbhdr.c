@@ -56,7 +56,7 @@
 #define BK_SIZE 24
 
 uint64_t
-time_now_us(void)
+dbhdr_time_now_us(void)
 {
 	struct timespec ts;
 
@@ -65,7 +65,7 @@ time_now_us(void)
 }
 
 void
-time_to_logtime(uint64_t us, JET_LOGTIME *lt)
+dbhdr_time_to_logtime(uint64_t us, JET_LOGTIME *lt)
 {
 	time_t t = (time_t)(us / 1000000u);
 	struct tm tm;
@@ -85,7 +85,7 @@ time_to_logtime(uint64_t us, JET_LOGTIME *lt)
 }
 
 void
-time_format(uint64_t us, char *buf, size_t len)
+dbhdr_time_format(uint64_t us, char *buf, size_t len)
 {
 	time_t t = (time_t)(us / 1000000u);
 	struct tm tm;
@@ -99,27 +99,27 @@ time_format(uint64_t us, char *buf, size_t len)
 }
 
 void
-sig_make(struct jet_sig *sig)
+dbhdr_sig_make(struct jet_sig *sig)
 {
 	uint8_t rnd[4] = { 0 };
 	FILE *f = fopen("/dev/urandom", "rb");
 
 	memset(sig, 0, sizeof(*sig));
 	if (f == NULL || fread(rnd, 1, sizeof(rnd), f) != sizeof(rnd)) {
-		uint64_t t = time_now_us() ^ ((uint64_t)getpid() << 20);
+		uint64_t t = dbhdr_time_now_us() ^ ((uint64_t)getpid() << 20);
 		put32(rnd, (uint32_t)(t ^ (t >> 32)));
 	}
 	if (f != NULL)
 		fclose(f);
 	sig->random = get32(rnd);
-	sig->time_create = time_now_us();
+	sig->time_create = dbhdr_time_now_us();
 	if (gethostname(sig->host, sizeof(sig->host)) != 0)
 		strcpy(sig->host, "localhost");
 	sig->host[sizeof(sig->host) - 1] = '\0';
 }
 
 void
-sig_encode(const struct jet_sig *sig, uint8_t *p)
+dbhdr_sig_encode(const struct jet_sig *sig, uint8_t *p)
 {
 	put32(p, sig->random);
 	put64(p + 4, sig->time_create);
@@ -127,7 +127,7 @@ sig_encode(const struct jet_sig *sig, uint8_t *p)
 }
 
 void
-sig_decode(const uint8_t *p, struct jet_sig *sig)
+dbhdr_sig_decode(const uint8_t *p, struct jet_sig *sig)
 {
 	sig->random = get32(p);
 	sig->time_create = get64(p + 4);
@@ -136,18 +136,18 @@ sig_decode(const uint8_t *p, struct jet_sig *sig)
 }
 
 int
-sig_equal(const struct jet_sig *a, const struct jet_sig *b)
+dbhdr_sig_equal(const struct jet_sig *a, const struct jet_sig *b)
 {
 	return a->random == b->random && a->time_create == b->time_create &&
 	    strncmp(a->host, b->host, sizeof(a->host)) == 0;
 }
 
 void
-sig_to_jet(const struct jet_sig *sig, JET_SIGNATURE *out)
+dbhdr_sig_to_jet(const struct jet_sig *sig, JET_SIGNATURE *out)
 {
 	memset(out, 0, sizeof(*out));
 	out->ulRandom = sig->random;
-	time_to_logtime(sig->time_create, &out->logtimeCreate);
+	dbhdr_time_to_logtime(sig->time_create, &out->logtimeCreate);
 	memcpy(out->szComputerName, sig->host, sizeof(out->szComputerName));
 }
 
@@ -162,8 +162,8 @@ dbhdr_encode(const struct db_header *h, uint8_t *page)
 	put32(page + 20, h->dbstate);
 	put32(page + 24, h->dbid);
 	put32(page + 28, h->flags);
-	sig_encode(&h->sign_db, page + 32);
-	sig_encode(&h->sign_log, page + 60);
+	dbhdr_sig_encode(&h->sign_db, page + 32);
+	dbhdr_sig_encode(&h->sign_log, page + 60);
 	put64(page + 88, h->dbtime);
 	put64(page + 96, h->lsn_consistent);
 	put64(page + 104, h->lsn_attach);
@@ -212,8 +212,8 @@ dbhdr_decode(const uint8_t *page, uint32_t len, struct db_header *h)
 	h->dbstate = get32(page + 20);
 	h->dbid = get32(page + 24);
 	h->flags = get32(page + 28);
-	sig_decode(page + 32, &h->sign_db);
-	sig_decode(page + 60, &h->sign_log);
+	dbhdr_sig_decode(page + 32, &h->sign_db);
+	dbhdr_sig_decode(page + 60, &h->sign_log);
 	h->dbtime = get64(page + 88);
 	h->lsn_consistent = get64(page + 96);
 	h->lsn_attach = get64(page + 104);

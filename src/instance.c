@@ -163,7 +163,7 @@ param_set(struct inst_params *p, const struct param_def *d, JET_API_PTR lParam, 
 /* ---- registry and entry ---- */
 
 JET_ERR
-inst_enter(JET_INSTANCE instance, struct jet_inst **instp)
+instance_enter(JET_INSTANCE instance, struct jet_inst **instp)
 {
 	struct jet_inst *inst = handle_get(HANDLE_INSTANCE, instance);
 
@@ -181,7 +181,7 @@ inst_enter(JET_INSTANCE instance, struct jet_inst **instp)
 }
 
 void
-inst_fatal(struct jet_inst *inst, JET_ERR err, const char *what)
+instance_fatal(struct jet_inst *inst, JET_ERR err, const char *what)
 {
 	if (inst->unavailable == JET_errSuccess) {
 		inst->unavailable = err;
@@ -243,7 +243,7 @@ inst_free(struct jet_inst *inst, JET_INSTANCE handle)
 	}
 	pthread_mutex_unlock(&registry_lock);
 	handle_free(handle);
-	ckpt_state_free(&inst->ckpt);
+	checkpoint_state_free(&inst->ckpt);
 	pthread_mutex_destroy(&inst->write_lock);
 	pthread_mutex_destroy(&inst->inst_lock);
 	pthread_mutex_destroy(&inst->ckpt_lock);
@@ -356,7 +356,7 @@ static void *
 inst_bg_main(void *arg)
 {
 	struct jet_inst *inst = arg;
-	uint64_t last_ckpt = time_now_us();
+	uint64_t last_ckpt = dbhdr_time_now_us();
 
 	pthread_mutex_lock(&inst->inst_lock);
 	while (!inst->bg_stop) {
@@ -380,13 +380,13 @@ inst_bg_main(void *arg)
 		append = inst->log.append_lsn;
 		pthread_mutex_unlock(&inst->log.lock);
 		if (inst->log.enabled && log_flush_to(&inst->log, append) < 0)
-			inst_fatal(inst, JET_errLogWriteFail, "writing the log");
+			instance_fatal(inst, JET_errLogWriteFail, "writing the log");
 
-		now = time_now_us();
+		now = dbhdr_time_now_us();
 		if (now - last_ckpt >= CKPT_INTERVAL_MS * 1000ULL ||
 		    inst->cache.ndirty > inst->cache.nframes / 2 ||
 		    (inst->log.enabled && append - inst->ckpt.lsn > inst->p.checkpoint_depth)) {
-			JET_ERR err = ckpt_run(inst, 0);
+			JET_ERR err = checkpoint_run(inst, 0);
 			if (err < 0)
 				event_log(inst, EVENT_WARNING, 400, "checkpoint failed: %s (%ld); will retry",
 				    JetErrorString(err), err);
@@ -415,7 +415,7 @@ inst_bg_stop(struct jet_inst *inst)
 
 /* Makes a database part of the running instance: header dirty, synced. */
 JET_ERR
-inst_attach_db(struct jet_inst *inst, struct jet_db *db)
+instance_attach_db(struct jet_inst *inst, struct jet_db *db)
 {
 	JET_ERR err;
 
@@ -560,7 +560,7 @@ JetInit(JET_INSTANCE *pinstance)
 
 /* The instance the non-Instance API forms (JetBackup, ...) act on. */
 JET_ERR
-inst_legacy(JET_INSTANCE *handlep)
+instance_legacy(JET_INSTANCE *handlep)
 {
 	JET_ERR err = JET_errSuccess;
 
@@ -596,7 +596,7 @@ inst_close_dbs(struct jet_inst *inst, int clean)
 			db->hdr.dbtime = db->dbtime;
 			db->hdr.lsn_consistent = inst->log.append_lsn;
 			db->hdr.gen_consistent = inst->log.cur_gen;
-			db->hdr.time_consistent = time_now_us();
+			db->hdr.time_consistent = dbhdr_time_now_us();
 			err = dbhdr_write(db->file, &db->hdr);
 			pthread_mutex_unlock(&db->hdr_lock);
 		}
@@ -615,7 +615,7 @@ JetTerm2(JET_INSTANCE instance, JET_GRBIT grbit)
 	JET_ERR err = JET_errSuccess;
 
 	if (instance == 0 || instance == JET_instanceNil) {
-		if (inst_legacy(&instance) < 0)
+		if (instance_legacy(&instance) < 0)
 			return JET_errInvalidParameter;
 		inst = handle_get(HANDLE_INSTANCE, instance);
 	}
@@ -646,7 +646,7 @@ JetTerm2(JET_INSTANCE instance, JET_GRBIT grbit)
 	if (!abrupt && inst->unavailable == JET_errSuccess) {
 		err = log_flush_to(&inst->log, inst->log.append_lsn);
 		if (err >= 0)
-			err = ckpt_run(inst, 1);
+			err = checkpoint_run(inst, 1);
 		if (err < 0)
 			event_log(inst, EVENT_ERROR, 104, "clean shutdown failed (%s): the next start will recover",
 			    JetErrorString(err));

@@ -1,8 +1,11 @@
 /*
  * jet_int.h -- libjet internals shared between subsystems.
  *
- * One section per source file; a function's name starts with its file's
- * name (cache_get lives in cache.c).  Lock order, outermost first:
+ * One section per source file; every function visible outside its file
+ * starts with its file's name (cache_get lives in cache.c, btree_seek in
+ * btree.c, dbhdr_sig_make in dbhdr.c); static helpers may be shorter.
+ *
+ * Lock order, outermost first:
  *
  *   inst->write_lock   (a session's transaction; serializes all data access)
  *   inst->ckpt_lock    (one checkpoint at a time)
@@ -132,14 +135,14 @@ JET_ERR dbhdr_decode(const uint8_t *page, uint32_t len, struct db_header *hdr);
 JET_ERR dbhdr_read(os_file *file, struct db_header *hdr);
 JET_ERR dbhdr_write(os_file *file, const struct db_header *hdr);
 
-void sig_encode(const struct jet_sig *sig, uint8_t *p);
-void sig_decode(const uint8_t *p, struct jet_sig *sig);
-void sig_make(struct jet_sig *sig);
-int sig_equal(const struct jet_sig *a, const struct jet_sig *b);
-void sig_to_jet(const struct jet_sig *sig, JET_SIGNATURE *out);
-uint64_t time_now_us(void);
-void time_to_logtime(uint64_t us, JET_LOGTIME *lt);
-void time_format(uint64_t us, char *buf, size_t len);
+void dbhdr_sig_encode(const struct jet_sig *sig, uint8_t *p);
+void dbhdr_sig_decode(const uint8_t *p, struct jet_sig *sig);
+void dbhdr_sig_make(struct jet_sig *sig);
+int dbhdr_sig_equal(const struct jet_sig *a, const struct jet_sig *b);
+void dbhdr_sig_to_jet(const struct jet_sig *sig, JET_SIGNATURE *out);
+uint64_t dbhdr_time_now_us(void);
+void dbhdr_time_to_logtime(uint64_t us, JET_LOGTIME *lt);
+void dbhdr_time_format(uint64_t us, char *buf, size_t len);
 
 /* ---- event.c ---- */
 enum event_level { EVENT_INFO, EVENT_WARNING, EVENT_ERROR };
@@ -332,7 +335,7 @@ struct ckpt_attach {
 	char *path;
 };
 
-struct ckpt_state {
+struct checkpoint_state {
 	lsn_t lsn;			/* redo starts here */
 	uint32_t gen;			/* generation holding lsn */
 	struct jet_sig sign_log;
@@ -343,11 +346,11 @@ struct ckpt_state {
 	struct ckpt_attach attach[JET_MAX_ATTACHED_DATABASES];
 };
 
-char *ckpt_path(struct jet_inst *inst);
-JET_ERR ckpt_read(const char *path, struct ckpt_state *ck);
-JET_ERR ckpt_write(struct jet_inst *inst, const struct ckpt_state *ck);
-void ckpt_state_free(struct ckpt_state *ck);
-JET_ERR ckpt_run(struct jet_inst *inst, int full);
+char *checkpoint_path(struct jet_inst *inst);
+JET_ERR checkpoint_read(const char *path, struct checkpoint_state *ck);
+JET_ERR checkpoint_write(struct jet_inst *inst, const struct checkpoint_state *ck);
+void checkpoint_state_free(struct checkpoint_state *ck);
+JET_ERR checkpoint_run(struct jet_inst *inst, int full);
 
 /* ---- db.c: attached databases ---- */
 struct jet_db {
@@ -399,7 +402,7 @@ JET_ERR space_pgno_last(struct jet_db *db, uint32_t *pgnop);
 JET_ERR space_new_objid(struct jet_session *s, struct jet_db *db, uint32_t *objidp);
 
 /* ---- btree.c ---- */
-struct bt_cursor {
+struct btree_cursor {
 	struct jet_db *db;
 	uint32_t root;
 	uint32_t leaf;			/* current leaf (0: none) */
@@ -417,19 +420,19 @@ struct bt_cursor {
 #define BT_SEEK_LE 3
 #define BT_SEEK_LT 4
 
-JET_ERR bt_create(struct jet_session *s, struct jet_db *db, uint32_t objid, uint32_t *rootp);
-JET_ERR bt_init_root(struct jet_session *s, struct jet_db *db, uint32_t pgno, uint32_t objid);
-JET_ERR bt_insert(struct jet_session *s, struct bt_cursor *c, const uint8_t *key, size_t keylen,
+JET_ERR btree_create(struct jet_session *s, struct jet_db *db, uint32_t objid, uint32_t *rootp);
+JET_ERR btree_init_root(struct jet_session *s, struct jet_db *db, uint32_t pgno, uint32_t objid);
+JET_ERR btree_insert(struct jet_session *s, struct btree_cursor *c, const uint8_t *key, size_t keylen,
 	const uint8_t *val, size_t vallen, int replace);
-JET_ERR bt_delete(struct jet_session *s, struct bt_cursor *c);
-JET_ERR bt_seek(struct bt_cursor *c, const uint8_t *key, size_t keylen, int how);
-JET_ERR bt_first(struct bt_cursor *c);
-JET_ERR bt_last(struct bt_cursor *c);
-JET_ERR bt_next(struct bt_cursor *c);
-JET_ERR bt_prev(struct bt_cursor *c);
-JET_ERR bt_value(struct bt_cursor *c, uint8_t **valp, size_t *lenp);
-JET_ERR bt_drop(struct jet_session *s, struct jet_db *db, uint32_t root);
-JET_ERR bt_verify(struct jet_db *db, uint32_t root, uint64_t *nrecords, char *msg, size_t msglen);
+JET_ERR btree_delete(struct jet_session *s, struct btree_cursor *c);
+JET_ERR btree_seek(struct btree_cursor *c, const uint8_t *key, size_t keylen, int how);
+JET_ERR btree_first(struct btree_cursor *c);
+JET_ERR btree_last(struct btree_cursor *c);
+JET_ERR btree_next(struct btree_cursor *c);
+JET_ERR btree_prev(struct btree_cursor *c);
+JET_ERR btree_value(struct btree_cursor *c, uint8_t **valp, size_t *lenp);
+JET_ERR btree_drop(struct jet_session *s, struct jet_db *db, uint32_t root);
+JET_ERR btree_verify(struct jet_db *db, uint32_t root, uint64_t *nrecords, char *msg, size_t msglen);
 
 /* ---- backup.c ---- */
 struct bk_snap;
@@ -441,8 +444,8 @@ struct bk_trailer {
 	uint32_t pgno_last, page_size;
 	char path[1024];		/* the database's path when it was backed up */
 };
-void bk_trailer_encode(const struct bk_trailer *t, uint8_t *page, uint32_t page_size);
-JET_ERR bk_trailer_decode(const uint8_t *page, uint32_t page_size, struct bk_trailer *t);
+void backup_trailer_encode(const struct bk_trailer *t, uint8_t *page, uint32_t page_size);
+JET_ERR backup_trailer_decode(const uint8_t *page, uint32_t page_size, struct bk_trailer *t);
 JET_ERR backup_preserve(struct jet_db *db, uint32_t pgno);
 void backup_term(struct jet_inst *inst);
 void backup_assume_copied(struct jet_inst *inst);
@@ -543,7 +546,7 @@ struct jet_inst {
 	struct jet_db *dbs[JET_MAX_ATTACHED_DATABASES + 1];	/* by dbid */
 	struct cache cache;
 	struct jet_log log;
-	struct ckpt_state ckpt;
+	struct checkpoint_state ckpt;
 	pthread_mutex_t ckpt_lock;	/* one checkpoint at a time */
 	pthread_t bg_thread;
 	int bg_running, bg_stop;
@@ -560,10 +563,10 @@ struct jet_inst {
 	struct bksvc *bksvc;		/* the backup service (bksvc.c), or NULL */
 };
 
-JET_ERR inst_enter(JET_INSTANCE instance, struct jet_inst **instp);
-void inst_fatal(struct jet_inst *inst, JET_ERR err, const char *what);
-JET_ERR inst_attach_db(struct jet_inst *inst, struct jet_db *db);
-JET_ERR inst_legacy(JET_INSTANCE *handlep);
+JET_ERR instance_enter(JET_INSTANCE instance, struct jet_inst **instp);
+void instance_fatal(struct jet_inst *inst, JET_ERR err, const char *what);
+JET_ERR instance_attach_db(struct jet_inst *inst, struct jet_db *db);
+JET_ERR instance_legacy(JET_INSTANCE *handlep);
 
 /* ---- session.c ---- */
 struct jet_cursor;

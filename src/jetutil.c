@@ -163,7 +163,7 @@ printable(const char *s, char *out, size_t len)
 static const char *
 fmt_time(uint64_t us, char *buf, size_t len)
 {
-	time_format(us, buf, len);
+	dbhdr_time_format(us, buf, len);
 	return buf;
 }
 
@@ -425,14 +425,14 @@ read_trailer(os_file *f, const struct hdr_copies *hc, struct bk_trailer *t, char
 	page = xmalloc(ps);
 	err = os_pread(f, page, ps, want - ps);
 	if (err >= 0)
-		err = bk_trailer_decode(page, ps, t);
+		err = backup_trailer_decode(page, ps, t);
 	free(page);
 	if (err < 0) {
 		snprintf(why, len, "%s", err == JET_errBadPatchPage ? "damaged (bad checksum, magic or fields)" :
 		    JetErrorString(err));
 		return -1;
 	}
-	if (!sig_equal(&t->sign_db, &hc->h.sign_db) || !sig_equal(&t->sign_log, &hc->h.sign_log) ||
+	if (!dbhdr_sig_equal(&t->sign_db, &hc->h.sign_db) || !dbhdr_sig_equal(&t->sign_log, &hc->h.sign_log) ||
 	    t->bk.lsn_mark != hc->h.bk[BK_FULL_CUR].lsn_mark || t->pgno_last != hc->h.pgno_last) {
 		snprintf(why, len, "does not belong to this header (signatures, mark or page count differ)");
 		return -1;
@@ -957,13 +957,13 @@ cmd_log(int argc, char **argv)
 static int
 cmd_checkpoint(int argc, char **argv)
 {
-	struct ckpt_state ck;
+	struct checkpoint_state ck;
 	char a[160], b[40];
 	JET_ERR err;
 
 	if (argc - optind != 1)
 		usage_error("checkpoint: exactly one checkpoint file expected");
-	if ((err = ckpt_read(argv[optind], &ck)) < 0) {
+	if ((err = checkpoint_read(argv[optind], &ck)) < 0) {
 		if (err == JET_errCheckpointFileNotFound)
 			errmsg("cannot open %s: %s", argv[optind], open_problem(JET_errFileNotFound));
 		else if (err == JET_errCheckpointCorrupt)
@@ -989,7 +989,7 @@ cmd_checkpoint(int argc, char **argv)
 		field(label, "%s", a);
 		field("DB Signature", "%s", fmt_sig(&ck.attach[i].sign_db, a, sizeof(a)));
 	}
-	ckpt_state_free(&ck);
+	checkpoint_state_free(&ck);
 	return 0;
 }
 
@@ -1143,14 +1143,14 @@ verify_one(const char *path)
 		return check_log_file(path, 0);
 	}
 	if (ft == FT_CHK) {
-		struct ckpt_state ck;
+		struct checkpoint_state ck;
 		os_close(f);
-		if ((err = ckpt_read(path, &ck)) < 0) {
+		if ((err = checkpoint_read(path, &ck)) < 0) {
 			printf("%s: checkpoint file: %s\n", path, err == JET_errCheckpointCorrupt ?
 			    "damaged (bad checksum or fields)" : jet_problem(err, msg, sizeof(msg)));
 			return 1;
 		}
-		ckpt_state_free(&ck);
+		checkpoint_state_free(&ck);
 		printf("%s: checkpoint file: checksum OK\n", path);
 		return 0;
 	}

@@ -195,7 +195,7 @@ log_header_encode(const struct log_file_header *h, uint8_t *buf)
 	put32(buf + 28, h->flags);
 	put64(buf + 32, h->time_create);
 	put64(buf + 40, h->time_prev);
-	sig_encode(&h->sign_log, buf + 48);
+	dbhdr_sig_encode(&h->sign_log, buf + 48);
 	put64(buf + 76, h->first_lsn);
 	put64(buf + 84, h->first_record_lsn);
 	put64(buf + 92, h->ckpt_lsn);
@@ -233,7 +233,7 @@ log_header_read(os_file *file, struct log_file_header *h)
 	h->flags = get32(buf + 28);
 	h->time_create = get64(buf + 32);
 	h->time_prev = get64(buf + 40);
-	sig_decode(buf + 48, &h->sign_log);
+	dbhdr_sig_decode(buf + 48, &h->sign_log);
 	h->first_lsn = get64(buf + 76);
 	h->first_record_lsn = get64(buf + 84);
 	h->ckpt_lsn = get64(buf + 92);
@@ -402,7 +402,7 @@ log_install_gen(struct jet_log *log, uint32_t gen, lsn_t first_lsn, lsn_t first_
 {
 	struct jet_inst *inst = log->inst;
 	char *cur = log_cur_path(inst), *tmp = log_tmp_path(inst), *old = NULL;
-	uint64_t now = time_now_us();
+	uint64_t now = dbhdr_time_now_us();
 	os_file *file = NULL;
 	JET_ERR err;
 
@@ -856,7 +856,7 @@ reader_open_gen(struct log_reader *r, uint32_t gen)
 		r->gap = r->in_current && r->hdr.gen > gen;
 		goto out;
 	}
-	if (r->have_sign && !sig_equal(&r->sign, &r->hdr.sign_log)) {
+	if (r->have_sign && !dbhdr_sig_equal(&r->sign, &r->hdr.sign_log)) {
 		event_log(r->inst, EVENT_ERROR, 530, "log file %s belongs to another log set", path);
 		err = JET_errBadLogSignature;
 		goto out;
@@ -999,7 +999,7 @@ log_verify_path(const char *path, uint32_t gen, const struct jet_sig *sign, stru
 		err = JET_errLogGenerationMismatch;
 		goto out;
 	}
-	if (sign != NULL && !sig_equal(sign, &h->sign_log)) {
+	if (sign != NULL && !dbhdr_sig_equal(sign, &h->sign_log)) {
 		err = JET_errBadLogSignature;
 		goto out;
 	}

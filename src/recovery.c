@@ -166,11 +166,11 @@ redo_check_db(struct redo_ctx *ctx, struct jet_db *db, const struct jet_sig *sig
 {
 	struct jet_inst *inst = ctx->inst;
 
-	if (!sig_equal(&db->hdr.sign_db, sign_db)) {
+	if (!dbhdr_sig_equal(&db->hdr.sign_db, sign_db)) {
 		event_log(inst, EVENT_ERROR, 531, "%s is not the database the log attached (signature differs)", db->path);
 		return JET_errBadDbSignature;
 	}
-	if (db->hdr.dbstate != JET_dbstateJustCreated && !sig_equal(&db->hdr.sign_log, &inst->log.sign_log)) {
+	if (db->hdr.dbstate != JET_dbstateJustCreated && !dbhdr_sig_equal(&db->hdr.sign_log, &inst->log.sign_log)) {
 		event_log(inst, EVENT_ERROR, 539, "%s belongs to another log set", db->path);
 		return JET_errDatabaseLogSetMismatch;
 	}
@@ -195,7 +195,7 @@ redo_attach(struct redo_ctx *ctx, const uint8_t *rec, size_t len, lsn_t start, i
 	if (len < LREC_HDR_SIZE + 8 + SIG_SIZE + 2)
 		return redo_corrupt(inst, start, "short attach record");
 	dbid = rec[LREC_HDR_SIZE];
-	sig_decode(rec + LREC_HDR_SIZE + 8, &sign);
+	dbhdr_sig_decode(rec + LREC_HDR_SIZE + 8, &sign);
 	pathlen = get16(rec + LREC_HDR_SIZE + 8 + SIG_SIZE);
 	if (dbid < 1 || dbid > JET_MAX_ATTACHED_DATABASES || pathlen == 0 ||
 	    LREC_HDR_SIZE + 8 + SIG_SIZE + 2 + pathlen != len ||
@@ -212,7 +212,7 @@ redo_attach(struct redo_ctx *ctx, const uint8_t *rec, size_t len, lsn_t start, i
 	if (path == NULL)
 		return JET_errOutOfMemory;
 	if (ctx->dbs[dbid] != NULL) {
-		err = strcmp(ctx->dbs[dbid]->path, path) == 0 && sig_equal(&ctx->dbs[dbid]->hdr.sign_db, &sign) ?
+		err = strcmp(ctx->dbs[dbid]->path, path) == 0 && dbhdr_sig_equal(&ctx->dbs[dbid]->hdr.sign_db, &sign) ?
 		    JET_errSuccess : redo_corrupt(inst, start, "database id attached twice");
 		goto out;
 	}
@@ -255,7 +255,7 @@ redo_detach(struct redo_ctx *ctx, const uint8_t *rec, size_t len, lsn_t start, l
 	db->hdr.dbstate = JET_dbstateCleanShutdown;
 	db->hdr.dbtime = db->dbtime;
 	db->hdr.lsn_consistent = db->hdr.lsn_detach = end;
-	db->hdr.time_consistent = db->hdr.time_detach = time_now_us();
+	db->hdr.time_consistent = db->hdr.time_detach = dbhdr_time_now_us();
 	RET(db_write_header(db));
 	cache_drop_db(db);
 	db_free(db);
@@ -359,11 +359,11 @@ recovery_new_log_set(struct jet_inst *inst, const struct jet_sig *sign)
 	if (sign != NULL)
 		inst->log.sign_log = *sign;
 	else
-		sig_make(&inst->log.sign_log);
+		dbhdr_sig_make(&inst->log.sign_log);
 	inst->ckpt.sign_log = inst->log.sign_log;
 	inst->ckpt.lsn = 1;
 	inst->ckpt.gen = 1;
-	RET(ckpt_write(inst, &inst->ckpt));
+	RET(checkpoint_write(inst, &inst->ckpt));
 	return log_open_for_run(&inst->log, 0, 0, 1);
 }
 
@@ -373,11 +373,11 @@ recovery_run(struct jet_inst *inst, JET_GRBIT grbit)
 	struct redo_ctx ctx = { .inst = inst, .grbit = grbit };
 	struct jet_db *dbs[JET_MAX_ATTACHED_DATABASES + 1] = { 0 };
 	struct log_reader r;
-	char *chk = ckpt_path(inst), *cur = log_cur_path(inst);
+	char *chk = checkpoint_path(inst), *cur = log_cur_path(inst);
 	uint32_t *gens = NULL;
 	size_t ngens;
 	int have_cur, reader_open = 0;
-	uint64_t t0 = time_now_us();
+	uint64_t t0 = dbhdr_time_now_us();
 	JET_ERR err;
 
 	ctx.dbs = dbs;
@@ -387,7 +387,7 @@ recovery_run(struct jet_inst *inst, JET_GRBIT grbit)
 	}
 	ERR(log_lock_dir(&inst->log));
 	ERR(log_scan_dir(inst, &gens, &ngens, &have_cur));
-	err = ckpt_read(chk, &inst->ckpt);
+	err = checkpoint_read(chk, &inst->ckpt);
 	if (err == JET_errCheckpointFileNotFound) {
 		if (ngens == 0 && !have_cur) {
 			if (grbit & JET_bitLogStreamMustExist) {
@@ -410,7 +410,7 @@ recovery_run(struct jet_inst *inst, JET_GRBIT grbit)
 	if (ngens == 0 && !have_cur && inst->ckpt.lsn == 1 && inst->ckpt.nattach == 0) {
 		/* A first start that stopped between the checkpoint and the first log. */
 		struct jet_sig sign = inst->ckpt.sign_log;
-		ckpt_state_free(&inst->ckpt);
+		checkpoint_state_free(&inst->ckpt);
 		err = recovery_new_log_set(inst, &sign);
 		goto err;
 	}
@@ -497,15 +497,15 @@ recovery_run(struct jet_inst *inst, JET_GRBIT grbit)
 	for (uint32_t i = 1; i <= JET_MAX_ATTACHED_DATABASES; i++) {
 		if (dbs[i] == NULL)
 			continue;
-		if ((err = inst_attach_db(inst, dbs[i])) < 0)
+		if ((err = instance_attach_db(inst, dbs[i])) < 0)
 			goto err;
 		dbs[i] = NULL;
 	}
-	ERR(ckpt_run(inst, 1));
+	ERR(checkpoint_run(inst, 1));
 	event_log(inst, EVENT_INFO, 301,
 	    "recovery done: %llu records, %llu page changes replayed in %.3f s; logging continues in generation %u",
 	    (unsigned long long)ctx.records, (unsigned long long)ctx.pages_applied,
-	    (double)(time_now_us() - t0) / 1e6, inst->log.cur_gen);
+	    (double)(dbhdr_time_now_us() - t0) / 1e6, inst->log.cur_gen);
 	err = JET_errSuccess;
 err:
 	if (reader_open)

@@ -77,7 +77,7 @@ const char *
 restore_map_path(const struct restore_map *map, const struct jet_sig *sign_db)
 {
 	for (size_t i = 0; i < map->n; i++)
-		if (sig_equal(&map->db[i].sign_db, sign_db))
+		if (dbhdr_sig_equal(&map->db[i].sign_db, sign_db))
 			return map->db[i].path;
 	return NULL;
 }
@@ -211,11 +211,11 @@ rst_check_image(struct restore_chain *c, const char *path, os_file *f, struct re
 		goto err;
 	}
 	ERR(os_pread(f, page, d->hdr.page_size, ((uint64_t)d->hdr.pgno_last + 2) * d->hdr.page_size));
-	if ((err = bk_trailer_decode(page, d->hdr.page_size, &d->trailer)) < 0) {
+	if ((err = backup_trailer_decode(page, d->hdr.page_size, &d->trailer)) < 0) {
 		err = rst_problem(c, err, 535, "%s: the backup trailer page is damaged", path);
 		goto err;
 	}
-	if (!sig_equal(&d->trailer.sign_db, &d->hdr.sign_db) || !sig_equal(&d->trailer.sign_log, &d->hdr.sign_log) ||
+	if (!dbhdr_sig_equal(&d->trailer.sign_db, &d->hdr.sign_db) || !dbhdr_sig_equal(&d->trailer.sign_log, &d->hdr.sign_log) ||
 	    d->trailer.bk.lsn_mark != d->hdr.bk[BK_FULL_CUR].lsn_mark || d->trailer.pgno_last != d->hdr.pgno_last) {
 		err = rst_problem(c, JET_errDatabasePatchFileMismatch, 552, "%s: the trailer does not belong to this header",
 		    path);
@@ -335,7 +335,7 @@ rst_has_trailer(os_file *f)
 		goto out;
 	for (uint32_t ps = PAGE_SIZE_MIN; ps <= PAGE_SIZE_MAX && !found; ps *= 2)
 		found = size >= 3ULL * ps && size % ps == 0 && os_pread(f, page, ps, size - ps) >= 0 &&
-		    bk_trailer_decode(page, ps, &t) >= 0;
+		    backup_trailer_decode(page, ps, &t) >= 0;
 out:
 	free(page);
 	return found;
@@ -464,12 +464,12 @@ restore_chain_check(struct restore_chain *c, uint32_t stop_gen)
 	c->need_high = 0;
 	for (size_t i = 0; i < c->nimgs; i++) {
 		struct restore_image *d = &c->imgs[i];
-		if (!sig_equal(&d->hdr.sign_log, sign))
+		if (!dbhdr_sig_equal(&d->hdr.sign_log, sign))
 			RET(rst_problem(c, JET_errDatabasesNotFromSameSnapshot, 555, "%s and %s belong to different log sets",
 			    d->src, c->imgs[0].src));
 		/* Two images of one database: restore would keep one of them, whichever came last. */
 		for (size_t j = 0; j < i; j++)
-			if (sig_equal(&d->hdr.sign_db, &c->imgs[j].hdr.sign_db))
+			if (dbhdr_sig_equal(&d->hdr.sign_db, &c->imgs[j].hdr.sign_db))
 				RET(rst_problem(c, JET_errDatabaseDuplicate, 1201, "%s and %s are images of the same database",
 				    c->imgs[j].src, d->src));
 		if (d->hdr.bk[BK_FULL_CUR].gen_low < c->need_low)
@@ -532,7 +532,7 @@ restore_chain_check(struct restore_chain *c, uint32_t stop_gen)
 				return err;
 			err = log_header_read(f, &h);
 			os_close(f);
-			if (err >= 0 && !sig_equal(&h.sign_log, sign))
+			if (err >= 0 && !dbhdr_sig_equal(&h.sign_log, sign))
 				err = JET_errBadLogSignature;
 			if (err >= 0 && h.gen != l->gen)
 				continue;	/* rolled since the scan: caught up after the copy */
@@ -966,7 +966,7 @@ rst_preflight(const struct restore *r, const struct restore_opts *o)
 	memset(&tmp, 0, sizeof(tmp));
 	snprintf(tmp.p.system_path, sizeof(tmp.p.system_path), "%s", o->sysdir);
 	snprintf(tmp.p.base_name, sizeof(tmp.p.base_name), "%s", r->c.base);
-	if ((p = ckpt_path(&tmp)) == NULL)
+	if ((p = checkpoint_path(&tmp)) == NULL)
 		return JET_errOutOfMemory;
 	if ((exists = os_exists(p)))
 		event_log(NULL, EVENT_ERROR, 1814, "%s already exists in the restore target", p);
@@ -988,7 +988,7 @@ static JET_ERR
 restore_run(const struct restore_opts *o)
 {
 	struct restore r;
-	struct ckpt_state ck;
+	struct checkpoint_state ck;
 	size_t kept = 0;
 	JET_ERR err;
 
@@ -1062,13 +1062,13 @@ restore_run(const struct restore_opts *o)
 	}
 	ck.nattach = r.c.nimgs;
 	{
-		/* ckpt_write wants an instance for its paths. */
+		/* checkpoint_write wants an instance for its paths. */
 		struct jet_inst tmp;
 		char *chk;
 		memset(&tmp, 0, sizeof(tmp));
 		snprintf(tmp.p.system_path, sizeof(tmp.p.system_path), "%s", o->sysdir);
 		snprintf(tmp.p.base_name, sizeof(tmp.p.base_name), "%s", r.c.base);
-		if ((chk = ckpt_path(&tmp)) == NULL) {
+		if ((chk = checkpoint_path(&tmp)) == NULL) {
 			err = JET_errOutOfMemory;
 			goto err;
 		}
@@ -1076,7 +1076,7 @@ restore_run(const struct restore_opts *o)
 		free(chk);
 		if (err < 0)
 			goto err;
-		ERR(ckpt_write(&tmp, &ck));
+		ERR(checkpoint_write(&tmp, &ck));
 	}
 	ERR(rst_recover(&r, o->sysdir, o->logdir, o->stop_gen, o->event_target, r.c.imgs[0].hdr.page_size));
 	rst_progress(&r, JET_sntComplete, 100, 100);
@@ -1101,7 +1101,7 @@ rst_instance(JET_INSTANCE instance, struct jet_inst **instp)
 	struct jet_inst *inst;
 
 	if (instance == 0 || instance == JET_instanceNil) {
-		JET_ERR err = inst_legacy(&instance);
+		JET_ERR err = instance_legacy(&instance);
 		if (err < 0)
 			return err == JET_errInvalidParameter ? JET_errSuccess : err;
 	}

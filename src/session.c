@@ -51,8 +51,8 @@ JetBeginSession(JET_INSTANCE instance, JET_SESID *psesid, JET_PCSTR szUserName, 
 	if (psesid == NULL)
 		return JET_errInvalidParameter;
 	if (instance == 0 || instance == JET_instanceNil)
-		RET(inst_legacy(&instance));
-	RET(inst_enter(instance, &inst));
+		RET(instance_legacy(&instance));
+	RET(instance_enter(instance, &inst));
 	if ((s = calloc(1, sizeof(*s))) == NULL)
 		return JET_errOutOfMemory;
 	s->inst = inst;

@@ -56,7 +56,7 @@ table_db(struct jet_session *s, JET_DBID dbid)
 }
 
 static void
-catalog_cursor(struct jet_db *db, struct bt_cursor *bc)
+catalog_cursor(struct jet_db *db, struct btree_cursor *bc)
 {
 	memset(bc, 0, sizeof(*bc));
 	bc->db = db;
@@ -66,15 +66,15 @@ catalog_cursor(struct jet_db *db, struct bt_cursor *bc)
 JET_ERR
 table_find(struct jet_db *db, const char *name, uint32_t *rootp, uint32_t *objidp)
 {
-	struct bt_cursor bc;
+	struct btree_cursor bc;
 	uint8_t *val;
 	size_t len;
 	JET_ERR err;
 
 	catalog_cursor(db, &bc);
-	if ((err = bt_seek(&bc, (const uint8_t *)name, strlen(name), BT_SEEK_EQ)) < 0)
+	if ((err = btree_seek(&bc, (const uint8_t *)name, strlen(name), BT_SEEK_EQ)) < 0)
 		return err == JET_errRecordNotFound ? JET_errObjectNotFound : err;
-	RET(bt_value(&bc, &val, &len));
+	RET(btree_value(&bc, &val, &len));
 	if (len != CATALOG_VALUE) {
 		free(val);
 		event_log(db->inst, EVENT_ERROR, 1220, "%s: catalog entry for table %s is damaged", db->path, name);
@@ -90,7 +90,7 @@ table_find(struct jet_db *db, const char *name, uint32_t *rootp, uint32_t *objid
 JET_ERR
 table_list(struct jet_db *db, char ***namesp, size_t *np)
 {
-	struct bt_cursor bc;
+	struct btree_cursor bc;
 	char **names = NULL;
 	size_t n = 0;
 	JET_ERR err;
@@ -98,7 +98,7 @@ table_list(struct jet_db *db, char ***namesp, size_t *np)
 	*namesp = NULL;
 	*np = 0;
 	catalog_cursor(db, &bc);
-	for (err = bt_first(&bc); err >= 0; err = bt_next(&bc)) {
+	for (err = btree_first(&bc); err >= 0; err = btree_next(&bc)) {
 		char **nn = realloc(names, (n + 1) * sizeof(*names));
 		if (nn == NULL || (nn[n] = strndup((char *)bc.key, bc.keylen)) == NULL) {
 			names = nn != NULL ? nn : names;
@@ -134,7 +134,7 @@ table_catalog_init(struct jet_session *s, struct jet_db *db)
 		put32(sp->data + SP_NEXT_OBJID, 3);
 	}
 	cache_unpin(sp);
-	return err < 0 ? err : bt_init_root(s, db, PGNO_CATALOG, 2);
+	return err < 0 ? err : btree_init_root(s, db, PGNO_CATALOG, 2);
 }
 
 static JET_ERR
@@ -229,7 +229,7 @@ JetCreateTable(JET_SESID sesid, JET_DBID dbid, JET_PCSTR szTableName, unsigned l
 {
 	struct jet_session *s;
 	struct jet_db *db;
-	struct bt_cursor bc;
+	struct btree_cursor bc;
 	uint32_t root, objid;
 	uint8_t val[CATALOG_VALUE];
 	int implicit;
@@ -255,11 +255,11 @@ JetCreateTable(JET_SESID sesid, JET_DBID dbid, JET_PCSTR szTableName, unsigned l
 	if (err >= 0)
 		err = JET_errTableDuplicate;
 	else if (err == JET_errObjectNotFound) {
-		if ((err = space_new_objid(s, db, &objid)) >= 0 && (err = bt_create(s, db, objid, &root)) >= 0) {
+		if ((err = space_new_objid(s, db, &objid)) >= 0 && (err = btree_create(s, db, objid, &root)) >= 0) {
 			put32(val, root);
 			put32(val + 4, objid);
 			catalog_cursor(db, &bc);
-			err = bt_insert(s, &bc, (const uint8_t *)szTableName, strlen(szTableName), val, sizeof(val), 0);
+			err = btree_insert(s, &bc, (const uint8_t *)szTableName, strlen(szTableName), val, sizeof(val), 0);
 		}
 	}
 	err = txn_leave(s, implicit, err);
@@ -313,7 +313,7 @@ JetDeleteTable(JET_SESID sesid, JET_DBID dbid, JET_PCSTR szTableName)
 {
 	struct jet_session *s;
 	struct jet_db *db;
-	struct bt_cursor bc;
+	struct btree_cursor bc;
 	uint32_t root, objid;
 	int implicit, busy;
 	JET_ERR err;
@@ -332,9 +332,9 @@ JetDeleteTable(JET_SESID sesid, JET_DBID dbid, JET_PCSTR szTableName)
 		catalog_cursor(db, &bc);
 		if (busy)
 			err = JET_errTableInUse;
-		else if ((err = bt_seek(&bc, (const uint8_t *)szTableName, strlen(szTableName), BT_SEEK_EQ)) >= 0 &&
-		    (err = bt_delete(s, &bc)) >= 0)
-			err = bt_drop(s, db, root);
+		else if ((err = btree_seek(&bc, (const uint8_t *)szTableName, strlen(szTableName), BT_SEEK_EQ)) >= 0 &&
+		    (err = btree_delete(s, &bc)) >= 0)
+			err = btree_drop(s, db, root);
 	}
 	err = txn_leave(s, implicit, err);
 out:
@@ -379,7 +379,7 @@ JetPrepareUpdate(JET_SESID sesid, JET_TABLEID tableid, unsigned long prep)
 			}
 			if ((err = txn_enter(s, &implicit)) < 0)
 				break;
-			err = txn_leave(s, implicit, bt_value(&c->bt, &val, &len));
+			err = txn_leave(s, implicit, btree_value(&c->bt, &val, &len));
 			if (err < 0)
 				break;
 			free(c->upd_val);
@@ -502,7 +502,7 @@ JetUpdate(JET_SESID sesid, JET_TABLEID tableid, void *pvBookmark, unsigned long 
 	}
 	if ((err = txn_enter(s, &implicit)) < 0)
 		goto out;
-	err = bt_insert(s, &c->bt, c->upd_key, c->upd_keylen, c->upd_val, c->upd_vallen, c->prep != JET_prepInsert + 1);
+	err = btree_insert(s, &c->bt, c->upd_key, c->upd_keylen, c->upd_val, c->upd_vallen, c->prep != JET_prepInsert + 1);
 	err = txn_leave(s, implicit, err);
 	if (err >= 0) {
 		c->prep = 0;
@@ -566,7 +566,7 @@ JetSeek(JET_SESID sesid, JET_TABLEID tableid, JET_GRBIT grbit)
 	else if (!c->key_made)
 		err = JET_errKeyNotMade;
 	else if ((err = txn_enter(s, &implicit)) >= 0) {
-		err = txn_leave(s, implicit, bt_seek(&c->bt, c->search_key, c->search_keylen, how));
+		err = txn_leave(s, implicit, btree_seek(&c->bt, c->search_key, c->search_keylen, how));
 		if (how == BT_SEEK_EQ && err == JET_wrnSeekNotEqual)
 			err = JET_errRecordNotFound;
 		c->key_made = 0;
@@ -591,19 +591,19 @@ JetMove(JET_SESID sesid, JET_TABLEID tableid, long cRow, JET_GRBIT grbit)
 	if ((err = txn_enter(s, &implicit)) < 0)
 		goto out;
 	if (cRow == (long)JET_MoveFirst)
-		err = bt_first(&c->bt);
+		err = btree_first(&c->bt);
 	else if (cRow == JET_MoveLast)
-		err = bt_last(&c->bt);
+		err = btree_last(&c->bt);
 	else if (cRow > 0) {
 		if (!c->bt.positioned && !c->bt.between)
 			err = JET_errNoCurrentRecord;
 		for (long i = 0; i < cRow && err >= 0; i++)
-			err = bt_next(&c->bt);
+			err = btree_next(&c->bt);
 	} else if (cRow < 0) {
 		if (!c->bt.positioned && !c->bt.between)
 			err = JET_errNoCurrentRecord;
 		for (long i = 0; i > cRow && err >= 0; i--)
-			err = bt_prev(&c->bt);
+			err = btree_prev(&c->bt);
 	} else if (!c->bt.positioned)
 		err = JET_errNoCurrentRecord;
 	if (err == JET_errRecordNotFound)
@@ -655,7 +655,7 @@ JetRetrieveColumn(JET_SESID sesid, JET_TABLEID tableid, JET_COLUMNID columnid, v
 	} else {
 		if ((err = txn_enter(s, &implicit)) < 0)
 			goto out;
-		err = txn_leave(s, implicit, bt_value(&c->bt, &val, &len));
+		err = txn_leave(s, implicit, btree_value(&c->bt, &val, &len));
 		if (err == JET_errRecordDeleted)
 			err = JET_errNoCurrentRecord;
 		if (err < 0)
@@ -695,7 +695,7 @@ JetDelete(JET_SESID sesid, JET_TABLEID tableid)
 	else if (!c->bt.positioned)
 		err = JET_errNoCurrentRecord;
 	else if ((err = txn_enter(s, &implicit)) >= 0) {
-		err = bt_delete(s, &c->bt);
+		err = btree_delete(s, &c->bt);
 		if (err == JET_errRecordDeleted)
 			err = JET_errNoCurrentRecord;
 		err = txn_leave(s, implicit, err);

@@ -13,7 +13,7 @@ struct jet_cursor {
 	uint32_t objid;
 	char name[JET_cbNameMost + 1];
 	int readonly;
-	struct bt_cursor bt;
+	struct btree_cursor bt;
 	uint8_t search_key[JET_cbKeyMost];
 	size_t search_keylen;
 	int key_made;

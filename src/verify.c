@@ -46,7 +46,7 @@ verify_trees(struct jet_db *db, JET_JETFSVERIFY *info)
 	uint64_t records;
 	JET_ERR err;
 
-	if ((err = bt_verify(db, PGNO_CATALOG, &records, msg, sizeof(msg))) < 0) {
+	if ((err = btree_verify(db, PGNO_CATALOG, &records, msg, sizeof(msg))) < 0) {
 		snprintf(info->szProblem, sizeof(info->szProblem), "catalog: %s", msg);
 		return err;
 	}
@@ -54,7 +54,7 @@ verify_trees(struct jet_db *db, JET_JETFSVERIFY *info)
 	for (size_t i = 0; i < n; i++) {
 		uint32_t root, objid;
 		if (err >= 0 && (err = table_find(db, names[i], &root, &objid)) >= 0 &&
-		    (err = bt_verify(db, root, &records, msg, sizeof(msg))) >= 0) {
+		    (err = btree_verify(db, root, &records, msg, sizeof(msg))) >= 0) {
 			info->ctables++;
 			info->crecords += records;
 		} else if (err < 0 && info->szProblem[0] == '\0')

@@ -439,7 +439,7 @@ trailer_of(const char *img, struct bk_trailer *tr)
 	CK(os_open(img, OS_READ, &f));
 	CK(os_pread(f, page, h.page_size, ((uint64_t)h.pgno_last + 2) * h.page_size));
 	os_close(f);
-	CK(bk_trailer_decode(page, h.page_size, tr));
+	CK(backup_trailer_decode(page, h.page_size, tr));
 	free(page);
 }
 
@@ -1070,7 +1070,7 @@ START_TEST(test_read_rules)
 	}
 	ck_assert_uint_eq(off, size);
 	/* The last page is the trailer. */
-	CK(bk_trailer_decode(rb + got - ps, (uint32_t)ps, &tr));
+	CK(backup_trailer_decode(rb + got - ps, (uint32_t)ps, &tr));
 	ck_assert_str_eq(tr.path, real);
 	ck_assert_uint_eq(tr.bk.gen_low, hd.bk[BK_FULL_CUR].gen_low);
 	ck_assert_uint_eq(tr.pgno_last, hd.pgno_last);
@@ -1684,9 +1684,9 @@ START_TEST(test_load_pit)
 		char *to;
 		if (i == 0) {
 			writer_wait(&w, 50);
-			CK(ckpt_run(inst_of(b.inst), 0));
+			CK(checkpoint_run(inst_of(b.inst), 0));
 			writer_wait(&w, 20);
-			CK(ckpt_run(inst_of(b.inst), 0));
+			CK(checkpoint_run(inst_of(b.inst), 0));
 			ck_assert_msg(stat(spill, &st) == 0 && st.st_size > 0,
 			    "no page image was kept in %s although pages were written during the backup", spill);
 		}
@@ -1728,7 +1728,7 @@ START_TEST(test_load_pit)
 		if (i % 8 == 7) {
 			writer_wait(&w, 2);
 			if (i % 64 == 63)
-				CK(ckpt_run(inst_of(b.inst), 0));
+				CK(checkpoint_run(inst_of(b.inst), 0));
 		}
 	}
 	/* Reread ranges: the same bytes every time. */
@@ -1827,7 +1827,7 @@ START_TEST(test_trailer_covers_read)
 			/* The log moves on; pages with those changes reach the disk. */
 			roll_gens(&b, 2);
 			writer_wait(&w, 40);
-			CK(ckpt_run(inst_of(b.inst), 0));
+			CK(checkpoint_run(inst_of(b.inst), 0));
 		}
 		g_last = cur_gen(b.inst);
 		CK(JetReadFileInstance(b.inst, h, rb, first ? 3 * ps : ps, &got));
@@ -1908,7 +1908,7 @@ START_TEST(test_incremental_gap)
 		free(buf);
 		CK(JetEndExternalBackupInstance2(b.inst, JET_bitBackupEndAbort));
 		/* Generations after the full backup disappear (not needed for recovery any more). */
-		CK(ckpt_run(inst_of(b.inst), 1));
+		CK(checkpoint_run(inst_of(b.inst), 1));
 		for (uint32_t g = oldest; g <= H + 1; g++) {
 			char *p = gen_path(b.dir, g);
 			unlink(p);
@@ -2099,7 +2099,7 @@ START_TEST(test_quiet_begin_loop)
 			free(buf);
 			CK(JetEndExternalBackupInstance2(b.inst, JET_bitBackupEndAbort));
 			if (i % 10 == 0)
-				CK(ckpt_run(inst_of(b.inst), 0));
+				CK(checkpoint_run(inst_of(b.inst), 0));
 		}
 		ck_assert_msg(count_gens(b.dir) <= before + 1, "%s: 50 Begin/abort on a quiet instance: %d -> %d log files",
 		    pit ? "point-in-time" : "ESE mode", before, count_gens(b.dir));
@@ -2179,7 +2179,7 @@ START_TEST(test_pit_truncate_keeps_set)
 	buf = get_list(b.inst, L_LOGS, names, &n, &li);
 	/* The instance goes on: the checkpoint moves into a later generation. */
 	transfers(&b, 50);
-	CK(ckpt_run(inst_of(b.inst), 1));
+	CK(checkpoint_run(inst_of(b.inst), 1));
 	ck_assert_uint_gt(inst_of(b.inst)->ckpt.gen, li.ulGenLow);
 	for (int i = 0; i < na; i++)
 		pit_read_all(b.inst, anames[i]);
@@ -2200,7 +2200,7 @@ START_TEST(test_pit_truncate_keeps_set)
 	ck_assert_int_ge(n, 3);
 	for (int i = 0; i < n; i++)
 		pit_read_all(b.inst, names[i]);
-	CK(ckpt_run(inst_of(b.inst), 1));
+	CK(checkpoint_run(inst_of(b.inst), 1));
 	CK(JetTruncateLogInstance(b.inst));
 	for (int i = 0; i < n; i++)
 		ck_assert_msg((access(names[i], F_OK) == 0) == (i == n - 1), "after the incremental's truncation: %s %s",
@@ -2292,7 +2292,7 @@ START_TEST(test_stale_spill)
 		bank_restart(&b);
 		CK(JetBeginExternalBackupInstance(b.inst, JET_bitBackupJetfsPointInTime));
 		transfers(&b, 200);
-		CK(ckpt_run(inst_of(b.inst), 1));
+		CK(checkpoint_run(inst_of(b.inst), 1));
 		raise(SIGKILL);
 		_exit(3);
 	}
@@ -2341,7 +2341,7 @@ hook_roll_under_load(void *arg)
 
 	writer_wait(ra->w, 40);
 	roll_gens(ra->b, 3);
-	CK(ckpt_run(inst_of(ra->b->inst), 0));
+	CK(checkpoint_run(inst_of(ra->b->inst), 0));
 	writer_wait(ra->w, 20);
 }
 
@@ -2380,7 +2380,7 @@ START_TEST(test_circular_full)
 	c1 = bank_counter(&b);
 	roll_gens(&b, 2);
 	writer_wait(&w, 10);
-	CK(ckpt_run(inst_of(b.inst), 0));
+	CK(checkpoint_run(inst_of(b.inst), 0));
 	writer_stop(&w);
 	gens_present(b.dir, present, sizeof(present));
 	ck_assert_msg(!present[1] && !present[2], "circular logging deleted nothing: the test proves nothing");
@@ -2474,7 +2474,7 @@ pit_backup(struct bank *b, struct writer *w, const char *dir, JET_GRBIT grbit, i
 		abufp = get_list(b->inst, L_ATTACH, anames, &na, NULL);
 	buf = get_list(b->inst, L_LOGS, names, &n, NULL);
 	writer_wait(w, 30);
-	CK(ckpt_run(inst_of(b->inst), 0));
+	CK(checkpoint_run(inst_of(b->inst), 0));
 	for (int i = 0; i < na + n; i++) {
 		const char *name = i < na ? anames[i] : names[i - na];
 		unsigned long lo, hi, got;
@@ -2557,7 +2557,7 @@ START_TEST(test_pit_partial_read)
 
 	bank_create(&b, CACHE_PAGES, 0);
 	roll_gens(&b, 2);
-	CK(ckpt_run(inst_of(b.inst), 1));
+	CK(checkpoint_run(inst_of(b.inst), 1));
 	transfers(&b, 10);
 	before = tu_hdr_of(b.dbpath);
 	CK(JetBeginExternalBackupInstance(b.inst, JET_bitBackupJetfsPointInTime));
@@ -2786,13 +2786,13 @@ START_TEST(test_truncate_crash)
 	int n, nt;
 	struct bkrun r = { 0 };
 	uint64_t c1, c2, got;
-	struct ckpt_state ck;
+	struct checkpoint_state ck;
 	char *chk;
 	uint32_t maxdel = 0;
 
 	bank_create(&b, CACHE_PAGES, 0);
 	roll_gens(&b, 3);
-	CK(ckpt_run(inst_of(b.inst), 1));
+	CK(checkpoint_run(inst_of(b.inst), 1));
 	/* Then the checkpoint lags: generations recovery needs exist above it. */
 	roll_gens(&b, 2);
 	transfers(&b, 20);
@@ -2811,7 +2811,7 @@ START_TEST(test_truncate_crash)
 	CK(JetTruncateLogInstance(b.inst));
 	CK(JetEndExternalBackupInstance(b.inst));
 	chk = tu_path(b.dir, "edb.chk");
-	CK(ckpt_read(chk, &ck));
+	CK(checkpoint_read(chk, &ck));
 	for (int i = 0; i < nt; i++) {
 		uint32_t g = 0;
 		ck_assert(gen_of_name(tn[i], &g));
@@ -2826,7 +2826,7 @@ START_TEST(test_truncate_crash)
 		ck_assert_msg(access(p, F_OK) == 0, "generation %u (checkpoint %u) is gone after truncation", g, ck.gen);
 		free(p);
 	}
-	ckpt_state_free(&ck);
+	checkpoint_state_free(&ck);
 	free(tbuf);
 	/* Crash, with committed work after the checkpoint. */
 	transfers(&b, 25);
@@ -3088,7 +3088,7 @@ move_ckpt_cb(JET_SESID sesid, JET_SNP snp, JET_SNT snt, void *pv)
 	status_cb(sesid, snp, snt, pv);
 	if (snp == JET_snpBackup && snt == JET_sntProgress && g_moving_bank != NULL) {
 		roll_gens(g_moving_bank, 3);
-		CK(ckpt_run(inst_of(g_moving_bank->inst), 1));
+		CK(checkpoint_run(inst_of(g_moving_bank->inst), 1));
 		g_moving_bank = NULL;
 	}
 	return JET_errSuccess;
@@ -3109,7 +3109,7 @@ START_TEST(test_backupinstance_truncation_fails)
 
 	bank_create(&b, CACHE_PAGES, 0);
 	roll_gens(&b, 2);
-	CK(ckpt_run(inst_of(b.inst), 1));
+	CK(checkpoint_run(inst_of(b.inst), 1));
 	/*
 	 * The set starts at the checkpoint's generation G; the next one is
 	 * closed (renamed to its name) during the backup, and its unlink fails.
@@ -3158,14 +3158,14 @@ START_TEST(test_backupinstance_failure)
 
 	bank_create(&b, CACHE_PAGES, 0);
 	roll_gens(&b, 2);
-	CK(ckpt_run(inst_of(b.inst), 1));
+	CK(checkpoint_run(inst_of(b.inst), 1));
 	transfers(&b, 10);
 	/* A full backup first, so that truncation would delete something. */
 	sub = tu_path(dir, "first");
 	ck_assert(mkdir(sub, 0755) == 0);
 	CK(JetBackupInstance(b.inst, sub, 0, NULL));
 	roll_gens(&b, 2);
-	CK(ckpt_run(inst_of(b.inst), 1));
+	CK(checkpoint_run(inst_of(b.inst), 1));
 	transfers(&b, 10);
 	bk = tu_path(dir, "bkfail");
 	ck_assert(mkdir(bk, 0755) == 0);

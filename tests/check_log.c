@@ -297,13 +297,13 @@ struct crashed {
 static void
 make_crashed(const char *d, int n, struct crashed *c)
 {
-	struct ckpt_state ck;
+	struct checkpoint_state ck;
 	char *chk = tu_path(d, "edb.chk");
 
 	run_work(d, 0, n, 1);
-	CK(ckpt_read(chk, &ck));
+	CK(checkpoint_read(chk, &ck));
 	c->ck_gen = ck.gen;
-	ckpt_state_free(&ck);
+	checkpoint_state_free(&ck);
 	ck_assert_uint_ge(scan_gens(d, &c->lo, &c->hi), 3);
 	ck_assert_uint_le(c->lo, c->ck_gen);
 	/* recovery must need at least two closed generations after the checkpoint's */
@@ -432,7 +432,7 @@ START_TEST(test_gen_path_names)
 		free(p);
 	}
 	{
-		char *p = log_cur_path(inst), *c = ckpt_path(inst);
+		char *p = log_cur_path(inst), *c = checkpoint_path(inst);
 		ck_assert_str_eq(p, "/some/dir/edb.log");
 		ck_assert_str_eq(c, "/sys/dir/edb.chk");
 		free(p);
@@ -459,7 +459,7 @@ START_TEST(test_log_header)
 	h.flags = LOGF_CIRCULAR;
 	h.time_create = 0x1111222233334444ull;
 	h.time_prev = 0x5555666677778888ull;
-	sig_make(&h.sign_log);
+	dbhdr_sig_make(&h.sign_log);
 	h.first_lsn = 0x99990000ull;
 	h.first_record_lsn = 0x99990010ull;
 	h.ckpt_lsn = 0x1000;
@@ -478,7 +478,7 @@ START_TEST(test_log_header)
 	ck_assert_uint_eq(d.flags, h.flags);
 	ck_assert_uint_eq(d.time_create, h.time_create);
 	ck_assert_uint_eq(d.time_prev, h.time_prev);
-	ck_assert(sig_equal(&d.sign_log, &h.sign_log));
+	ck_assert(dbhdr_sig_equal(&d.sign_log, &h.sign_log));
 	ck_assert_uint_eq(d.first_lsn, h.first_lsn);
 	ck_assert_uint_eq(d.first_record_lsn, h.first_record_lsn);
 	ck_assert_uint_eq(d.ckpt_lsn, h.ckpt_lsn);
@@ -567,7 +567,7 @@ START_TEST(test_rollover)
 		ck_assert_int_eq(st.st_size, 64 * 1024);
 		ck_assert_str_eq(h.base, "edb");
 		if (g > 1) {
-			ck_assert(sig_equal(&h.sign_log, &prev.sign_log));
+			ck_assert(dbhdr_sig_equal(&h.sign_log, &prev.sign_log));
 			ck_assert_uint_eq(h.time_prev, prev.time_create);
 			ck_assert_uint_gt(h.time_create, prev.time_create);
 			ck_assert_uint_gt(h.first_lsn, prev.first_lsn);
@@ -589,7 +589,7 @@ START_TEST(test_rollover)
 	{
 		char *p = gen_path(dir, hi + 1);
 		read_log_header(p, &h);
-		ck_assert(sig_equal(&h.sign_log, &prev.sign_log));
+		ck_assert(dbhdr_sig_equal(&h.sign_log, &prev.sign_log));
 		ck_assert_uint_eq(h.time_create, prev.time_create);	/* the same file, renamed */
 		free(p);
 	}

@@ -295,7 +295,7 @@ sig_assert_eq(const struct jet_sig *a, const struct jet_sig *b)
 	ck_assert_uint_eq(a->random, b->random);
 	ck_assert_uint_eq(a->time_create, b->time_create);
 	ck_assert_str_eq(a->host, b->host);
-	ck_assert(sig_equal(a, b));
+	ck_assert(dbhdr_sig_equal(a, b));
 }
 
 static void
@@ -763,18 +763,18 @@ START_TEST(test_sig_roundtrip)
 
 	sig_fill(&a, 0x01020304u, 0x1122334455667788ull, "myhost");
 	memset(buf, 0xCC, sizeof(buf));
-	sig_encode(&a, buf);
+	dbhdr_sig_encode(&a, buf);
 	ck_assert_uint_eq(get32(buf), 0x01020304u);
 	ck_assert_uint_eq(get64(buf + 4), 0x1122334455667788ull);
 	ck_assert_mem_eq(buf + 12, "myhost", 7);
 	ck_assert_uint_eq(buf[SIG_SIZE], 0xCC);		/* stays inside its 28 bytes */
 	memset(&b, 0x99, sizeof(b));
-	sig_decode(buf, &b);
+	dbhdr_sig_decode(buf, &b);
 	sig_assert_eq(&a, &b);
 
 	/* a 16-byte host field without a NUL decodes to 15 characters */
 	memset(buf + 12, 'h', 16);
-	sig_decode(buf, &b);
+	dbhdr_sig_decode(buf, &b);
 	ck_assert_uint_eq(strlen(b.host), 15);
 	ck_assert_uint_eq(b.random, 0x01020304u);
 }
@@ -786,19 +786,19 @@ START_TEST(test_sig_equal)
 
 	sig_fill(&a, 1, 2, "h");
 	b = a;
-	ck_assert(sig_equal(&a, &b));
+	ck_assert(dbhdr_sig_equal(&a, &b));
 	b.random = 3;
-	ck_assert(!sig_equal(&a, &b));
+	ck_assert(!dbhdr_sig_equal(&a, &b));
 	b = a;
 	b.time_create = 3;
-	ck_assert(!sig_equal(&a, &b));
+	ck_assert(!dbhdr_sig_equal(&a, &b));
 	b = a;
 	snprintf(b.host, sizeof(b.host), "g");
-	ck_assert(!sig_equal(&a, &b));
+	ck_assert(!dbhdr_sig_equal(&a, &b));
 	/* bytes after the host's NUL do not matter */
 	b = a;
 	b.host[10] = 'x';
-	ck_assert(sig_equal(&a, &b));
+	ck_assert(dbhdr_sig_equal(&a, &b));
 }
 END_TEST
 
@@ -807,19 +807,19 @@ START_TEST(test_sig_make)
 	struct jet_sig a, b;
 	JET_SIGNATURE js;
 	uint8_t buf[SIG_SIZE];
-	uint64_t t0 = time_now_us();
+	uint64_t t0 = dbhdr_time_now_us();
 
-	sig_make(&a);
-	sig_make(&b);
-	ck_assert(!sig_equal(&a, &b));
+	dbhdr_sig_make(&a);
+	dbhdr_sig_make(&b);
+	ck_assert(!dbhdr_sig_equal(&a, &b));
 	ck_assert_uint_ge(a.time_create, t0);
-	ck_assert_uint_le(a.time_create, time_now_us());
+	ck_assert_uint_le(a.time_create, dbhdr_time_now_us());
 	ck_assert_uint_gt(strlen(a.host), 0);
 	ck_assert_uint_lt(strlen(a.host), sizeof(a.host));
-	sig_encode(&a, buf);
-	sig_decode(buf, &b);
+	dbhdr_sig_encode(&a, buf);
+	dbhdr_sig_decode(buf, &b);
 	sig_assert_eq(&a, &b);
-	sig_to_jet(&a, &js);
+	dbhdr_sig_to_jet(&a, &js);
 	ck_assert_uint_eq(js.ulRandom, a.random);
 	ck_assert_int_eq(strncmp(js.szComputerName, a.host, sizeof(a.host)), 0);
 	ck_assert_int_eq(js.logtimeCreate.fTimeIsUTC, 1);

@@ -4,8 +4,8 @@
  * The input is a whole <base>.chk file (format at the top of
  * src/checkpoint.c).  It is written to a private directory and read by the
  * engine's own entry points:
- *   - ckpt_read(), what JetInit's recovery (recovery.c) and the backup code
- *     (backup.c) call, then ckpt_write() of what was read and ckpt_read() of
+ *   - checkpoint_read(), what JetInit's recovery (recovery.c) and the backup code
+ *     (backup.c) call, then checkpoint_write() of what was read and checkpoint_read() of
  *     that again, which must give the same state (the file is the engine's
  *     only record of the redo point and of the attached databases);
  *   - `jetutil checkpoint FILE` (cmd_checkpoint in src/jetutil.c, compiled
@@ -33,7 +33,7 @@
 #define CHK_MIN 1024
 #define CHK_SIZE_MAX (1024 + JET_MAX_ATTACHED_DATABASES * (4 + SIG_SIZE + 2 + 4096))
 
-/* ckpt_write's instance: only its paths and base name (it writes edb.chk beside in.chk). */
+/* checkpoint_write's instance: only its paths and base name (it writes edb.chk beside in.chk). */
 static struct jet_inst *fz_inst;
 static char *fz_chk;
 
@@ -54,18 +54,18 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
 }
 
 static void
-fz_same_state(const struct ckpt_state *a, const struct ckpt_state *b)
+fz_same_state(const struct checkpoint_state *a, const struct checkpoint_state *b)
 {
 	FZ_CHECK(a->lsn == b->lsn && a->gen == b->gen, "redo point %llu/%u became %llu/%u",
 	    (unsigned long long)a->lsn, a->gen, (unsigned long long)b->lsn, b->gen);
-	FZ_CHECK(sig_equal(&a->sign_log, &b->sign_log), "log signature changed");
+	FZ_CHECK(dbhdr_sig_equal(&a->sign_log, &b->sign_log), "log signature changed");
 	FZ_CHECK(a->full_backup_lsn == b->full_backup_lsn && a->inc_backup_lsn == b->inc_backup_lsn &&
 	    a->full_backup_time == b->full_backup_time && a->inc_backup_time == b->inc_backup_time,
 	    "backup fields changed");
 	FZ_CHECK(a->nattach == b->nattach, "%zu databases became %zu", a->nattach, b->nattach);
 	for (size_t i = 0; i < a->nattach; i++) {
 		FZ_CHECK(a->attach[i].dbid == b->attach[i].dbid, "dbid of attachment %zu changed", i);
-		FZ_CHECK(sig_equal(&a->attach[i].sign_db, &b->attach[i].sign_db), "signature of attachment %zu", i);
+		FZ_CHECK(dbhdr_sig_equal(&a->attach[i].sign_db, &b->attach[i].sign_db), "signature of attachment %zu", i);
 		FZ_CHECK(strcmp(a->attach[i].path, b->attach[i].path) == 0, "path of attachment %zu changed", i);
 	}
 }
@@ -73,14 +73,14 @@ fz_same_state(const struct ckpt_state *a, const struct ckpt_state *b)
 static void
 fz_run(const uint8_t *data, size_t size)
 {
-	struct ckpt_state ck, ck2;
+	struct checkpoint_state ck, ck2;
 	char *argv[] = { (char *)"checkpoint", fz_chk, NULL };
 	JET_ERR err;
 
 	fz_write_file(fz_chk, data, size, 0);
 
 	/* Recovery's and backup's reader. */
-	err = ckpt_read(fz_chk, &ck);
+	err = checkpoint_read(fz_chk, &ck);
 	if (err >= 0) {
 		FZ_CHECK(ck.nattach <= JET_MAX_ATTACHED_DATABASES, "nattach %zu", ck.nattach);
 		FZ_CHECK(ck.lsn != 0 && ck.gen != 0, "accepted a null redo point");
@@ -89,7 +89,7 @@ fz_run(const uint8_t *data, size_t size)
 			FZ_CHECK(ck.attach[i].dbid >= 1 && ck.attach[i].dbid <= JET_MAX_ATTACHED_DATABASES,
 			    "attachment %zu: dbid %u", i, ck.attach[i].dbid);
 			/* Recovery opens each one as dbs[dbid]: a dbid or a file named twice is not a state
-			 * the engine can be in (ckpt_write writes inst->dbs), and would attach a file twice
+			 * the engine can be in (checkpoint_write writes inst->dbs), and would attach a file twice
 			 * or leak the first database opened under that dbid. */
 			for (size_t j = 0; j < i; j++) {
 				FZ_CHECK(ck.attach[j].dbid != ck.attach[i].dbid, "dbid %u attached twice", ck.attach[i].dbid);
@@ -98,19 +98,19 @@ fz_run(const uint8_t *data, size_t size)
 			}
 		}
 		/* What the engine read, it must be able to write back and read again. */
-		err = ckpt_write(fz_inst, &ck);
+		err = checkpoint_write(fz_inst, &ck);
 		if (err >= 0) {
-			char *out = ckpt_path(fz_inst);
-			JET_ERR err2 = ckpt_read(out, &ck2);
+			char *out = checkpoint_path(fz_inst);
+			JET_ERR err2 = checkpoint_read(out, &ck2);
 			FZ_CHECK(err2 >= 0, "the checkpoint the engine wrote does not read back: %s", JetErrorName(err2));
 			fz_same_state(&ck, &ck2);
-			ckpt_state_free(&ck2);
+			checkpoint_state_free(&ck2);
 			free(out);
 		} else
-			FZ_CHECK(err == JET_errInvalidPath, "ckpt_write: %s", JetErrorName(err));
-		ckpt_state_free(&ck);
+			FZ_CHECK(err == JET_errInvalidPath, "checkpoint_write: %s", JetErrorName(err));
+		checkpoint_state_free(&ck);
 	} else
-		FZ_CHECK(err == JET_errCheckpointCorrupt || err == JET_errOutOfMemory, "ckpt_read: %s",
+		FZ_CHECK(err == JET_errCheckpointCorrupt || err == JET_errOutOfMemory, "checkpoint_read: %s",
 		    JetErrorName(err));
 
 	/* jetutil checkpoint FILE */

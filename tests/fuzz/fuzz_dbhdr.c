@@ -9,7 +9,7 @@
  *     must decode to the same fields;
  *   - `jetutil header FILE` and `jetutil header FILE --json` (cmd_header in
  *     src/jetutil.c, compiled in), which also decode the backup trailer of
- *     an image (bk_trailer_decode, backup.c), and `jetutil verify FILE`
+ *     an image (backup_trailer_decode, backup.c), and `jetutil verify FILE`
  *     (verify_one), which checks every page.
  *
  * Header pages and trailers carry a CRC-32C, which random mutations never
@@ -63,8 +63,8 @@ fz_roundtrip(const struct db_header *h)
 	FZ_CHECK(h2.page_size == h->page_size && h2.dbstate == h->dbstate && h2.dbid == h->dbid &&
 	    h2.flags == h->flags && h2.dbtime == h->dbtime && h2.pgno_last == h->pgno_last &&
 	    h2.lsn_consistent == h->lsn_consistent && h2.gen_min_required == h->gen_min_required &&
-	    h2.gen_max_required == h->gen_max_required && sig_equal(&h2.sign_db, &h->sign_db) &&
-	    sig_equal(&h2.sign_log, &h->sign_log), "a header field changed in encode/decode");
+	    h2.gen_max_required == h->gen_max_required && dbhdr_sig_equal(&h2.sign_db, &h->sign_db) &&
+	    dbhdr_sig_equal(&h2.sign_log, &h->sign_log), "a header field changed in encode/decode");
 	for (int i = 0; i < BK_NSLOTS; i++)
 		FZ_CHECK(memcmp(&h2.bk[i], &h->bk[i], sizeof(h->bk[i])) == 0, "backup slot %d changed", i);
 	dbhdr_encode(&h2, p2);

@@ -124,7 +124,7 @@ fz_run(const uint8_t *data, size_t size)
 
 	memset(&sign, 0, sizeof(sign));
 	if (size >= 76)
-		sig_decode(data + 48, &sign);
+		dbhdr_sig_decode(data + 48, &sign);
 	for (int closed = 0; closed <= 1; closed++) {
 		fz_clear_dir(fz_dir);
 		for (size_t i = 0; i < n; i++) {
