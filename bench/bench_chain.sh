@@ -41,8 +41,8 @@ done
 
 here=$(cd "$(dirname "$0")" && pwd)
 top=${top_builddir:-$(dirname "$here")}
-JETLOAD=$top/src/jetload
-JETUTIL=$top/src/jetutil
+JETLOAD=$top/tools/jetload/jetload
+JETUTIL=$top/tools/jetutil/jetutil
 JETFS=$top/fs/jetfs
 for b in "$JETLOAD" "$JETUTIL" "$JETFS"; do
 	[ -x "$b" ] || { echo "bench_chain.sh: $b is not built" >&2; exit 1; }

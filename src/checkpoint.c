@@ -30,10 +30,7 @@
 
 #include "jet_int.h"
 
-#define CHK_MAGIC 0x4B48434AU		/* "JCHK" */
-#define CHK_VERSION 1
-#define CHK_ATTACH_OFF 1024
-#define CHK_SIZE_MAX (CHK_ATTACH_OFF + JET_MAX_ATTACHED_DATABASES * (4 + SIG_SIZE + 2 + 4096))
+#include "format.h"
 
 char *
 checkpoint_path(struct jet_inst *inst)

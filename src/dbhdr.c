@@ -51,9 +51,7 @@
 
 #include "jet_int.h"
 
-#define H_FILETYPE_ESE 667
-#define BK_OFF 168
-#define BK_SIZE 24
+#include "format.h"
 
 uint64_t
 dbhdr_time_now_us(void)

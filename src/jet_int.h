@@ -27,6 +27,7 @@
 #include <stdint.h>
 #include <stddef.h>
 
+#include "format.h"
 #include "jet.h"
 #include "os.h"
 
@@ -108,7 +109,6 @@ struct jet_sig {		/* JET_SIGNATURE, stored portably */
 	uint64_t time_create;	/* microseconds since the epoch */
 	char host[16];
 };
-#define SIG_SIZE 28
 
 struct db_header {
 	uint32_t version;
@@ -125,10 +125,6 @@ struct db_header {
 	struct bkinfo bk[BK_NSLOTS];
 	uint32_t flags;
 };
-#define DBHDR_FLAG_BACKUP_COPY 0x1	/* a streamed backup image: needs hard recovery */
-
-#define DB_MAGIC 0x89abcdefU
-#define DB_FORMAT_VERSION 1
 
 void dbhdr_encode(const struct db_header *hdr, uint8_t *page);
 JET_ERR dbhdr_decode(const uint8_t *page, uint32_t len, struct db_header *hdr);
@@ -219,10 +215,6 @@ struct log_gen {		/* one generation file on disk */
 	lsn_t first_lsn;
 };
 
-#define LOG_HDR_SIZE 4096
-#define LOG_SEG_HDR 32
-#define LOG_SECTOR 512
-
 struct log_file_header {
 	uint32_t gen;
 	uint32_t file_size;
@@ -236,7 +228,6 @@ struct log_file_header {
 	uint32_t ckpt_gen;
 	char base[4];
 };
-#define LOGF_CIRCULAR 0x1
 
 struct jet_log {
 	struct jet_inst *inst;
@@ -291,6 +282,8 @@ void log_forget_gens_below(struct jet_log *log, uint32_t gen);
 JET_ERR log_scan_dir(struct jet_inst *inst, uint32_t **gensp, size_t *ngensp, int *have_curp);
 
 JET_ERR log_header_read(os_file *file, struct log_file_header *h);
+int log_segment_read(os_file *file, const struct log_file_header *hdr, uint64_t off, uint8_t **bufp,
+    uint32_t *lenp, uint32_t *flagsp, lsn_t *lsnp, const char **whyp, JET_ERR *errp);
 void log_header_encode(const struct log_file_header *h, uint8_t *buf);
 
 /* Sequential reader over a chain of generations (recovery, restore, verify). */
@@ -436,7 +429,6 @@ JET_ERR btree_verify(struct jet_db *db, uint32_t root, uint64_t *nrecords, char 
 
 /* ---- backup.c ---- */
 struct bk_snap;
-#define BK_TRAILER_MAGIC 0x4C52544AU	/* "JTRL" */
 struct bk_trailer {
 	struct bkinfo bk;
 	struct jet_sig sign_db, sign_log;

@@ -53,12 +53,7 @@
 
 #include "jet_int.h"
 
-#define LOG_MAGIC 0x474F4C4AU		/* "JLOG" */
-#define SEG_MAGIC 0x4745534AU		/* "JSEG" */
-#define LOG_VERSION 1
-#define SEGF_END 0x1
-#define LOG_GEN_MAX (0x7FFFFA00U - 0x200U)
-#define LOG_RECORD_MAX (1U << 30)
+#include "format.h"
 
 static inline uint64_t
 align_sector(uint64_t n)
@@ -935,30 +930,46 @@ reader_set_end(struct log_reader *r, lsn_t end)
 	r->end_off = r->off;
 }
 
+/* An invalid segment: why, for jetutil's report. */
+static int
+segment_invalid(const char **whyp, const char *why)
+{
+	if (whyp != NULL)
+		*whyp = why;
+	return 0;
+}
+
 /*
  * Reads the segment at off of a file of generation gen into *bufp (grown as
  * needed).  Returns 1 if it is valid, 0 if not (bad magic, generation, size
- * or checksum), < 0 on an I/O error.
+ * or checksum; *whyp, if whyp is not NULL, says which), < 0 on an I/O error.
  */
-static int
+int
 log_segment_read(os_file *file, const struct log_file_header *hdr, uint64_t off, uint8_t **bufp,
-    uint32_t *lenp, uint32_t *flagsp, lsn_t *lsnp, JET_ERR *errp)
+    uint32_t *lenp, uint32_t *flagsp, lsn_t *lsnp, const char **whyp, JET_ERR *errp)
 {
+	static const uint8_t zero[LOG_SEG_HDR];
 	uint8_t h[LOG_SEG_HDR], *p;
 	size_t got;
 	uint32_t len;
 	JET_ERR err;
 
 	if (off + LOG_SEG_HDR > hdr->file_size)
-		return 0;
+		return segment_invalid(whyp, "the file ends");
 	if ((err = os_pread_partial(file, h, LOG_SEG_HDR, off, &got)) < 0) {
 		*errp = err;
 		return -1;
 	}
 	len = get32(h + 12);
-	if (got != LOG_SEG_HDR || get32(h) != SEG_MAGIC || get32(h + 8) != hdr->gen ||
-	    off + LOG_SEG_HDR + len > hdr->file_size)
-		return 0;
+	if (got != LOG_SEG_HDR)
+		return segment_invalid(whyp, "the file ends");
+	if (get32(h) != SEG_MAGIC)
+		return segment_invalid(whyp, memcmp(h, zero, sizeof(zero)) == 0 ? "zero-filled (never written)" :
+		    "bad segment magic");
+	if (get32(h + 8) != hdr->gen)
+		return segment_invalid(whyp, "a segment of another generation");
+	if (off + LOG_SEG_HDR + len > hdr->file_size)
+		return segment_invalid(whyp, "a segment length beyond the end of the file");
 	if ((p = realloc(*bufp, LOG_SEG_HDR + (size_t)len + 1)) == NULL) {
 		*errp = JET_errOutOfMemory;
 		return -1;
@@ -967,12 +978,12 @@ log_segment_read(os_file *file, const struct log_file_header *hdr, uint64_t off,
 	memcpy(p, h, LOG_SEG_HDR);
 	if ((err = os_pread(file, p + LOG_SEG_HDR, len, off + LOG_SEG_HDR)) < 0) {
 		if (err == JET_errFileIOBeyondEOF)
-			return 0;
+			return segment_invalid(whyp, "the file ends inside a segment");
 		*errp = err;
 		return -1;
 	}
 	if (get32(h + 4) != crc32c(0, p + 8, LOG_SEG_HDR - 8 + len))
-		return 0;
+		return segment_invalid(whyp, "bad segment checksum");
 	*lenp = len;
 	*flagsp = get32(h + 16);
 	*lsnp = get64(h + 24);
@@ -1006,7 +1017,7 @@ log_verify_path(const char *path, uint32_t gen, const struct jet_sig *sign, stru
 	for (pos = h->first_lsn;;) {
 		uint32_t len, flags;
 		lsn_t lsn;
-		int rc = log_segment_read(file, h, off, &buf, &len, &flags, &lsn, &err);
+		int rc = log_segment_read(file, h, off, &buf, &len, &flags, &lsn, NULL, &err);
 		if (rc < 0)
 			goto out;
 		if (rc == 0 || (!(flags & SEGF_END) && lsn != pos) || ((flags & SEGF_END) && lsn > pos)) {
@@ -1038,7 +1049,7 @@ reader_next_segment(struct log_reader *r, lsn_t *void_fromp, JET_ERR *errp)
 
 	*void_fromp = 0;
 	for (;;) {
-		int rc = log_segment_read(r->file, &r->hdr, r->off, &r->seg, &len, &flags, &lsn, errp);
+		int rc = log_segment_read(r->file, &r->hdr, r->off, &r->seg, &len, &flags, &lsn, NULL, errp);
 
 		if (rc < 0)
 			return -1;

@@ -14,13 +14,13 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "format.h"
 #include "testutil.h"
 
 #define LOG_KB 64
 #define CACHE_PAGES 1024	/* big enough that a checkpoint is not forced by dirty pages */
 #define VAL_LEN 700
 #define NREC 400		/* about 5 generations of 64 KiB */
-#define SEG_MAGIC_TEST 0x4745534AU	/* "JSEG" (log.c) */
 
 static char *dir, *dir2, *bak;
 
@@ -329,7 +329,7 @@ first_segment(const char *path, uint64_t *offp, uint32_t *lenp)
 	uint8_t *buf = slurp(path, &len);
 
 	ck_assert_uint_ge(len, LOG_HDR_SIZE + LOG_SECTOR);
-	ck_assert_uint_eq(get32(buf + LOG_HDR_SIZE), SEG_MAGIC_TEST);
+	ck_assert_uint_eq(get32(buf + LOG_HDR_SIZE), SEG_MAGIC);
 	*offp = LOG_HDR_SIZE;
 	*lenp = get32(buf + LOG_HDR_SIZE + 12);
 	ck_assert_uint_gt(*lenp, 0);
@@ -354,7 +354,7 @@ last_segment(const char *path, uint64_t *offp, size_t *sizep)
 		uint8_t *s = buf + off;
 		uint32_t plen = get32(s + 12);
 		size_t total = (LOG_SEG_HDR + plen + LOG_SECTOR - 1) & ~(size_t)(LOG_SECTOR - 1);
-		if (get32(s) != SEG_MAGIC_TEST || get32(s + 8) != h.gen || off + LOG_SEG_HDR + plen > len ||
+		if (get32(s) != SEG_MAGIC || get32(s + 8) != h.gen || off + LOG_SEG_HDR + plen > len ||
 		    get32(s + 4) != crc32c(0, s + 8, LOG_SEG_HDR - 8 + plen))
 			break;
 		*offp = off;

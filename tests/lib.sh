@@ -3,8 +3,8 @@
 set -u
 : "${top_builddir:=$(cd "$(dirname "$0")/.." && pwd)}"
 : "${top_srcdir:=$top_builddir}"
-JETLOAD="$top_builddir/src/jetload"
-JETUTIL="$top_builddir/src/jetutil"
+JETLOAD="$top_builddir/tools/jetload/jetload"
+JETUTIL="$top_builddir/tools/jetutil/jetutil"
 T=$(mktemp -d "${TMPDIR:-/tmp}/jettest.XXXXXX")
 trap 'rm -rf "$T"' EXIT
 fail() { echo "FAIL: $*" >&2; exit 1; }

@@ -8,8 +8,9 @@
  *     (backup.c) call, then checkpoint_write() of what was read and checkpoint_read() of
  *     that again, which must give the same state (the file is the engine's
  *     only record of the redo point and of the attached databases);
- *   - `jetutil checkpoint FILE` (cmd_checkpoint in src/jetutil.c, compiled
- *     into this harness), which prints every field of a file it accepted.
+ *   - `jetutil checkpoint FILE` (cmd_checkpoint_run,
+ *     tools/jetutil/cmd-checkpoint.c, linked into this harness), which
+ *     prints every field of a file it accepted.
  *
  * The file is protected by a CRC-32C, which random mutations never get
  * right.  So each input whose checksum is wrong is run twice: as it is (the
@@ -20,18 +21,7 @@
 
 #include "fuzz_common.h"
 
-/* jetutil's commands, with its main() renamed (libFuzzer has one). */
-#pragma clang diagnostic push
-#pragma clang diagnostic ignored "-Wunused-function"
-#define main jetutil_main
-#include "jetutil.c"
-#undef main
-#pragma clang diagnostic pop
-
-/* From src/checkpoint.c. */
-#define CHK_OFF_SIZE 16
-#define CHK_MIN 1024
-#define CHK_SIZE_MAX (1024 + JET_MAX_ATTACHED_DATABASES * (4 + SIG_SIZE + 2 + 4096))
+#include "jetutil.h"
 
 /* checkpoint_write's instance: only its paths and base name (it writes edb.chk beside in.chk). */
 static struct jet_inst *fz_inst;
@@ -116,7 +106,7 @@ fz_run(const uint8_t *data, size_t size)
 	/* jetutil checkpoint FILE */
 	fz_quiet_begin();
 	optind = 1;
-	(void)cmd_checkpoint(2, argv);
+	(void)cmd_checkpoint_run(2, argv);
 	fz_quiet_end();
 }
 
@@ -127,13 +117,13 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	fz_run(data, size);
 	/* The same file with a right checksum (and the size field it must have). */
-	if (size < CHK_MIN || size > CHK_SIZE_MAX)
+	if (size < CHK_ATTACH_OFF || size > CHK_SIZE_MAX)
 		return 0;
 	if ((fixed = malloc(size)) == NULL)
 		return 0;
 	memcpy(fixed, data, size);
 	put32(fixed + CHK_OFF_SIZE, (uint32_t)size);
-	put32(fixed, crc32c(0, fixed + 4, size - 4));
+	put32(fixed + FMT_OFF_CRC, crc32c(0, fixed + FMT_OFF_MAGIC, size - FMT_OFF_MAGIC));
 	if (memcmp(fixed, data, size) != 0)
 		fz_run(fixed, size);
 	free(fixed);

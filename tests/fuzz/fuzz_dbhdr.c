@@ -7,10 +7,11 @@
  *   - dbhdr_read(), what JetAttachDatabase, recovery (db_open_file) and
  *     restore call; a header it accepts is encoded again (dbhdr_encode) and
  *     must decode to the same fields;
- *   - `jetutil header FILE` and `jetutil header FILE --json` (cmd_header in
- *     src/jetutil.c, compiled in), which also decode the backup trailer of
- *     an image (backup_trailer_decode, backup.c), and `jetutil verify FILE`
- *     (verify_one), which checks every page.
+ *   - `jetutil header FILE` and `jetutil header FILE --json`
+ *     (cmd_header_run, tools/jetutil/cmd-header.c, linked in), which also
+ *     decode the backup trailer of an image (backup_trailer_decode,
+ *     backup.c), and `jetutil verify FILE` (cmd_verify_file), which checks
+ *     every page.
  *
  * Header pages and trailers carry a CRC-32C, which random mutations never
  * get right; an input is also run with each checksum fixed up (page 0 by its
@@ -22,12 +23,7 @@
 
 #include "fuzz_common.h"
 
-#pragma clang diagnostic push
-#pragma clang diagnostic ignored "-Wunused-function"
-#define main jetutil_main
-#include "jetutil.c"
-#undef main
-#pragma clang diagnostic pop
+#include "jetutil.h"
 
 static char *fz_db;
 
@@ -101,21 +97,21 @@ fz_run(const uint8_t *data, size_t size)
 
 	fz_quiet_begin();
 	optind = 0;		/* getopt_long starts over */
-	(void)cmd_header(2, hdr_argv);
+	(void)cmd_header_run(2, hdr_argv);
 	optind = 0;
-	(void)cmd_header(3, json_argv);
-	(void)verify_one(fz_db);
+	(void)cmd_header_run(3, json_argv);
+	(void)cmd_verify_file(fz_db);
 	fz_quiet_end();
 }
 
 static int
 fz_fix_page(uint8_t *p, uint32_t ps)
 {
-	uint32_t crc = crc32c(0, p + 4, ps - 4);
+	uint32_t crc = crc32c(0, p + FMT_OFF_MAGIC, ps - FMT_OFF_MAGIC);
 
-	if (get32(p) == crc)
+	if (get32(p + FMT_OFF_CRC) == crc)
 		return 0;
-	put32(p, crc);
+	put32(p + FMT_OFF_CRC, crc);
 	return 1;
 }
 
@@ -131,18 +127,19 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return 0;
 	memcpy(fixed, data, size);
 	/* Page 0, by its own page size. */
-	if (get32(fixed + 4) == DB_MAGIC && fz_legal_ps(get32(fixed + 16)) && get32(fixed + 16) <= size) {
-		ps0 = get32(fixed + 16);
+	if (get32(fixed + FMT_OFF_MAGIC) == DB_MAGIC && fz_legal_ps(get32(fixed + DBHDR_OFF_PAGE_SIZE)) &&
+	    get32(fixed + DBHDR_OFF_PAGE_SIZE) <= size) {
+		ps0 = get32(fixed + DBHDR_OFF_PAGE_SIZE);
 		changed |= fz_fix_page(fixed, ps0);
 	}
 	/* A shadow copy at each page size it could be read at. */
 	for (uint32_t ps = PAGE_SIZE_MIN; ps <= PAGE_SIZE_MAX && 2 * (size_t)ps <= size; ps *= 2)
-		if (get32(fixed + ps + 4) == DB_MAGIC && get32(fixed + ps + 16) == ps)
+		if (get32(fixed + ps + FMT_OFF_MAGIC) == DB_MAGIC && get32(fixed + ps + DBHDR_OFF_PAGE_SIZE) == ps)
 			changed |= fz_fix_page(fixed + ps, ps);
 	/* The trailer of a backup image: the last page, (pgno_last + 3) pages into the file. */
-	if (ps0 != 0 && (get32(fixed + 28) & DBHDR_FLAG_BACKUP_COPY)) {
-		uint64_t end = ((uint64_t)get32(fixed + 164) + 3) * ps0;
-		if (end <= size && get32(fixed + end - ps0 + 4) == BK_TRAILER_MAGIC)
+	if (ps0 != 0 && (get32(fixed + DBHDR_OFF_FLAGS) & DBHDR_FLAG_BACKUP_COPY)) {
+		uint64_t end = ((uint64_t)get32(fixed + DBHDR_OFF_PGNO_LAST) + 3) * ps0;
+		if (end <= size && get32(fixed + end - ps0 + FMT_OFF_MAGIC) == BK_TRAILER_MAGIC)
 			changed |= fz_fix_page(fixed + end - ps0, ps0);
 	}
 	if (changed)

@@ -16,9 +16,9 @@
  *
  * Each time, every file goes through
  *   - log_header_read() and log_verify_path() (backup's check of a closed
- *     generation), `jetutil log FILE` and `jetutil verify FILE` (check_log_file
- *     and verify_one in src/jetutil.c, compiled in: jetutil's own segment
- *     walk);
+ *     generation), `jetutil log FILE` and `jetutil verify FILE`
+ *     (cmd_log_check_file and cmd_verify_file, tools/jetutil/, linked in:
+ *     jetutil's own walk over the engine's log_segment_read);
  * and the chain through
  *   - the sequential reader of recovery, restore and verify
  *     (log_reader_open / log_reader_seek / log_reader_next), to the end of the
@@ -37,18 +37,8 @@
 
 #include "fuzz_common.h"
 
-#pragma clang diagnostic push
-#pragma clang diagnostic ignored "-Wunused-function"
-#define main jetutil_main
-#include "jetutil.c"
-#undef main
-#pragma clang diagnostic pop
+#include "jetutil.h"
 
-/* From src/log.c. */
-#define FZ_SEG_MAGIC 0x4745534AU
-#define FZ_LOG_MAGIC 0x474F4C4AU
-#define FZ_LOG_GEN_MAX (0x7FFFFA00U - 0x200U)
-#define FZ_LOG_MIN (64u * 1024u)
 #define FZ_MAX_GENS 4
 
 struct fz_file {
@@ -72,8 +62,8 @@ fz_split(const uint8_t *data, size_t size, struct fz_file *files)
 	size_t n = 0, off = 0;
 
 	while (n < FZ_MAX_GENS - 1 && size - off >= LOG_HDR_SIZE) {
-		uint32_t fs = get32(data + off + 20);
-		if (fs < FZ_LOG_MIN || fs % LOG_SECTOR != 0 || size - off <= fs)
+		uint32_t fs = get32(data + off + LOG_OFF_FILE_SIZE);
+		if (fs < LOG_FILE_SIZE_MIN || fs % LOG_SECTOR != 0 || size - off <= fs)
 			break;
 		files[n].off = off;
 		files[n].len = fs;
@@ -119,12 +109,12 @@ fz_run(const uint8_t *data, size_t size)
 {
 	struct fz_file files[FZ_MAX_GENS];
 	size_t n = fz_split(data, size, files);
-	uint32_t g0 = size >= 20 ? get32(data + 16) : 0, gen = g0 >= 1 && g0 <= FZ_LOG_GEN_MAX - FZ_MAX_GENS ? g0 : 1;
+	uint32_t g0 = size >= LOG_OFF_GEN + 4 ? get32(data + LOG_OFF_GEN) : 0, gen = g0 >= 1 && g0 <= LOG_GEN_MAX - FZ_MAX_GENS ? g0 : 1;
 	struct jet_sig sign;
 
 	memset(&sign, 0, sizeof(sign));
-	if (size >= 76)
-		dbhdr_sig_decode(data + 48, &sign);
+	if (size >= LOG_OFF_SIGN + SIG_SIZE)
+		dbhdr_sig_decode(data + LOG_OFF_SIGN, &sign);
 	for (int closed = 0; closed <= 1; closed++) {
 		fz_clear_dir(fz_dir);
 		for (size_t i = 0; i < n; i++) {
@@ -135,7 +125,7 @@ fz_run(const uint8_t *data, size_t size)
 				snprintf(name, sizeof(name), (gen + i) <= 0xFFFFF ? "edb%05X.log" : "edb%08X.log",
 				    (unsigned)(gen + i));
 			files[i].path = fz_path(name);
-			fz_write_file(files[i].path, data + files[i].off, files[i].len, i == n - 1 ? FZ_LOG_MIN : 0);
+			fz_write_file(files[i].path, data + files[i].off, files[i].len, i == n - 1 ? LOG_FILE_SIZE_MIN : 0);
 		}
 		for (size_t i = 0; i < n; i++) {
 			struct log_file_header h;
@@ -143,13 +133,13 @@ fz_run(const uint8_t *data, size_t size)
 			if (os_open(files[i].path, OS_READ, &f) < 0)
 				fz_die(files[i].path);
 			if (log_header_read(f, &h) >= 0)
-				FZ_CHECK(h.gen != 0 && h.file_size >= FZ_LOG_MIN && h.first_lsn != 0 && h.base[3] == '\0',
+				FZ_CHECK(h.gen != 0 && h.file_size >= LOG_FILE_SIZE_MIN && h.first_lsn != 0 && h.base[3] == '\0',
 				    "log_header_read accepted an impossible header");
 			os_close(f);
 			(void)log_verify_path(files[i].path, 0, NULL, &h);
 			fz_quiet_begin();
-			(void)check_log_file(files[i].path, 1);
-			(void)verify_one(files[i].path);
+			(void)cmd_log_check_file(files[i].path, 1);
+			(void)cmd_verify_file(files[i].path);
 			fz_quiet_end();
 		}
 		fz_read_chain(gen, 0, NULL);
@@ -167,26 +157,26 @@ fz_fix_file(uint8_t *p, size_t len)
 	uint32_t fs, crc;
 	int changed = 0;
 
-	if (len < LOG_HDR_SIZE || get32(p + 4) != FZ_LOG_MAGIC)
+	if (len < LOG_HDR_SIZE || get32(p + FMT_OFF_MAGIC) != LOG_MAGIC)
 		return 0;
-	fs = get32(p + 20);
+	fs = get32(p + LOG_OFF_FILE_SIZE);
 	for (size_t off = LOG_HDR_SIZE; off + LOG_SEG_HDR <= len;) {
-		uint32_t sl = get32(p + off + 12);
-		if (get32(p + off) != FZ_SEG_MAGIC || off + LOG_SEG_HDR + (uint64_t)sl > len ||
+		uint32_t sl = get32(p + off + SEG_OFF_LEN);
+		if (get32(p + off + SEG_OFF_MAGIC) != SEG_MAGIC || off + LOG_SEG_HDR + (uint64_t)sl > len ||
 		    off + LOG_SEG_HDR + (uint64_t)sl > fs) {
 			off += LOG_SECTOR;
 			continue;
 		}
-		crc = crc32c(0, p + off + 8, LOG_SEG_HDR - 8 + sl);
-		if (get32(p + off + 4) != crc) {
-			put32(p + off + 4, crc);
+		crc = crc32c(0, p + off + SEG_OFF_GEN, LOG_SEG_HDR - SEG_OFF_GEN + sl);
+		if (get32(p + off + SEG_OFF_CRC) != crc) {
+			put32(p + off + SEG_OFF_CRC, crc);
 			changed = 1;
 		}
 		off += (LOG_SEG_HDR + (size_t)sl + LOG_SECTOR - 1) & ~(size_t)(LOG_SECTOR - 1);
 	}
-	crc = crc32c(0, p + 4, LOG_HDR_SIZE - 4);
-	if (get32(p) != crc) {
-		put32(p, crc);
+	crc = crc32c(0, p + FMT_OFF_MAGIC, LOG_HDR_SIZE - FMT_OFF_MAGIC);
+	if (get32(p + FMT_OFF_CRC) != crc) {
+		put32(p + FMT_OFF_CRC, crc);
 		changed = 1;
 	}
 	return changed;

@@ -1,7 +1,8 @@
 /*
  * fuzz_manifest.c -- libFuzzer harness for the SHA256SUMS reader of
- * `jetutil verify-backup` (vb_check_manifest in src/jetutil.c, compiled in,
- * and manifest_parse_line in src/manifest.c).
+ * `jetutil verify-backup` (backupset_check_manifest in
+ * tools/jetutil/backupset.c, linked in, and manifest_parse_line in
+ * src/manifest.c).
  *
  * The input is written as SHA256SUMS into a private directory that holds two
  * files, "a" and "b"; the check must not crash, and it may find no problem
@@ -18,12 +19,8 @@
 
 #include "fuzz_common.h"
 
-#pragma clang diagnostic push
-#pragma clang diagnostic ignored "-Wunused-function"
-#define main jetutil_main
-#include "jetutil.c"
-#undef main
-#pragma clang diagnostic pop
+#include "jetutil.h"
+#include "manifest.h"
 
 static const char *const fz_names[2] = { "a", "b" };
 static const char *const fz_contents[2] = { "the first file of the set\n", "" };
@@ -89,12 +86,12 @@ fz_is_good(const uint8_t *data, size_t size)
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	struct vb v;
+	struct backupset_report v;
 
 	fz_write_file(fz_manifest, data, size, 0);
 	memset(&v, 0, sizeof(v));
 	fz_quiet_begin();
-	vb_check_manifest(&v, fz_dir);
+	backupset_check_manifest(&v, fz_dir);
 	fz_quiet_end();
 	FZ_CHECK((v.problems == 0) == fz_is_good(data, size), "verify-backup found %d problem(s) in a manifest that "
 	    "is %s", v.problems, fz_is_good(data, size) ? "good" : "wrong");

@@ -1,0 +1,103 @@
+/*
+ * format.h -- the one definition of libjet's on-disk formats: magics,
+ * versions, header sizes and field offsets, as named constants.
+ *
+ * The engine (through jet_int.h), jetutil, the unit tests and the fuzzers
+ * all include this file; none of them may define a magic, a size or an
+ * offset of these formats again.  The full descriptions (every field, the
+ * invariants) stay beside the code that writes the files:
+ *
+ *   database header page   the top of src/dbhdr.c
+ *   log file and segments  the top of src/log.c
+ *   checkpoint file        the top of src/checkpoint.c
+ *   backup image trailer   src/backup.c (backup_trailer_encode)
+ *   page layout            src/page.c (its constants: jet_int.h, page.c's section)
+ *
+ * All integers are little-endian (get32/put32 in jet_int.h).
+ *
+ * THE COMMON PREFIX.  A database header, a log file header and a checkpoint
+ * file all start with the same 16 bytes, and all keep ESE's copy of the file
+ * type at byte 667, which is how a tool tells a file's kind from its first
+ * page:
+ *      0 u32 CRC-32C (of the rest of the header or file)
+ *      4 u32 magic       8 u32 format version      12 u32 file type (JET_filetype*)
+ *    667 u8  file type again
+ */
+#ifndef JET_FORMAT_H
+#define JET_FORMAT_H
+
+#include "jet.h"
+
+#define FMT_OFF_CRC 0
+#define FMT_OFF_MAGIC 4
+#define FMT_OFF_VERSION 8
+#define FMT_OFF_FILETYPE 12
+#define H_FILETYPE_ESE 667		/* u8 file type, in every header kind (ESE's le_filetype) */
+
+/* A signature (log set or database): u32 random, u64 creation time, host[16]. */
+#define SIG_SIZE 28
+
+/*
+ * DATABASE HEADER (dbhdr.c): file pages 0 and 1, a header and its shadow
+ * copy; the CRC covers bytes 4..page_size-1.  Six backup slots of BK_SIZE
+ * bytes from BK_OFF.
+ */
+#define DB_MAGIC 0x89abcdefU		/* ESE's ulDAEMagic */
+#define DB_FORMAT_VERSION 1
+#define DBHDR_OFF_PAGE_SIZE 16
+#define DBHDR_OFF_FLAGS 28
+#define DBHDR_OFF_PGNO_LAST 164
+#define BK_OFF 168
+#define BK_SIZE 24
+#define DBHDR_FLAG_BACKUP_COPY 0x1	/* a streamed backup image: needs hard recovery */
+
+/*
+ * BACKUP IMAGE TRAILER (backup.c): the last page of a streamed image, at
+ * file page pgno_last + 2, with the common prefix's CRC and magic.
+ */
+#define BK_TRAILER_MAGIC 0x4C52544AU	/* "JTRL" */
+
+/*
+ * LOG FILE (log.c): a LOG_HDR_SIZE-byte header (the CRC covers bytes
+ * 4..LOG_HDR_SIZE-1), then segments at LOG_SECTOR-aligned offsets.
+ */
+#define LOG_MAGIC 0x474F4C4AU		/* "JLOG" */
+#define LOG_VERSION 1
+#define LOG_HDR_SIZE 4096
+#define LOG_SECTOR 512
+#define LOG_OFF_GEN 16
+#define LOG_OFF_FILE_SIZE 20
+#define LOG_OFF_SIGN 48			/* the log signature, SIG_SIZE bytes */
+#define LOG_FILE_SIZE_MIN (64u * 1024u)
+#define LOG_GEN_MAX (0x7FFFFA00U - 0x200U)
+#define LOG_RECORD_MAX (1U << 30)
+#define LOGF_CIRCULAR 0x1		/* header flags */
+
+/*
+ * LOG SEGMENT (log.c): a LOG_SEG_HDR-byte header, the payload, zero padding
+ * to LOG_SECTOR.  The CRC covers header bytes SEG_OFF_GEN..LOG_SEG_HDR-1
+ * and the payload.
+ */
+#define SEG_MAGIC 0x4745534AU		/* "JSEG" */
+#define LOG_SEG_HDR 32
+#define SEG_OFF_MAGIC 0
+#define SEG_OFF_CRC 4
+#define SEG_OFF_GEN 8
+#define SEG_OFF_LEN 12			/* payload length */
+#define SEG_OFF_FLAGS 16
+#define SEG_OFF_SEQ 20			/* sequence number in the file */
+#define SEG_OFF_LSN 24			/* u64 LSN of the first payload byte */
+#define SEGF_END 0x1			/* closes a generation; its LSN is the stream's end */
+
+/*
+ * CHECKPOINT FILE (checkpoint.c): <base>.chk, its CRC over bytes
+ * 4..size-1; the attached databases from CHK_ATTACH_OFF, each u32 dbid,
+ * database signature, u16 path length, path (at most 4096 bytes).
+ */
+#define CHK_MAGIC 0x4B48434AU		/* "JCHK" */
+#define CHK_VERSION 1
+#define CHK_OFF_SIZE 16			/* u32 file size */
+#define CHK_ATTACH_OFF 1024		/* also the smallest file */
+#define CHK_SIZE_MAX (CHK_ATTACH_OFF + JET_MAX_ATTACHED_DATABASES * (4 + SIG_SIZE + 2 + 4096))
+
+#endif
