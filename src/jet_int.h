@@ -493,6 +493,7 @@ JET_ERR restore_chain_scan(struct restore_chain *c, const char *dir, int take_im
 JET_ERR restore_chain_add_log(struct restore_chain *c, uint32_t gen, const char *path, int current);
 JET_ERR restore_chain_check(struct restore_chain *c, uint32_t stop_gen);
 void restore_chain_free(struct restore_chain *c);
+int restore_trailer_matches(const struct db_header *h, const struct bk_trailer *t);
 
 /* ---- recovery.c ---- */
 JET_ERR recovery_run(struct jet_inst *inst, JET_GRBIT grbit);

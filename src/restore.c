@@ -186,6 +186,14 @@ rst_check_header_copies(struct restore_chain *c, const char *path, os_file *f, u
 	return err;
 }
 
+/* Whether trailer t belongs to image header h (jetutil header and verify judge a trailer by it too). */
+int
+restore_trailer_matches(const struct db_header *h, const struct bk_trailer *t)
+{
+	return dbhdr_sig_equal(&t->sign_db, &h->sign_db) && dbhdr_sig_equal(&t->sign_log, &h->sign_log) &&
+	    t->bk.lsn_mark == h->bk[BK_FULL_CUR].lsn_mark && t->pgno_last == h->pgno_last;
+}
+
 /* Checks a database image whose header d->hdr is read: a backup's, its copies, size and trailer (step 1). */
 static JET_ERR
 rst_check_image(struct restore_chain *c, const char *path, os_file *f, struct restore_image *d)
@@ -215,8 +223,7 @@ rst_check_image(struct restore_chain *c, const char *path, os_file *f, struct re
 		err = rst_problem(c, err, 535, "%s: the backup trailer page is damaged", path);
 		goto err;
 	}
-	if (!dbhdr_sig_equal(&d->trailer.sign_db, &d->hdr.sign_db) || !dbhdr_sig_equal(&d->trailer.sign_log, &d->hdr.sign_log) ||
-	    d->trailer.bk.lsn_mark != d->hdr.bk[BK_FULL_CUR].lsn_mark || d->trailer.pgno_last != d->hdr.pgno_last) {
+	if (!restore_trailer_matches(&d->hdr, &d->trailer)) {
 		err = rst_problem(c, JET_errDatabasePatchFileMismatch, 552, "%s: the trailer does not belong to this header",
 		    path);
 		goto err;

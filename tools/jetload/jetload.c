@@ -16,6 +16,9 @@
  * "run" prints, at least once a second, a status line with commits=N: the
  * counter value of the last transfer whose durable commit returned, so a test
  * that kills it knows a lower bound for what recovery must keep.
+ *
+ * This file owns main and the three commands; the bank's storage (settings,
+ * instance, handles, encoding) is bank.c's.
  */
 #include "config.h"
 
@@ -33,36 +36,16 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "evtarget.h"
-#include "jet.h"
+#include "jetload.h"
 #include "os.h"
 #include "rowkv.h"
-
-#define DB_MAX JET_MAX_ATTACHED_DATABASES
-#define BALANCE_START 1000
-#define VALUE_SIZE 16
-
-struct conf {
-	unsigned long accounts;
-	unsigned long databases;
-	unsigned long log_kb;
-	unsigned long circular;
-	unsigned long cache_pages;
-};
-
-struct bank {
-	const char *dir;
-	struct conf conf;
-	JET_INSTANCE inst;
-	const char *socket;		/* run --socket: the backup service's socket */
-};
 
 static volatile sig_atomic_t stop_requested;
 static atomic_ullong durable_commits;
 static atomic_ullong done_transfers;
 
-static void
-die(const char *fmt, ...)
+void
+jetload_die(const char *fmt, ...)
 {
 	va_list ap;
 
@@ -74,11 +57,11 @@ die(const char *fmt, ...)
 	exit(2);
 }
 
-static void
-check(JET_ERR err, const char *what)
+void
+jetload_check(JET_ERR err, const char *what)
 {
 	if (err < 0)
-		die("%s: %s (%s, %ld)", what, JetErrorString(err), JetErrorName(err), err);
+		jetload_die("%s: %s (%s, %ld)", what, JetErrorString(err), JetErrorName(err), err);
 }
 
 static unsigned long
@@ -90,177 +73,8 @@ parse_ulong(const char *s, const char *opt, unsigned long min, unsigned long max
 	errno = 0;
 	v = strtoul(s, &end, 10);
 	if (errno != 0 || end == s || *end != '\0' || *s == '-' || v < min || v > max)
-		die("%s: '%s' is not a number from %lu to %lu", opt, s, min, max);
+		jetload_die("%s: '%s' is not a number from %lu to %lu", opt, s, min, max);
 	return v;
-}
-
-static char *
-conf_path(const char *dir)
-{
-	char *p = os_path_join(dir, "jetload.conf");
-
-	if (p == NULL)
-		die("out of memory");
-	return p;
-}
-
-static void
-conf_write(const char *dir, const struct conf *c)
-{
-	char *p = conf_path(dir);
-	FILE *f = fopen(p, "w");
-
-	if (f == NULL)
-		die("cannot write %s: %s", p, strerror(errno));
-	fprintf(f, "accounts=%lu\ndatabases=%lu\nlog_kb=%lu\ncircular=%lu\ncache_pages=%lu\n", c->accounts,
-	    c->databases, c->log_kb, c->circular, c->cache_pages);
-	if (fclose(f) != 0)
-		die("cannot write %s: %s", p, strerror(errno));
-	free(p);
-}
-
-static void
-conf_read(const char *dir, struct conf *c)
-{
-	char *p = conf_path(dir), line[256], key[64];
-	unsigned long v;
-	FILE *f = fopen(p, "r");
-
-	if (f == NULL)
-		die("%s is not a jetload instance (cannot open %s: %s)", dir, p, strerror(errno));
-	memset(c, 0, sizeof(*c));
-	while (fgets(line, sizeof(line), f) != NULL) {
-		if (sscanf(line, "%63[a-z_]=%lu", key, &v) != 2)
-			die("%s: malformed line: %s", p, line);
-		if (strcmp(key, "accounts") == 0)
-			c->accounts = v;
-		else if (strcmp(key, "databases") == 0)
-			c->databases = v;
-		else if (strcmp(key, "log_kb") == 0)
-			c->log_kb = v;
-		else if (strcmp(key, "circular") == 0)
-			c->circular = v;
-		else if (strcmp(key, "cache_pages") == 0)
-			c->cache_pages = v;
-	}
-	fclose(f);
-	if (c->accounts < 2 || c->databases < 1 || c->databases > DB_MAX || c->log_kb < 64 || c->log_kb > 32768 ||
-	    c->circular > 1 || c->cache_pages < 16)
-		die("%s: impossible settings", p);
-	free(p);
-}
-
-static void
-db_name(const struct bank *b, unsigned long i, char *buf, size_t len)
-{
-	snprintf(buf, len, "%s/bank%lu.edb", b->dir, i);
-}
-
-/*
- * For verify, the settings of a bank without its jetload.conf (a restored
- * backup: a set holds the databases and logs only): the databases are
- * bank0.edb, bank1.edb, ... as found; the count of accounts comes from the
- * meta table later (accounts 0 here); the log size of the existing logs is
- * in their headers.
- */
-static void
-conf_from_databases(struct bank *b)
-{
-	char name[PATH_MAX];
-
-	memset(&b->conf, 0, sizeof(b->conf));
-	b->conf.log_kb = 5120;
-	b->conf.cache_pages = 1024;
-	for (;;) {
-		db_name(b, b->conf.databases, name, sizeof(name));
-		if (b->conf.databases == DB_MAX || access(name, F_OK) != 0)
-			break;
-		b->conf.databases++;
-	}
-	if (b->conf.databases == 0)
-		die("%s is not a jetload instance (neither jetload.conf nor bank0.edb is there)", b->dir);
-}
-
-static void
-bank_open_instance(struct bank *b, int create)
-{
-	JET_INSTANCE inst = 0;
-	int events;
-
-	check(JetCreateInstance(&inst, NULL), "JetCreateInstance");
-	check(JetSetSystemParameter(&inst, 0, JET_paramSystemPath, 0, b->dir), "system path");
-	check(JetSetSystemParameter(&inst, 0, JET_paramLogFilePath, 0, b->dir), "log path");
-	check(JetSetSystemParameter(&inst, 0, JET_paramLogFileSize, b->conf.log_kb, NULL), "log file size");
-	check(JetSetSystemParameter(&inst, 0, JET_paramCircularLog, b->conf.circular, NULL), "circular log");
-	check(JetSetSystemParameter(&inst, 0, JET_paramCacheSizeMax, b->conf.cache_pages, NULL), "cache size");
-	/* A command's events explain its failures (a socket path refused, a
-	 * recovery that failed): on its stderr unless JETFS_EVENTS says else;
-	 * by default without the informational ones (instance started, ...),
-	 * which would bury its output. */
-	if ((events = evtarget_from_env(-2)) == -1)
-		die("JETFS_EVENTS=%s: stderr, syslog or none", getenv("JETFS_EVENTS"));
-	if (events == -2) {
-		events = JET_JetfsEventStderr;
-		check(JetSetSystemParameter(&inst, 0, JET_paramNoInformationEvent, 1, NULL), "no information events");
-	}
-	check(JetSetSystemParameter(&inst, 0, JET_paramJetfsEventTarget, (JET_API_PTR)events, NULL), "events");
-	check(JetSetSystemParameter(&inst, 0, JET_paramEventSource, 0, "jetload"), "event source");
-	if (create)
-		check(JetSetSystemParameter(&inst, 0, JET_paramCreatePathIfNotExist, 1, NULL), "create path");
-	if (b->socket != NULL)
-		check(JetSetSystemParameter(&inst, 0, JET_paramJetfsBackupSocket, 0, b->socket),
-		    "backup socket (at most 107 bytes)");
-	check(JetInit(&inst), "JetInit (open and recover the instance)");
-	b->inst = inst;
-}
-
-static void
-key_of(unsigned long account, uint8_t key[8])
-{
-	for (int i = 0; i < 8; i++)
-		key[i] = (uint8_t)(account >> (56 - 8 * i));
-}
-
-static void
-put_u64(uint8_t *p, uint64_t v)
-{
-	memcpy(p, &v, 8);
-}
-
-static uint64_t
-get_u64(const uint8_t *p)
-{
-	uint64_t v;
-
-	memcpy(&v, p, 8);
-	return v;
-}
-
-struct handles {
-	JET_SESID ses;
-	JET_DBID dbid[DB_MAX];
-	JET_TABLEID accounts[DB_MAX];
-	JET_TABLEID meta;
-};
-
-static void
-handles_open(struct bank *b, struct handles *h)
-{
-	char name[PATH_MAX];
-
-	check(JetBeginSession(b->inst, &h->ses, NULL, NULL), "JetBeginSession");
-	for (unsigned long i = 0; i < b->conf.databases; i++) {
-		db_name(b, i, name, sizeof(name));
-		check(JetOpenDatabase(h->ses, name, NULL, &h->dbid[i], 0), name);
-		check(JetOpenTable(h->ses, h->dbid[i], "accounts", NULL, 0, 0, &h->accounts[i]), "open table accounts");
-	}
-	check(JetOpenTable(h->ses, h->dbid[0], "meta", NULL, 0, 0, &h->meta), "open table meta");
-}
-
-static void
-handles_close(struct handles *h)
-{
-	check(JetEndSession(h->ses, 0), "JetEndSession");
 }
 
 static int
@@ -288,42 +102,42 @@ cmd_create(const char *dir, int argc, char **argv)
 		}
 	}
 	if (optind != argc)
-		die("create: unexpected argument '%s'", argv[optind]);
+		jetload_die("create: unexpected argument '%s'", argv[optind]);
 	if (os_mkdir_p(dir) < 0)
-		die("cannot create directory %s", dir);
+		jetload_die("cannot create directory %s", dir);
 	{
-		char *p = conf_path(dir);
+		char *p = bank_conf_path(dir);
 		if (os_exists(p))
-			die("%s already holds a jetload instance", dir);
+			jetload_die("%s already holds a jetload instance", dir);
 		free(p);
 	}
 	bank_open_instance(&b, 1);
-	check(JetBeginSession(b.inst, &h.ses, NULL, NULL), "JetBeginSession");
+	jetload_check(JetBeginSession(b.inst, &h.ses, NULL, NULL), "JetBeginSession");
 	for (unsigned long i = 0; i < b.conf.databases; i++) {
-		db_name(&b, i, name, sizeof(name));
-		check(JetCreateDatabase(h.ses, name, NULL, &h.dbid[i], 0), name);
-		check(JetCreateTable(h.ses, h.dbid[i], "accounts", 0, 0, &h.accounts[i]), "create table accounts");
+		bank_db_name(&b, i, name, sizeof(name));
+		jetload_check(JetCreateDatabase(h.ses, name, NULL, &h.dbid[i], 0), name);
+		jetload_check(JetCreateTable(h.ses, h.dbid[i], "accounts", 0, 0, &h.accounts[i]), "create table accounts");
 	}
-	check(JetCreateTable(h.ses, h.dbid[0], "meta", 0, 0, &h.meta), "create table meta");
-	check(JetBeginTransaction(h.ses), "JetBeginTransaction");
+	jetload_check(JetCreateTable(h.ses, h.dbid[0], "meta", 0, 0, &h.meta), "create table meta");
+	jetload_check(JetBeginTransaction(h.ses), "JetBeginTransaction");
 	for (unsigned long a = 0; a < b.conf.accounts; a++) {
-		key_of(a, key);
-		put_u64(val, BALANCE_START);
-		put_u64(val + 8, 0);
-		check(rowkv_put(h.ses, h.accounts[a % b.conf.databases], key, 8, val, sizeof(val), 1), "insert account");
+		bank_key(a, key);
+		bank_put_u64(val, BALANCE_START);
+		bank_put_u64(val + 8, 0);
+		jetload_check(rowkv_put(h.ses, h.accounts[a % b.conf.databases], key, 8, val, sizeof(val), 1), "insert account");
 		if (a % 1000 == 999) {
-			check(JetCommitTransaction(h.ses, JET_bitCommitLazyFlush), "commit");
-			check(JetBeginTransaction(h.ses), "JetBeginTransaction");
+			jetload_check(JetCommitTransaction(h.ses, JET_bitCommitLazyFlush), "commit");
+			jetload_check(JetBeginTransaction(h.ses), "JetBeginTransaction");
 		}
 	}
-	put_u64(val, (uint64_t)b.conf.accounts * BALANCE_START);
-	check(rowkv_put(h.ses, h.meta, "total", 5, val, 8, 1), "insert total");
-	put_u64(val, 0);
-	check(rowkv_put(h.ses, h.meta, "commits", 7, val, 8, 1), "insert commits");
-	check(JetCommitTransaction(h.ses, 0), "commit");
-	conf_write(dir, &b.conf);
-	handles_close(&h);
-	check(JetTerm(b.inst), "JetTerm");
+	bank_put_u64(val, (uint64_t)b.conf.accounts * BALANCE_START);
+	jetload_check(rowkv_put(h.ses, h.meta, "total", 5, val, 8, 1), "insert total");
+	bank_put_u64(val, 0);
+	jetload_check(rowkv_put(h.ses, h.meta, "commits", 7, val, 8, 1), "insert commits");
+	jetload_check(JetCommitTransaction(h.ses, 0), "commit");
+	bank_conf_write(dir, &b.conf);
+	bank_handles_close(&h);
+	jetload_check(JetTerm(b.inst), "JetTerm");
 	printf("created %s: %lu accounts in %lu database(s), total %lu, log generations of %lu KiB%s\n", dir,
 	    b.conf.accounts, b.conf.databases, b.conf.accounts * BALANCE_START, b.conf.log_kb,
 	    b.conf.circular ? ", circular logging" : "");
@@ -361,23 +175,23 @@ transfer(struct handles *h, const struct conf *conf, unsigned *seed, int lazy, u
 	do
 		to = (unsigned long)rand_r(seed) % conf->accounts;
 	while (to == from);
-	key_of(from, kf);
-	key_of(to, kt);
+	bank_key(from, kf);
+	bank_key(to, kt);
 	if ((err = JetBeginTransaction(h->ses)) < 0)
 		return err;
 	if ((err = rowkv_get(h->ses, h->meta, "commits", 7, vc, 8)) < 0)
 		goto fail;
-	counter = get_u64(vc) + 1;
+	counter = bank_get_u64(vc) + 1;
 	if ((err = rowkv_get(h->ses, h->accounts[from % conf->databases], kf, 8, vf, sizeof(vf))) < 0 ||
 	    (err = rowkv_get(h->ses, h->accounts[to % conf->databases], kt, 8, vt, sizeof(vt))) < 0)
 		goto fail;
-	if (get_u64(vf) < amount)
-		amount = get_u64(vf);
-	put_u64(vf, get_u64(vf) - amount);
-	put_u64(vf + 8, counter);
-	put_u64(vt, get_u64(vt) + amount);
-	put_u64(vt + 8, counter);
-	put_u64(vc, counter);
+	if (bank_get_u64(vf) < amount)
+		amount = bank_get_u64(vf);
+	bank_put_u64(vf, bank_get_u64(vf) - amount);
+	bank_put_u64(vf + 8, counter);
+	bank_put_u64(vt, bank_get_u64(vt) + amount);
+	bank_put_u64(vt + 8, counter);
+	bank_put_u64(vc, counter);
 	if ((err = rowkv_put(h->ses, h->accounts[from % conf->databases], kf, 8, vf, sizeof(vf), 0)) < 0 ||
 	    (err = rowkv_put(h->ses, h->accounts[to % conf->databases], kt, 8, vt, sizeof(vt), 0)) < 0 ||
 	    (err = rowkv_put(h->ses, h->meta, "commits", 7, vc, 8, 0)) < 0)
@@ -399,7 +213,7 @@ worker_main(void *arg)
 	double start = now_s();
 	uint64_t n = 0, counter;
 
-	handles_open(w->b, &h);
+	bank_handles_open(w->b, &h);
 	while (!stop_requested && (w->end == 0 || time(NULL) < w->end)) {
 		if ((w->err = transfer(&h, &w->b->conf, &w->seed, w->lazy, &counter)) < 0) {
 			snprintf(w->what, sizeof(w->what), "transfer");
@@ -421,7 +235,7 @@ worker_main(void *arg)
 			}
 		}
 	}
-	handles_close(&h);
+	bank_handles_close(&h);
 	return NULL;
 }
 
@@ -460,8 +274,8 @@ cmd_run(const char *dir, int argc, char **argv)
 		}
 	}
 	if (optind != argc)
-		die("run: unexpected argument '%s'", argv[optind]);
-	conf_read(dir, &b.conf);
+		jetload_die("run: unexpected argument '%s'", argv[optind]);
+	bank_conf_read(dir, &b.conf);
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = on_signal;
 	sigaction(SIGTERM, &sa, NULL);
@@ -470,15 +284,15 @@ cmd_run(const char *dir, int argc, char **argv)
 	{
 		struct handles h;
 		uint8_t vc[8];
-		handles_open(&b, &h);
-		check(rowkv_get(h.ses, h.meta, "commits", 7, vc, 8), "read the commit counter");
-		atomic_store(&durable_commits, get_u64(vc));
-		handles_close(&h);
+		bank_handles_open(&b, &h);
+		jetload_check(rowkv_get(h.ses, h.meta, "commits", 7, vc, 8), "read the commit counter");
+		atomic_store(&durable_commits, bank_get_u64(vc));
+		bank_handles_close(&h);
 	}
 	w = calloc(threads, sizeof(*w));
 	tids = calloc(threads, sizeof(*tids));
 	if (w == NULL || tids == NULL)
-		die("out of memory");
+		jetload_die("out of memory");
 	for (unsigned long i = 0; i < threads; i++) {
 		w[i].b = &b;
 		w[i].seed = (unsigned)(time(NULL) ^ (getpid() << 8) ^ (i * 7919));
@@ -486,7 +300,7 @@ cmd_run(const char *dir, int argc, char **argv)
 		w[i].lazy = lazy;
 		w[i].end = seconds ? time(NULL) + (time_t)seconds : 0;
 		if (pthread_create(&tids[i], NULL, worker_main, &w[i]) != 0)
-			die("cannot start a thread");
+			jetload_die("cannot start a thread");
 	}
 	printf("running on %s: %lu thread(s)%s%s commits=%llu\n", dir, threads, lazy ? ", lazy commits" : "",
 	    rate ? ", rate-limited" : "", (unsigned long long)atomic_load(&durable_commits));
@@ -523,7 +337,7 @@ cmd_run(const char *dir, int argc, char **argv)
 		    (unsigned long long)atomic_load(&durable_commits), done, t, t > 0 ? (double)done / t : 0.0);
 	}
 	/* A backup a socket client left running must not keep the bank from shutting down. */
-	check(b.socket != NULL ? JetTerm2(b.inst, JET_bitTermStopBackup) : JetTerm(b.inst), "JetTerm");
+	jetload_check(b.socket != NULL ? JetTerm2(b.inst, JET_bitTermStopBackup) : JetTerm(b.inst), "JetTerm");
 	free(w);
 	free(tids);
 	return rc;
@@ -533,7 +347,7 @@ static int
 cmd_verify(const char *dir, int argc, char **argv)
 {
 	struct bank b = { .dir = dir };
-	char *conf = conf_path(dir);
+	char *conf = bank_conf_path(dir);
 	struct handles h;
 	uint8_t key[8], val[VALUE_SIZE];
 	uint64_t sum = 0, total, commits, seen = 0, max_last = 0;
@@ -541,14 +355,14 @@ cmd_verify(const char *dir, int argc, char **argv)
 	JET_ERR err;
 
 	if (argc > 1)
-		die("verify: unexpected argument '%s'", argv[1]);
+		jetload_die("verify: unexpected argument '%s'", argv[1]);
 	if (access(conf, F_OK) == 0)
-		conf_read(dir, &b.conf);
+		bank_conf_read(dir, &b.conf);
 	else
-		conf_from_databases(&b);
+		bank_conf_from_databases(&b);
 	free(conf);
 	bank_open_instance(&b, 0);
-	handles_open(&b, &h);
+	bank_handles_open(&b, &h);
 	for (unsigned long i = 0; i < b.conf.databases; i++) {
 		JET_JETFSVERIFY info = { .cbStruct = sizeof(info) };
 		err = JetfsVerifyDatabase(h.ses, h.dbid[i], &info);
@@ -560,30 +374,30 @@ cmd_verify(const char *dir, int argc, char **argv)
 			bad = 1;
 		}
 	}
-	check(rowkv_get(h.ses, h.meta, "total", 5, val, 8), "read the total");
-	total = get_u64(val);
+	jetload_check(rowkv_get(h.ses, h.meta, "total", 5, val, 8), "read the total");
+	total = bank_get_u64(val);
 	/* create made the total BALANCE_START per account, and transfers keep it. */
 	if (b.conf.accounts == 0)
 		b.conf.accounts = (unsigned long)(total / BALANCE_START);
-	check(rowkv_get(h.ses, h.meta, "commits", 7, val, 8), "read the commit counter");
-	commits = get_u64(val);
+	jetload_check(rowkv_get(h.ses, h.meta, "commits", 7, val, 8), "read the commit counter");
+	commits = bank_get_u64(val);
 	for (unsigned long d = 0; d < b.conf.databases; d++) {
 		for (err = JetMove(h.ses, h.accounts[d], JET_MoveFirst, 0); err >= 0;
 		    err = JetMove(h.ses, h.accounts[d], JET_MoveNext, 0)) {
 			unsigned long got;
-			check(JetRetrieveColumn(h.ses, h.accounts[d], JET_columnidValue, val, sizeof(val), &got, 0, NULL),
+			jetload_check(JetRetrieveColumn(h.ses, h.accounts[d], JET_columnidValue, val, sizeof(val), &got, 0, NULL),
 			    "read an account");
 			if (got != sizeof(val)) {
 				fprintf(stderr, "jetload: an account record has %lu bytes\n", got);
 				bad = 1;
 			}
-			sum += get_u64(val);
-			if (get_u64(val + 8) > max_last)
-				max_last = get_u64(val + 8);
+			sum += bank_get_u64(val);
+			if (bank_get_u64(val + 8) > max_last)
+				max_last = bank_get_u64(val + 8);
 			seen++;
 		}
 		if (err != JET_errNoCurrentRecord)
-			check(err, "scan accounts");
+			jetload_check(err, "scan accounts");
 	}
 	(void)key;
 	if (seen != b.conf.accounts) {
@@ -600,8 +414,8 @@ cmd_verify(const char *dir, int argc, char **argv)
 		    (unsigned long long)max_last, (unsigned long long)commits);
 		bad = 1;
 	}
-	handles_close(&h);
-	check(JetTerm(b.inst), "JetTerm");
+	bank_handles_close(&h);
+	jetload_check(JetTerm(b.inst), "JetTerm");
 	printf("%s: accounts=%llu total=%llu commits=%llu\n", bad ? "FAILED" : "ok", (unsigned long long)seen,
 	    (unsigned long long)sum, (unsigned long long)commits);
 	return bad;
@@ -634,7 +448,7 @@ main(int argc, char **argv)
 		return 2;
 	}
 	if (os_fault_arm_from_env() < 0)
-		die("JET_FAULT: bad fault specification");
+		jetload_die("JET_FAULT: bad fault specification");
 	cmd = argv[1];
 	dir = argv[2];
 	argv[2] = argv[1];
@@ -647,3 +461,4 @@ main(int argc, char **argv)
 	usage(stderr);
 	return 2;
 }
+

@@ -16,8 +16,6 @@
 #include "jetutil.h"
 #include "manifest.h"
 
-
-
 static void
 say(struct backupset_report *v, const char *prefix, const char *fmt, va_list ap)
 {

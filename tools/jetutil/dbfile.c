@@ -12,7 +12,6 @@
 
 #include "jetutil.h"
 
-
 /* NULL if the page is a sound header (decoded into *h), else what is wrong. */
 static const char *
 hdr_copy_problem(const uint8_t *p, size_t got, struct db_header *h)
@@ -127,8 +126,7 @@ dbfile_read_trailer(os_file *f, const struct hdr_copies *hc, struct bk_trailer *
 		    JetErrorString(err));
 		return -1;
 	}
-	if (!dbhdr_sig_equal(&t->sign_db, &hc->h.sign_db) || !dbhdr_sig_equal(&t->sign_log, &hc->h.sign_log) ||
-	    t->bk.lsn_mark != hc->h.bk[BK_FULL_CUR].lsn_mark || t->pgno_last != hc->h.pgno_last) {
+	if (!restore_trailer_matches(&hc->h, t)) {
 		snprintf(why, len, "does not belong to this header (signatures, mark or page count differ)");
 		return -1;
 	}

@@ -9,7 +9,6 @@
 
 #include "jetutil.h"
 
-
 static void
 json_string(const char *s)
 {

@@ -34,7 +34,7 @@ util_usage(FILE *f)
 	    "       jetutil --help | --version\n");
 }
 
-void __attribute__((format(printf, 1, 2), noreturn))
+void
 util_usage_error(const char *fmt, ...)
 {
 	va_list ap;
@@ -48,7 +48,7 @@ util_usage_error(const char *fmt, ...)
 	exit(2);
 }
 
-void __attribute__((format(printf, 1, 2)))
+void
 util_errmsg(const char *fmt, ...)
 {
 	va_list ap;
@@ -152,7 +152,7 @@ util_fmt_sig(const struct jet_sig *s, char *buf, size_t len)
 	return buf;
 }
 
-void __attribute__((format(printf, 2, 3)))
+void
 util_field(const char *label, const char *fmt, ...)
 {
 	va_list ap;
