@@ -48,10 +48,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "format.h"
 #include "jet_int.h"
 
 #define BK_FILES_MAX 64
-#define BK_TRAILER_VERSION 1
 #define BK_ALIGN 4096
 
 enum bk_state { BK_DATABASES = 1, BK_LOGS = 2 };

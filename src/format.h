@@ -10,7 +10,7 @@
  *   database header page   the top of src/dbhdr.c
  *   log file and segments  the top of src/log.c
  *   checkpoint file        the top of src/checkpoint.c
- *   backup image trailer   src/backup.c (backup_trailer_encode)
+ *   backup image trailer   the top of src/backup.c
  *   page layout            src/page.c (its constants: jet_int.h, page.c's section)
  *
  * All integers are little-endian (get32/put32 in jet_int.h).
@@ -56,6 +56,7 @@
  * file page pgno_last + 2, with the common prefix's CRC and magic.
  */
 #define BK_TRAILER_MAGIC 0x4C52544AU	/* "JTRL" */
+#define BK_TRAILER_VERSION 1
 
 /*
  * LOG FILE (log.c): a LOG_HDR_SIZE-byte header (the CRC covers bytes
