@@ -7,8 +7,9 @@
  * the condition, so the test that broke it points at it.  A release build
  * must not abort a mount that serves a backup, nor go on with state it
  * cannot trust: it logs the condition (fuse_log, the daemon's error
- * channel) and the function returns `failed`, which its callers already
- * treat as an I/O error (EIO) -- the operation fails, the mount lives on.
+ * channel) and the function returns `failed` at once -- -EIO, or the NULL or
+ * refusal its callers already turn into EIO -- so the operation fails and the
+ * mount lives on.  A function that returns nothing just does nothing.
  *
  * fsmutex: a mutex that knows its owner, because "the lock is held" cannot
  * be asked of a pthread mutex.  Only the calling thread's own answer is

@@ -245,6 +245,7 @@ fsb_call_begin_locked(struct fsbackup *b, struct fsb_call *call, const char *fmt
 {
 	va_list ap;
 
+	FS_REQUIRE(fsmutex_held(&b->lock), );
 	va_start(ap, fmt);
 	vsnprintf(call->what, sizeof(call->what), fmt, ap);
 	va_end(ap);
@@ -256,6 +257,7 @@ fsb_call_begin_locked(struct fsbackup *b, struct fsb_call *call, const char *fmt
 static void
 fsb_call_end_locked(struct fsbackup *b, struct fsb_call *call)
 {
+	FS_REQUIRE(fsmutex_held(&b->lock), );
 	for (struct fsb_call **p = &b->calls; *p != NULL; p = &(*p)->next)
 		if (*p == call) {
 			*p = call->next;
@@ -276,6 +278,7 @@ seconds_since(const struct timespec *since)
 static void
 fsb_call_failed_locked(struct fsbackup *b, const struct fsb_call *call, JET_ERR err)
 {
+	FS_REQUIRE(fsmutex_held(&b->lock), );
 	if (err != JET_errDeviceTimeout && err != JET_errBackupAbortByServer)
 		return;
 	if (!b->lost && err == JET_errDeviceTimeout && b->src->timeout_s == 0)
@@ -683,6 +686,7 @@ fsb_record_failure_locked(struct fsbackup *b, struct fsb_state *st, JET_ERR err,
 {
 	const struct fsb_file *f = &b->files[file_index_of(b, st)];
 
+	FS_REQUIRE(fsmutex_held(&b->lock), );
 	/* As ESE, the engine ends its backup at a failed log read: say so, not "No backup in progress". */
 	if (err == JET_errNoBackup && what == NULL && b->failed_reads > 0)
 		what = "the instance ended the backup at the first failed read";
@@ -931,6 +935,7 @@ fsb_incomplete_locked(struct fsbackup *b, char *why, size_t cb)
 {
 	size_t unread = 0, first = 0;
 
+	FS_REQUIRE(fsmutex_held(&b->lock), "internal error: the backup's lock is not held");
 	if (b->kind == FSB_NONE)
 		return "no backup has begun";
 	if (b->lost)

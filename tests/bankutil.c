@@ -20,7 +20,6 @@
 
 #include "bankutil.h"
 
-
 void
 acct_key(unsigned a, char *key)
 {
@@ -401,7 +400,6 @@ bk_is_zero(const struct bkinfo *bi)
 	return bi->lsn_mark == 0 && bi->time_mark == 0 && bi->gen_low == 0 && bi->gen_high == 0;
 }
 
-
 int
 count_files(const char *dir)
 {
@@ -491,7 +489,6 @@ cp_all(const char *from, const char *to)
 	}
 	closedir(d);
 }
-
 
 static void *
 writer_main(void *arg)

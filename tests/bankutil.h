@@ -54,6 +54,7 @@ enum list_kind { L_ATTACH, L_LOGS, L_TRUNCATE };
 #define ck_assert_bk_same(a, b, slot) ck_assert_msg(memcmp(&(a).bk[slot], &(b).bk[slot], sizeof((a).bk[slot])) == 0, \
 	"header slot %s changed: gens %u-%u -> %u-%u", #slot, (a).bk[slot].gen_low, (a).bk[slot].gen_high, \
 	(b).bk[slot].gen_low, (b).bk[slot].gen_high)
+
 /* ---- the writer thread ---- */
 
 struct writer {
@@ -66,6 +67,7 @@ struct writer {
 	JET_ERR err;
 	const char *what;
 };
+
 /* ---- an ESE-mode backup by hand ---- */
 
 struct bkrun {
@@ -81,7 +83,7 @@ struct bkrun {
 	int nlogs;			/* out */
 };
 
-
+/* The bank (bankutil.c says what each does). */
 void acct_key(unsigned a, char *key);
 void acct_value(uint8_t *val, unsigned a, uint64_t balance, uint64_t last);
 JET_ERR transfer(JET_SESID ses, JET_TABLEID t, unsigned *seed, uint64_t *counterp);
@@ -92,6 +94,7 @@ uint64_t bank_check(JET_SESID ses, JET_DBID dbid, JET_TABLEID t);
 struct jet_inst *inst_of(JET_INSTANCE inst);
 uint32_t cur_gen(JET_INSTANCE inst);
 void roll_gens(struct bank *b, uint32_t n);
+/* Checkpoint depth of instances made by bank_create (0: the default). */
 extern unsigned long g_ckpt_depth;
 JET_INSTANCE bank_instance(const char *dir, unsigned long cache, int circular);
 void bank_create(struct bank *b, unsigned long cache, int circular);
@@ -99,6 +102,8 @@ void bank_restart(struct bank *b);
 void bank_term(struct bank *b);
 void bank_free(struct bank *b);
 char *bank_add_db(struct bank *b, const char *name);
+
+/* Files, lists and headers. */
 unsigned long page_size_of(JET_INSTANCE inst);
 void *abuf(size_t len);
 const char *base_of(const char *path);
@@ -114,17 +119,23 @@ void gens_present(const char *dir, uint8_t *map, size_t maplen);
 uint8_t *slurp(const char *path, size_t *lenp);
 int files_equal(const char *a, const char *b);
 void cp_all(const char *from, const char *to);
+
+/* The writer thread. */
 void writer_start(struct writer *w, struct bank *b);
 void writer_wait(struct writer *w, unsigned long long n);
 void writer_stop(struct writer *w);
 void hook_writer_wait(void *arg);
 void hook_writer_wait_more(void *arg);
+
+/* Backups by hand, restores. */
 uint64_t ese_copy(JET_INSTANCE inst, const char *name, const char *outdir, struct bkrun *r, int is_db);
 void ese_backup(JET_INSTANCE inst, const char *outdir, struct bkrun *r);
 uint64_t open_restored(const char *dir);
 uint64_t restore_sets(const char *const *sets, unsigned long n, const char *rollfwd, unsigned long genstop);
 uint64_t restore_one(const char *set);
 void restore_fails(const char *const *sets, unsigned long n, JET_ERR want);
+/* A backup status callback that rolls g_cb_bank's log on by 4 generations,
+ * once, between the databases and the log list. */
 extern struct bank *g_cb_bank;
 JET_ERR roll_cb(JET_SESID sesid, JET_SNP snp, JET_SNT snt, void *pv);
 

@@ -31,7 +31,6 @@
 
 #include "bankutil.h"
 
-
 /* ======================================================================
  * The state machine (ESE mode)
  * ====================================================================== */
@@ -1036,7 +1035,6 @@ START_TEST(test_load_pit)
 }
 END_TEST
 
-
 /* An ESE-mode image must say which logs it needs: at least up to the
  * generation current when its last page was read (ESE makes the trailer at
  * the end of the read), since pages written meanwhile carry those changes. */
@@ -1628,7 +1626,6 @@ START_TEST(test_pit_chain)
 	bank_free(&b);
 }
 END_TEST
-
 
 /* Point-in-time: a file counts as copied only when every byte was read. */
 START_TEST(test_pit_partial_read)

@@ -24,8 +24,6 @@
 
 #include "bankutil.h"
 
-
-
 /* The records bank_add_db put in database name of the restored instance in dir. */
 static void
 check_added_db(const char *dir, const char *name)
@@ -130,10 +128,6 @@ START_TEST(test_backupinstance_same_name)
 	bank_free(&b);
 }
 END_TEST
-/* ======================================================================
- * JetBackupInstance
- * ====================================================================== */
-
 static int g_status_seen[8];
 static int g_status_last = -1;
 

@@ -25,8 +25,6 @@
 
 #include "bankutil.h"
 
-
-
 /* ESE's own flow: JetRestoreInstance puts the database back where it was, then JetInit. */
 START_TEST(test_restore_instance)
 {
@@ -82,10 +80,6 @@ START_TEST(test_restore_instance)
 	bank_free(&b);
 }
 END_TEST
-
-/* ======================================================================
- * Chains and roll-forward
- * ====================================================================== */
 
 START_TEST(test_chain)
 {
@@ -189,7 +183,6 @@ START_TEST(test_roll_forward)
 }
 END_TEST
 
-
 /* Roll-forward through the logs of an instance that is writing. */
 START_TEST(test_roll_forward_live)
 {
@@ -239,8 +232,6 @@ rm_gen(const char *dir, uint32_t g)
 	ck_assert_msg(unlink(p) == 0, "unlink %s", p);
 	free(p);
 }
-
-
 
 START_TEST(test_restore_errors)
 {
