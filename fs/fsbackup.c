@@ -417,7 +417,7 @@ file_name_cmp(const void *a, const void *b)
 
 /* Adds the names of a double-NUL list to the set. */
 static JET_ERR
-fsb_add_files(struct fsb_file **files, size_t *n, const char *list, int is_database)
+fsb_add_files(struct fsb_file **files, size_t *n, const char *list)
 {
 	for (const char *p = list; p != NULL && *p != '\0'; p += strlen(p) + 1) {
 		struct fsb_file *f = realloc(*files, (*n + 1) * sizeof(**files));
@@ -426,7 +426,6 @@ fsb_add_files(struct fsb_file **files, size_t *n, const char *list, int is_datab
 		*files = f;
 		f = &f[*n];
 		memset(f, 0, sizeof(*f));
-		f->is_database = is_database;
 		f->source_name = strdup(p);
 		f->name = strdup(base_name(p));
 		(*n)++;
@@ -479,11 +478,11 @@ fsb_start(struct fsbackup *b, enum fsb_kind kind, JET_INSTANCE *pinst, struct fs
 	began = 1;
 	step = "list the databases of";
 	if (kind == FSB_FULL && ((err = fsb_get_list(*pinst, 0, &dbs, NULL)) < 0 ||
-	    (err = fsb_add_files(&files, &n, dbs, 1)) < 0))
+	    (err = fsb_add_files(&files, &n, dbs)) < 0))
 		goto err;
 	step = "list the log files of";
 	info->cbSize = sizeof(*info);
-	if ((err = fsb_get_list(*pinst, 1, &logs, info)) < 0 || (err = fsb_add_files(&files, &n, logs, 0)) < 0)
+	if ((err = fsb_get_list(*pinst, 1, &logs, info)) < 0 || (err = fsb_add_files(&files, &n, logs)) < 0)
 		goto err;
 	switch (bkname_check_set(dbs, logs, "jetfs cannot serve", msg, FSB_MSG)) {
 	case BKNAME_OK:
