@@ -67,6 +67,7 @@
 #include <syslog.h>
 
 #include "bkname.h"
+#include "fsassert.h"
 #include "fsbackup.h"
 #include "fsmanifest.h"
 #include "manifest.h"
@@ -108,7 +109,7 @@ struct fsb_slot {
 };
 
 struct fsbackup {
-	pthread_mutex_t lock;
+	struct fsmutex lock;
 	pthread_cond_t changed;
 	struct source *src;
 	unsigned wait_ms;
@@ -244,6 +245,7 @@ fsb_call_begin_locked(struct fsbackup *b, struct fsb_call *call, const char *fmt
 {
 	va_list ap;
 
+	FS_REQUIRE(fsmutex_held(&b->lock), );
 	va_start(ap, fmt);
 	vsnprintf(call->what, sizeof(call->what), fmt, ap);
 	va_end(ap);
@@ -255,6 +257,7 @@ fsb_call_begin_locked(struct fsbackup *b, struct fsb_call *call, const char *fmt
 static void
 fsb_call_end_locked(struct fsbackup *b, struct fsb_call *call)
 {
+	FS_REQUIRE(fsmutex_held(&b->lock), );
 	for (struct fsb_call **p = &b->calls; *p != NULL; p = &(*p)->next)
 		if (*p == call) {
 			*p = call->next;
@@ -275,6 +278,7 @@ seconds_since(const struct timespec *since)
 static void
 fsb_call_failed_locked(struct fsbackup *b, const struct fsb_call *call, JET_ERR err)
 {
+	FS_REQUIRE(fsmutex_held(&b->lock), );
 	if (err != JET_errDeviceTimeout && err != JET_errBackupAbortByServer)
 		return;
 	if (!b->lost && err == JET_errDeviceTimeout && b->src->timeout_s == 0)
@@ -331,7 +335,7 @@ fsbackup_new(struct source *src, unsigned wait_ms, int event_target, int with_ma
 
 	if (b == NULL)
 		return NULL;
-	pthread_mutex_init(&b->lock, NULL);
+	fsmutex_init(&b->lock);
 	pthread_cond_init(&b->changed, NULL);
 	b->src = src;
 	b->wait_ms = wait_ms;
@@ -371,7 +375,7 @@ fsbackup_free(struct fsbackup *b)
 	if (b->src != NULL)
 		b->src->free(b->src);
 	pthread_cond_destroy(&b->changed);
-	pthread_mutex_destroy(&b->lock);
+	fsmutex_destroy(&b->lock);
 	free(b);
 }
 
@@ -413,7 +417,7 @@ file_name_cmp(const void *a, const void *b)
 
 /* Adds the names of a double-NUL list to the set. */
 static JET_ERR
-fsb_add_files(struct fsb_file **files, size_t *n, const char *list, int is_database)
+fsb_add_files(struct fsb_file **files, size_t *n, const char *list)
 {
 	for (const char *p = list; p != NULL && *p != '\0'; p += strlen(p) + 1) {
 		struct fsb_file *f = realloc(*files, (*n + 1) * sizeof(**files));
@@ -422,7 +426,6 @@ fsb_add_files(struct fsb_file **files, size_t *n, const char *list, int is_datab
 		*files = f;
 		f = &f[*n];
 		memset(f, 0, sizeof(*f));
-		f->is_database = is_database;
 		f->source_name = strdup(p);
 		f->name = strdup(base_name(p));
 		(*n)++;
@@ -475,11 +478,11 @@ fsb_start(struct fsbackup *b, enum fsb_kind kind, JET_INSTANCE *pinst, struct fs
 	began = 1;
 	step = "list the databases of";
 	if (kind == FSB_FULL && ((err = fsb_get_list(*pinst, 0, &dbs, NULL)) < 0 ||
-	    (err = fsb_add_files(&files, &n, dbs, 1)) < 0))
+	    (err = fsb_add_files(&files, &n, dbs)) < 0))
 		goto err;
 	step = "list the log files of";
 	info->cbSize = sizeof(*info);
-	if ((err = fsb_get_list(*pinst, 1, &logs, info)) < 0 || (err = fsb_add_files(&files, &n, logs, 0)) < 0)
+	if ((err = fsb_get_list(*pinst, 1, &logs, info)) < 0 || (err = fsb_add_files(&files, &n, logs)) < 0)
 		goto err;
 	switch (bkname_check_set(dbs, logs, "jetfs cannot serve", msg, FSB_MSG)) {
 	case BKNAME_OK:
@@ -553,22 +556,22 @@ fsbackup_begin(struct fsbackup *b, enum fsb_kind kind)
 	JET_ERR err;
 	int rc;
 
-	pthread_mutex_lock(&b->lock);
+	fsmutex_lock(&b->lock);
 	while (b->beginning)
-		pthread_cond_wait(&b->changed, &b->lock);
+		fsmutex_wait(&b->changed, &b->lock, NULL);
 	if (b->kind != FSB_NONE || b->ended) {
 		rc = b->kind == kind ? 0 : -EBUSY;
-		pthread_mutex_unlock(&b->lock);
+		fsmutex_unlock(&b->lock);
 		return rc;
 	}
 	b->beginning = 1;
 	fsb_call_begin_locked(b, &call, "begin of a %s backup", kind_name(kind));
-	pthread_mutex_unlock(&b->lock);
+	fsmutex_unlock(&b->lock);
 
 	memset(&info, 0, sizeof(info));
 	err = fsb_start(b, kind, &inst, &files, &n, &info, msg);
 
-	pthread_mutex_lock(&b->lock);
+	fsmutex_lock(&b->lock);
 	fsb_call_end_locked(b, &call);
 	b->beginning = 0;
 	if (err < 0) {
@@ -595,7 +598,7 @@ fsbackup_begin(struct fsbackup *b, enum fsb_kind kind)
 		rc = 0;
 	}
 	pthread_cond_broadcast(&b->changed);
-	pthread_mutex_unlock(&b->lock);
+	fsmutex_unlock(&b->lock);
 	if (rc == 0)
 		fsb_log(b, LOG_INFO, "%s backup begun on %s: %zu files, log generations %lu-%lu",
 		    kind == FSB_FULL ? "full" : "incremental", b->src->description, n, info.ulGenLow, info.ulGenHigh);
@@ -609,9 +612,9 @@ fsbackup_kind(struct fsbackup *b)
 {
 	enum fsb_kind k;
 
-	pthread_mutex_lock(&b->lock);
+	fsmutex_lock(&b->lock);
 	k = b->kind;
-	pthread_mutex_unlock(&b->lock);
+	fsmutex_unlock(&b->lock);
 	return k;
 }
 
@@ -636,9 +639,8 @@ fsbackup_time(struct fsbackup *b)
 /* ---- reads ---- */
 
 /*
- * Closes the engine handle of a file (F3) that no read uses.  Called with the
- * lock held; drops it for the call (F4), so the caller must check again what
- * it saw before.
+ * Closes the engine handle of a file (F3) that no read uses.  Drops the lock
+ * for the call (F4), so the caller must check again what it saw before.
  */
 static void
 fsb_close_locked(struct fsbackup *b, struct fsb_state *st)
@@ -647,14 +649,15 @@ fsb_close_locked(struct fsbackup *b, struct fsb_state *st)
 	struct fsb_call call;
 	JET_ERR err;
 
+	FS_REQUIRE(fsmutex_held(&b->lock), );
 	if (!st->open || st->readers != 0 || st->closing)
 		return;
 	st->open = 0;
 	st->closing = 1;
 	fsb_call_begin_locked(b, &call, "close of %s", name);
-	pthread_mutex_unlock(&b->lock);
+	fsmutex_unlock(&b->lock);
 	err = JetCloseFileInstance(b->inst, st->handle);
-	pthread_mutex_lock(&b->lock);
+	fsmutex_lock(&b->lock);
 	fsb_call_end_locked(b, &call);
 	st->closing = 0;
 	b->nopen--;	/* only now: the engine's count of open files is what FSB_OPEN_MAX bounds */
@@ -682,6 +685,7 @@ fsb_record_failure_locked(struct fsbackup *b, struct fsb_state *st, JET_ERR err,
 {
 	const struct fsb_file *f = &b->files[file_index_of(b, st)];
 
+	FS_REQUIRE(fsmutex_held(&b->lock), );
 	/* As ESE, the engine ends its backup at a failed log read: say so, not "No backup in progress". */
 	if (err == JET_errNoBackup && what == NULL && b->failed_reads > 0)
 		what = "the instance ended the backup at the first failed read";
@@ -709,6 +713,7 @@ fsb_record_failure_locked(struct fsbackup *b, struct fsb_state *st, JET_ERR err,
 static ssize_t
 fsb_account_locked(struct fsbackup *b, struct fsb_state *st, uint64_t off, size_t n)
 {
+	FS_REQUIRE(fsmutex_held(&b->lock), -EIO);
 	if (ranges_add(&st->covered, off, off + n) < 0) {
 		fsb_record_failure_locked(b, st, JET_errOutOfMemory, off, n, NULL);
 		return -EIO;
@@ -740,11 +745,11 @@ fsb_read(struct fsbackup *b, size_t i, void *buf, size_t n, uint64_t off, int se
 	if (n > f->size - off)
 		n = (size_t)(f->size - off);
 
-	pthread_mutex_lock(&b->lock);
+	fsmutex_lock(&b->lock);
 	while (!b->ended && !b->lost && st->error == JET_errSuccess && !st->open) {
 		unsigned long lo, hi;
 		if (st->opening || st->closing || b->truncating) {
-			pthread_cond_wait(&b->changed, &b->lock);
+			fsmutex_wait(&b->changed, &b->lock, NULL);
 			continue;
 		}
 		fsb_make_room_locked(b);
@@ -753,15 +758,15 @@ fsb_read(struct fsbackup *b, size_t i, void *buf, size_t n, uint64_t off, int se
 		if (b->nopen >= FSB_OPEN_MAX) {
 			fsb_record_failure_locked(b, st, JET_errOutOfFileHandles, off, n,
 			    "too many files are being read at once");
-			pthread_mutex_unlock(&b->lock);
+			fsmutex_unlock(&b->lock);
 			return -EIO;
 		}
 		st->opening = 1;
 		b->nopen++;
 		fsb_call_begin_locked(b, &call, "open of %s", f->name);
-		pthread_mutex_unlock(&b->lock);
+		fsmutex_unlock(&b->lock);
 		err = JetOpenFileInstance(b->inst, f->source_name, &h, &lo, &hi);
-		pthread_mutex_lock(&b->lock);
+		fsmutex_lock(&b->lock);
 		fsb_call_end_locked(b, &call);
 		st->opening = 0;
 		pthread_cond_broadcast(&b->changed);
@@ -769,7 +774,7 @@ fsb_read(struct fsbackup *b, size_t i, void *buf, size_t n, uint64_t off, int se
 			b->nopen--;
 			fsb_call_failed_locked(b, &call, err);
 			fsb_record_failure_locked(b, st, err, off, n, NULL);
-			pthread_mutex_unlock(&b->lock);
+			fsmutex_unlock(&b->lock);
 			return -EIO;
 		}
 		st->handle = h;
@@ -779,17 +784,17 @@ fsb_read(struct fsbackup *b, size_t i, void *buf, size_t n, uint64_t off, int se
 		fsb_record_failure_locked(b, st, b->lost ? JET_errBackupAbortByServer :
 		    st->error != JET_errSuccess ? st->error : JET_errNoBackup, off, n,
 		    b->ended ? "the backup has ended" : NULL);
-		pthread_mutex_unlock(&b->lock);
+		fsmutex_unlock(&b->lock);
 		return -EIO;
 	}
 	st->readers++;
 	h = st->handle;
 	fsb_call_begin_locked(b, &call, "read of %s at %llu (+%zu)", f->name, (unsigned long long)off, n);
-	pthread_mutex_unlock(&b->lock);
+	fsmutex_unlock(&b->lock);
 
 	err = JetfsReadFileAt(b->inst, h, off, buf, (unsigned long)n, &got);
 
-	pthread_mutex_lock(&b->lock);
+	fsmutex_lock(&b->lock);
 	fsb_call_end_locked(b, &call);
 	st->readers--;
 	if (err < 0)
@@ -805,7 +810,7 @@ fsb_read(struct fsbackup *b, size_t i, void *buf, size_t n, uint64_t off, int se
 		if (off + n == f->size)
 			fsb_close_locked(b, st);
 	}
-	pthread_mutex_unlock(&b->lock);
+	fsmutex_unlock(&b->lock);
 	return rc;
 }
 
@@ -833,9 +838,9 @@ fsb_read_ahead(struct fsbackup *b, size_t i, void *buf, size_t n, uint64_t off)
 	struct fsb_slot *sl, *lru = NULL;
 	ssize_t rc;
 
-	pthread_mutex_lock(&b->lock);
+	fsmutex_lock(&b->lock);
 	if (b->ended || b->lost || b->state[i].error != JET_errSuccess) {
-		pthread_mutex_unlock(&b->lock);
+		fsmutex_unlock(&b->lock);
 		return -EAGAIN;	/* fsb_read fails it, and records why */
 	}
 	if ((sl = fsb_slot_find_locked(b, i, n, off)) == NULL) {
@@ -843,7 +848,7 @@ fsb_read_ahead(struct fsbackup *b, size_t i, void *buf, size_t n, uint64_t off)
 			if (!b->slots[k].filling && (lru == NULL || b->slots[k].used < lru->used))
 				lru = &b->slots[k];
 		if (lru == NULL || (lru->data == NULL && (lru->data = malloc(b->readahead)) == NULL)) {
-			pthread_mutex_unlock(&b->lock);
+			fsmutex_unlock(&b->lock);
 			return -EAGAIN;
 		}
 		sl = lru;
@@ -851,13 +856,13 @@ fsb_read_ahead(struct fsbackup *b, size_t i, void *buf, size_t n, uint64_t off)
 		sl->file = i;
 		sl->off = off;
 		sl->len = 0;
-		pthread_mutex_unlock(&b->lock);
+		fsmutex_unlock(&b->lock);
 		rc = fsb_read(b, i, sl->data, (size_t)(f->size - off < b->readahead ? f->size - off : b->readahead),
 		    off, 0);
-		pthread_mutex_lock(&b->lock);
+		fsmutex_lock(&b->lock);
 		sl->filling = 0;
 		if (rc < 0) {
-			pthread_mutex_unlock(&b->lock);
+			fsmutex_unlock(&b->lock);
 			return rc;
 		}
 		sl->len = (size_t)rc;
@@ -865,7 +870,7 @@ fsb_read_ahead(struct fsbackup *b, size_t i, void *buf, size_t n, uint64_t off)
 	sl->used = ++b->slot_clock;
 	memcpy(buf, sl->data + (off - sl->off), n);
 	rc = fsb_account_locked(b, &b->state[i], off, n);
-	pthread_mutex_unlock(&b->lock);
+	fsmutex_unlock(&b->lock);
 	return rc;
 }
 
@@ -929,6 +934,7 @@ fsb_incomplete_locked(struct fsbackup *b, char *why, size_t cb)
 {
 	size_t unread = 0, first = 0;
 
+	FS_REQUIRE(fsmutex_held(&b->lock), "internal error: the backup's lock is not held");
 	if (b->kind == FSB_NONE)
 		return "no backup has begun";
 	if (b->lost)
@@ -968,7 +974,7 @@ list_to_lines(const char *list)
 
 /*
  * What JetTruncateLog would delete, as lines; NULL and msg on failure.
- * Called with the lock held; drops it for the calls (F4).
+ * Drops the lock for the calls (F4).
  */
 static char *
 fsb_truncate_candidates_locked(struct fsbackup *b, char *msg, size_t cb)
@@ -978,12 +984,15 @@ fsb_truncate_candidates_locked(struct fsbackup *b, char *msg, size_t cb)
 	struct fsb_call call;
 	JET_ERR err;
 
+	/* The caller reports msg when the precondition fails too. */
+	snprintf(msg, cb, "internal error: the backup's lock is not held");
+	FS_REQUIRE(fsmutex_held(&b->lock), NULL);
 	fsb_call_begin_locked(b, &call, "listing of the logs to truncate");
-	pthread_mutex_unlock(&b->lock);
+	fsmutex_unlock(&b->lock);
 	err = JetGetTruncateLogInfoInstance(b->inst, NULL, 0, &need);
 	if (err >= 0 && (list = calloc(1, need + 2)) != NULL)
 		err = JetGetTruncateLogInfoInstance(b->inst, list, need + 2, &need);
-	pthread_mutex_lock(&b->lock);
+	fsmutex_lock(&b->lock);
 	fsb_call_end_locked(b, &call);
 	if (err < 0)
 		fsb_call_failed_locked(b, &call, err);
@@ -1034,7 +1043,7 @@ fsbackup_truncate(struct fsbackup *b)
 	JET_ERR err;
 	int rc = 0;
 
-	pthread_mutex_lock(&b->lock);
+	fsmutex_lock(&b->lock);
 	if (b->truncated)
 		goto out;
 	if (b->truncating) {
@@ -1064,9 +1073,9 @@ fsbackup_truncate(struct fsbackup *b)
 		goto refused;
 	}
 	fsb_call_begin_locked(b, &call, "truncation of the logs");
-	pthread_mutex_unlock(&b->lock);
+	fsmutex_unlock(&b->lock);
 	err = JetTruncateLogInstance(b->inst);
-	pthread_mutex_lock(&b->lock);
+	fsmutex_lock(&b->lock);
 	fsb_call_end_locked(b, &call);
 	if (err < 0) {
 		fsb_call_failed_locked(b, &call, err);
@@ -1084,12 +1093,12 @@ done:
 	b->truncating = 0;
 	pthread_cond_broadcast(&b->changed);
 out:
-	pthread_mutex_unlock(&b->lock);
+	fsmutex_unlock(&b->lock);
 	return rc;
 refused:
 	snprintf(b->last_error, sizeof(b->last_error), "truncation refused: %s", refusal);
 	fsb_log(b, LOG_WARNING, "%s", b->last_error);
-	pthread_mutex_unlock(&b->lock);
+	fsmutex_unlock(&b->lock);
 	return -EPERM;
 }
 
@@ -1157,7 +1166,7 @@ fsbackup_status_text(struct fsbackup *b)
 	const char *refusal;
 	uint64_t total = 0, covered = 0;
 
-	pthread_mutex_lock(&b->lock);
+	fsmutex_lock(&b->lock);
 	text_add(&t, "source: %s\n", b->src->description);
 	text_add(&t, "backup: %s%s\n", kind_name(b->kind), b->ended ? " (ended)" : "");
 	if (b->begin_error[0])
@@ -1229,7 +1238,7 @@ fsbackup_status_text(struct fsbackup *b)
 		text_add(&t, "on unmount: end normal (the backup is recorded in the database headers)\n");
 	else
 		text_add(&t, "on unmount: end abort (%s)\n", refusal);
-	pthread_mutex_unlock(&b->lock);
+	fsmutex_unlock(&b->lock);
 	return text_done(&t);
 }
 
@@ -1241,7 +1250,7 @@ fsbackup_truncate_text(struct fsbackup *b)
 	const char *refusal;
 	char *lines;
 
-	pthread_mutex_lock(&b->lock);
+	fsmutex_lock(&b->lock);
 	if (b->kind == FSB_NONE || b->ended) {
 		text_add(&t, "no backup is running: nothing to truncate\n");
 	} else if (b->truncated) {
@@ -1256,7 +1265,7 @@ fsbackup_truncate_text(struct fsbackup *b)
 			text_add(&t, "would truncate:\n%s", *lines ? lines : "(none)\n");
 		free(lines);
 	}
-	pthread_mutex_unlock(&b->lock);
+	fsmutex_unlock(&b->lock);
 	return text_done(&t);
 }
 
@@ -1272,9 +1281,9 @@ fsbackup_end(struct fsbackup *b)
 	unsigned long grbit;
 	JET_ERR err;
 
-	pthread_mutex_lock(&b->lock);
+	fsmutex_lock(&b->lock);
 	while (b->beginning)
-		pthread_cond_wait(&b->changed, &b->lock);
+		fsmutex_wait(&b->changed, &b->lock, NULL);
 	if (b->ended || b->kind == FSB_NONE) {
 		if (!b->ended && b->begin_error[0] != '\0') {
 			/* A backup was asked for and none was taken: that is no success (exit 2, not 0). */
@@ -1288,7 +1297,7 @@ fsbackup_end(struct fsbackup *b)
 		}
 		b->ended = 1;
 		grbit = b->end_grbit;
-		pthread_mutex_unlock(&b->lock);
+		fsmutex_unlock(&b->lock);
 		return grbit;
 	}
 	refusal = fsb_incomplete_locked(b, why, sizeof(why));
@@ -1301,9 +1310,9 @@ fsbackup_end(struct fsbackup *b)
 	if ((refusal = fsb_incomplete_locked(b, why, sizeof(why))) != NULL)
 		grbit = JET_bitBackupEndAbort;
 	fsb_call_begin_locked(b, &call, "end of the backup");
-	pthread_mutex_unlock(&b->lock);
+	fsmutex_unlock(&b->lock);
 	err = JetEndExternalBackupInstance2(b->inst, grbit);
-	pthread_mutex_lock(&b->lock);
+	fsmutex_lock(&b->lock);
 	fsb_call_end_locked(b, &call);
 	lost_before = b->lost;
 	if (err < 0)
@@ -1330,7 +1339,7 @@ fsbackup_end(struct fsbackup *b)
 	}
 	b->end_grbit = grbit;
 	fsb_log(b, grbit == JET_bitBackupEndNormal ? LOG_INFO : LOG_WARNING, "backup ended: %s", b->end_outcome);
-	pthread_mutex_unlock(&b->lock);
+	fsmutex_unlock(&b->lock);
 	return grbit;
 }
 
@@ -1339,7 +1348,7 @@ fsbackup_interrupt(struct fsbackup *b)
 {
 	const struct fsb_call *oldest = NULL;
 
-	pthread_mutex_lock(&b->lock);
+	fsmutex_lock(&b->lock);
 	for (const struct fsb_call *c = b->calls; c != NULL; c = c->next)
 		oldest = c;
 	if (oldest != NULL && b->kind != FSB_NONE && !b->ended) {
@@ -1350,5 +1359,5 @@ fsbackup_interrupt(struct fsbackup *b)
 		fsb_log(b, LOG_WARNING, "%s: closing the connection (the instance aborts the backup)", b->lost_why);
 		JetfsBreakBackup(b->inst);
 	}
-	pthread_mutex_unlock(&b->lock);
+	fsmutex_unlock(&b->lock);
 }

@@ -23,7 +23,6 @@ struct fsb_file {
 	char *name;		/* as listed: the base name, files sorted by it */
 	char *source_name;	/* as JetOpenFileInstance takes it */
 	uint64_t size;
-	int is_database;
 };
 
 struct fsbackup;

@@ -716,11 +716,6 @@ static const struct fuse_lowlevel_ops jetfs_ops = {
 
 /* ---- options ---- */
 
-struct opt_parse {
-	struct fsops_options *opt;
-	int failed;
-};
-
 enum { KEY_MAX_READ, KEY_DIRECT_IO, KEY_NO_MANIFEST, KEY_WAIT, KEY_TIMEOUT, KEY_READAHEAD };
 
 /* Numbers are parsed here, not with fuse_opt's %u, which takes "-1" and wraps what overflows. */

@@ -17,7 +17,6 @@
 struct jetfs_mount {
 	struct jetfs *fs;
 	pthread_t loop;
-	int loop_rc;
 };
 
 static void *
@@ -26,11 +25,9 @@ loop_main(void *arg)
 	struct jetfs_mount *m = arg;
 	struct fuse_loop_config *cfg = fuse_loop_cfg_create();
 
-	if (cfg == NULL) {
-		m->loop_rc = -1;
+	if (cfg == NULL)
 		return NULL;
-	}
-	m->loop_rc = fuse_session_loop_mt(m->fs->se, cfg);
+	fuse_session_loop_mt(m->fs->se, cfg);
 	fuse_loop_cfg_destroy(cfg);
 	return NULL;
 }

@@ -1165,7 +1165,5 @@ bksvc_suite(void)
 int
 main(void)
 {
-	if (getenv("JET_TEST_EVENTS") == NULL)
-		setenv("JETFS_EVENTS", "none", 0);
 	return tu_run(bksvc_suite());
 }

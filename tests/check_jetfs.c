@@ -2263,7 +2263,6 @@ main(void)
 		return 99;
 	}
 	setenv("TMPDIR", base, 1);
-	setenv("JETFS_EVENTS", getenv("JET_TEST_EVENTS") ? "stderr" : "none", 0);
 	rc = tu_run(jetfs_suite());
 	unmount_leftovers(base);
 	if (asprintf(&cmd, "rm -rf '%s'", base) < 0 || system(cmd) != 0)

@@ -161,9 +161,14 @@ tu_add_test(Suite *s, const char *name, const TTest *test, int timeout)
 int
 tu_run(Suite *s)
 {
-	SRunner *sr = srunner_create(s);
+	SRunner *sr;
 	int failed;
 
+	/* The instances the engine opens itself (restore's, the backup
+	 * service's, jetfs's) report through JETFS_EVENTS: nowhere, unless
+	 * JET_TEST_EVENTS asks for the events as tu_instance does. */
+	setenv("JETFS_EVENTS", getenv("JET_TEST_EVENTS") ? "stderr" : "none", 0);
+	sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);
 	failed = srunner_ntests_failed(sr);
 	srunner_free(sr);

@@ -39,7 +39,8 @@ void tu_scribble(const char *path, uint64_t off, size_t len, int b);
 
 /* Adds test as a case of its own, so that CK_RUN_CASE=name runs just that one. */
 void tu_add_test(Suite *s, const char *name, const TTest *test, int timeout);
-/* Runs a Check suite; returns the process exit status. */
+/* Runs a Check suite (the engine's own events off unless JET_TEST_EVENTS);
+ * returns the process exit status. */
 int tu_run(Suite *s);
 
 #endif
