@@ -1,7 +1,7 @@
 /*
  * backup.c -- ESE's external backup state machine (JetBeginExternalBackup ...
- * JetEndExternalBackup), point-in-time snapshots, and the streamed database
- * format.
+ * JetEndExternalBackup) of the local instance (bkapi.c dispatches to it), and
+ * the streamed database format.
  *
  * STREAMED DATABASE (what JetReadFile returns for a database; ESE's layout):
  *   file pages 0 and 1: a copy of the database header taken at open (Begin in
@@ -30,10 +30,8 @@
  *      closed by JetGetLogInfo, after every database was read, repair it.
  *  K2. Point-in-time mode: at Begin no transaction runs (write lock), every
  *      page is on disk and synced, and from then on the first write of a page
- *      (up to the Begin pgno_last) after Begin first copies the Begin image
- *      to the spill file; backup reads take that image if there is one.  So
- *      every read sees the Begin state.  Kept images: one per page written
- *      during the backup, on disk; the index is 8 bytes per kept page.
+ *      keeps its Begin image in the database's snapshot (snapshot.c, S1-S4);
+ *      backup reads go through it, so every read sees the Begin state.
  *  K3. Circular logging never deletes a log a running backup lists.
  *      Truncation runs only once every listed log was read to its end, never
  *      deletes a generation at or above the checkpoint, and in point-in-time
@@ -55,18 +53,6 @@
 #define BK_ALIGN 4096
 
 enum bk_state { BK_DATABASES = 1, BK_LOGS = 2 };
-
-/* Point-in-time snapshot of one database: Begin images of overwritten pages. */
-struct bk_snap {
-	uint32_t pgno_last;
-	char *spill_path;
-	os_file *spill;
-	uint32_t nkept;
-	uint32_t *keys;			/* open addressing: pgno (0 = empty) */
-	uint32_t *slots;		/* spill slot of keys[i] */
-	uint32_t cap;
-	JET_ERR failed;			/* an image could not be kept: the snapshot is void */
-};
 
 struct bk_file {
 	int used;
@@ -156,126 +142,6 @@ backup_trailer_decode(const uint8_t *page, uint32_t ps, struct bk_trailer *t)
 	return JET_errSuccess;
 }
 
-/* ---- point-in-time snapshots ---- */
-
-static uint32_t *
-snap_find(struct bk_snap *snap, uint32_t pgno)
-{
-	uint32_t i;
-
-	if (snap->cap == 0)
-		return NULL;
-	for (i = (pgno * 2654435761U) & (snap->cap - 1); snap->keys[i] != 0; i = (i + 1) & (snap->cap - 1))
-		if (snap->keys[i] == pgno)
-			return &snap->slots[i];
-	return NULL;
-}
-
-static JET_ERR
-snap_insert(struct bk_snap *snap, uint32_t pgno, uint32_t slot)
-{
-	uint32_t i;
-
-	if ((snap->nkept + 1) * 2 > snap->cap) {
-		uint32_t ncap = snap->cap ? snap->cap * 2 : 1024, *ok = snap->keys, *os = snap->slots, ocap = snap->cap;
-		if ((snap->keys = calloc(ncap, sizeof(uint32_t))) == NULL ||
-		    (snap->slots = calloc(ncap, sizeof(uint32_t))) == NULL) {
-			free(snap->keys);
-			snap->keys = ok;
-			snap->slots = os;
-			return JET_errOutOfMemory;
-		}
-		snap->cap = ncap;
-		for (uint32_t j = 0; j < ocap; j++)
-			if (ok[j] != 0) {
-				for (i = (ok[j] * 2654435761U) & (ncap - 1); snap->keys[i] != 0; i = (i + 1) & (ncap - 1))
-					;
-				snap->keys[i] = ok[j];
-				snap->slots[i] = os[j];
-			}
-		free(ok);
-		free(os);
-	}
-	for (i = (pgno * 2654435761U) & (snap->cap - 1); snap->keys[i] != 0; i = (i + 1) & (snap->cap - 1))
-		;
-	snap->keys[i] = pgno;
-	snap->slots[i] = slot;
-	snap->nkept++;
-	return JET_errSuccess;
-}
-
-/* Before page pgno is overwritten (db->bk_io_lock held): keep its Begin image. */
-JET_ERR
-backup_preserve(struct jet_db *db, uint32_t pgno)
-{
-	struct bk_snap *snap = db->snap;
-	uint32_t ps = db->hdr.page_size;
-	uint8_t *buf;
-	JET_ERR err;
-
-	if (snap == NULL || snap->failed < 0 || pgno > snap->pgno_last || snap_find(snap, pgno) != NULL)
-		return JET_errSuccess;
-	if ((buf = malloc(ps)) == NULL)
-		return JET_errOutOfMemory;
-	err = cache_read_page_disk(db, pgno, buf);
-	if (err >= 0)
-		err = os_pwrite(snap->spill, buf, ps, (uint64_t)snap->nkept * ps);
-	if (err >= 0)
-		err = snap_insert(snap, pgno, snap->nkept);
-	free(buf);
-	if (err < 0) {
-		/* The backup fails, never the live write: its reads now return the error. */
-		event_log(db->inst, EVENT_ERROR, 218, "%s: cannot keep the backup image of page %u (%s): the backup fails",
-		    db->path, pgno, JetErrorString(err));
-		snap->failed = err;
-	}
-	return JET_errSuccess;
-}
-
-static void
-snap_free(struct jet_db *db)
-{
-	struct bk_snap *snap;
-
-	pthread_mutex_lock(&db->bk_io_lock);
-	snap = db->snap;
-	db->snap = NULL;
-	pthread_mutex_unlock(&db->bk_io_lock);
-	if (snap == NULL)
-		return;
-	os_close(snap->spill);
-	if (snap->spill_path != NULL)
-		os_unlink(snap->spill_path);
-	free(snap->spill_path);
-	free(snap->keys);
-	free(snap->slots);
-	free(snap);
-}
-
-static JET_ERR
-snap_create(struct jet_db *db, uint32_t pgno_last)
-{
-	struct bk_snap *snap = calloc(1, sizeof(*snap));
-	JET_ERR err;
-
-	if (snap == NULL || (snap->spill_path = db_spill_path(db->path)) == NULL) {
-		free(snap);
-		return JET_errOutOfMemory;
-	}
-	snap->pgno_last = pgno_last;
-	if (os_exists(snap->spill_path))
-		os_unlink(snap->spill_path);
-	if ((err = os_open(snap->spill_path, OS_WRITE | OS_CREATE | OS_EXCL, &snap->spill)) < 0) {
-		free(snap->spill_path);
-		free(snap);
-		return err;
-	}
-	pthread_mutex_lock(&db->bk_io_lock);
-	db->snap = snap;
-	pthread_mutex_unlock(&db->bk_io_lock);
-	return JET_errSuccess;
-}
-
 /* ---- entry and cleanup ---- */
 
 int
@@ -309,7 +175,7 @@ bk_cleanup(struct jet_inst *inst)
 	for (uint32_t i = 1; i <= JET_MAX_ATTACHED_DATABASES; i++) {
 		free(bk->dbs[i].hdr);
 		if (inst->dbs[i] != NULL)
-			snap_free(inst->dbs[i]);
+			snapshot_free(inst->dbs[i]);
 	}
 	pthread_mutex_lock(&inst->log.lock);
 	inst->log.min_gen_keep = 0;
@@ -359,63 +225,13 @@ bk_leave(struct jet_inst *inst, JET_ERR err)
 	return err;
 }
 
-/* Logs a backup phase record (ESE's lrtypBackup2): header, u8 phase, u8 dbid, u8 slot, pad, bkinfo. */
-#define BKREC_SIZE (LREC_HDR_SIZE + 8 + 24)
-
 static JET_ERR
 bk_log_phase(struct jet_inst *inst, enum bk_phase phase, uint32_t dbid, int slot, const struct bkinfo *bi)
 {
-	uint8_t rec[BKREC_SIZE] = { 0 };
+	uint8_t rec[DBFILE_BKREC_SIZE];
 
-	rec[4] = LREC_BACKUP;
-	rec[LREC_HDR_SIZE] = (uint8_t)phase;
-	rec[LREC_HDR_SIZE + 1] = (uint8_t)dbid;
-	rec[LREC_HDR_SIZE + 2] = (uint8_t)slot;
-	if (bi != NULL) {
-		put64(rec + LREC_HDR_SIZE + 8, bi->lsn_mark);
-		put64(rec + LREC_HDR_SIZE + 16, bi->time_mark);
-		put32(rec + LREC_HDR_SIZE + 24, bi->gen_low);
-		put32(rec + LREC_HDR_SIZE + 28, bi->gen_high);
-	}
+	dbfile_backup_rec_encode(rec, phase, dbid, slot, bi);
 	return txn_log_system(inst, rec, sizeof(rec), NULL);
-}
-
-/* Applies the header update of a backup record (recovery). */
-static void
-bk_apply_slot(struct db_header *h, int slot, const struct bkinfo *bi)
-{
-	if (bi->lsn_mark < h->bk[slot].lsn_mark)
-		return;
-	h->bk[slot] = *bi;
-	if (slot == BK_FULL_PREV) {
-		memset(&h->bk[BK_INC_PREV], 0, sizeof(h->bk[0]));
-		memset(&h->bk[BK_DIFF_PREV], 0, sizeof(h->bk[0]));
-	}
-}
-
-JET_ERR
-backup_redo_record(struct jet_db **dbs, const uint8_t *rec, size_t len)
-{
-	struct bkinfo bi;
-	uint32_t dbid;
-	int slot;
-
-	if (len != BKREC_SIZE)
-		return JET_errLogFileCorrupt;
-	if (rec[LREC_HDR_SIZE] != BKP_UPDATE)
-		return JET_errSuccess;
-	dbid = rec[LREC_HDR_SIZE + 1];
-	slot = rec[LREC_HDR_SIZE + 2];
-	if (dbid < 1 || dbid > JET_MAX_ATTACHED_DATABASES || slot >= BK_NSLOTS)
-		return JET_errLogFileCorrupt;
-	if (dbs[dbid] == NULL)
-		return JET_errSuccess;
-	bi.lsn_mark = get64(rec + LREC_HDR_SIZE + 8);
-	bi.time_mark = get64(rec + LREC_HDR_SIZE + 16);
-	bi.gen_low = get32(rec + LREC_HDR_SIZE + 24);
-	bi.gen_high = get32(rec + LREC_HDR_SIZE + 28);
-	bk_apply_slot(&dbs[dbid]->hdr, slot, &bi);
-	return JET_errSuccess;
 }
 
 /* ---- Begin ---- */
@@ -581,7 +397,7 @@ bk_begin_pit(struct jet_inst *inst, struct backup *bk)
 		if (db == NULL)
 			continue;
 		if ((err = space_pgno_last(db, &bk->dbs[i].pgno_last)) >= 0 && bk->full)
-			err = snap_create(db, bk->dbs[i].pgno_last);
+			err = snapshot_create(db, bk->dbs[i].pgno_last);
 	}
 	if (err < 0)
 		goto out;
@@ -1032,8 +848,8 @@ JetOpenFileInstance(JET_INSTANCE instance, JET_PCSTR szFileName, JET_HANDLE *phf
 	if ((slot = bk_free_slot(bk)) < 0)
 		return bk_leave(inst, JET_errOutOfFileHandles);
 	f = &bk->files[slot];
-	if (db_realpath(szFileName, 0, &real) >= 0)
-		db = db_find_path(inst, real);
+	if (dbfile_realpath(szFileName, 0, &real) >= 0)
+		db = dbfile_find_path(inst, real);
 	free(real);
 	if (db != NULL) {
 		err = bk_open_db(inst, bk, db, f);
@@ -1079,19 +895,12 @@ bk_file(struct backup *bk, JET_HANDLE h)
 
 /* Reads database page pgno as the backup must see it (bk_io_lock held by the caller). */
 static JET_ERR
-bk_read_db_page(struct backup *bk, struct jet_db *db, uint32_t pgno, uint8_t *out)
+bk_read_db_page(struct jet_db *db, uint32_t pgno, uint8_t *out)
 {
-	uint32_t ps = db->hdr.page_size, *slot;
+	uint32_t ps = db->hdr.page_size;
 	JET_ERR err;
 
-	if (bk->pit && db->snap != NULL && db->snap->failed < 0)
-		return db->snap->failed;
-	if (bk->pit && db->snap != NULL && (slot = snap_find(db->snap, pgno)) != NULL)
-		err = os_pread(db->snap->spill, out, ps, (uint64_t)*slot * ps);
-	else
-		err = cache_read_page_disk(db, pgno, out);
-	if (err < 0)
-		return err;
+	RET(snapshot_read(db, pgno, out));
 	err = page_verify(out, ps, pgno);
 	if (err == JET_errPageNotInitialized)
 		return JET_errSuccess;
@@ -1109,17 +918,16 @@ bk_read_db_page(struct backup *bk, struct jet_db *db, uint32_t pgno, uint8_t *ou
  * or a negative JET_ERR.
  */
 static JET_ERR
-bk_read_db_run(struct backup *bk, struct bk_file *f, uint32_t pgno, uint8_t *out, size_t len)
+bk_read_db_run(struct bk_file *f, uint32_t pgno, uint8_t *out, size_t len)
 {
 	struct jet_db *db = f->db;
 	uint32_t ps = db->hdr.page_size, m = 0;
 	size_t got;
 	JET_ERR err;
 
-	if (bk->pit && db->snap != NULL && db->snap->failed < 0)
+	if (snapshot_failed(db) < 0)
 		return 0;
-	while ((size_t)(m + 1) * ps <= len && pgno + m <= f->pgno_last &&
-	    !(bk->pit && db->snap != NULL && snap_find(db->snap, pgno + m) != NULL))
+	while ((size_t)(m + 1) * ps <= len && pgno + m <= f->pgno_last && !snapshot_kept(db, pgno + m))
 		m++;
 	if (m < 2)
 		return 0;
@@ -1157,7 +965,7 @@ bk_read_db(struct backup *bk, struct bk_file *f, uint64_t off, uint8_t *out, siz
 		JET_ERR run = 0;
 		if (k < 2)
 			src = f->hdr;
-		else if (in == 0 && (run = bk_read_db_run(bk, f, (uint32_t)(k - 1), out, len)) != 0) {
+		else if (in == 0 && (run = bk_read_db_run(f, (uint32_t)(k - 1), out, len)) != 0) {
 			if (run < 0) {
 				err = run;
 				break;
@@ -1168,7 +976,7 @@ bk_read_db(struct backup *bk, struct bk_file *f, uint64_t off, uint8_t *out, siz
 			len -= (size_t)run;
 			continue;
 		} else if (k <= (uint64_t)f->pgno_last + 1) {
-			if ((err = bk_read_db_page(bk, db, (uint32_t)(k - 1), page)) < 0)
+			if ((err = bk_read_db_page(db, (uint32_t)(k - 1), page)) < 0)
 				break;
 			src = page;
 		} else {
@@ -1439,9 +1247,9 @@ bk_record(struct jet_inst *inst, struct backup *bk, int truncated)
 		err = bk_log_phase(inst, BKP_UPDATE, i, slot, &bi);
 		if (err >= 0) {
 			pthread_mutex_lock(&db->hdr_lock);
-			bk_apply_slot(&db->hdr, slot, &bi);
+			dbfile_apply_backup(&db->hdr, slot, &bi);
 			pthread_mutex_unlock(&db->hdr_lock);
-			err = db_write_header(db);
+			err = dbfile_write_header(db);
 		}
 		if (err < 0) {
 			event_log(inst, EVENT_WARNING, 219, "%s: the backup could not be recorded in the header: %s",

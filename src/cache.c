@@ -103,21 +103,6 @@ cache_rehash(struct cache *cache, struct frame *f, struct jet_db *db, uint32_t p
 	cache->hash[b] = f;
 }
 
-/* Reads a page from disk; a page beyond the end of the file reads as zeros. */
-JET_ERR
-cache_read_page_disk(struct jet_db *db, uint32_t pgno, uint8_t *buf)
-{
-	uint32_t ps = db->hdr.page_size;
-	size_t got;
-	JET_ERR err = os_pread_partial(db->file, buf, ps, page_offset(pgno, ps), &got);
-
-	if (err < 0)
-		return err;
-	if (got < ps)
-		memset(buf + got, 0, ps - got);
-	return JET_errSuccess;
-}
-
 /*
  * Writes one dirty frame out, with the cache lock held on entry and exit
  * (dropped around the I/O).  The frame stays dirty: the caller marks it
@@ -139,14 +124,14 @@ cache_write_frame(struct cache *cache, struct frame *f, uint8_t *buf, uint64_t *
 
 	err = log_flush_to(&db->inst->log, lsn);
 	if (err >= 0)
-		err = db_note_page_write(db, lsn);
+		err = dbfile_note_page_write(db, lsn);
 	if (err >= 0)
-		err = db_ensure_file_pages(db, pgno);
+		err = dbfile_ensure_pages(db, pgno);
 	if (err >= 0) {
 		page_seal(buf, cache->page_size);
 		/* A backup reading the file must see whole pages, and its snapshot the old one. */
 		pthread_mutex_lock(&db->bk_io_lock);
-		err = backup_preserve(db, pgno);
+		err = snapshot_preserve(db, pgno);
 		if (err >= 0)
 			err = os_pwrite(db->file, buf, cache->page_size, page_offset(pgno, cache->page_size));
 		pthread_mutex_unlock(&db->bk_io_lock);
@@ -361,7 +346,7 @@ cache_get_frame(struct jet_db *db, uint32_t pgno, int fresh, struct frame **fp)
 	cache->misses++;
 	if (fresh)
 		memset(f->data, 0, cache->page_size);
-	else if ((err = cache_read_page_disk(db, pgno, f->data)) >= 0)
+	else if ((err = dbfile_read_page(db, pgno, f->data)) >= 0)
 		err = page_verify(f->data, cache->page_size, pgno);
 	if (err < 0) {
 		f->pins = 0;

@@ -411,34 +411,6 @@ inst_bg_stop(struct jet_inst *inst)
 	inst->bg_running = 0;
 }
 
-/* ---- attach bookkeeping ---- */
-
-/* Makes a database part of the running instance: header dirty, synced. */
-JET_ERR
-instance_attach_db(struct jet_inst *inst, struct jet_db *db)
-{
-	JET_ERR err;
-
-	pthread_mutex_lock(&db->hdr_lock);
-	db->hdr.dbstate = JET_dbstateDirtyShutdown;
-	db->hdr.sign_log = inst->log.sign_log;
-	db->hdr.lsn_consistent = 0;
-	db->hdr.time_consistent = 0;
-	db->hdr.dbtime = db->dbtime;
-	if (db->hdr.gen_max_required < inst->log.cur_gen)
-		db->hdr.gen_max_required = db->hdr.gen_max_committed = inst->log.cur_gen;
-	if (db->hdr.gen_min_required == 0 || db->hdr.gen_min_required > inst->log.cur_gen)
-		db->hdr.gen_min_required = inst->log.cur_gen;
-	err = dbhdr_write(db->file, &db->hdr);
-	pthread_mutex_unlock(&db->hdr_lock);
-	if (err < 0)
-		return err;
-	pthread_mutex_lock(&inst->inst_lock);
-	inst->dbs[db->dbid] = db;
-	pthread_mutex_unlock(&inst->inst_lock);
-	return JET_errSuccess;
-}
-
 /* ---- init and term ---- */
 
 /*
@@ -500,7 +472,7 @@ err:
 	for (uint32_t i = 1; i <= JET_MAX_ATTACHED_DATABASES; i++)
 		if (inst->dbs[i] != NULL) {
 			cache_drop_db(inst->dbs[i]);
-			db_free(inst->dbs[i]);
+			dbfile_free(inst->dbs[i]);
 			inst->dbs[i] = NULL;
 		}
 	log_close(&inst->log);
@@ -601,7 +573,7 @@ inst_close_dbs(struct jet_inst *inst, int clean)
 			pthread_mutex_unlock(&db->hdr_lock);
 		}
 		cache_drop_db(db);
-		db_free(db);
+		dbfile_free(db);
 		inst->dbs[i] = NULL;
 	}
 	return err;

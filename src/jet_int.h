@@ -192,7 +192,6 @@ void cache_drop_db(struct jet_db *db);
 void cache_mark_dirty(struct frame *f, lsn_t start);
 void cache_release_owned(struct frame *f, lsn_t end, int committed);
 void cache_mark_redone(struct frame *f, lsn_t start, lsn_t end);
-JET_ERR cache_read_page_disk(struct jet_db *db, uint32_t pgno, uint8_t *buf);
 
 /* ---- log.c: the write-ahead log (format in log.c) ---- */
 enum log_rec_type {
@@ -352,7 +351,7 @@ JET_ERR checkpoint_write(struct jet_inst *inst, const struct checkpoint_state *c
 void checkpoint_state_free(struct checkpoint_state *ck);
 JET_ERR checkpoint_run(struct jet_inst *inst, int full);
 
-/* ---- db.c: attached databases ---- */
+/* ---- dbfile.c: database files, their headers, the attached-database table ---- */
 struct jet_db {
 	struct jet_inst *inst;
 	uint32_t dbid;
@@ -365,19 +364,44 @@ struct jet_db {
 	int open_count;			/* sessions that opened it */
 	lsn_t max_written_lsn;
 	pthread_mutex_t bk_io_lock;	/* page writes vs backup reads of the file */
-	struct bk_snap *snap;		/* point-in-time backup: kept images */
+	struct snapshot *snap;		/* point-in-time backup: kept images (snapshot.c) */
 };
 
-JET_ERR db_format_new(struct jet_inst *inst, const char *path, uint32_t dbid, const struct jet_sig *sign_db,
+struct restore_map {			/* hard recovery: the databases being restored, by signature */
+	size_t n;
+	struct {
+		struct jet_sig sign_db;
+		uint32_t dbid;
+		char *path;
+	} db[JET_MAX_ATTACHED_DATABASES];
+};
+
+JET_ERR dbfile_format_new(struct jet_inst *inst, const char *path, uint32_t dbid, const struct jet_sig *sign_db,
 	int overwrite, struct jet_db **dbp);
-JET_ERR db_open_file(struct jet_inst *inst, const char *path, struct jet_db **dbp);
-char *db_spill_path(const char *path);
-void db_free(struct jet_db *db);
-JET_ERR db_write_header(struct jet_db *db);
-JET_ERR db_ensure_file_pages(struct jet_db *db, uint32_t pgno);
-JET_ERR db_note_page_write(struct jet_db *db, lsn_t page_lsn);
-struct jet_db *db_find_path(struct jet_inst *inst, const char *path);
-JET_ERR db_realpath(const char *path, int create_dir, char **outp);
+JET_ERR dbfile_open(struct jet_inst *inst, const char *path, struct jet_db **dbp);
+char *dbfile_spill_path(const char *path);
+void dbfile_free(struct jet_db *db);
+JET_ERR dbfile_write_header(struct jet_db *db);
+JET_ERR dbfile_ensure_pages(struct jet_db *db, uint32_t pgno);
+JET_ERR dbfile_note_page_write(struct jet_db *db, lsn_t page_lsn);
+JET_ERR dbfile_read_page(struct jet_db *db, uint32_t pgno, uint8_t *buf);
+struct jet_db *dbfile_find_path(struct jet_inst *inst, const char *path);
+JET_ERR dbfile_realpath(const char *path, int create_dir, char **outp);
+JET_ERR dbfile_attach(struct jet_inst *inst, struct jet_db *db);
+const char *dbfile_restore_path(const struct restore_map *map, const struct jet_sig *sign_db);
+#define DBFILE_BKREC_SIZE (LREC_HDR_SIZE + 8 + 24)
+void dbfile_backup_rec_encode(uint8_t *rec, enum bk_phase phase, uint32_t dbid, int slot, const struct bkinfo *bi);
+void dbfile_apply_backup(struct db_header *h, int slot, const struct bkinfo *bi);
+JET_ERR dbfile_redo_backup(struct jet_db **dbs, const uint8_t *rec, size_t len);
+
+/* ---- snapshot.c: a point-in-time backup's kept page images ---- */
+struct snapshot;
+JET_ERR snapshot_create(struct jet_db *db, uint32_t pgno_last);
+void snapshot_free(struct jet_db *db);
+JET_ERR snapshot_preserve(struct jet_db *db, uint32_t pgno);
+JET_ERR snapshot_failed(struct jet_db *db);
+int snapshot_kept(struct jet_db *db, uint32_t pgno);
+JET_ERR snapshot_read(struct jet_db *db, uint32_t pgno, uint8_t *out);
 
 /* ---- txn.c: transactions and page ownership ---- */
 struct txn_page {
@@ -435,7 +459,6 @@ JET_ERR btree_drop(struct jet_session *s, struct jet_db *db, uint32_t root);
 JET_ERR btree_verify(struct jet_db *db, uint32_t root, uint64_t *nrecords, char *msg, size_t msglen);
 
 /* ---- backup.c ---- */
-struct bk_snap;
 #define BK_TRAILER_MAGIC 0x4C52544AU	/* "JTRL" */
 struct bk_trailer {
 	struct bkinfo bk;
@@ -446,24 +469,12 @@ struct bk_trailer {
 };
 void backup_trailer_encode(const struct bk_trailer *t, uint8_t *page, uint32_t page_size);
 JET_ERR backup_trailer_decode(const uint8_t *page, uint32_t page_size, struct bk_trailer *t);
-JET_ERR backup_preserve(struct jet_db *db, uint32_t pgno);
 void backup_term(struct jet_inst *inst);
 void backup_assume_copied(struct jet_inst *inst);
 int backup_running(struct jet_inst *inst);
-JET_ERR backup_redo_record(struct jet_db **dbs, const uint8_t *rec, size_t len);
 JET_ERR log_verify_path(const char *path, uint32_t gen, const struct jet_sig *sign, struct log_file_header *h);
 
 /* ---- restore.c ---- */
-struct restore_map {			/* databases being restored, by signature */
-	size_t n;
-	struct {
-		struct jet_sig sign_db;
-		uint32_t dbid;
-		char *path;
-	} db[JET_MAX_ATTACHED_DATABASES];
-};
-const char *restore_map_path(const struct restore_map *map, const struct jet_sig *sign_db);
-
 /*
  * The one checker of backup sets, used by restore (which stops at the first
  * problem, with its error and an event) and by `jetutil verify-backup`
@@ -565,7 +576,6 @@ struct jet_inst {
 
 JET_ERR instance_enter(JET_INSTANCE instance, struct jet_inst **instp);
 void instance_fatal(struct jet_inst *inst, JET_ERR err, const char *what);
-JET_ERR instance_attach_db(struct jet_inst *inst, struct jet_db *db);
 JET_ERR instance_legacy(JET_INSTANCE *handlep);
 
 /* ---- session.c ---- */

@@ -9,7 +9,8 @@
  * THE STREAM.  Records form one byte stream across generations; an LSN is a
  * byte offset in that stream (the first byte is LSN 1).  A record is
  *     u32 length (including this 8-byte header), u8 type, 3 bytes zero,
- *     then type-specific bytes (see txn.c for LREC_TXN, db.c for the rest).
+ *     then type-specific bytes (txn.c: LREC_TXN; db.c: attach and detach;
+ *     dbfile.c: LREC_BACKUP).
  * A record may span segments and generations.
  *
  * A FILE is a 4096-byte header, then segments at 512-byte aligned offsets.

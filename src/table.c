@@ -126,7 +126,7 @@ table_catalog_init(struct jet_session *s, struct jet_db *db)
 	struct frame *sp;
 	JET_ERR err;
 
-	RET(db_ensure_file_pages(db, PGNO_CATALOG));
+	RET(dbfile_ensure_pages(db, PGNO_CATALOG));
 	RET(cache_get_new(db, PGNO_SPACE, &sp));
 	if ((err = txn_write(s, sp)) >= 0) {
 		page_init(sp->data, db->hdr.page_size, PGNO_SPACE, PAGE_SPACE, 1);
