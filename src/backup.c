@@ -195,15 +195,8 @@ bk_fail(struct jet_inst *inst, JET_ERR err, const char *what)
 }
 
 static JET_ERR
-bk_enter(JET_INSTANCE instance, struct jet_inst **instp, struct backup **bkp)
+bk_enter(struct jet_inst *inst, struct backup **bkp)
 {
-	struct jet_inst *inst;
-	JET_ERR err;
-
-	if (instance == 0 || instance == JET_instanceNil)
-		RET(instance_legacy(&instance));
-	if ((err = instance_enter(instance, &inst)) < 0)
-		return err;
 	pthread_mutex_lock(&inst->backup_lock);
 	if (inst->backup == NULL) {
 		pthread_mutex_unlock(&inst->backup_lock);
@@ -213,7 +206,6 @@ bk_enter(JET_INSTANCE instance, struct jet_inst **instp, struct backup **bkp)
 		pthread_mutex_unlock(&inst->backup_lock);
 		return JET_errBackupAbortByServer;
 	}
-	*instp = inst;
 	*bkp = inst->backup;
 	return JET_errSuccess;
 }
@@ -417,17 +409,13 @@ out:
 	return err;
 }
 
-JET_ERR JET_API
-JetBeginExternalBackupInstance(JET_INSTANCE instance, JET_GRBIT grbit)
+static JET_ERR
+bk_begin(void *obj, JET_GRBIT grbit)
 {
-	if (bkclient_is_remote(instance)) return bkclient_begin(instance, grbit);
-	struct jet_inst *inst;
+	struct jet_inst *inst = obj;
 	struct backup *bk = NULL;
 	JET_ERR err;
 
-	if (instance == 0 || instance == JET_instanceNil)
-		RET(instance_legacy(&instance));
-	RET(instance_enter(instance, &inst));
 	if (!inst->backup_allowed)
 		return JET_errBackupNotAllowedYet;
 	if (!inst->log.enabled)
@@ -511,12 +499,6 @@ out:
 	return err;
 }
 
-JET_ERR JET_API
-JetBeginExternalBackup(JET_GRBIT grbit)
-{
-	return JetBeginExternalBackupInstance(0, grbit);
-}
-
 /* ---- lists ---- */
 
 /* ESE's A-variant buffer rules for a double-NUL list of n names. */
@@ -544,28 +526,21 @@ bk_put_list(char **names, size_t n, JET_PSTR szz, unsigned long cbMax, unsigned 
 	return JET_errSuccess;
 }
 
-JET_ERR JET_API
-JetGetAttachInfoInstance(JET_INSTANCE instance, JET_PSTR szzDatabases, unsigned long cbMax, unsigned long *pcbActual)
+static JET_ERR
+bk_get_attach_info(void *obj, JET_PSTR szzDatabases, unsigned long cbMax, unsigned long *pcbActual)
 {
-	if (bkclient_is_remote(instance)) return bkclient_get_attach_info(instance, szzDatabases, cbMax, pcbActual);
-	struct jet_inst *inst;
+	struct jet_inst *inst = obj;
 	struct backup *bk;
 	char *names[JET_MAX_ATTACHED_DATABASES];
 	size_t n = 0;
 
-	RET(bk_enter(instance, &inst, &bk));
+	RET(bk_enter(inst, &bk));
 	if (!bk->full)
 		return bk_leave(inst, JET_errInvalidBackupSequence);
 	for (uint32_t i = 1; i <= JET_MAX_ATTACHED_DATABASES; i++)
 		if (inst->dbs[i] != NULL)
 			names[n++] = inst->dbs[i]->path;
 	return bk_leave(inst, bk_put_list(names, n, szzDatabases, cbMax, pcbActual));
-}
-
-JET_ERR JET_API
-JetGetAttachInfo(JET_PSTR szzDatabases, unsigned long cbMax, unsigned long *pcbActual)
-{
-	return JetGetAttachInfoInstance(0, szzDatabases, cbMax, pcbActual);
 }
 
 static int
@@ -641,18 +616,14 @@ bk_list_gens(struct jet_inst *inst, uint32_t lo, uint32_t hi, JET_PSTR szz, unsi
 	return err;
 }
 
-JET_ERR JET_API
-JetGetLogInfoInstance2(JET_INSTANCE instance, JET_PSTR szzLogs, unsigned long cbMax, unsigned long *pcbActual,
-    JET_LOGINFO *pLogInfo)
+static JET_ERR
+bk_get_log_info(void *obj, JET_PSTR szzLogs, unsigned long cbMax, unsigned long *pcbActual, JET_LOGINFO *pLogInfo)
 {
-	if (bkclient_is_remote(instance)) return bkclient_get_log_info(instance, szzLogs, cbMax, pcbActual, pLogInfo);
-	struct jet_inst *inst;
+	struct jet_inst *inst = obj;
 	struct backup *bk;
 	JET_ERR err;
 
-	if (pLogInfo != NULL && pLogInfo->cbSize < sizeof(*pLogInfo))
-		return JET_errInvalidParameter;
-	RET(bk_enter(instance, &inst, &bk));
+	RET(bk_enter(inst, &bk));
 	if (bk_any_open(bk) && !bk->pit)
 		return bk_leave(inst, JET_errInvalidBackupSequence);
 	if ((err = bk_prepare_logs(inst, bk)) < 0)
@@ -667,27 +638,14 @@ JetGetLogInfoInstance2(JET_INSTANCE instance, JET_PSTR szzLogs, unsigned long cb
 	return bk_leave(inst, bk_list_gens(inst, bk->copy_mic, bk->copy_mac, szzLogs, cbMax, pcbActual));
 }
 
-JET_ERR JET_API
-JetGetLogInfoInstance(JET_INSTANCE instance, JET_PSTR szzLogs, unsigned long cbMax, unsigned long *pcbActual)
+static JET_ERR
+bk_get_truncate_log_info(void *obj, JET_PSTR szzLogs, unsigned long cbMax, unsigned long *pcbActual)
 {
-	return JetGetLogInfoInstance2(instance, szzLogs, cbMax, pcbActual, NULL);
-}
-
-JET_ERR JET_API
-JetGetLogInfo(JET_PSTR szzLogs, unsigned long cbMax, unsigned long *pcbActual)
-{
-	return JetGetLogInfoInstance2(0, szzLogs, cbMax, pcbActual, NULL);
-}
-
-JET_ERR JET_API
-JetGetTruncateLogInfoInstance(JET_INSTANCE instance, JET_PSTR szzLogs, unsigned long cbMax, unsigned long *pcbActual)
-{
-	if (bkclient_is_remote(instance)) return bkclient_get_truncate_log_info(instance, szzLogs, cbMax, pcbActual);
-	struct jet_inst *inst;
+	struct jet_inst *inst = obj;
 	struct backup *bk;
 	JET_ERR err;
 
-	RET(bk_enter(instance, &inst, &bk));
+	RET(bk_enter(inst, &bk));
 	if (bk_any_open(bk) && !bk->pit)
 		return bk_leave(inst, JET_errInvalidBackupSequence);
 	if ((err = bk_prepare_logs(inst, bk)) < 0)
@@ -827,12 +785,11 @@ bk_open_log(struct jet_inst *inst, const char *name, struct bk_file *f)
 	return JET_errSuccess;
 }
 
-JET_ERR JET_API
-JetOpenFileInstance(JET_INSTANCE instance, JET_PCSTR szFileName, JET_HANDLE *phfFile, unsigned long *pulFileSizeLow,
+static JET_ERR
+bk_open_file(void *obj, JET_PCSTR szFileName, JET_HANDLE *phfFile, unsigned long *pulFileSizeLow,
     unsigned long *pulFileSizeHigh)
 {
-	if (bkclient_is_remote(instance)) return bkclient_open_file(instance, szFileName, phfFile, pulFileSizeLow, pulFileSizeHigh);
-	struct jet_inst *inst;
+	struct jet_inst *inst = obj;
 	struct backup *bk;
 	struct bk_file *f;
 	struct jet_db *db = NULL;
@@ -840,7 +797,7 @@ JetOpenFileInstance(JET_INSTANCE instance, JET_PCSTR szFileName, JET_HANDLE *phf
 	int slot;
 	JET_ERR err;
 
-	RET(bk_enter(instance, &inst, &bk));
+	RET(bk_enter(inst, &bk));
 	if (szFileName == NULL || *szFileName == '\0' || phfFile == NULL)
 		return bk_leave(inst, JET_errInvalidParameter);
 	if (!bk->pit && bk_any_open(bk))
@@ -877,12 +834,6 @@ JetOpenFileInstance(JET_INSTANCE instance, JET_PCSTR szFileName, JET_HANDLE *phf
 	if (pulFileSizeHigh != NULL)
 		*pulFileSizeHigh = (unsigned long)(f->size >> 32);
 	return bk_leave(inst, JET_errSuccess);
-}
-
-JET_ERR JET_API
-JetOpenFile(JET_PCSTR szFileName, JET_HANDLE *phfFile, unsigned long *pulFileSizeLow, unsigned long *pulFileSizeHigh)
-{
-	return JetOpenFileInstance(0, szFileName, phfFile, pulFileSizeLow, pulFileSizeHigh);
 }
 
 static struct bk_file *
@@ -1070,18 +1021,17 @@ bk_read(struct jet_inst *inst, struct backup *bk, struct bk_file *f, uint64_t of
 	return JET_errSuccess;
 }
 
-JET_ERR JET_API
-JetReadFileInstance(JET_INSTANCE instance, JET_HANDLE hfFile, void *pv, unsigned long cb, unsigned long *pcbActual)
+static JET_ERR
+bk_read_file(void *obj, JET_HANDLE hfFile, void *pv, unsigned long cb, unsigned long *pcbActual)
 {
-	if (bkclient_is_remote(instance)) return bkclient_read_file(instance, hfFile, pv, cb, pcbActual);
-	struct jet_inst *inst;
+	struct jet_inst *inst = obj;
 	struct backup *bk;
 	struct bk_file *f;
 	unsigned long got = 0;
 	uint32_t ps;
 	JET_ERR err;
 
-	RET(bk_enter(instance, &inst, &bk));
+	RET(bk_enter(inst, &bk));
 	ps = (uint32_t)inst->p.page_size;
 	if ((f = bk_file(bk, hfFile)) == NULL || pv == NULL || pcbActual == NULL)
 		return bk_leave(inst, JET_errInvalidParameter);
@@ -1097,22 +1047,15 @@ JetReadFileInstance(JET_INSTANCE instance, JET_HANDLE hfFile, void *pv, unsigned
 	return bk_leave(inst, err);
 }
 
-JET_ERR JET_API
-JetReadFile(JET_HANDLE hfFile, void *pv, unsigned long cb, unsigned long *pcbActual)
-{
-	return JetReadFileInstance(0, hfFile, pv, cb, pcbActual);
-}
-
-JET_ERR JET_API
-JetfsReadFileAt(JET_INSTANCE instance, JET_HANDLE hfFile, unsigned long long ib, void *pv, unsigned long cb,
+static JET_ERR
+bk_read_file_at(void *obj, JET_HANDLE hfFile, unsigned long long ib, void *pv, unsigned long cb,
     unsigned long *pcbActual)
 {
-	if (bkclient_is_remote(instance)) return bkclient_read_file_at(instance, hfFile, ib, pv, cb, pcbActual);
-	struct jet_inst *inst;
+	struct jet_inst *inst = obj;
 	struct backup *bk;
 	struct bk_file *f;
 
-	RET(bk_enter(instance, &inst, &bk));
+	RET(bk_enter(inst, &bk));
 	if (!bk->pit)
 		return bk_leave(inst, JET_errInvalidBackupSequence);
 	if ((f = bk_file(bk, hfFile)) == NULL || (pv == NULL && cb > 0) || pcbActual == NULL)
@@ -1120,15 +1063,14 @@ JetfsReadFileAt(JET_INSTANCE instance, JET_HANDLE hfFile, unsigned long long ib,
 	return bk_leave(inst, bk_read(inst, bk, f, ib, pv, cb, pcbActual));
 }
 
-JET_ERR JET_API
-JetCloseFileInstance(JET_INSTANCE instance, JET_HANDLE hfFile)
+static JET_ERR
+bk_close_file(void *obj, JET_HANDLE hfFile)
 {
-	if (bkclient_is_remote(instance)) return bkclient_close_file(instance, hfFile);
-	struct jet_inst *inst;
+	struct jet_inst *inst = obj;
 	struct backup *bk;
 	struct bk_file *f;
 
-	RET(bk_enter(instance, &inst, &bk));
+	RET(bk_enter(inst, &bk));
 	if ((f = bk_file(bk, hfFile)) == NULL)
 		return bk_leave(inst, JET_errInvalidParameter);
 	if (f->to_end) {
@@ -1143,12 +1085,6 @@ JetCloseFileInstance(JET_INSTANCE instance, JET_HANDLE hfFile)
 	return bk_leave(inst, JET_errSuccess);
 }
 
-JET_ERR JET_API
-JetCloseFile(JET_HANDLE hfFile)
-{
-	return JetCloseFileInstance(0, hfFile);
-}
-
 /* JetBackupInstance with no path: truncate as if every listed log was copied. */
 void
 backup_assume_copied(struct jet_inst *inst)
@@ -1161,16 +1097,15 @@ backup_assume_copied(struct jet_inst *inst)
 
 /* ---- truncation ---- */
 
-JET_ERR JET_API
-JetTruncateLogInstance(JET_INSTANCE instance)
+static JET_ERR
+bk_truncate_log(void *obj)
 {
-	if (bkclient_is_remote(instance)) return bkclient_truncate_log(instance);
-	struct jet_inst *inst;
+	struct jet_inst *inst = obj;
 	struct backup *bk;
 	uint32_t deleted = 0, gone;
 	JET_ERR err = JET_errSuccess;
 
-	RET(bk_enter(instance, &inst, &bk));
+	RET(bk_enter(inst, &bk));
 	if (bk_any_open(bk) || !bk->have_loginfo || (bk->full && bk->state == BK_DATABASES && !bk->pit))
 		return bk_leave(inst, JET_errInvalidBackupSequence);
 	if ((err = bk_prepare_logs(inst, bk)) < 0)
@@ -1206,12 +1141,6 @@ JetTruncateLogInstance(JET_INSTANCE instance)
 	event_log(inst, err >= 0 ? EVENT_INFO : EVENT_ERROR, 224, "deleted log files %u to %u (%u files)%s%s",
 	    bk->delete_mic, bk->delete_mac - 1, deleted, err < 0 ? ": " : "", err < 0 ? JetErrorString(err) : "");
 	return bk_leave(inst, err);
-}
-
-JET_ERR JET_API
-JetTruncateLog(void)
-{
-	return JetTruncateLogInstance(0);
 }
 
 /* ---- end ---- */
@@ -1300,21 +1229,13 @@ bk_end(struct jet_inst *inst, int normal, int truncate_done, JET_ERR why)
 	return downgraded;
 }
 
-JET_ERR JET_API
-JetEndExternalBackupInstance2(JET_INSTANCE instance, JET_GRBIT grbit)
+static JET_ERR
+bk_end_call(void *obj, JET_GRBIT grbit)
 {
-	if (bkclient_is_remote(instance)) return bkclient_end(instance, grbit);
-	struct jet_inst *inst;
+	struct jet_inst *inst = obj;
 	JET_GRBIT mode = grbit & (JET_bitBackupEndNormal | JET_bitBackupEndAbort);
 	JET_ERR err;
 
-	if (instance == 0 || instance == JET_instanceNil)
-		RET(instance_legacy(&instance));
-	if (mode != JET_bitBackupEndNormal && mode != JET_bitBackupEndAbort)
-		return JET_errInvalidParameter;
-	if (grbit & ~(JET_bitBackupEndNormal | JET_bitBackupEndAbort | JET_bitBackupTruncateDone))
-		return JET_errInvalidGrbit;
-	RET(instance_enter(instance, &inst));
 	pthread_mutex_lock(&inst->backup_lock);
 	if (inst->backup == NULL)
 		err = JET_errNoBackup;
@@ -1326,38 +1247,16 @@ JetEndExternalBackupInstance2(JET_INSTANCE instance, JET_GRBIT grbit)
 	return err;
 }
 
-JET_ERR JET_API
-JetEndExternalBackupInstance(JET_INSTANCE instance)
+static JET_ERR
+bk_stop(void *obj)
 {
-	return JetEndExternalBackupInstance2(instance, JET_bitBackupEndNormal);
-}
+	struct jet_inst *inst = obj;
 
-JET_ERR JET_API
-JetEndExternalBackup(void)
-{
-	return JetEndExternalBackupInstance2(0, JET_bitBackupEndNormal);
-}
-
-JET_ERR JET_API
-JetStopBackupInstance(JET_INSTANCE instance)
-{
-	if (bkclient_is_remote(instance)) return bkclient_stop(instance);
-	struct jet_inst *inst;
-
-	if (instance == 0 || instance == JET_instanceNil)
-		RET(instance_legacy(&instance));
-	RET(instance_enter(instance, &inst));
 	pthread_mutex_lock(&inst->backup_lock);
 	if (inst->backup != NULL)
 		inst->backup->stopped = 1;
 	pthread_mutex_unlock(&inst->backup_lock);
 	return JET_errSuccess;
-}
-
-JET_ERR JET_API
-JetStopBackup(void)
-{
-	return JetStopBackupInstance(0);
 }
 
 /* JetTerm with JET_bitTermStopBackup / Abrupt: the backup ends as aborted by the server. */
@@ -1371,3 +1270,18 @@ backup_term(struct jet_inst *inst)
 	}
 	pthread_mutex_unlock(&inst->backup_lock);
 }
+
+/* The local instance's backup calls (bkapi.c chooses them by the handle); obj is the struct jet_inst. */
+const struct bkapi_ops backup_ops = {
+	.begin = bk_begin,
+	.get_attach_info = bk_get_attach_info,
+	.open_file = bk_open_file,
+	.read_file = bk_read_file,
+	.read_file_at = bk_read_file_at,
+	.close_file = bk_close_file,
+	.get_log_info = bk_get_log_info,
+	.get_truncate_log_info = bk_get_truncate_log_info,
+	.truncate_log = bk_truncate_log,
+	.end = bk_end_call,
+	.stop = bk_stop,
+};

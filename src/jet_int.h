@@ -5,6 +5,27 @@
  * starts with its file's name (cache_get lives in cache.c, btree_seek in
  * btree.c, dbhdr_sig_make in dbhdr.c); static helpers may be shorter.
  *
+ * Layers, bottom to top (the one table is src/layers.txt, which
+ * tests/layers.test checks at make check; doc/design.md, "Layers").  A file
+ * calls its own layer and the layers below:
+ *
+ *   base        os crc32c page dbhdr event error handle
+ *   log         log                 (the WAL: the file layer asks it an LSN's generation)
+ *   file        dbfile snapshot     (database files and headers; a backup's kept images)
+ *   cache       cache
+ *   checkpoint  checkpoint
+ *   access      txn space
+ *   btree       btree
+ *   services    recovery backup     (JetInit runs recovery; JetTerm ends a backup)
+ *   api         instance session db table verify
+ *   backup-api  bkapi bkclient bksvc backupdir restore
+ *
+ * The allowed upward calls, all in src/layers.txt with why: instance.c calls
+ * bksvc_start and bksvc_stop (JetInit starts the backup service, JetTerm
+ * stops it; the service serves through the public backup calls of bkapi.c).
+ * The largest cycle of calls (instance, session, table, bkapi, bksvc) stays
+ * within the top two layers; the test fails above 6 files.
+ *
  * Lock order, outermost first:
  *
  *   inst->write_lock   (a session's transaction; serializes all data access)
@@ -472,6 +493,7 @@ JET_ERR backup_trailer_decode(const uint8_t *page, uint32_t page_size, struct bk
 void backup_term(struct jet_inst *inst);
 void backup_assume_copied(struct jet_inst *inst);
 int backup_running(struct jet_inst *inst);
+extern const struct bkapi_ops backup_ops;
 JET_ERR log_verify_path(const char *path, uint32_t gen, const struct jet_sig *sign, struct log_file_header *h);
 
 /* ---- restore.c ---- */
@@ -606,6 +628,32 @@ JET_API_PTR handle_new(enum handle_type type, void *obj);
 void *handle_get(enum handle_type type, JET_API_PTR h);
 void handle_free(JET_API_PTR h);
 
+/*
+ * ---- bkapi.c: the public external-backup calls ----
+ * One table of operations per kind of instance, chosen once per call by the
+ * handle: backup_ops (backup.c) for an instance of this process, obj its
+ * struct jet_inst; bkclient_ops (bkclient.c) for a remote one, obj its
+ * acquired connection, given back through leave.
+ */
+struct bkapi_ops {
+	JET_ERR (*begin)(void *obj, JET_GRBIT grbit);
+	JET_ERR (*get_attach_info)(void *obj, JET_PSTR szz, unsigned long cbMax, unsigned long *pcbActual);
+	JET_ERR (*open_file)(void *obj, JET_PCSTR szFileName, JET_HANDLE *phfFile, unsigned long *pulFileSizeLow,
+		unsigned long *pulFileSizeHigh);
+	JET_ERR (*read_file)(void *obj, JET_HANDLE hfFile, void *pv, unsigned long cb, unsigned long *pcbActual);
+	JET_ERR (*read_file_at)(void *obj, JET_HANDLE hfFile, unsigned long long ib, void *pv, unsigned long cb,
+		unsigned long *pcbActual);
+	JET_ERR (*close_file)(void *obj, JET_HANDLE hfFile);
+	JET_ERR (*get_log_info)(void *obj, JET_PSTR szz, unsigned long cbMax, unsigned long *pcbActual,
+		JET_LOGINFO *pLogInfo);
+	JET_ERR (*get_truncate_log_info)(void *obj, JET_PSTR szz, unsigned long cbMax, unsigned long *pcbActual);
+	JET_ERR (*truncate_log)(void *obj);
+	JET_ERR (*end)(void *obj, JET_GRBIT grbit);
+	JET_ERR (*stop)(void *obj);
+	void (*leave)(void *obj);	/* after each call (NULL: nothing to give back) */
+};
+JET_ERR bkapi_local(JET_INSTANCE instance, struct jet_inst **instp);
+
 /* ---- bkclient.c / bksvc.c: the backup service and its client (doc/protocol.md) ---- */
 #define BKPROTO_MAGIC 0x4B42464AU	/* the bytes "JFBK" */
 #define BKPROTO_VERSION 1
@@ -630,22 +678,8 @@ JET_ERR bksvc_start(struct jet_inst *inst);
 void bksvc_stop(struct jet_inst *inst);
 void bksvc_set_timeout_ms(int ms);	/* tests: the 30 s message / Hello / reply timeout */
 
-int bkclient_is_remote(JET_INSTANCE instance);
-JET_ERR bkclient_begin(JET_INSTANCE instance, JET_GRBIT grbit);
-JET_ERR bkclient_get_attach_info(JET_INSTANCE instance, JET_PSTR szz, unsigned long cbMax, unsigned long *pcbActual);
-JET_ERR bkclient_open_file(JET_INSTANCE instance, JET_PCSTR szFileName, JET_HANDLE *phfFile,
-	unsigned long *pulFileSizeLow, unsigned long *pulFileSizeHigh);
-JET_ERR bkclient_read_file(JET_INSTANCE instance, JET_HANDLE hfFile, void *pv, unsigned long cb,
-	unsigned long *pcbActual);
-JET_ERR bkclient_read_file_at(JET_INSTANCE instance, JET_HANDLE hfFile, unsigned long long ib, void *pv,
-	unsigned long cb, unsigned long *pcbActual);
-JET_ERR bkclient_close_file(JET_INSTANCE instance, JET_HANDLE hfFile);
-JET_ERR bkclient_get_log_info(JET_INSTANCE instance, JET_PSTR szz, unsigned long cbMax, unsigned long *pcbActual,
-	JET_LOGINFO *pLogInfo);
-JET_ERR bkclient_get_truncate_log_info(JET_INSTANCE instance, JET_PSTR szz, unsigned long cbMax,
-	unsigned long *pcbActual);
-JET_ERR bkclient_truncate_log(JET_INSTANCE instance);
-JET_ERR bkclient_end(JET_INSTANCE instance, JET_GRBIT grbit);
-JET_ERR bkclient_stop(JET_INSTANCE instance);
+struct bkconn;
+struct bkconn *bkclient_acquire(JET_INSTANCE instance);
+extern const struct bkapi_ops bkclient_ops;
 
 #endif
