@@ -69,7 +69,7 @@ dbfile_alloc(struct jet_inst *inst, const char *path)
 	}
 	db->inst = inst;
 	pthread_mutex_init(&db->hdr_lock, NULL);
-	pthread_mutex_init(&db->bk_io_lock, NULL);
+	olock_init(&db->bk_io_lock);
 	return db;
 }
 
@@ -80,7 +80,7 @@ dbfile_free(struct jet_db *db)
 		return;
 	os_close(db->file);
 	pthread_mutex_destroy(&db->hdr_lock);
-	pthread_mutex_destroy(&db->bk_io_lock);
+	olock_destroy(&db->bk_io_lock);
 	free(db->path);
 	free(db);
 }
@@ -136,7 +136,7 @@ err:
 	return err;
 }
 
-/* The file where a point-in-time backup keeps Begin images of the database's pages (backup.c). */
+/* The file where a point-in-time backup keeps Begin images of the database's pages (snapshot.c). */
 char *
 dbfile_spill_path(const char *path)
 {
@@ -307,9 +307,9 @@ dbfile_attach(struct jet_inst *inst, struct jet_db *db)
 	pthread_mutex_unlock(&db->hdr_lock);
 	if (err < 0)
 		return err;
-	pthread_mutex_lock(&inst->inst_lock);
+	olock_lock(&inst->inst_lock);
 	inst->dbs[db->dbid] = db;
-	pthread_mutex_unlock(&inst->inst_lock);
+	olock_unlock(&inst->inst_lock);
 	return JET_errSuccess;
 }
 
