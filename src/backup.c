@@ -844,13 +844,14 @@ bk_file(struct backup *bk, JET_HANDLE h)
 	return &bk->files[h - 1];
 }
 
-/* Reads database page pgno as the backup must see it (bk_io_lock held by the caller). */
+/* Reads database page pgno as the backup must see it: never torn (K1), so under bk_io_lock. */
 static JET_ERR
 bk_read_db_page(struct jet_db *db, uint32_t pgno, uint8_t *out)
 {
 	uint32_t ps = db->hdr.page_size;
 	JET_ERR err;
 
+	JET_ASSERT(db->inst, olock_held(&db->bk_io_lock));
 	RET(snapshot_read(db, pgno, out));
 	err = page_verify(out, ps, pgno);
 	if (err == JET_errPageNotInitialized)
@@ -864,9 +865,9 @@ bk_read_db_page(struct jet_db *db, uint32_t pgno, uint8_t *out)
 /*
  * Reads the longest run of whole database pages from pgno that fits in len,
  * lies within the backup's pgno_last and has no kept image, with one pread,
- * and verifies each page; bk_io_lock held.  Returns the bytes placed in out:
- * 0 if the run would be shorter than 2 pages (the caller goes page by page),
- * or a negative JET_ERR.
+ * and verifies each page; under bk_io_lock (K1).  Returns the bytes placed in
+ * out: 0 if the run would be shorter than 2 pages (the caller goes page by
+ * page), or a negative JET_ERR.
  */
 static JET_ERR
 bk_read_db_run(struct bk_file *f, uint32_t pgno, uint8_t *out, size_t len)
@@ -876,6 +877,7 @@ bk_read_db_run(struct bk_file *f, uint32_t pgno, uint8_t *out, size_t len)
 	size_t got;
 	JET_ERR err;
 
+	JET_ASSERT(db->inst, olock_held(&db->bk_io_lock));
 	if (snapshot_failed(db) < 0)
 		return 0;
 	while ((size_t)(m + 1) * ps <= len && pgno + m <= f->pgno_last && !snapshot_kept(db, pgno + m))
@@ -908,7 +910,7 @@ bk_read_db(struct backup *bk, struct bk_file *f, uint64_t off, uint8_t *out, siz
 
 	if ((page = malloc(ps)) == NULL)
 		return JET_errOutOfMemory;
-	pthread_mutex_lock(&db->bk_io_lock);
+	olock_lock(&db->bk_io_lock);
 	while (len > 0 && err >= 0) {
 		uint64_t k = off / ps;
 		size_t in = off % ps, n = ps - in < len ? ps - in : len;
@@ -940,7 +942,7 @@ bk_read_db(struct backup *bk, struct bk_file *f, uint64_t off, uint8_t *out, siz
 		off += n;
 		len -= n;
 	}
-	pthread_mutex_unlock(&db->bk_io_lock);
+	olock_unlock(&db->bk_io_lock);
 	free(page);
 	return err;
 }

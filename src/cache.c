@@ -130,11 +130,11 @@ cache_write_frame(struct cache *cache, struct frame *f, uint8_t *buf, uint64_t *
 	if (err >= 0) {
 		page_seal(buf, cache->page_size);
 		/* A backup reading the file must see whole pages, and its snapshot the old one. */
-		pthread_mutex_lock(&db->bk_io_lock);
+		olock_lock(&db->bk_io_lock);
 		err = snapshot_preserve(db, pgno);
 		if (err >= 0)
 			err = os_pwrite(db->file, buf, cache->page_size, page_offset(pgno, cache->page_size));
-		pthread_mutex_unlock(&db->bk_io_lock);
+		olock_unlock(&db->bk_io_lock);
 	}
 
 	pthread_mutex_lock(&cache->lock);

@@ -178,10 +178,11 @@ err:
 	return err;
 }
 
-/* Fills the attach list of ck from the instance (inst_lock held). */
+/* Fills the attach list of ck from the instance: inst->dbs needs inst_lock. */
 static JET_ERR
 checkpoint_collect_attach(struct jet_inst *inst, struct checkpoint_state *ck)
 {
+	JET_ASSERT(inst, olock_held(&inst->inst_lock));
 	ck->nattach = 0;
 	for (uint32_t i = 1; i <= JET_MAX_ATTACHED_DATABASES; i++) {
 		struct jet_db *db = inst->dbs[i];
@@ -265,7 +266,7 @@ checkpoint_run_locked(struct jet_inst *inst, int full)
 		return JET_errSuccess;
 	gen = log_gen_of(&inst->log, redo);
 
-	pthread_mutex_lock(&inst->inst_lock);
+	olock_lock(&inst->inst_lock);
 	for (uint32_t i = 1; i <= JET_MAX_ATTACHED_DATABASES; i++) {
 		struct jet_db *db = inst->dbs[i];
 		if (db == NULL)
@@ -280,7 +281,7 @@ checkpoint_run_locked(struct jet_inst *inst, int full)
 			err = JET_errSuccess;
 		pthread_mutex_unlock(&db->hdr_lock);
 		if (err < 0) {
-			pthread_mutex_unlock(&inst->inst_lock);
+			olock_unlock(&inst->inst_lock);
 			return err;
 		}
 	}
@@ -293,7 +294,7 @@ checkpoint_run_locked(struct jet_inst *inst, int full)
 		inst->ckpt = ck;
 	} else
 		checkpoint_state_free(&ck);
-	pthread_mutex_unlock(&inst->inst_lock);
+	olock_unlock(&inst->inst_lock);
 	if (err >= 0 && inst->p.circular)
 		checkpoint_delete_old_logs(inst, gen);
 	return err;

@@ -54,10 +54,10 @@ db_free_dbid(struct jet_inst *inst, uint32_t prefer)
 static void
 db_session_open(struct jet_session *s, struct jet_db *db)
 {
-	pthread_mutex_lock(&s->inst->inst_lock);
+	olock_lock(&s->inst->inst_lock);
 	s->db_open[db->dbid]++;
 	db->open_count++;
-	pthread_mutex_unlock(&s->inst->inst_lock);
+	olock_unlock(&s->inst->inst_lock);
 }
 
 JET_ERR JET_API
@@ -83,14 +83,14 @@ JetCreateDatabase(JET_SESID sesid, JET_PCSTR szFilename, JET_PCSTR szConnect, JE
 		goto out;
 	}
 	ERR(dbfile_realpath(szFilename, inst->p.create_path != 0, &path));
-	pthread_mutex_lock(&inst->inst_lock);
+	olock_lock(&inst->inst_lock);
 	if (dbfile_find_path(inst, path) != NULL)
 		err = JET_errDatabaseDuplicate;
 	else if ((dbid = db_free_dbid(inst, 1)) == 0)
 		err = JET_errTooManyAttachedDatabases;
 	else if (!(grbit & JET_bitDbOverwriteExisting) && os_exists(path))
 		err = JET_errFileAlreadyExists;
-	pthread_mutex_unlock(&inst->inst_lock);
+	olock_unlock(&inst->inst_lock);
 	if (err < 0)
 		goto out;
 	dbhdr_sig_make(&sign);
@@ -141,9 +141,9 @@ JetAttachDatabase(JET_SESID sesid, JET_PCSTR szFilename, JET_GRBIT grbit)
 		err = JET_errFileNotFound;
 		goto out;
 	}
-	pthread_mutex_lock(&inst->inst_lock);
+	olock_lock(&inst->inst_lock);
 	err = dbfile_find_path(inst, path) != NULL ? JET_wrnDatabaseAttached : JET_errSuccess;
-	pthread_mutex_unlock(&inst->inst_lock);
+	olock_unlock(&inst->inst_lock);
 	if (err != JET_errSuccess || inst->backup != NULL) {
 		if (err == JET_errSuccess)
 			err = JET_errBackupInProgress;
@@ -161,9 +161,9 @@ JetAttachDatabase(JET_SESID sesid, JET_PCSTR szFilename, JET_GRBIT grbit)
 		err = JET_errDatabaseDirtyShutdown;
 		goto out;
 	}
-	pthread_mutex_lock(&inst->inst_lock);
+	olock_lock(&inst->inst_lock);
 	dbid = db_free_dbid(inst, db->hdr.dbid);
-	pthread_mutex_unlock(&inst->inst_lock);
+	olock_unlock(&inst->inst_lock);
 	if (dbid == 0) {
 		err = JET_errTooManyAttachedDatabases;
 		goto out;
@@ -214,9 +214,9 @@ db_detach_one(struct jet_inst *inst, struct jet_db *db)
 		err = dbfile_write_header(db);
 	}
 	if (err >= 0) {
-		pthread_mutex_lock(&inst->inst_lock);
+		olock_lock(&inst->inst_lock);
 		inst->dbs[db->dbid] = NULL;
-		pthread_mutex_unlock(&inst->inst_lock);
+		olock_unlock(&inst->inst_lock);
 		cache_drop_db(db);
 		event_log(inst, EVENT_INFO, 327, "database %s detached", db->path);
 		dbfile_free(db);
@@ -268,9 +268,9 @@ JetOpenDatabase(JET_SESID sesid, JET_PCSTR szFilename, JET_PCSTR szConnect, JET_
 		return JET_errInvalidGrbit;
 	RET(session_enter(sesid, &s));
 	if ((err = dbfile_realpath(szFilename, 0, &path)) >= 0) {
-		pthread_mutex_lock(&s->inst->inst_lock);
+		olock_lock(&s->inst->inst_lock);
 		db = dbfile_find_path(s->inst, path);
-		pthread_mutex_unlock(&s->inst->inst_lock);
+		olock_unlock(&s->inst->inst_lock);
 		if (db == NULL)
 			err = JET_errDatabaseNotFound;
 		else {
@@ -298,10 +298,10 @@ JetCloseDatabase(JET_SESID sesid, JET_DBID dbid, JET_GRBIT grbit)
 		err = JET_errDatabaseInUse;
 	else {
 		struct jet_db *db = s->inst->dbs[dbid];
-		pthread_mutex_lock(&s->inst->inst_lock);
+		olock_lock(&s->inst->inst_lock);
 		s->db_open[dbid]--;
 		db->open_count--;
-		pthread_mutex_unlock(&s->inst->inst_lock);
+		olock_unlock(&s->inst->inst_lock);
 	}
 	session_leave(s);
 	return err;

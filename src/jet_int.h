@@ -65,6 +65,69 @@ static inline void put64(uint8_t *p, uint64_t v) { put32(p, (uint32_t)v); put32(
 typedef uint64_t lsn_t;		/* byte offset in the log stream; 0 = none */
 
 struct jet_inst;
+
+/* ---- error.c: the fatal path and preconditions ---- */
+JET_ERR error_fatal(struct jet_inst *inst, JET_ERR err, const char *what);
+#ifdef JET_DEBUG
+_Noreturn void error_assert_abort(const char *where, const char *cond);
+#endif
+
+/*
+ * JET_ASSERT(inst, cond): a precondition, in a function returning JET_ERR.
+ * Built with -DJET_DEBUG (configure --enable-debug), a false cond aborts
+ * with file:line and cond, so a debugger or core file shows the caller.
+ * Otherwise the instance goes down (error_fatal: event 1090, and every
+ * later call fails with JET_errInstanceUnavailable) and the function
+ * returns JET_errInternalError: code past a broken invariant must not go on
+ * to write pages.  inst may be NULL (no instance to take down).
+ */
+#define JET_STR_(x) #x
+#define JET_STR(x) JET_STR_(x)
+#ifdef JET_DEBUG
+#define JET_ASSERT(inst, cond) do { (void)(inst); \
+	if (!(cond)) error_assert_abort(__FILE__ ":" JET_STR(__LINE__), #cond); } while (0)
+#else
+#define JET_ASSERT(inst, cond) do { \
+	if (!(cond)) return error_fatal((inst), JET_errInternalError, __FILE__ ":" JET_STR(__LINE__) ": " #cond); \
+} while (0)
+#endif
+
+/*
+ * A mutex that knows which thread holds it, so that "lock held" is a checked
+ * precondition (JET_ASSERT(inst, olock_held(&l))): a pthread mutex cannot
+ * say who holds it.  owner is meaningful while held is set; only the holder
+ * changes either, so a thread sees itself as owner only while it holds it.
+ */
+struct olock {
+	pthread_mutex_t m;
+	_Atomic(pthread_t) owner;
+	atomic_int held;
+};
+
+static inline void olock_init(struct olock *l) { pthread_mutex_init(&l->m, NULL); atomic_init(&l->owner, pthread_self()); atomic_init(&l->held, 0); }
+static inline void olock_destroy(struct olock *l) { pthread_mutex_destroy(&l->m); }
+static inline void olock_lock(struct olock *l) { pthread_mutex_lock(&l->m); atomic_store(&l->owner, pthread_self()); atomic_store(&l->held, 1); }
+static inline void olock_unlock(struct olock *l) { atomic_store(&l->held, 0); pthread_mutex_unlock(&l->m); }
+static inline int olock_held(struct olock *l) { return atomic_load(&l->held) && pthread_equal(atomic_load(&l->owner), pthread_self()); }
+/* A condition wait gives the lock up meanwhile: so does its owner record. */
+static inline void olock_wait(pthread_cond_t *c, struct olock *l)
+{
+	atomic_store(&l->held, 0);
+	pthread_cond_wait(c, &l->m);
+	atomic_store(&l->owner, pthread_self());
+	atomic_store(&l->held, 1);
+}
+static inline int olock_timedwait(pthread_cond_t *c, struct olock *l, const struct timespec *ts)
+{
+	int rc;
+
+	atomic_store(&l->held, 0);
+	rc = pthread_cond_timedwait(c, &l->m, ts);
+	atomic_store(&l->owner, pthread_self());
+	atomic_store(&l->held, 1);
+	return rc;
+}
+
 struct jet_db;
 struct jet_session;
 struct frame;
@@ -384,7 +447,7 @@ struct jet_db {
 	uint32_t file_pages;		/* data pages the file has room for */
 	int open_count;			/* sessions that opened it */
 	lsn_t max_written_lsn;
-	pthread_mutex_t bk_io_lock;	/* page writes vs backup reads of the file */
+	struct olock bk_io_lock;	/* page writes vs backup reads of the file */
 	struct snapshot *snap;		/* point-in-time backup: kept images (snapshot.c) */
 };
 
@@ -574,7 +637,7 @@ struct jet_inst {
 	int backup_allowed;
 	JET_ERR unavailable;		/* a fatal error took the instance down */
 	pthread_mutex_t write_lock;
-	pthread_mutex_t inst_lock;
+	struct olock inst_lock;
 	pthread_cond_t inst_cond;
 	struct jet_db *dbs[JET_MAX_ATTACHED_DATABASES + 1];	/* by dbid */
 	struct cache cache;
@@ -597,7 +660,6 @@ struct jet_inst {
 };
 
 JET_ERR instance_enter(JET_INSTANCE instance, struct jet_inst **instp);
-void instance_fatal(struct jet_inst *inst, JET_ERR err, const char *what);
 JET_ERR instance_legacy(JET_INSTANCE *handlep);
 
 /* ---- session.c ---- */

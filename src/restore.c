@@ -880,7 +880,7 @@ rst_recover(struct restore *r, const char *sysdir, const char *logdir, uint32_t 
 		return err;
 	}
 	/* After a hard recovery the previous backups no longer chain (as ESE). */
-	pthread_mutex_lock(&in->inst_lock);
+	olock_lock(&in->inst_lock);
 	for (uint32_t i = 1; i <= JET_MAX_ATTACHED_DATABASES; i++) {
 		struct jet_db *db = in->dbs[i];
 		if (db == NULL)
@@ -889,7 +889,7 @@ rst_recover(struct restore *r, const char *sysdir, const char *logdir, uint32_t 
 			if (k != BK_FULL_CUR)
 				memset(&db->hdr.bk[k], 0, sizeof(db->hdr.bk[k]));
 	}
-	pthread_mutex_unlock(&in->inst_lock);
+	olock_unlock(&in->inst_lock);
 	return JetTerm(inst);
 }
 

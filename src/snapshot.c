@@ -84,7 +84,7 @@ snap_insert(struct snapshot *snap, uint32_t pgno, uint32_t slot)
 	return JET_errSuccess;
 }
 
-/* Before page pgno is overwritten (db->bk_io_lock held): keep its Begin image. */
+/* Before page pgno is overwritten: keep its Begin image (S2: under bk_io_lock). */
 JET_ERR
 snapshot_preserve(struct jet_db *db, uint32_t pgno)
 {
@@ -93,6 +93,7 @@ snapshot_preserve(struct jet_db *db, uint32_t pgno)
 	uint8_t *buf;
 	JET_ERR err;
 
+	JET_ASSERT(db->inst, olock_held(&db->bk_io_lock));
 	if (snap == NULL || snap->failed < 0 || pgno > snap->pgno_last || snap_find(snap, pgno) != NULL)
 		return JET_errSuccess;
 	if ((buf = malloc(ps)) == NULL)
@@ -112,15 +113,16 @@ snapshot_preserve(struct jet_db *db, uint32_t pgno)
 	return JET_errSuccess;
 }
 
+/* The backup ended or failed: its kept images and the spill file go. */
 void
 snapshot_free(struct jet_db *db)
 {
 	struct snapshot *snap;
 
-	pthread_mutex_lock(&db->bk_io_lock);
+	olock_lock(&db->bk_io_lock);
 	snap = db->snap;
 	db->snap = NULL;
-	pthread_mutex_unlock(&db->bk_io_lock);
+	olock_unlock(&db->bk_io_lock);
 	if (snap == NULL)
 		return;
 	os_close(snap->spill);
@@ -132,6 +134,7 @@ snapshot_free(struct jet_db *db)
 	free(snap);
 }
 
+/* At a point-in-time Begin (S1): an empty snapshot of pages 1..pgno_last, with a new spill file. */
 JET_ERR
 snapshot_create(struct jet_db *db, uint32_t pgno_last)
 {
@@ -150,32 +153,34 @@ snapshot_create(struct jet_db *db, uint32_t pgno_last)
 		free(snap);
 		return err;
 	}
-	pthread_mutex_lock(&db->bk_io_lock);
+	olock_lock(&db->bk_io_lock);
 	db->snap = snap;
-	pthread_mutex_unlock(&db->bk_io_lock);
+	olock_unlock(&db->bk_io_lock);
 	return JET_errSuccess;
 }
 
-/* Why the snapshot is void, or success (also with no snapshot); bk_io_lock held. */
+/* Why the snapshot is void, or success (also with no snapshot); S2: under bk_io_lock. */
 JET_ERR
 snapshot_failed(struct jet_db *db)
 {
+	JET_ASSERT(db->inst, olock_held(&db->bk_io_lock));
 	return db->snap != NULL && db->snap->failed < 0 ? db->snap->failed : JET_errSuccess;
 }
 
-/* Whether page pgno has a kept image; bk_io_lock held. */
+/* Whether page pgno has a kept image; S2: under bk_io_lock, which the caller checked with snapshot_failed. */
 int
 snapshot_kept(struct jet_db *db, uint32_t pgno)
 {
 	return db->snap != NULL && snap_find(db->snap, pgno) != NULL;
 }
 
-/* Reads page pgno as it was at Begin: its kept image, or the file; bk_io_lock held. */
+/* Reads page pgno as it was at Begin: its kept image, or the file; S2: under bk_io_lock. */
 JET_ERR
 snapshot_read(struct jet_db *db, uint32_t pgno, uint8_t *out)
 {
 	uint32_t ps = db->hdr.page_size, *slot;
 
+	JET_ASSERT(db->inst, olock_held(&db->bk_io_lock));
 	RET(snapshot_failed(db));
 	if (db->snap != NULL && (slot = snap_find(db->snap, pgno)) != NULL)
 		return os_pread(db->snap->spill, out, ps, (uint64_t)*slot * ps);
