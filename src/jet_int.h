@@ -38,6 +38,10 @@
  * The background thread (instance.c) takes only inst_lock, cache->lock and
  * log->lock, never write_lock, so a session never waits on I/O it did not
  * cause, except on a cache miss.
+ *
+ * inst_lock and each database's bk_io_lock are struct olock (below): they
+ * record their holder, so a function that needs one held says so with
+ * JET_ASSERT(inst, olock_held(...)) rather than in a comment.
  */
 #ifndef JET_INT_H
 #define JET_INT_H
