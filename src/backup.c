@@ -177,9 +177,9 @@ bk_cleanup(struct jet_inst *inst)
 		if (inst->dbs[i] != NULL)
 			snapshot_free(inst->dbs[i]);
 	}
-	pthread_mutex_lock(&inst->log.lock);
+	olock_lock(&inst->log.lock);
 	inst->log.min_gen_keep = 0;
-	pthread_mutex_unlock(&inst->log.lock);
+	olock_unlock(&inst->log.lock);
 	free(bk->copied);
 	free(bk);
 	inst->backup = NULL;
@@ -450,9 +450,9 @@ bk_begin(void *obj, JET_GRBIT grbit)
 	}
 	inst->backup = bk;
 	/* Keep every generation (circular logging) until the range is chosen. */
-	pthread_mutex_lock(&inst->log.lock);
+	olock_lock(&inst->log.lock);
 	inst->log.min_gen_keep = 1;
-	pthread_mutex_unlock(&inst->log.lock);
+	olock_unlock(&inst->log.lock);
 	for (uint32_t i = 1; i <= JET_MAX_ATTACHED_DATABASES; i++)
 		bk->dbs[i].in_session = !bk->full && inst->dbs[i] != NULL;
 	if (bk->pit) {
@@ -480,9 +480,9 @@ bk_begin(void *obj, JET_GRBIT grbit)
 		bk->copy_mic = bk_oldest_log(inst, &err);
 	}
 	if (err >= 0) {
-		pthread_mutex_lock(&inst->log.lock);
+		olock_lock(&inst->log.lock);
 		inst->log.min_gen_keep = bk->copy_mic;
-		pthread_mutex_unlock(&inst->log.lock);
+		olock_unlock(&inst->log.lock);
 		err = bk_log_phase(inst, BKP_BEGIN, 0, 0, NULL);
 	}
 	if (err < 0) {

@@ -251,14 +251,14 @@ checkpoint_run_locked(struct jet_inst *inst, int full)
 	int complete;
 	JET_ERR err;
 
-	pthread_mutex_lock(&log->lock);
+	olock_lock(&log->lock);
 	redo = log->append_lsn;
 	if (redo > log->fpi_horizon)
 		log->fpi_horizon = redo;
 	/* Commits appended before the redo point must be in the cache first. */
 	while (log->in_flight > 0)
-		pthread_cond_wait(&log->cond, &log->lock);
-	pthread_mutex_unlock(&log->lock);
+		olock_wait(&log->cond, &log->lock);
+	olock_unlock(&log->lock);
 	if (!full && redo == inst->ckpt.lsn)
 		return JET_errSuccess;
 	RET(cache_flush(inst, NULL, redo, &complete));

@@ -366,9 +366,9 @@ inst_bg_main(void *arg)
 		olock_unlock(&inst->inst_lock);
 
 		/* Lazy commits become durable within a tick. */
-		pthread_mutex_lock(&inst->log.lock);
+		olock_lock(&inst->log.lock);
 		append = inst->log.append_lsn;
-		pthread_mutex_unlock(&inst->log.lock);
+		olock_unlock(&inst->log.lock);
 		if (inst->log.enabled && log_flush_to(&inst->log, append) < 0)
 			(void)error_fatal(inst, JET_errLogWriteFail, "writing the log");
 
@@ -436,7 +436,7 @@ inst_init(struct jet_inst *inst, JET_GRBIT grbit)
 	inst->log.inst = inst;
 	inst->log.enabled = inst->p.recovery;
 	inst->log.file_size = (uint32_t)(inst->p.log_file_kb * 1024);
-	pthread_mutex_init(&inst->log.lock, NULL);
+	olock_init(&inst->log.lock);
 	pthread_cond_init(&inst->log.cond, NULL);
 	inst->unavailable = JET_errSuccess;
 	if (inst->p.recovery)
@@ -466,7 +466,7 @@ err:
 			inst->dbs[i] = NULL;
 		}
 	log_close(&inst->log);
-	pthread_mutex_destroy(&inst->log.lock);
+	olock_destroy(&inst->log.lock);
 	pthread_cond_destroy(&inst->log.cond);
 	cache_destroy(&inst->cache);
 	event_log(inst, EVENT_ERROR, 103, "instance failed to start: %s (%s, %ld)", JetErrorString(err),
@@ -620,7 +620,7 @@ JetTerm2(JET_INSTANCE instance, JET_GRBIT grbit)
 	}
 	event_log(inst, EVENT_INFO, 103, "instance stopped%s", abrupt ? " abruptly (the next start recovers)" : "");
 	log_close(&inst->log);
-	pthread_mutex_destroy(&inst->log.lock);
+	olock_destroy(&inst->log.lock);
 	pthread_cond_destroy(&inst->log.cond);
 	cache_destroy(&inst->cache);
 	inst_free(inst, instance);

@@ -39,9 +39,9 @@
  * log->lock, never write_lock, so a session never waits on I/O it did not
  * cause, except on a cache miss.
  *
- * inst_lock and each database's bk_io_lock are struct olock (below): they
- * record their holder, so a function that needs one held says so with
- * JET_ASSERT(inst, olock_held(...)) rather than in a comment.
+ * inst_lock, cache->lock, log->lock and each database's bk_io_lock are
+ * struct olock (below): they record their holder, so a function that needs
+ * one held says so with JET_ASSERT(inst, olock_held(...)), not a comment.
  */
 #ifndef JET_INT_H
 #define JET_INT_H
@@ -256,7 +256,7 @@ struct frame {
 };
 
 struct cache {
-	pthread_mutex_t lock;
+	struct olock lock;
 	pthread_cond_t cond;
 	struct frame *frames;
 	uint8_t *mem;
@@ -327,7 +327,7 @@ struct log_file_header {
 
 struct jet_log {
 	struct jet_inst *inst;
-	pthread_mutex_t lock;
+	struct olock lock;
 	pthread_cond_t cond;
 	int enabled;
 	os_file *cur;			/* <base>.log */

@@ -305,7 +305,7 @@ recovery_load_gens(struct jet_inst *inst, uint32_t from_gen)
 		}
 		if (os_open(p, OS_READ, &f) >= 0) {
 			if (log_header_read(f, &h) >= 0 && h.gen == gens[i]) {
-				pthread_mutex_lock(&inst->log.lock);
+				olock_lock(&inst->log.lock);
 				if (inst->log.ngens == inst->log.gens_cap) {
 					size_t ncap = inst->log.gens_cap ? inst->log.gens_cap * 2 : 64;
 					struct log_gen *g = realloc(inst->log.gens, ncap * sizeof(*g));
@@ -321,7 +321,7 @@ recovery_load_gens(struct jet_inst *inst, uint32_t from_gen)
 					inst->log.gens[inst->log.ngens].first_lsn = h.first_lsn;
 					inst->log.ngens++;
 				}
-				pthread_mutex_unlock(&inst->log.lock);
+				olock_unlock(&inst->log.lock);
 			}
 			os_close(f);
 		}
