@@ -395,10 +395,10 @@ log_snap(JET_INSTANCE h, struct log_snap *s)
 {
 	struct jet_log *log = &inst_struct(h)->log;
 
-	pthread_mutex_lock(&log->lock);
+	olock_lock(&log->lock);
 	/* The flusher updates cur_off and bytes_written outside the lock. */
 	while (log->flushing)
-		pthread_cond_wait(&log->cond, &log->lock);
+		olock_wait(&log->cond, &log->lock);
 	s->append = log->append_lsn;
 	s->flushed = log->flushed_lsn;
 	s->written = log->bytes_written;
@@ -406,7 +406,7 @@ log_snap(JET_INSTANCE h, struct log_snap *s)
 	s->gen = log->cur_gen;
 	s->cur_off = log->cur_off;
 	s->file_size = log->file_size;
-	pthread_mutex_unlock(&log->lock);
+	olock_unlock(&log->lock);
 }
 
 static double
@@ -888,11 +888,11 @@ rss_child(const char *dir, double mb)
 	{
 		struct jet_cache_stats { uint64_t hits, misses, writes; } cs;
 		struct cache *cache = &inst_struct(inst)->cache;
-		pthread_mutex_lock(&cache->lock);
+		olock_lock(&cache->lock);
 		cs.hits = cache->hits;
 		cs.misses = cache->misses;
 		cs.writes = cache->writes;
-		pthread_mutex_unlock(&cache->lock);
+		olock_unlock(&cache->lock);
 		child_row("  cache misses (page reads) during build + scan", "pages", (double)cs.misses, 0);
 		child_row("  cache page writes during build + scan", "pages", (double)cs.writes, 0);
 	}

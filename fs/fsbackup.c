@@ -109,7 +109,7 @@ struct fsb_slot {
 };
 
 struct fsbackup {
-	struct fsmutex lock;
+	struct olock lock;
 	pthread_cond_t changed;
 	struct source *src;
 	unsigned wait_ms;
@@ -245,7 +245,7 @@ fsb_call_begin_locked(struct fsbackup *b, struct fsb_call *call, const char *fmt
 {
 	va_list ap;
 
-	FS_REQUIRE(fsmutex_held(&b->lock), );
+	FS_REQUIRE(olock_held(&b->lock), );
 	va_start(ap, fmt);
 	vsnprintf(call->what, sizeof(call->what), fmt, ap);
 	va_end(ap);
@@ -257,7 +257,7 @@ fsb_call_begin_locked(struct fsbackup *b, struct fsb_call *call, const char *fmt
 static void
 fsb_call_end_locked(struct fsbackup *b, struct fsb_call *call)
 {
-	FS_REQUIRE(fsmutex_held(&b->lock), );
+	FS_REQUIRE(olock_held(&b->lock), );
 	for (struct fsb_call **p = &b->calls; *p != NULL; p = &(*p)->next)
 		if (*p == call) {
 			*p = call->next;
@@ -278,7 +278,7 @@ seconds_since(const struct timespec *since)
 static void
 fsb_call_failed_locked(struct fsbackup *b, const struct fsb_call *call, JET_ERR err)
 {
-	FS_REQUIRE(fsmutex_held(&b->lock), );
+	FS_REQUIRE(olock_held(&b->lock), );
 	if (err != JET_errDeviceTimeout && err != JET_errBackupAbortByServer)
 		return;
 	if (!b->lost && err == JET_errDeviceTimeout && b->src->timeout_s == 0)
@@ -335,7 +335,7 @@ fsbackup_new(struct source *src, unsigned wait_ms, int event_target, int with_ma
 
 	if (b == NULL)
 		return NULL;
-	fsmutex_init(&b->lock);
+	olock_init(&b->lock);
 	pthread_cond_init(&b->changed, NULL);
 	b->src = src;
 	b->wait_ms = wait_ms;
@@ -375,7 +375,7 @@ fsbackup_free(struct fsbackup *b)
 	if (b->src != NULL)
 		b->src->free(b->src);
 	pthread_cond_destroy(&b->changed);
-	fsmutex_destroy(&b->lock);
+	olock_destroy(&b->lock);
 	free(b);
 }
 
@@ -556,22 +556,22 @@ fsbackup_begin(struct fsbackup *b, enum fsb_kind kind)
 	JET_ERR err;
 	int rc;
 
-	fsmutex_lock(&b->lock);
+	olock_lock(&b->lock);
 	while (b->beginning)
-		fsmutex_wait(&b->changed, &b->lock, NULL);
+		olock_wait(&b->changed, &b->lock);
 	if (b->kind != FSB_NONE || b->ended) {
 		rc = b->kind == kind ? 0 : -EBUSY;
-		fsmutex_unlock(&b->lock);
+		olock_unlock(&b->lock);
 		return rc;
 	}
 	b->beginning = 1;
 	fsb_call_begin_locked(b, &call, "begin of a %s backup", kind_name(kind));
-	fsmutex_unlock(&b->lock);
+	olock_unlock(&b->lock);
 
 	memset(&info, 0, sizeof(info));
 	err = fsb_start(b, kind, &inst, &files, &n, &info, msg);
 
-	fsmutex_lock(&b->lock);
+	olock_lock(&b->lock);
 	fsb_call_end_locked(b, &call);
 	b->beginning = 0;
 	if (err < 0) {
@@ -598,7 +598,7 @@ fsbackup_begin(struct fsbackup *b, enum fsb_kind kind)
 		rc = 0;
 	}
 	pthread_cond_broadcast(&b->changed);
-	fsmutex_unlock(&b->lock);
+	olock_unlock(&b->lock);
 	if (rc == 0)
 		fsb_log(b, LOG_INFO, "%s backup begun on %s: %zu files, log generations %lu-%lu",
 		    kind == FSB_FULL ? "full" : "incremental", b->src->description, n, info.ulGenLow, info.ulGenHigh);
@@ -612,9 +612,9 @@ fsbackup_kind(struct fsbackup *b)
 {
 	enum fsb_kind k;
 
-	fsmutex_lock(&b->lock);
+	olock_lock(&b->lock);
 	k = b->kind;
-	fsmutex_unlock(&b->lock);
+	olock_unlock(&b->lock);
 	return k;
 }
 
@@ -649,15 +649,15 @@ fsb_close_locked(struct fsbackup *b, struct fsb_state *st)
 	struct fsb_call call;
 	JET_ERR err;
 
-	FS_REQUIRE(fsmutex_held(&b->lock), );
+	FS_REQUIRE(olock_held(&b->lock), );
 	if (!st->open || st->readers != 0 || st->closing)
 		return;
 	st->open = 0;
 	st->closing = 1;
 	fsb_call_begin_locked(b, &call, "close of %s", name);
-	fsmutex_unlock(&b->lock);
+	olock_unlock(&b->lock);
 	err = JetCloseFileInstance(b->inst, st->handle);
-	fsmutex_lock(&b->lock);
+	olock_lock(&b->lock);
 	fsb_call_end_locked(b, &call);
 	st->closing = 0;
 	b->nopen--;	/* only now: the engine's count of open files is what FSB_OPEN_MAX bounds */
@@ -685,7 +685,7 @@ fsb_record_failure_locked(struct fsbackup *b, struct fsb_state *st, JET_ERR err,
 {
 	const struct fsb_file *f = &b->files[file_index_of(b, st)];
 
-	FS_REQUIRE(fsmutex_held(&b->lock), );
+	FS_REQUIRE(olock_held(&b->lock), );
 	/* As ESE, the engine ends its backup at a failed log read: say so, not "No backup in progress". */
 	if (err == JET_errNoBackup && what == NULL && b->failed_reads > 0)
 		what = "the instance ended the backup at the first failed read";
@@ -713,7 +713,7 @@ fsb_record_failure_locked(struct fsbackup *b, struct fsb_state *st, JET_ERR err,
 static ssize_t
 fsb_account_locked(struct fsbackup *b, struct fsb_state *st, uint64_t off, size_t n)
 {
-	FS_REQUIRE(fsmutex_held(&b->lock), -EIO);
+	FS_REQUIRE(olock_held(&b->lock), -EIO);
 	if (ranges_add(&st->covered, off, off + n) < 0) {
 		fsb_record_failure_locked(b, st, JET_errOutOfMemory, off, n, NULL);
 		return -EIO;
@@ -745,11 +745,11 @@ fsb_read(struct fsbackup *b, size_t i, void *buf, size_t n, uint64_t off, int se
 	if (n > f->size - off)
 		n = (size_t)(f->size - off);
 
-	fsmutex_lock(&b->lock);
+	olock_lock(&b->lock);
 	while (!b->ended && !b->lost && st->error == JET_errSuccess && !st->open) {
 		unsigned long lo, hi;
 		if (st->opening || st->closing || b->truncating) {
-			fsmutex_wait(&b->changed, &b->lock, NULL);
+			olock_wait(&b->changed, &b->lock);
 			continue;
 		}
 		fsb_make_room_locked(b);
@@ -758,15 +758,15 @@ fsb_read(struct fsbackup *b, size_t i, void *buf, size_t n, uint64_t off, int se
 		if (b->nopen >= FSB_OPEN_MAX) {
 			fsb_record_failure_locked(b, st, JET_errOutOfFileHandles, off, n,
 			    "too many files are being read at once");
-			fsmutex_unlock(&b->lock);
+			olock_unlock(&b->lock);
 			return -EIO;
 		}
 		st->opening = 1;
 		b->nopen++;
 		fsb_call_begin_locked(b, &call, "open of %s", f->name);
-		fsmutex_unlock(&b->lock);
+		olock_unlock(&b->lock);
 		err = JetOpenFileInstance(b->inst, f->source_name, &h, &lo, &hi);
-		fsmutex_lock(&b->lock);
+		olock_lock(&b->lock);
 		fsb_call_end_locked(b, &call);
 		st->opening = 0;
 		pthread_cond_broadcast(&b->changed);
@@ -774,7 +774,7 @@ fsb_read(struct fsbackup *b, size_t i, void *buf, size_t n, uint64_t off, int se
 			b->nopen--;
 			fsb_call_failed_locked(b, &call, err);
 			fsb_record_failure_locked(b, st, err, off, n, NULL);
-			fsmutex_unlock(&b->lock);
+			olock_unlock(&b->lock);
 			return -EIO;
 		}
 		st->handle = h;
@@ -784,17 +784,17 @@ fsb_read(struct fsbackup *b, size_t i, void *buf, size_t n, uint64_t off, int se
 		fsb_record_failure_locked(b, st, b->lost ? JET_errBackupAbortByServer :
 		    st->error != JET_errSuccess ? st->error : JET_errNoBackup, off, n,
 		    b->ended ? "the backup has ended" : NULL);
-		fsmutex_unlock(&b->lock);
+		olock_unlock(&b->lock);
 		return -EIO;
 	}
 	st->readers++;
 	h = st->handle;
 	fsb_call_begin_locked(b, &call, "read of %s at %llu (+%zu)", f->name, (unsigned long long)off, n);
-	fsmutex_unlock(&b->lock);
+	olock_unlock(&b->lock);
 
 	err = JetfsReadFileAt(b->inst, h, off, buf, (unsigned long)n, &got);
 
-	fsmutex_lock(&b->lock);
+	olock_lock(&b->lock);
 	fsb_call_end_locked(b, &call);
 	st->readers--;
 	if (err < 0)
@@ -810,7 +810,7 @@ fsb_read(struct fsbackup *b, size_t i, void *buf, size_t n, uint64_t off, int se
 		if (off + n == f->size)
 			fsb_close_locked(b, st);
 	}
-	fsmutex_unlock(&b->lock);
+	olock_unlock(&b->lock);
 	return rc;
 }
 
@@ -838,9 +838,9 @@ fsb_read_ahead(struct fsbackup *b, size_t i, void *buf, size_t n, uint64_t off)
 	struct fsb_slot *sl, *lru = NULL;
 	ssize_t rc;
 
-	fsmutex_lock(&b->lock);
+	olock_lock(&b->lock);
 	if (b->ended || b->lost || b->state[i].error != JET_errSuccess) {
-		fsmutex_unlock(&b->lock);
+		olock_unlock(&b->lock);
 		return -EAGAIN;	/* fsb_read fails it, and records why */
 	}
 	if ((sl = fsb_slot_find_locked(b, i, n, off)) == NULL) {
@@ -848,7 +848,7 @@ fsb_read_ahead(struct fsbackup *b, size_t i, void *buf, size_t n, uint64_t off)
 			if (!b->slots[k].filling && (lru == NULL || b->slots[k].used < lru->used))
 				lru = &b->slots[k];
 		if (lru == NULL || (lru->data == NULL && (lru->data = malloc(b->readahead)) == NULL)) {
-			fsmutex_unlock(&b->lock);
+			olock_unlock(&b->lock);
 			return -EAGAIN;
 		}
 		sl = lru;
@@ -856,13 +856,13 @@ fsb_read_ahead(struct fsbackup *b, size_t i, void *buf, size_t n, uint64_t off)
 		sl->file = i;
 		sl->off = off;
 		sl->len = 0;
-		fsmutex_unlock(&b->lock);
+		olock_unlock(&b->lock);
 		rc = fsb_read(b, i, sl->data, (size_t)(f->size - off < b->readahead ? f->size - off : b->readahead),
 		    off, 0);
-		fsmutex_lock(&b->lock);
+		olock_lock(&b->lock);
 		sl->filling = 0;
 		if (rc < 0) {
-			fsmutex_unlock(&b->lock);
+			olock_unlock(&b->lock);
 			return rc;
 		}
 		sl->len = (size_t)rc;
@@ -870,7 +870,7 @@ fsb_read_ahead(struct fsbackup *b, size_t i, void *buf, size_t n, uint64_t off)
 	sl->used = ++b->slot_clock;
 	memcpy(buf, sl->data + (off - sl->off), n);
 	rc = fsb_account_locked(b, &b->state[i], off, n);
-	fsmutex_unlock(&b->lock);
+	olock_unlock(&b->lock);
 	return rc;
 }
 
@@ -934,7 +934,7 @@ fsb_incomplete_locked(struct fsbackup *b, char *why, size_t cb)
 {
 	size_t unread = 0, first = 0;
 
-	FS_REQUIRE(fsmutex_held(&b->lock), "internal error: the backup's lock is not held");
+	FS_REQUIRE(olock_held(&b->lock), "internal error: the backup's lock is not held");
 	if (b->kind == FSB_NONE)
 		return "no backup has begun";
 	if (b->lost)
@@ -986,13 +986,13 @@ fsb_truncate_candidates_locked(struct fsbackup *b, char *msg, size_t cb)
 
 	/* The caller reports msg when the precondition fails too. */
 	snprintf(msg, cb, "internal error: the backup's lock is not held");
-	FS_REQUIRE(fsmutex_held(&b->lock), NULL);
+	FS_REQUIRE(olock_held(&b->lock), NULL);
 	fsb_call_begin_locked(b, &call, "listing of the logs to truncate");
-	fsmutex_unlock(&b->lock);
+	olock_unlock(&b->lock);
 	err = JetGetTruncateLogInfoInstance(b->inst, NULL, 0, &need);
 	if (err >= 0 && (list = calloc(1, need + 2)) != NULL)
 		err = JetGetTruncateLogInfoInstance(b->inst, list, need + 2, &need);
-	fsmutex_lock(&b->lock);
+	olock_lock(&b->lock);
 	fsb_call_end_locked(b, &call);
 	if (err < 0)
 		fsb_call_failed_locked(b, &call, err);
@@ -1043,7 +1043,7 @@ fsbackup_truncate(struct fsbackup *b)
 	JET_ERR err;
 	int rc = 0;
 
-	fsmutex_lock(&b->lock);
+	olock_lock(&b->lock);
 	if (b->truncated)
 		goto out;
 	if (b->truncating) {
@@ -1073,9 +1073,9 @@ fsbackup_truncate(struct fsbackup *b)
 		goto refused;
 	}
 	fsb_call_begin_locked(b, &call, "truncation of the logs");
-	fsmutex_unlock(&b->lock);
+	olock_unlock(&b->lock);
 	err = JetTruncateLogInstance(b->inst);
-	fsmutex_lock(&b->lock);
+	olock_lock(&b->lock);
 	fsb_call_end_locked(b, &call);
 	if (err < 0) {
 		fsb_call_failed_locked(b, &call, err);
@@ -1093,12 +1093,12 @@ done:
 	b->truncating = 0;
 	pthread_cond_broadcast(&b->changed);
 out:
-	fsmutex_unlock(&b->lock);
+	olock_unlock(&b->lock);
 	return rc;
 refused:
 	snprintf(b->last_error, sizeof(b->last_error), "truncation refused: %s", refusal);
 	fsb_log(b, LOG_WARNING, "%s", b->last_error);
-	fsmutex_unlock(&b->lock);
+	olock_unlock(&b->lock);
 	return -EPERM;
 }
 
@@ -1166,7 +1166,7 @@ fsbackup_status_text(struct fsbackup *b)
 	const char *refusal;
 	uint64_t total = 0, covered = 0;
 
-	fsmutex_lock(&b->lock);
+	olock_lock(&b->lock);
 	text_add(&t, "source: %s\n", b->src->description);
 	text_add(&t, "backup: %s%s\n", kind_name(b->kind), b->ended ? " (ended)" : "");
 	if (b->begin_error[0])
@@ -1238,7 +1238,7 @@ fsbackup_status_text(struct fsbackup *b)
 		text_add(&t, "on unmount: end normal (the backup is recorded in the database headers)\n");
 	else
 		text_add(&t, "on unmount: end abort (%s)\n", refusal);
-	fsmutex_unlock(&b->lock);
+	olock_unlock(&b->lock);
 	return text_done(&t);
 }
 
@@ -1250,7 +1250,7 @@ fsbackup_truncate_text(struct fsbackup *b)
 	const char *refusal;
 	char *lines;
 
-	fsmutex_lock(&b->lock);
+	olock_lock(&b->lock);
 	if (b->kind == FSB_NONE || b->ended) {
 		text_add(&t, "no backup is running: nothing to truncate\n");
 	} else if (b->truncated) {
@@ -1265,7 +1265,7 @@ fsbackup_truncate_text(struct fsbackup *b)
 			text_add(&t, "would truncate:\n%s", *lines ? lines : "(none)\n");
 		free(lines);
 	}
-	fsmutex_unlock(&b->lock);
+	olock_unlock(&b->lock);
 	return text_done(&t);
 }
 
@@ -1281,9 +1281,9 @@ fsbackup_end(struct fsbackup *b)
 	unsigned long grbit;
 	JET_ERR err;
 
-	fsmutex_lock(&b->lock);
+	olock_lock(&b->lock);
 	while (b->beginning)
-		fsmutex_wait(&b->changed, &b->lock, NULL);
+		olock_wait(&b->changed, &b->lock);
 	if (b->ended || b->kind == FSB_NONE) {
 		if (!b->ended && b->begin_error[0] != '\0') {
 			/* A backup was asked for and none was taken: that is no success (exit 2, not 0). */
@@ -1297,7 +1297,7 @@ fsbackup_end(struct fsbackup *b)
 		}
 		b->ended = 1;
 		grbit = b->end_grbit;
-		fsmutex_unlock(&b->lock);
+		olock_unlock(&b->lock);
 		return grbit;
 	}
 	refusal = fsb_incomplete_locked(b, why, sizeof(why));
@@ -1310,9 +1310,9 @@ fsbackup_end(struct fsbackup *b)
 	if ((refusal = fsb_incomplete_locked(b, why, sizeof(why))) != NULL)
 		grbit = JET_bitBackupEndAbort;
 	fsb_call_begin_locked(b, &call, "end of the backup");
-	fsmutex_unlock(&b->lock);
+	olock_unlock(&b->lock);
 	err = JetEndExternalBackupInstance2(b->inst, grbit);
-	fsmutex_lock(&b->lock);
+	olock_lock(&b->lock);
 	fsb_call_end_locked(b, &call);
 	lost_before = b->lost;
 	if (err < 0)
@@ -1339,7 +1339,7 @@ fsbackup_end(struct fsbackup *b)
 	}
 	b->end_grbit = grbit;
 	fsb_log(b, grbit == JET_bitBackupEndNormal ? LOG_INFO : LOG_WARNING, "backup ended: %s", b->end_outcome);
-	fsmutex_unlock(&b->lock);
+	olock_unlock(&b->lock);
 	return grbit;
 }
 
@@ -1348,7 +1348,7 @@ fsbackup_interrupt(struct fsbackup *b)
 {
 	const struct fsb_call *oldest = NULL;
 
-	fsmutex_lock(&b->lock);
+	olock_lock(&b->lock);
 	for (const struct fsb_call *c = b->calls; c != NULL; c = c->next)
 		oldest = c;
 	if (oldest != NULL && b->kind != FSB_NONE && !b->ended) {
@@ -1359,5 +1359,5 @@ fsbackup_interrupt(struct fsbackup *b)
 		fsb_log(b, LOG_WARNING, "%s: closing the connection (the instance aborts the backup)", b->lost_why);
 		JetfsBreakBackup(b->inst);
 	}
-	fsmutex_unlock(&b->lock);
+	olock_unlock(&b->lock);
 }

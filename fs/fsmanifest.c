@@ -48,7 +48,7 @@
 #define FSM_PENDING_WAIT_MS 2000
 
 struct fsm_file {
-	struct fsmutex lock;
+	struct olock lock;
 	pthread_cond_t advanced;	/* hashed moved on */
 	struct manifest_hash *hash;	/* NULL before the first byte and once done */
 	uint64_t hashed;
@@ -66,7 +66,7 @@ struct fsmanifest {
 	uint64_t size;
 	atomic_size_t nhashed;
 	atomic_uint_fast64_t reread;
-	struct fsmutex text_lock;
+	struct olock text_lock;
 	char *text;
 };
 
@@ -85,9 +85,9 @@ fsmanifest_new(const struct fsb_file *files, size_t n, fsm_read_fn read, void *c
 	m->ctx = ctx;
 	atomic_init(&m->nhashed, 0);
 	atomic_init(&m->reread, 0);
-	fsmutex_init(&m->text_lock);
+	olock_init(&m->text_lock);
 	for (size_t i = 0; i < n; i++) {
-		fsmutex_init(&m->f[i].lock);
+		olock_init(&m->f[i].lock);
 		pthread_cond_init(&m->f[i].advanced, NULL);
 		m->size += manifest_line_size(files[i].name);
 	}
@@ -102,9 +102,9 @@ fsmanifest_free(struct fsmanifest *m)
 	for (size_t i = 0; i < m->n; i++) {
 		manifest_hash_free(m->f[i].hash);
 		pthread_cond_destroy(&m->f[i].advanced);
-		fsmutex_destroy(&m->f[i].lock);
+		olock_destroy(&m->f[i].lock);
 	}
-	fsmutex_destroy(&m->text_lock);
+	olock_destroy(&m->text_lock);
 	free(m->f);
 	free(m->text);
 	free(m);
@@ -138,7 +138,7 @@ fsm_advance(struct fsmanifest *m, size_t i, const void *buf, size_t n)
 {
 	struct fsm_file *f = &m->f[i];
 
-	FS_REQUIRE(fsmutex_held(&f->lock), -EIO);
+	FS_REQUIRE(olock_held(&f->lock), -EIO);
 	if (f->hash == NULL && (f->hash = manifest_hash_new()) == NULL)
 		return -ENOMEM;
 	if (manifest_hash_update(f->hash, buf, n) < 0)
@@ -164,7 +164,7 @@ fsm_hash_through(struct fsmanifest *m, size_t i, uint64_t end)
 	char *buf;
 	int rc = 0;
 
-	FS_REQUIRE(fsmutex_held(&f->lock), -EIO);
+	FS_REQUIRE(olock_held(&f->lock), -EIO);
 	if (f->hashed >= end)
 		return 0;
 	if ((buf = malloc(FSM_CHUNK)) == NULL)
@@ -188,12 +188,12 @@ fsmanifest_served(struct fsmanifest *m, size_t i, const void *buf, size_t n, uin
 	if (m == NULL || i >= m->n)
 		return;
 	f = &m->f[i];
-	fsmutex_lock(&f->lock);
+	olock_lock(&f->lock);
 	if (!f->done && off > f->hashed && off <= f->hashed + FSM_GAP_MAX) {
 		struct timespec soon = fsm_deadline(FSM_WAIT_MS), late = fsm_deadline(FSM_PENDING_WAIT_MS);
 		/* Another read still pending may be the one in front (M1, M3). */
 		while (!f->done && off > f->hashed &&
-		    fsmutex_wait(&f->advanced, &f->lock, f->pending > 1 ? &late : &soon) == 0)
+		    olock_timedwait(&f->advanced, &f->lock, f->pending > 1 ? &late : &soon) == 0)
 			;
 	}
 	/* M1: a gap that is too far ahead is left to the manifest's read. */
@@ -206,7 +206,7 @@ fsmanifest_served(struct fsmanifest *m, size_t i, const void *buf, size_t n, uin
 	if (f->pending > 0)
 		f->pending--;
 	pthread_cond_broadcast(&f->advanced);
-	fsmutex_unlock(&f->lock);
+	olock_unlock(&f->lock);
 }
 
 void
@@ -214,9 +214,9 @@ fsmanifest_pending(struct fsmanifest *m, size_t i)
 {
 	if (m == NULL || i >= m->n)
 		return;
-	fsmutex_lock(&m->f[i].lock);
+	olock_lock(&m->f[i].lock);
 	m->f[i].pending++;
-	fsmutex_unlock(&m->f[i].lock);
+	olock_unlock(&m->f[i].lock);
 }
 
 /* Finishes every hash and makes the text once (M4). */
@@ -226,13 +226,13 @@ fsm_make_text(struct fsmanifest *m)
 	char *text, *p;
 	int rc = 0;
 
-	FS_REQUIRE(fsmutex_held(&m->text_lock), -EIO);
+	FS_REQUIRE(olock_held(&m->text_lock), -EIO);
 	for (size_t i = 0; i < m->n && rc == 0; i++) {
 		struct timespec until = fsm_deadline(FSM_PENDING_WAIT_MS);
-		fsmutex_lock(&m->f[i].lock);
+		olock_lock(&m->f[i].lock);
 		/* M3 */
 		while (!m->f[i].done && m->f[i].pending > 0 &&
-		    fsmutex_wait(&m->f[i].advanced, &m->f[i].lock, &until) == 0)
+		    olock_timedwait(&m->f[i].advanced, &m->f[i].lock, &until) == 0)
 			;
 		/* A chunk at a time, so a tool reading this file waits at most one chunk. */
 		while (rc == 0 && !m->f[i].done) {
@@ -240,10 +240,10 @@ fsm_make_text(struct fsmanifest *m)
 			rc = fsm_hash_through(m, i, end < m->files[i].size ? end : m->files[i].size);
 			if (m->files[i].size == 0 && rc == 0)
 				rc = fsm_advance(m, i, "", 0);
-			fsmutex_unlock(&m->f[i].lock);
-			fsmutex_lock(&m->f[i].lock);
+			olock_unlock(&m->f[i].lock);
+			olock_lock(&m->f[i].lock);
 		}
-		fsmutex_unlock(&m->f[i].lock);
+		olock_unlock(&m->f[i].lock);
 	}
 	if (rc < 0)
 		return rc;
@@ -262,10 +262,10 @@ fsmanifest_read(struct fsmanifest *m, void *buf, size_t n, uint64_t off)
 {
 	int rc = 0;
 
-	fsmutex_lock(&m->text_lock);
+	olock_lock(&m->text_lock);
 	if (m->text == NULL)
 		rc = fsm_make_text(m);
-	fsmutex_unlock(&m->text_lock);
+	olock_unlock(&m->text_lock);
 	if (rc < 0)
 		return -EIO;
 	if (off >= m->size)

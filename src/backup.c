@@ -1,7 +1,7 @@
 /*
  * backup.c -- ESE's external backup state machine (JetBeginExternalBackup ...
- * JetEndExternalBackup), point-in-time snapshots, and the streamed database
- * format.
+ * JetEndExternalBackup) of the local instance (bkapi.c dispatches to it), and
+ * the streamed database format.
  *
  * STREAMED DATABASE (what JetReadFile returns for a database; ESE's layout):
  *   file pages 0 and 1: a copy of the database header taken at open (Begin in
@@ -30,10 +30,8 @@
  *      closed by JetGetLogInfo, after every database was read, repair it.
  *  K2. Point-in-time mode: at Begin no transaction runs (write lock), every
  *      page is on disk and synced, and from then on the first write of a page
- *      (up to the Begin pgno_last) after Begin first copies the Begin image
- *      to the spill file; backup reads take that image if there is one.  So
- *      every read sees the Begin state.  Kept images: one per page written
- *      during the backup, on disk; the index is 8 bytes per kept page.
+ *      keeps its Begin image in the database's snapshot (snapshot.c, S1-S4);
+ *      backup reads go through it, so every read sees the Begin state.
  *  K3. Circular logging never deletes a log a running backup lists.
  *      Truncation runs only once every listed log was read to its end, never
  *      deletes a generation at or above the checkpoint, and in point-in-time
@@ -55,18 +53,6 @@
 #define BK_ALIGN 4096
 
 enum bk_state { BK_DATABASES = 1, BK_LOGS = 2 };
-
-/* Point-in-time snapshot of one database: Begin images of overwritten pages. */
-struct bk_snap {
-	uint32_t pgno_last;
-	char *spill_path;
-	os_file *spill;
-	uint32_t nkept;
-	uint32_t *keys;			/* open addressing: pgno (0 = empty) */
-	uint32_t *slots;		/* spill slot of keys[i] */
-	uint32_t cap;
-	JET_ERR failed;			/* an image could not be kept: the snapshot is void */
-};
 
 struct bk_file {
 	int used;
@@ -156,126 +142,6 @@ backup_trailer_decode(const uint8_t *page, uint32_t ps, struct bk_trailer *t)
 	return JET_errSuccess;
 }
 
-/* ---- point-in-time snapshots ---- */
-
-static uint32_t *
-snap_find(struct bk_snap *snap, uint32_t pgno)
-{
-	uint32_t i;
-
-	if (snap->cap == 0)
-		return NULL;
-	for (i = (pgno * 2654435761U) & (snap->cap - 1); snap->keys[i] != 0; i = (i + 1) & (snap->cap - 1))
-		if (snap->keys[i] == pgno)
-			return &snap->slots[i];
-	return NULL;
-}
-
-static JET_ERR
-snap_insert(struct bk_snap *snap, uint32_t pgno, uint32_t slot)
-{
-	uint32_t i;
-
-	if ((snap->nkept + 1) * 2 > snap->cap) {
-		uint32_t ncap = snap->cap ? snap->cap * 2 : 1024, *ok = snap->keys, *os = snap->slots, ocap = snap->cap;
-		if ((snap->keys = calloc(ncap, sizeof(uint32_t))) == NULL ||
-		    (snap->slots = calloc(ncap, sizeof(uint32_t))) == NULL) {
-			free(snap->keys);
-			snap->keys = ok;
-			snap->slots = os;
-			return JET_errOutOfMemory;
-		}
-		snap->cap = ncap;
-		for (uint32_t j = 0; j < ocap; j++)
-			if (ok[j] != 0) {
-				for (i = (ok[j] * 2654435761U) & (ncap - 1); snap->keys[i] != 0; i = (i + 1) & (ncap - 1))
-					;
-				snap->keys[i] = ok[j];
-				snap->slots[i] = os[j];
-			}
-		free(ok);
-		free(os);
-	}
-	for (i = (pgno * 2654435761U) & (snap->cap - 1); snap->keys[i] != 0; i = (i + 1) & (snap->cap - 1))
-		;
-	snap->keys[i] = pgno;
-	snap->slots[i] = slot;
-	snap->nkept++;
-	return JET_errSuccess;
-}
-
-/* Before page pgno is overwritten (db->bk_io_lock held): keep its Begin image. */
-JET_ERR
-backup_preserve(struct jet_db *db, uint32_t pgno)
-{
-	struct bk_snap *snap = db->snap;
-	uint32_t ps = db->hdr.page_size;
-	uint8_t *buf;
-	JET_ERR err;
-
-	if (snap == NULL || snap->failed < 0 || pgno > snap->pgno_last || snap_find(snap, pgno) != NULL)
-		return JET_errSuccess;
-	if ((buf = malloc(ps)) == NULL)
-		return JET_errOutOfMemory;
-	err = cache_read_page_disk(db, pgno, buf);
-	if (err >= 0)
-		err = os_pwrite(snap->spill, buf, ps, (uint64_t)snap->nkept * ps);
-	if (err >= 0)
-		err = snap_insert(snap, pgno, snap->nkept);
-	free(buf);
-	if (err < 0) {
-		/* The backup fails, never the live write: its reads now return the error. */
-		event_log(db->inst, EVENT_ERROR, 218, "%s: cannot keep the backup image of page %u (%s): the backup fails",
-		    db->path, pgno, JetErrorString(err));
-		snap->failed = err;
-	}
-	return JET_errSuccess;
-}
-
-static void
-snap_free(struct jet_db *db)
-{
-	struct bk_snap *snap;
-
-	pthread_mutex_lock(&db->bk_io_lock);
-	snap = db->snap;
-	db->snap = NULL;
-	pthread_mutex_unlock(&db->bk_io_lock);
-	if (snap == NULL)
-		return;
-	os_close(snap->spill);
-	if (snap->spill_path != NULL)
-		os_unlink(snap->spill_path);
-	free(snap->spill_path);
-	free(snap->keys);
-	free(snap->slots);
-	free(snap);
-}
-
-static JET_ERR
-snap_create(struct jet_db *db, uint32_t pgno_last)
-{
-	struct bk_snap *snap = calloc(1, sizeof(*snap));
-	JET_ERR err;
-
-	if (snap == NULL || (snap->spill_path = db_spill_path(db->path)) == NULL) {
-		free(snap);
-		return JET_errOutOfMemory;
-	}
-	snap->pgno_last = pgno_last;
-	if (os_exists(snap->spill_path))
-		os_unlink(snap->spill_path);
-	if ((err = os_open(snap->spill_path, OS_WRITE | OS_CREATE | OS_EXCL, &snap->spill)) < 0) {
-		free(snap->spill_path);
-		free(snap);
-		return err;
-	}
-	pthread_mutex_lock(&db->bk_io_lock);
-	db->snap = snap;
-	pthread_mutex_unlock(&db->bk_io_lock);
-	return JET_errSuccess;
-}
-
 /* ---- entry and cleanup ---- */
 
 int
@@ -309,11 +175,11 @@ bk_cleanup(struct jet_inst *inst)
 	for (uint32_t i = 1; i <= JET_MAX_ATTACHED_DATABASES; i++) {
 		free(bk->dbs[i].hdr);
 		if (inst->dbs[i] != NULL)
-			snap_free(inst->dbs[i]);
+			snapshot_free(inst->dbs[i]);
 	}
-	pthread_mutex_lock(&inst->log.lock);
+	olock_lock(&inst->log.lock);
 	inst->log.min_gen_keep = 0;
-	pthread_mutex_unlock(&inst->log.lock);
+	olock_unlock(&inst->log.lock);
 	free(bk->copied);
 	free(bk);
 	inst->backup = NULL;
@@ -329,15 +195,8 @@ bk_fail(struct jet_inst *inst, JET_ERR err, const char *what)
 }
 
 static JET_ERR
-bk_enter(JET_INSTANCE instance, struct jet_inst **instp, struct backup **bkp)
+bk_enter(struct jet_inst *inst, struct backup **bkp)
 {
-	struct jet_inst *inst;
-	JET_ERR err;
-
-	if (instance == 0 || instance == JET_instanceNil)
-		RET(instance_legacy(&instance));
-	if ((err = instance_enter(instance, &inst)) < 0)
-		return err;
 	pthread_mutex_lock(&inst->backup_lock);
 	if (inst->backup == NULL) {
 		pthread_mutex_unlock(&inst->backup_lock);
@@ -347,7 +206,6 @@ bk_enter(JET_INSTANCE instance, struct jet_inst **instp, struct backup **bkp)
 		pthread_mutex_unlock(&inst->backup_lock);
 		return JET_errBackupAbortByServer;
 	}
-	*instp = inst;
 	*bkp = inst->backup;
 	return JET_errSuccess;
 }
@@ -359,63 +217,13 @@ bk_leave(struct jet_inst *inst, JET_ERR err)
 	return err;
 }
 
-/* Logs a backup phase record (ESE's lrtypBackup2): header, u8 phase, u8 dbid, u8 slot, pad, bkinfo. */
-#define BKREC_SIZE (LREC_HDR_SIZE + 8 + 24)
-
 static JET_ERR
 bk_log_phase(struct jet_inst *inst, enum bk_phase phase, uint32_t dbid, int slot, const struct bkinfo *bi)
 {
-	uint8_t rec[BKREC_SIZE] = { 0 };
+	uint8_t rec[DBFILE_BKREC_SIZE];
 
-	rec[4] = LREC_BACKUP;
-	rec[LREC_HDR_SIZE] = (uint8_t)phase;
-	rec[LREC_HDR_SIZE + 1] = (uint8_t)dbid;
-	rec[LREC_HDR_SIZE + 2] = (uint8_t)slot;
-	if (bi != NULL) {
-		put64(rec + LREC_HDR_SIZE + 8, bi->lsn_mark);
-		put64(rec + LREC_HDR_SIZE + 16, bi->time_mark);
-		put32(rec + LREC_HDR_SIZE + 24, bi->gen_low);
-		put32(rec + LREC_HDR_SIZE + 28, bi->gen_high);
-	}
+	dbfile_backup_rec_encode(rec, phase, dbid, slot, bi);
 	return txn_log_system(inst, rec, sizeof(rec), NULL);
-}
-
-/* Applies the header update of a backup record (recovery). */
-static void
-bk_apply_slot(struct db_header *h, int slot, const struct bkinfo *bi)
-{
-	if (bi->lsn_mark < h->bk[slot].lsn_mark)
-		return;
-	h->bk[slot] = *bi;
-	if (slot == BK_FULL_PREV) {
-		memset(&h->bk[BK_INC_PREV], 0, sizeof(h->bk[0]));
-		memset(&h->bk[BK_DIFF_PREV], 0, sizeof(h->bk[0]));
-	}
-}
-
-JET_ERR
-backup_redo_record(struct jet_db **dbs, const uint8_t *rec, size_t len)
-{
-	struct bkinfo bi;
-	uint32_t dbid;
-	int slot;
-
-	if (len != BKREC_SIZE)
-		return JET_errLogFileCorrupt;
-	if (rec[LREC_HDR_SIZE] != BKP_UPDATE)
-		return JET_errSuccess;
-	dbid = rec[LREC_HDR_SIZE + 1];
-	slot = rec[LREC_HDR_SIZE + 2];
-	if (dbid < 1 || dbid > JET_MAX_ATTACHED_DATABASES || slot >= BK_NSLOTS)
-		return JET_errLogFileCorrupt;
-	if (dbs[dbid] == NULL)
-		return JET_errSuccess;
-	bi.lsn_mark = get64(rec + LREC_HDR_SIZE + 8);
-	bi.time_mark = get64(rec + LREC_HDR_SIZE + 16);
-	bi.gen_low = get32(rec + LREC_HDR_SIZE + 24);
-	bi.gen_high = get32(rec + LREC_HDR_SIZE + 28);
-	bk_apply_slot(&dbs[dbid]->hdr, slot, &bi);
-	return JET_errSuccess;
 }
 
 /* ---- Begin ---- */
@@ -581,7 +389,7 @@ bk_begin_pit(struct jet_inst *inst, struct backup *bk)
 		if (db == NULL)
 			continue;
 		if ((err = space_pgno_last(db, &bk->dbs[i].pgno_last)) >= 0 && bk->full)
-			err = snap_create(db, bk->dbs[i].pgno_last);
+			err = snapshot_create(db, bk->dbs[i].pgno_last);
 	}
 	if (err < 0)
 		goto out;
@@ -601,17 +409,13 @@ out:
 	return err;
 }
 
-JET_ERR JET_API
-JetBeginExternalBackupInstance(JET_INSTANCE instance, JET_GRBIT grbit)
+static JET_ERR
+bk_begin(void *obj, JET_GRBIT grbit)
 {
-	if (bkclient_is_remote(instance)) return bkclient_begin(instance, grbit);
-	struct jet_inst *inst;
+	struct jet_inst *inst = obj;
 	struct backup *bk = NULL;
 	JET_ERR err;
 
-	if (instance == 0 || instance == JET_instanceNil)
-		RET(instance_legacy(&instance));
-	RET(instance_enter(instance, &inst));
 	if (!inst->backup_allowed)
 		return JET_errBackupNotAllowedYet;
 	if (!inst->log.enabled)
@@ -646,9 +450,9 @@ JetBeginExternalBackupInstance(JET_INSTANCE instance, JET_GRBIT grbit)
 	}
 	inst->backup = bk;
 	/* Keep every generation (circular logging) until the range is chosen. */
-	pthread_mutex_lock(&inst->log.lock);
+	olock_lock(&inst->log.lock);
 	inst->log.min_gen_keep = 1;
-	pthread_mutex_unlock(&inst->log.lock);
+	olock_unlock(&inst->log.lock);
 	for (uint32_t i = 1; i <= JET_MAX_ATTACHED_DATABASES; i++)
 		bk->dbs[i].in_session = !bk->full && inst->dbs[i] != NULL;
 	if (bk->pit) {
@@ -676,9 +480,9 @@ JetBeginExternalBackupInstance(JET_INSTANCE instance, JET_GRBIT grbit)
 		bk->copy_mic = bk_oldest_log(inst, &err);
 	}
 	if (err >= 0) {
-		pthread_mutex_lock(&inst->log.lock);
+		olock_lock(&inst->log.lock);
 		inst->log.min_gen_keep = bk->copy_mic;
-		pthread_mutex_unlock(&inst->log.lock);
+		olock_unlock(&inst->log.lock);
 		err = bk_log_phase(inst, BKP_BEGIN, 0, 0, NULL);
 	}
 	if (err < 0) {
@@ -693,12 +497,6 @@ out:
 	free(bk);
 	pthread_mutex_unlock(&inst->backup_lock);
 	return err;
-}
-
-JET_ERR JET_API
-JetBeginExternalBackup(JET_GRBIT grbit)
-{
-	return JetBeginExternalBackupInstance(0, grbit);
 }
 
 /* ---- lists ---- */
@@ -728,28 +526,21 @@ bk_put_list(char **names, size_t n, JET_PSTR szz, unsigned long cbMax, unsigned 
 	return JET_errSuccess;
 }
 
-JET_ERR JET_API
-JetGetAttachInfoInstance(JET_INSTANCE instance, JET_PSTR szzDatabases, unsigned long cbMax, unsigned long *pcbActual)
+static JET_ERR
+bk_get_attach_info(void *obj, JET_PSTR szzDatabases, unsigned long cbMax, unsigned long *pcbActual)
 {
-	if (bkclient_is_remote(instance)) return bkclient_get_attach_info(instance, szzDatabases, cbMax, pcbActual);
-	struct jet_inst *inst;
+	struct jet_inst *inst = obj;
 	struct backup *bk;
 	char *names[JET_MAX_ATTACHED_DATABASES];
 	size_t n = 0;
 
-	RET(bk_enter(instance, &inst, &bk));
+	RET(bk_enter(inst, &bk));
 	if (!bk->full)
 		return bk_leave(inst, JET_errInvalidBackupSequence);
 	for (uint32_t i = 1; i <= JET_MAX_ATTACHED_DATABASES; i++)
 		if (inst->dbs[i] != NULL)
 			names[n++] = inst->dbs[i]->path;
 	return bk_leave(inst, bk_put_list(names, n, szzDatabases, cbMax, pcbActual));
-}
-
-JET_ERR JET_API
-JetGetAttachInfo(JET_PSTR szzDatabases, unsigned long cbMax, unsigned long *pcbActual)
-{
-	return JetGetAttachInfoInstance(0, szzDatabases, cbMax, pcbActual);
 }
 
 static int
@@ -825,18 +616,14 @@ bk_list_gens(struct jet_inst *inst, uint32_t lo, uint32_t hi, JET_PSTR szz, unsi
 	return err;
 }
 
-JET_ERR JET_API
-JetGetLogInfoInstance2(JET_INSTANCE instance, JET_PSTR szzLogs, unsigned long cbMax, unsigned long *pcbActual,
-    JET_LOGINFO *pLogInfo)
+static JET_ERR
+bk_get_log_info(void *obj, JET_PSTR szzLogs, unsigned long cbMax, unsigned long *pcbActual, JET_LOGINFO *pLogInfo)
 {
-	if (bkclient_is_remote(instance)) return bkclient_get_log_info(instance, szzLogs, cbMax, pcbActual, pLogInfo);
-	struct jet_inst *inst;
+	struct jet_inst *inst = obj;
 	struct backup *bk;
 	JET_ERR err;
 
-	if (pLogInfo != NULL && pLogInfo->cbSize < sizeof(*pLogInfo))
-		return JET_errInvalidParameter;
-	RET(bk_enter(instance, &inst, &bk));
+	RET(bk_enter(inst, &bk));
 	if (bk_any_open(bk) && !bk->pit)
 		return bk_leave(inst, JET_errInvalidBackupSequence);
 	if ((err = bk_prepare_logs(inst, bk)) < 0)
@@ -851,27 +638,14 @@ JetGetLogInfoInstance2(JET_INSTANCE instance, JET_PSTR szzLogs, unsigned long cb
 	return bk_leave(inst, bk_list_gens(inst, bk->copy_mic, bk->copy_mac, szzLogs, cbMax, pcbActual));
 }
 
-JET_ERR JET_API
-JetGetLogInfoInstance(JET_INSTANCE instance, JET_PSTR szzLogs, unsigned long cbMax, unsigned long *pcbActual)
+static JET_ERR
+bk_get_truncate_log_info(void *obj, JET_PSTR szzLogs, unsigned long cbMax, unsigned long *pcbActual)
 {
-	return JetGetLogInfoInstance2(instance, szzLogs, cbMax, pcbActual, NULL);
-}
-
-JET_ERR JET_API
-JetGetLogInfo(JET_PSTR szzLogs, unsigned long cbMax, unsigned long *pcbActual)
-{
-	return JetGetLogInfoInstance2(0, szzLogs, cbMax, pcbActual, NULL);
-}
-
-JET_ERR JET_API
-JetGetTruncateLogInfoInstance(JET_INSTANCE instance, JET_PSTR szzLogs, unsigned long cbMax, unsigned long *pcbActual)
-{
-	if (bkclient_is_remote(instance)) return bkclient_get_truncate_log_info(instance, szzLogs, cbMax, pcbActual);
-	struct jet_inst *inst;
+	struct jet_inst *inst = obj;
 	struct backup *bk;
 	JET_ERR err;
 
-	RET(bk_enter(instance, &inst, &bk));
+	RET(bk_enter(inst, &bk));
 	if (bk_any_open(bk) && !bk->pit)
 		return bk_leave(inst, JET_errInvalidBackupSequence);
 	if ((err = bk_prepare_logs(inst, bk)) < 0)
@@ -1011,12 +785,11 @@ bk_open_log(struct jet_inst *inst, const char *name, struct bk_file *f)
 	return JET_errSuccess;
 }
 
-JET_ERR JET_API
-JetOpenFileInstance(JET_INSTANCE instance, JET_PCSTR szFileName, JET_HANDLE *phfFile, unsigned long *pulFileSizeLow,
+static JET_ERR
+bk_open_file(void *obj, JET_PCSTR szFileName, JET_HANDLE *phfFile, unsigned long *pulFileSizeLow,
     unsigned long *pulFileSizeHigh)
 {
-	if (bkclient_is_remote(instance)) return bkclient_open_file(instance, szFileName, phfFile, pulFileSizeLow, pulFileSizeHigh);
-	struct jet_inst *inst;
+	struct jet_inst *inst = obj;
 	struct backup *bk;
 	struct bk_file *f;
 	struct jet_db *db = NULL;
@@ -1024,7 +797,7 @@ JetOpenFileInstance(JET_INSTANCE instance, JET_PCSTR szFileName, JET_HANDLE *phf
 	int slot;
 	JET_ERR err;
 
-	RET(bk_enter(instance, &inst, &bk));
+	RET(bk_enter(inst, &bk));
 	if (szFileName == NULL || *szFileName == '\0' || phfFile == NULL)
 		return bk_leave(inst, JET_errInvalidParameter);
 	if (!bk->pit && bk_any_open(bk))
@@ -1032,8 +805,8 @@ JetOpenFileInstance(JET_INSTANCE instance, JET_PCSTR szFileName, JET_HANDLE *phf
 	if ((slot = bk_free_slot(bk)) < 0)
 		return bk_leave(inst, JET_errOutOfFileHandles);
 	f = &bk->files[slot];
-	if (db_realpath(szFileName, 0, &real) >= 0)
-		db = db_find_path(inst, real);
+	if (dbfile_realpath(szFileName, 0, &real) >= 0)
+		db = dbfile_find_path(inst, real);
 	free(real);
 	if (db != NULL) {
 		err = bk_open_db(inst, bk, db, f);
@@ -1063,12 +836,6 @@ JetOpenFileInstance(JET_INSTANCE instance, JET_PCSTR szFileName, JET_HANDLE *phf
 	return bk_leave(inst, JET_errSuccess);
 }
 
-JET_ERR JET_API
-JetOpenFile(JET_PCSTR szFileName, JET_HANDLE *phfFile, unsigned long *pulFileSizeLow, unsigned long *pulFileSizeHigh)
-{
-	return JetOpenFileInstance(0, szFileName, phfFile, pulFileSizeLow, pulFileSizeHigh);
-}
-
 static struct bk_file *
 bk_file(struct backup *bk, JET_HANDLE h)
 {
@@ -1077,21 +844,15 @@ bk_file(struct backup *bk, JET_HANDLE h)
 	return &bk->files[h - 1];
 }
 
-/* Reads database page pgno as the backup must see it (bk_io_lock held by the caller). */
+/* Reads database page pgno as the backup must see it: never torn (K1), so under bk_io_lock. */
 static JET_ERR
-bk_read_db_page(struct backup *bk, struct jet_db *db, uint32_t pgno, uint8_t *out)
+bk_read_db_page(struct jet_db *db, uint32_t pgno, uint8_t *out)
 {
-	uint32_t ps = db->hdr.page_size, *slot;
+	uint32_t ps = db->hdr.page_size;
 	JET_ERR err;
 
-	if (bk->pit && db->snap != NULL && db->snap->failed < 0)
-		return db->snap->failed;
-	if (bk->pit && db->snap != NULL && (slot = snap_find(db->snap, pgno)) != NULL)
-		err = os_pread(db->snap->spill, out, ps, (uint64_t)*slot * ps);
-	else
-		err = cache_read_page_disk(db, pgno, out);
-	if (err < 0)
-		return err;
+	JET_ASSERT(db->inst, olock_held(&db->bk_io_lock));
+	RET(snapshot_read(db, pgno, out));
 	err = page_verify(out, ps, pgno);
 	if (err == JET_errPageNotInitialized)
 		return JET_errSuccess;
@@ -1104,22 +865,22 @@ bk_read_db_page(struct backup *bk, struct jet_db *db, uint32_t pgno, uint8_t *ou
 /*
  * Reads the longest run of whole database pages from pgno that fits in len,
  * lies within the backup's pgno_last and has no kept image, with one pread,
- * and verifies each page; bk_io_lock held.  Returns the bytes placed in out:
- * 0 if the run would be shorter than 2 pages (the caller goes page by page),
- * or a negative JET_ERR.
+ * and verifies each page; under bk_io_lock (K1).  Returns the bytes placed in
+ * out: 0 if the run would be shorter than 2 pages (the caller goes page by
+ * page), or a negative JET_ERR.
  */
 static JET_ERR
-bk_read_db_run(struct backup *bk, struct bk_file *f, uint32_t pgno, uint8_t *out, size_t len)
+bk_read_db_run(struct bk_file *f, uint32_t pgno, uint8_t *out, size_t len)
 {
 	struct jet_db *db = f->db;
 	uint32_t ps = db->hdr.page_size, m = 0;
 	size_t got;
 	JET_ERR err;
 
-	if (bk->pit && db->snap != NULL && db->snap->failed < 0)
+	JET_ASSERT(db->inst, olock_held(&db->bk_io_lock));
+	if (snapshot_failed(db) < 0)
 		return 0;
-	while ((size_t)(m + 1) * ps <= len && pgno + m <= f->pgno_last &&
-	    !(bk->pit && db->snap != NULL && snap_find(db->snap, pgno + m) != NULL))
+	while ((size_t)(m + 1) * ps <= len && pgno + m <= f->pgno_last && !snapshot_kept(db, pgno + m))
 		m++;
 	if (m < 2)
 		return 0;
@@ -1149,7 +910,7 @@ bk_read_db(struct backup *bk, struct bk_file *f, uint64_t off, uint8_t *out, siz
 
 	if ((page = malloc(ps)) == NULL)
 		return JET_errOutOfMemory;
-	pthread_mutex_lock(&db->bk_io_lock);
+	olock_lock(&db->bk_io_lock);
 	while (len > 0 && err >= 0) {
 		uint64_t k = off / ps;
 		size_t in = off % ps, n = ps - in < len ? ps - in : len;
@@ -1157,7 +918,7 @@ bk_read_db(struct backup *bk, struct bk_file *f, uint64_t off, uint8_t *out, siz
 		JET_ERR run = 0;
 		if (k < 2)
 			src = f->hdr;
-		else if (in == 0 && (run = bk_read_db_run(bk, f, (uint32_t)(k - 1), out, len)) != 0) {
+		else if (in == 0 && (run = bk_read_db_run(f, (uint32_t)(k - 1), out, len)) != 0) {
 			if (run < 0) {
 				err = run;
 				break;
@@ -1168,7 +929,7 @@ bk_read_db(struct backup *bk, struct bk_file *f, uint64_t off, uint8_t *out, siz
 			len -= (size_t)run;
 			continue;
 		} else if (k <= (uint64_t)f->pgno_last + 1) {
-			if ((err = bk_read_db_page(bk, db, (uint32_t)(k - 1), page)) < 0)
+			if ((err = bk_read_db_page(db, (uint32_t)(k - 1), page)) < 0)
 				break;
 			src = page;
 		} else {
@@ -1181,7 +942,7 @@ bk_read_db(struct backup *bk, struct bk_file *f, uint64_t off, uint8_t *out, siz
 		off += n;
 		len -= n;
 	}
-	pthread_mutex_unlock(&db->bk_io_lock);
+	olock_unlock(&db->bk_io_lock);
 	free(page);
 	return err;
 }
@@ -1262,18 +1023,17 @@ bk_read(struct jet_inst *inst, struct backup *bk, struct bk_file *f, uint64_t of
 	return JET_errSuccess;
 }
 
-JET_ERR JET_API
-JetReadFileInstance(JET_INSTANCE instance, JET_HANDLE hfFile, void *pv, unsigned long cb, unsigned long *pcbActual)
+static JET_ERR
+bk_read_file(void *obj, JET_HANDLE hfFile, void *pv, unsigned long cb, unsigned long *pcbActual)
 {
-	if (bkclient_is_remote(instance)) return bkclient_read_file(instance, hfFile, pv, cb, pcbActual);
-	struct jet_inst *inst;
+	struct jet_inst *inst = obj;
 	struct backup *bk;
 	struct bk_file *f;
 	unsigned long got = 0;
 	uint32_t ps;
 	JET_ERR err;
 
-	RET(bk_enter(instance, &inst, &bk));
+	RET(bk_enter(inst, &bk));
 	ps = (uint32_t)inst->p.page_size;
 	if ((f = bk_file(bk, hfFile)) == NULL || pv == NULL || pcbActual == NULL)
 		return bk_leave(inst, JET_errInvalidParameter);
@@ -1289,22 +1049,15 @@ JetReadFileInstance(JET_INSTANCE instance, JET_HANDLE hfFile, void *pv, unsigned
 	return bk_leave(inst, err);
 }
 
-JET_ERR JET_API
-JetReadFile(JET_HANDLE hfFile, void *pv, unsigned long cb, unsigned long *pcbActual)
-{
-	return JetReadFileInstance(0, hfFile, pv, cb, pcbActual);
-}
-
-JET_ERR JET_API
-JetfsReadFileAt(JET_INSTANCE instance, JET_HANDLE hfFile, unsigned long long ib, void *pv, unsigned long cb,
+static JET_ERR
+bk_read_file_at(void *obj, JET_HANDLE hfFile, unsigned long long ib, void *pv, unsigned long cb,
     unsigned long *pcbActual)
 {
-	if (bkclient_is_remote(instance)) return bkclient_read_file_at(instance, hfFile, ib, pv, cb, pcbActual);
-	struct jet_inst *inst;
+	struct jet_inst *inst = obj;
 	struct backup *bk;
 	struct bk_file *f;
 
-	RET(bk_enter(instance, &inst, &bk));
+	RET(bk_enter(inst, &bk));
 	if (!bk->pit)
 		return bk_leave(inst, JET_errInvalidBackupSequence);
 	if ((f = bk_file(bk, hfFile)) == NULL || (pv == NULL && cb > 0) || pcbActual == NULL)
@@ -1312,15 +1065,14 @@ JetfsReadFileAt(JET_INSTANCE instance, JET_HANDLE hfFile, unsigned long long ib,
 	return bk_leave(inst, bk_read(inst, bk, f, ib, pv, cb, pcbActual));
 }
 
-JET_ERR JET_API
-JetCloseFileInstance(JET_INSTANCE instance, JET_HANDLE hfFile)
+static JET_ERR
+bk_close_file(void *obj, JET_HANDLE hfFile)
 {
-	if (bkclient_is_remote(instance)) return bkclient_close_file(instance, hfFile);
-	struct jet_inst *inst;
+	struct jet_inst *inst = obj;
 	struct backup *bk;
 	struct bk_file *f;
 
-	RET(bk_enter(instance, &inst, &bk));
+	RET(bk_enter(inst, &bk));
 	if ((f = bk_file(bk, hfFile)) == NULL)
 		return bk_leave(inst, JET_errInvalidParameter);
 	if (f->to_end) {
@@ -1335,12 +1087,6 @@ JetCloseFileInstance(JET_INSTANCE instance, JET_HANDLE hfFile)
 	return bk_leave(inst, JET_errSuccess);
 }
 
-JET_ERR JET_API
-JetCloseFile(JET_HANDLE hfFile)
-{
-	return JetCloseFileInstance(0, hfFile);
-}
-
 /* JetBackupInstance with no path: truncate as if every listed log was copied. */
 void
 backup_assume_copied(struct jet_inst *inst)
@@ -1353,16 +1099,15 @@ backup_assume_copied(struct jet_inst *inst)
 
 /* ---- truncation ---- */
 
-JET_ERR JET_API
-JetTruncateLogInstance(JET_INSTANCE instance)
+static JET_ERR
+bk_truncate_log(void *obj)
 {
-	if (bkclient_is_remote(instance)) return bkclient_truncate_log(instance);
-	struct jet_inst *inst;
+	struct jet_inst *inst = obj;
 	struct backup *bk;
 	uint32_t deleted = 0, gone;
 	JET_ERR err = JET_errSuccess;
 
-	RET(bk_enter(instance, &inst, &bk));
+	RET(bk_enter(inst, &bk));
 	if (bk_any_open(bk) || !bk->have_loginfo || (bk->full && bk->state == BK_DATABASES && !bk->pit))
 		return bk_leave(inst, JET_errInvalidBackupSequence);
 	if ((err = bk_prepare_logs(inst, bk)) < 0)
@@ -1400,12 +1145,6 @@ JetTruncateLogInstance(JET_INSTANCE instance)
 	return bk_leave(inst, err);
 }
 
-JET_ERR JET_API
-JetTruncateLog(void)
-{
-	return JetTruncateLogInstance(0);
-}
-
 /* ---- end ---- */
 
 static int
@@ -1439,9 +1178,9 @@ bk_record(struct jet_inst *inst, struct backup *bk, int truncated)
 		err = bk_log_phase(inst, BKP_UPDATE, i, slot, &bi);
 		if (err >= 0) {
 			pthread_mutex_lock(&db->hdr_lock);
-			bk_apply_slot(&db->hdr, slot, &bi);
+			dbfile_apply_backup(&db->hdr, slot, &bi);
 			pthread_mutex_unlock(&db->hdr_lock);
-			err = db_write_header(db);
+			err = dbfile_write_header(db);
 		}
 		if (err < 0) {
 			event_log(inst, EVENT_WARNING, 219, "%s: the backup could not be recorded in the header: %s",
@@ -1492,21 +1231,13 @@ bk_end(struct jet_inst *inst, int normal, int truncate_done, JET_ERR why)
 	return downgraded;
 }
 
-JET_ERR JET_API
-JetEndExternalBackupInstance2(JET_INSTANCE instance, JET_GRBIT grbit)
+static JET_ERR
+bk_end_call(void *obj, JET_GRBIT grbit)
 {
-	if (bkclient_is_remote(instance)) return bkclient_end(instance, grbit);
-	struct jet_inst *inst;
+	struct jet_inst *inst = obj;
 	JET_GRBIT mode = grbit & (JET_bitBackupEndNormal | JET_bitBackupEndAbort);
 	JET_ERR err;
 
-	if (instance == 0 || instance == JET_instanceNil)
-		RET(instance_legacy(&instance));
-	if (mode != JET_bitBackupEndNormal && mode != JET_bitBackupEndAbort)
-		return JET_errInvalidParameter;
-	if (grbit & ~(JET_bitBackupEndNormal | JET_bitBackupEndAbort | JET_bitBackupTruncateDone))
-		return JET_errInvalidGrbit;
-	RET(instance_enter(instance, &inst));
 	pthread_mutex_lock(&inst->backup_lock);
 	if (inst->backup == NULL)
 		err = JET_errNoBackup;
@@ -1518,38 +1249,16 @@ JetEndExternalBackupInstance2(JET_INSTANCE instance, JET_GRBIT grbit)
 	return err;
 }
 
-JET_ERR JET_API
-JetEndExternalBackupInstance(JET_INSTANCE instance)
+static JET_ERR
+bk_stop(void *obj)
 {
-	return JetEndExternalBackupInstance2(instance, JET_bitBackupEndNormal);
-}
+	struct jet_inst *inst = obj;
 
-JET_ERR JET_API
-JetEndExternalBackup(void)
-{
-	return JetEndExternalBackupInstance2(0, JET_bitBackupEndNormal);
-}
-
-JET_ERR JET_API
-JetStopBackupInstance(JET_INSTANCE instance)
-{
-	if (bkclient_is_remote(instance)) return bkclient_stop(instance);
-	struct jet_inst *inst;
-
-	if (instance == 0 || instance == JET_instanceNil)
-		RET(instance_legacy(&instance));
-	RET(instance_enter(instance, &inst));
 	pthread_mutex_lock(&inst->backup_lock);
 	if (inst->backup != NULL)
 		inst->backup->stopped = 1;
 	pthread_mutex_unlock(&inst->backup_lock);
 	return JET_errSuccess;
-}
-
-JET_ERR JET_API
-JetStopBackup(void)
-{
-	return JetStopBackupInstance(0);
 }
 
 /* JetTerm with JET_bitTermStopBackup / Abrupt: the backup ends as aborted by the server. */
@@ -1563,3 +1272,18 @@ backup_term(struct jet_inst *inst)
 	}
 	pthread_mutex_unlock(&inst->backup_lock);
 }
+
+/* The local instance's backup calls (bkapi.c chooses them by the handle); obj is the struct jet_inst. */
+const struct bkapi_ops backup_ops = {
+	.begin = bk_begin,
+	.get_attach_info = bk_get_attach_info,
+	.open_file = bk_open_file,
+	.read_file = bk_read_file,
+	.read_file_at = bk_read_file_at,
+	.close_file = bk_close_file,
+	.get_log_info = bk_get_log_info,
+	.get_truncate_log_info = bk_get_truncate_log_info,
+	.truncate_log = bk_truncate_log,
+	.end = bk_end_call,
+	.stop = bk_stop,
+};

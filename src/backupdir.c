@@ -283,9 +283,8 @@ JetBackupInstance(JET_INSTANCE instance, JET_PCSTR szBackupPath, JET_GRBIT grbit
 	memset(&b, 0, sizeof(b));
 	if (instance == 0 || instance == JET_instanceNil)
 		RET(instance_legacy(&instance));
-	/* A remote instance (JetfsConnectBackup) works too: every call below forwards. */
-	if (!bkclient_is_remote(instance))
-		RET(instance_enter(instance, &b.in));
+	/* A remote instance (JetfsConnectBackup) works too: every call below forwards; b.in stays NULL. */
+	RET(bkapi_local(instance, &b.in));
 	b.inst = instance;
 	b.pfn = pfnStatus;
 	if (grbit & ~(JET_bitBackupIncremental | JET_bitBackupAtomic | JET_bitBackupJetfsPointInTime))

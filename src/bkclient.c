@@ -1,9 +1,9 @@
 /*
  * bkclient.c -- the client of the backup service (bksvc.c): JetfsConnectBackup
- * gives a remote JET_INSTANCE handle, and every external-backup call of
- * backup.c given such a handle forwards itself here (one line at the top of
- * each), so a backup program calls the same functions for an instance in its
- * own process and for one in another process.  Wire format: doc/protocol.md.
+ * gives a remote JET_INSTANCE handle, and every external-backup call given
+ * such a handle (bkapi.c) runs the operations of bkclient_ops here, so a
+ * backup program calls the same functions for an instance in its own process
+ * and for one in another process.  Wire format: doc/protocol.md.
  *
  * INVARIANTS
  *  C1. One request in flight per connection (conn.lock), so replies never
@@ -172,8 +172,9 @@ cl_fixed(struct bkconn *c, uint32_t plen, void *fixed, uint32_t nfixed)
 
 /* ---- handles (C2) ---- */
 
-static struct bkconn *
-cl_acquire(JET_INSTANCE instance)
+/* The connection a remote handle names, locked and held until released; NULL: not a remote handle. */
+struct bkconn *
+bkclient_acquire(JET_INSTANCE instance)
 {
 	struct bkconn *c;
 
@@ -197,10 +198,11 @@ cl_release(struct bkconn *c, JET_ERR err)
 	return err;
 }
 
-int
-bkclient_is_remote(JET_INSTANCE instance)
+/* After each call bkapi.c made on an acquired connection. */
+static void
+cl_leave(void *obj)
 {
-	return handle_get(HANDLE_REMOTE, instance) != NULL;
+	(void)cl_release(obj, JET_errSuccess);
 }
 
 /* A grbit with bits above 31 travels as bit 31, which no backup call defines. */
@@ -218,19 +220,16 @@ cl_u32(unsigned long v)
 
 /* A request whose reply is a bare status. */
 static JET_ERR
-cl_simple(JET_INSTANCE instance, uint32_t op, const void *p, size_t n)
+cl_simple(struct bkconn *c, uint32_t op, const void *p, size_t n)
 {
-	struct bkconn *c = cl_acquire(instance);
 	JET_ERR err, status;
 	uint32_t plen;
 
-	if (c == NULL)
-		return JET_errInvalidParameter;
 	if ((err = cl_call(c, op, p, n, &status, &plen)) < 0)
-		return cl_release(c, err);
+		return err;
 	if (plen != 0)
-		return cl_release(c, cl_break(c));
-	return cl_release(c, status);
+		return cl_break(c);
+	return status;
 }
 
 /* ---- connect ---- */
@@ -383,7 +382,7 @@ JetfsSetBackupTimeout(JET_INSTANCE instance, unsigned long cMilliseconds)
 {
 	struct bkconn *c;
 
-	if (cMilliseconds > INT_MAX || (c = cl_acquire(instance)) == NULL)
+	if (cMilliseconds > INT_MAX || (c = bkclient_acquire(instance)) == NULL)
 		return JET_errInvalidParameter;
 	c->timeout_ms = (unsigned)cMilliseconds;
 	return cl_release(c, JET_errSuccess);
@@ -427,63 +426,58 @@ JetfsCheckBackupConnection(JET_INSTANCE instance)
 
 /* ---- the backup calls ---- */
 
-JET_ERR
-bkclient_begin(JET_INSTANCE instance, JET_GRBIT grbit)
+static JET_ERR
+cl_begin(void *obj, JET_GRBIT grbit)
 {
 	uint8_t p[4];
 
 	put32(p, cl_grbit(grbit));
-	return cl_simple(instance, BKPROTO_BEGIN, p, sizeof(p));
+	return cl_simple(obj, BKPROTO_BEGIN, p, sizeof(p));
 }
 
-JET_ERR
-bkclient_end(JET_INSTANCE instance, JET_GRBIT grbit)
+static JET_ERR
+cl_end(void *obj, JET_GRBIT grbit)
 {
 	uint8_t p[4];
 
 	put32(p, cl_grbit(grbit));
-	return cl_simple(instance, BKPROTO_END, p, sizeof(p));
+	return cl_simple(obj, BKPROTO_END, p, sizeof(p));
 }
 
-JET_ERR
-bkclient_stop(JET_INSTANCE instance)
+static JET_ERR
+cl_stop(void *obj)
 {
-	return cl_simple(instance, BKPROTO_STOP, NULL, 0);
+	return cl_simple(obj, BKPROTO_STOP, NULL, 0);
 }
 
-JET_ERR
-bkclient_truncate_log(JET_INSTANCE instance)
+static JET_ERR
+cl_truncate_log(void *obj)
 {
-	return cl_simple(instance, BKPROTO_TRUNCATE_LOG, NULL, 0);
+	return cl_simple(obj, BKPROTO_TRUNCATE_LOG, NULL, 0);
 }
 
-JET_ERR
-bkclient_close_file(JET_INSTANCE instance, JET_HANDLE hfFile)
+static JET_ERR
+cl_close_file(void *obj, JET_HANDLE hfFile)
 {
 	uint8_t p[8];
 
 	put64(p, hfFile);
-	return cl_simple(instance, BKPROTO_CLOSE_FILE, p, sizeof(p));
+	return cl_simple(obj, BKPROTO_CLOSE_FILE, p, sizeof(p));
 }
 
 /* GetAttachInfo, GetLogInfo, GetTruncateLogInfo: ESE's A-variant rules, applied by the server's local call. */
 static JET_ERR
-cl_list(JET_INSTANCE instance, uint32_t op, JET_PSTR szz, unsigned long cbMax, unsigned long *pcbActual,
+cl_list(struct bkconn *c, uint32_t op, JET_PSTR szz, unsigned long cbMax, unsigned long *pcbActual,
     JET_LOGINFO *pLogInfo)
 {
 	uint32_t nfixed = op == BKPROTO_GET_LOG_INFO ? 20 : 8, plen, set, cb;
-	struct bkconn *c;
 	uint8_t p[8], out[20];
 	JET_ERR err, status;
 
-	if (pLogInfo != NULL && pLogInfo->cbSize < sizeof(*pLogInfo))
-		return JET_errInvalidParameter;
-	if ((c = cl_acquire(instance)) == NULL)
-		return JET_errInvalidParameter;
 	put32(p, cl_u32(cbMax));
 	put32(p + 4, (szz == NULL ? BKPROTO_F_NULL_BUF : 0) | (pLogInfo != NULL ? BKPROTO_F_LOGINFO : 0));
 	if ((err = cl_call(c, op, p, sizeof(p), &status, &plen)) < 0 || (err = cl_fixed(c, plen, out, nfixed)) < 0)
-		return cl_release(c, err);
+		return err;
 	set = get32(out);
 	cb = get32(out + 4);
 	plen -= nfixed;
@@ -491,9 +485,9 @@ cl_list(JET_INSTANCE instance, uint32_t op, JET_PSTR szz, unsigned long cbMax, u
 		/* The list: exactly cbActual bytes, within the caller's buffer, double-NUL-terminated. */
 		if (status < 0 || szz == NULL || !(set & BKPROTO_SET_CB) || plen != cb || cb > cbMax ||
 		    cl_recv_all(c, szz, plen) < 0 || szz[cb - 1] != '\0' || (cb >= 2 && szz[cb - 2] != '\0'))
-			return cl_release(c, cl_break(c));
+			return cl_break(c);
 	} else if (status >= 0 && cbMax != 0 && szz != NULL)
-		return cl_release(c, cl_break(c));
+		return cl_break(c);
 	if ((set & BKPROTO_SET_CB) && pcbActual != NULL)
 		*pcbActual = cb;
 	if ((set & BKPROTO_SET_LOGINFO) && pLogInfo != NULL) {
@@ -502,33 +496,33 @@ cl_list(JET_INSTANCE instance, uint32_t op, JET_PSTR szz, unsigned long cbMax, u
 		memcpy(pLogInfo->szBaseName, out + 16, JET_BASE_NAME_LENGTH);
 		pLogInfo->szBaseName[JET_BASE_NAME_LENGTH] = '\0';
 	}
-	return cl_release(c, status);
+	return status;
 }
 
-JET_ERR
-bkclient_get_attach_info(JET_INSTANCE instance, JET_PSTR szz, unsigned long cbMax, unsigned long *pcbActual)
+static JET_ERR
+cl_get_attach_info(void *obj, JET_PSTR szz, unsigned long cbMax, unsigned long *pcbActual)
 {
-	return cl_list(instance, BKPROTO_GET_ATTACH_INFO, szz, cbMax, pcbActual, NULL);
+	return cl_list(obj, BKPROTO_GET_ATTACH_INFO, szz, cbMax, pcbActual, NULL);
 }
 
-JET_ERR
-bkclient_get_log_info(JET_INSTANCE instance, JET_PSTR szz, unsigned long cbMax, unsigned long *pcbActual,
+static JET_ERR
+cl_get_log_info(void *obj, JET_PSTR szz, unsigned long cbMax, unsigned long *pcbActual,
     JET_LOGINFO *pLogInfo)
 {
-	return cl_list(instance, BKPROTO_GET_LOG_INFO, szz, cbMax, pcbActual, pLogInfo);
+	return cl_list(obj, BKPROTO_GET_LOG_INFO, szz, cbMax, pcbActual, pLogInfo);
 }
 
-JET_ERR
-bkclient_get_truncate_log_info(JET_INSTANCE instance, JET_PSTR szz, unsigned long cbMax, unsigned long *pcbActual)
+static JET_ERR
+cl_get_truncate_log_info(void *obj, JET_PSTR szz, unsigned long cbMax, unsigned long *pcbActual)
 {
-	return cl_list(instance, BKPROTO_GET_TRUNCATE_LOG_INFO, szz, cbMax, pcbActual, NULL);
+	return cl_list(obj, BKPROTO_GET_TRUNCATE_LOG_INFO, szz, cbMax, pcbActual, NULL);
 }
 
-JET_ERR
-bkclient_open_file(JET_INSTANCE instance, JET_PCSTR szFileName, JET_HANDLE *phfFile, unsigned long *pulFileSizeLow,
+static JET_ERR
+cl_open_file(void *obj, JET_PCSTR szFileName, JET_HANDLE *phfFile, unsigned long *pulFileSizeLow,
     unsigned long *pulFileSizeHigh)
 {
-	struct bkconn *c;
+	struct bkconn *c = obj;
 	size_t n = szFileName != NULL ? strlen(szFileName) : 0;
 	uint8_t out[16];
 	uint32_t plen;
@@ -537,20 +531,18 @@ bkclient_open_file(JET_INSTANCE instance, JET_PCSTR szFileName, JET_HANDLE *phfF
 	/* Invalid arguments travel as an empty name: the local call's InvalidParameter, in its order. */
 	if (szFileName == NULL || phfFile == NULL || n > BKPROTO_NAME_MAX)
 		n = 0;
-	if ((c = cl_acquire(instance)) == NULL)
-		return JET_errInvalidParameter;
 	if ((err = cl_call(c, BKPROTO_OPEN_FILE, szFileName, n, &status, &plen)) < 0)
-		return cl_release(c, err);
+		return err;
 	if (status < 0)
-		return cl_release(c, plen == 0 ? status : cl_break(c));
+		return plen == 0 ? status : cl_break(c);
 	if (plen != sizeof(out) || (err = cl_fixed(c, plen, out, sizeof(out))) < 0)
-		return cl_release(c, cl_break(c));
+		return cl_break(c);
 	*phfFile = get64(out);
 	if (pulFileSizeLow != NULL)
 		*pulFileSizeLow = (unsigned long)(get64(out + 8) & 0xFFFFFFFFu);
 	if (pulFileSizeHigh != NULL)
 		*pulFileSizeHigh = (unsigned long)(get64(out + 8) >> 32);
-	return cl_release(c, status);
+	return status;
 }
 
 /*
@@ -590,17 +582,14 @@ cl_read_one(struct bkconn *c, uint32_t op, JET_HANDLE hf, uint64_t ib, void *pv,
 
 /* ReadFile and ReadFileAt; reads above read_max are split (doc/protocol.md). */
 static JET_ERR
-cl_read(JET_INSTANCE instance, uint32_t op, JET_HANDLE hf, uint64_t ib, void *pv, unsigned long cb,
+cl_read(struct bkconn *c, uint32_t op, JET_HANDLE hf, uint64_t ib, void *pv, unsigned long cb,
     unsigned long *pcbActual)
 {
-	struct bkconn *c;
 	uint32_t flags = 0, got;
 	unsigned long done = 0;
 	JET_ERR err, status = JET_errSuccess;
 	int set;
 
-	if ((c = cl_acquire(instance)) == NULL)
-		return JET_errInvalidParameter;
 	if (pv == NULL || (op == BKPROTO_READ_FILE && ((uintptr_t)pv % CL_ALIGN != 0 ||
 	    (cb > c->read_max && cb % c->page_size != 0))))
 		flags |= BKPROTO_F_NULL_BUF;
@@ -611,38 +600,54 @@ cl_read(JET_INSTANCE instance, uint32_t op, JET_HANDLE hf, uint64_t ib, void *pv
 		uint32_t n = cb > c->read_max ? c->read_max : (uint32_t)cb;
 		if ((err = cl_read_one(c, op, hf, ib, flags & BKPROTO_F_NULL_BUF ? NULL : pv, n, flags, &status, &set,
 		    &got)) < 0)
-			return cl_release(c, err);
+			return err;
 		if (set && pcbActual != NULL)
 			*pcbActual = got;
-		return cl_release(c, status);
+		return status;
 	}
 	while (done < cb) {
 		uint32_t n = cb - done > c->read_max ? c->read_max : (uint32_t)(cb - done);
 		if ((err = cl_read_one(c, op, hf, ib + done, (uint8_t *)pv + done, n, 0, &status, &set, &got)) < 0)
-			return cl_release(c, err);
+			return err;
 		if (status < 0) {
 			/* A later part failed: the call fails as a local failed read does. */
 			if (set || done > 0)
 				*pcbActual = 0;
-			return cl_release(c, status);
+			return status;
 		}
 		done += got;
 		if (got < n)
 			break;
 	}
 	*pcbActual = done;
-	return cl_release(c, status);
+	return status;
 }
 
-JET_ERR
-bkclient_read_file(JET_INSTANCE instance, JET_HANDLE hfFile, void *pv, unsigned long cb, unsigned long *pcbActual)
+static JET_ERR
+cl_read_file(void *obj, JET_HANDLE hfFile, void *pv, unsigned long cb, unsigned long *pcbActual)
 {
-	return cl_read(instance, BKPROTO_READ_FILE, hfFile, 0, pv, cb, pcbActual);
+	return cl_read(obj, BKPROTO_READ_FILE, hfFile, 0, pv, cb, pcbActual);
 }
 
-JET_ERR
-bkclient_read_file_at(JET_INSTANCE instance, JET_HANDLE hfFile, unsigned long long ib, void *pv, unsigned long cb,
+static JET_ERR
+cl_read_file_at(void *obj, JET_HANDLE hfFile, unsigned long long ib, void *pv, unsigned long cb,
     unsigned long *pcbActual)
 {
-	return cl_read(instance, BKPROTO_READ_FILE_AT, hfFile, ib, pv, cb, pcbActual);
+	return cl_read(obj, BKPROTO_READ_FILE_AT, hfFile, ib, pv, cb, pcbActual);
 }
+
+/* The remote instance's backup calls, forwarded over the socket; obj is the acquired struct bkconn. */
+const struct bkapi_ops bkclient_ops = {
+	.begin = cl_begin,
+	.get_attach_info = cl_get_attach_info,
+	.open_file = cl_open_file,
+	.read_file = cl_read_file,
+	.read_file_at = cl_read_file_at,
+	.close_file = cl_close_file,
+	.get_log_info = cl_get_log_info,
+	.get_truncate_log_info = cl_get_truncate_log_info,
+	.truncate_log = cl_truncate_log,
+	.end = cl_end,
+	.stop = cl_stop,
+	.leave = cl_leave,
+};

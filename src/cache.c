@@ -53,7 +53,7 @@ cache_init(struct cache *cache, size_t nframes, uint32_t page_size)
 	}
 	for (size_t i = 0; i < nframes; i++)
 		cache->frames[i].data = cache->mem + i * page_size;
-	pthread_mutex_init(&cache->lock, NULL);
+	olock_init(&cache->lock);
 	pthread_cond_init(&cache->cond, NULL);
 	return JET_errSuccess;
 }
@@ -62,7 +62,7 @@ void
 cache_destroy(struct cache *cache)
 {
 	if (cache->frames != NULL) {
-		pthread_mutex_destroy(&cache->lock);
+		olock_destroy(&cache->lock);
 		pthread_cond_destroy(&cache->cond);
 	}
 	free(cache->mem);
@@ -103,24 +103,9 @@ cache_rehash(struct cache *cache, struct frame *f, struct jet_db *db, uint32_t p
 	cache->hash[b] = f;
 }
 
-/* Reads a page from disk; a page beyond the end of the file reads as zeros. */
-JET_ERR
-cache_read_page_disk(struct jet_db *db, uint32_t pgno, uint8_t *buf)
-{
-	uint32_t ps = db->hdr.page_size;
-	size_t got;
-	JET_ERR err = os_pread_partial(db->file, buf, ps, page_offset(pgno, ps), &got);
-
-	if (err < 0)
-		return err;
-	if (got < ps)
-		memset(buf + got, 0, ps - got);
-	return JET_errSuccess;
-}
-
 /*
- * Writes one dirty frame out, with the cache lock held on entry and exit
- * (dropped around the I/O).  The frame stays dirty: the caller marks it
+ * Writes one dirty frame out, called under the cache lock and returning with
+ * it (dropped around the I/O).  The frame stays dirty: the caller marks it
  * clean after the file is fsynced.  *versionp receives the version written.
  */
 static JET_ERR
@@ -131,28 +116,29 @@ cache_write_frame(struct cache *cache, struct frame *f, uint8_t *buf, uint64_t *
 	lsn_t lsn = f->page_lsn;
 	JET_ERR err;
 
+	JET_ASSERT(db->inst, olock_held(&cache->lock));
 	f->writing = 1;
 	f->pins++;
 	memcpy(buf, f->owner != NULL ? f->committed : f->data, cache->page_size);
 	*versionp = f->version;
-	pthread_mutex_unlock(&cache->lock);
+	olock_unlock(&cache->lock);
 
 	err = log_flush_to(&db->inst->log, lsn);
 	if (err >= 0)
-		err = db_note_page_write(db, lsn);
+		err = dbfile_note_page_write(db, lsn);
 	if (err >= 0)
-		err = db_ensure_file_pages(db, pgno);
+		err = dbfile_ensure_pages(db, pgno);
 	if (err >= 0) {
 		page_seal(buf, cache->page_size);
 		/* A backup reading the file must see whole pages, and its snapshot the old one. */
-		pthread_mutex_lock(&db->bk_io_lock);
-		err = backup_preserve(db, pgno);
+		olock_lock(&db->bk_io_lock);
+		err = snapshot_preserve(db, pgno);
 		if (err >= 0)
 			err = os_pwrite(db->file, buf, cache->page_size, page_offset(pgno, cache->page_size));
-		pthread_mutex_unlock(&db->bk_io_lock);
+		olock_unlock(&db->bk_io_lock);
 	}
 
-	pthread_mutex_lock(&cache->lock);
+	olock_lock(&cache->lock);
 	f->writing = 0;
 	f->pins--;
 	cache->writes++;
@@ -204,8 +190,8 @@ flush_item_cmp(const void *a, const void *b)
 /*
  * Writes the frames of items[0, n) that are still dirty, in file order,
  * fsyncs each database file written once, then marks the frames clean
- * (horizon: as cache_mark_clean).  The cache lock is held on entry and exit
- * and dropped around the I/O.  *completep tells whether every frame still
+ * (horizon: as cache_mark_clean).  Called under the cache lock, returns with
+ * it; dropped around the I/O.  *completep tells whether every frame still
  * dirty was written: one caught in the middle of its commit is not.
  */
 static JET_ERR
@@ -215,6 +201,7 @@ cache_write_items(struct cache *cache, struct flush_item *items, size_t n, uint8
 	JET_ERR err = JET_errSuccess;
 	int synced[JET_MAX_ATTACHED_DATABASES + 1] = { 0 };
 
+	JET_ASSERT(n > 0 ? items[0].db->inst : NULL, olock_held(&cache->lock));
 	*completep = 1;
 	qsort(items, n, sizeof(*items), flush_item_cmp);
 	for (size_t i = 0; i < n && err >= 0; i++) {
@@ -224,9 +211,9 @@ cache_write_items(struct cache *cache, struct flush_item *items, size_t n, uint8
 			continue;
 		/* Caught mid-commit or being evicted: wait for it, briefly. */
 		for (int tries = 0; (f->writing || (f->owner != NULL && f->committed == NULL)) && tries < 1000; tries++) {
-			pthread_mutex_unlock(&cache->lock);
+			olock_unlock(&cache->lock);
 			sched_yield();
-			pthread_mutex_lock(&cache->lock);
+			olock_lock(&cache->lock);
 		}
 		if (f->db != items[i].db || f->pgno != items[i].pgno || f->rec_lsn == 0)
 			continue;
@@ -238,7 +225,7 @@ cache_write_items(struct cache *cache, struct flush_item *items, size_t n, uint8
 		err = cache_write_frame(cache, f, buf, &items[i].version);
 		items[i].written = err >= 0;
 	}
-	pthread_mutex_unlock(&cache->lock);
+	olock_unlock(&cache->lock);
 	for (size_t i = 0; i < n; i++) {
 		JET_ERR e;
 		if (!items[i].written || synced[items[i].db->dbid])
@@ -249,7 +236,7 @@ cache_write_items(struct cache *cache, struct flush_item *items, size_t n, uint8
 			synced[items[i].db->dbid] = -1;
 		}
 	}
-	pthread_mutex_lock(&cache->lock);
+	olock_lock(&cache->lock);
 	for (size_t i = 0; i < n; i++)
 		if (items[i].written && synced[items[i].db->dbid] == 1)
 			cache_mark_clean(cache, items[i].f, items[i].db, items[i].pgno, items[i].version, items[i].image,
@@ -338,7 +325,7 @@ cache_get_frame(struct jet_db *db, uint32_t pgno, int fresh, struct frame **fp)
 	JET_ERR err = JET_errSuccess;
 
 	*fp = NULL;
-	pthread_mutex_lock(&cache->lock);
+	olock_lock(&cache->lock);
 	if ((f = cache_lookup(cache, db, pgno)) != NULL) {
 		/* A frame being written may still be read and changed: the writer took a copy. */
 		f->pins++;
@@ -346,7 +333,7 @@ cache_get_frame(struct jet_db *db, uint32_t pgno, int fresh, struct frame **fp)
 		cache->hits++;
 		if (fresh)
 			memset(f->data, 0, cache->page_size);
-		pthread_mutex_unlock(&cache->lock);
+		olock_unlock(&cache->lock);
 		*fp = f;
 		return JET_errSuccess;
 	}
@@ -355,13 +342,13 @@ cache_get_frame(struct jet_db *db, uint32_t pgno, int fresh, struct frame **fp)
 	/* The victim search may have dropped the lock: someone may have loaded the page. */
 	if (cache_lookup(cache, db, pgno) != NULL) {
 		f->pins = 0;
-		pthread_mutex_unlock(&cache->lock);
+		olock_unlock(&cache->lock);
 		return cache_get_frame(db, pgno, fresh, fp);
 	}
 	cache->misses++;
 	if (fresh)
 		memset(f->data, 0, cache->page_size);
-	else if ((err = cache_read_page_disk(db, pgno, f->data)) >= 0)
+	else if ((err = dbfile_read_page(db, pgno, f->data)) >= 0)
 		err = page_verify(f->data, cache->page_size, pgno);
 	if (err < 0) {
 		f->pins = 0;
@@ -375,7 +362,7 @@ cache_get_frame(struct jet_db *db, uint32_t pgno, int fresh, struct frame **fp)
 	cache_rehash(cache, f, db, pgno);
 	*fp = f;
 out:
-	pthread_mutex_unlock(&cache->lock);
+	olock_unlock(&cache->lock);
 	if (err == JET_errReadVerifyFailure || err == JET_errReadPgnoVerifyFailure)
 		event_log(db->inst, EVENT_ERROR, 474,
 		    "%s: page %u failed verification (%s): the database is damaged on disk",
@@ -402,9 +389,9 @@ cache_unpin(struct frame *f)
 {
 	struct cache *cache = &f->db->inst->cache;
 
-	pthread_mutex_lock(&cache->lock);
+	olock_lock(&cache->lock);
 	f->pins--;
-	pthread_mutex_unlock(&cache->lock);
+	olock_unlock(&cache->lock);
 }
 
 /* Marks a frame dirty as of a record just appended at start. */
@@ -413,13 +400,13 @@ cache_mark_dirty(struct frame *f, lsn_t start)
 {
 	struct cache *cache = &f->db->inst->cache;
 
-	pthread_mutex_lock(&cache->lock);
+	olock_lock(&cache->lock);
 	f->committed = NULL;
 	if (f->rec_lsn == 0) {
 		f->rec_lsn = start;
 		cache->ndirty++;
 	}
-	pthread_mutex_unlock(&cache->lock);
+	olock_unlock(&cache->lock);
 }
 
 /* Records that redo changed a frame (recovery: no owner involved). */
@@ -428,14 +415,14 @@ cache_mark_redone(struct frame *f, lsn_t start, lsn_t end)
 {
 	struct cache *cache = &f->db->inst->cache;
 
-	pthread_mutex_lock(&cache->lock);
+	olock_lock(&cache->lock);
 	if (f->rec_lsn == 0) {
 		f->rec_lsn = start;
 		cache->ndirty++;
 	}
 	f->page_lsn = end;
 	f->version = ++cache->next_version;
-	pthread_mutex_unlock(&cache->lock);
+	olock_unlock(&cache->lock);
 }
 
 /* Ends a transaction's ownership of a frame (and its pin). */
@@ -444,7 +431,7 @@ cache_release_owned(struct frame *f, lsn_t end, int committed)
 {
 	struct cache *cache = &f->db->inst->cache;
 
-	pthread_mutex_lock(&cache->lock);
+	olock_lock(&cache->lock);
 	if (committed) {
 		f->page_lsn = end;
 		f->version = ++cache->next_version;
@@ -453,7 +440,7 @@ cache_release_owned(struct frame *f, lsn_t end, int committed)
 	f->owner_level = 0;
 	f->committed = NULL;
 	f->pins--;
-	pthread_mutex_unlock(&cache->lock);
+	olock_unlock(&cache->lock);
 }
 
 /*
@@ -479,7 +466,7 @@ cache_flush(struct jet_inst *inst, struct jet_db *only_db, lsn_t below_lsn, int 
 		free(buf);
 		return JET_errOutOfMemory;
 	}
-	pthread_mutex_lock(&cache->lock);
+	olock_lock(&cache->lock);
 	for (size_t i = 0; i < cache->nframes; i++) {
 		struct frame *f = &cache->frames[i];
 		if (f->db == NULL || f->rec_lsn == 0)
@@ -492,7 +479,7 @@ cache_flush(struct jet_inst *inst, struct jet_db *only_db, lsn_t below_lsn, int 
 		n++;
 	}
 	err = cache_write_items(cache, items, n, buf, below_lsn, &complete);
-	pthread_mutex_unlock(&cache->lock);
+	olock_unlock(&cache->lock);
 	free(items);
 	free(buf);
 	if (completep != NULL)
@@ -506,13 +493,13 @@ cache_drop_db(struct jet_db *db)
 {
 	struct cache *cache = &db->inst->cache;
 
-	pthread_mutex_lock(&cache->lock);
+	olock_lock(&cache->lock);
 	for (size_t i = 0; i < cache->nframes; i++) {
 		struct frame *f = &cache->frames[i];
 		if (f->db != db)
 			continue;
 		while (f->writing)
-			pthread_cond_wait(&cache->cond, &cache->lock);
+			olock_wait(&cache->cond, &cache->lock);
 		if (f->rec_lsn != 0)
 			cache->ndirty--;
 		cache_unhash(cache, f);
@@ -522,5 +509,5 @@ cache_drop_db(struct jet_db *db)
 		f->owner_level = 0;
 		f->committed = NULL;
 	}
-	pthread_mutex_unlock(&cache->lock);
+	olock_unlock(&cache->lock);
 }

@@ -175,10 +175,11 @@ err:
 	return err;
 }
 
-/* Fills the attach list of ck from the instance (inst_lock held). */
+/* Fills the attach list of ck from the instance: inst->dbs needs inst_lock. */
 static JET_ERR
 checkpoint_collect_attach(struct jet_inst *inst, struct checkpoint_state *ck)
 {
+	JET_ASSERT(inst, olock_held(&inst->inst_lock));
 	ck->nattach = 0;
 	for (uint32_t i = 1; i <= JET_MAX_ATTACHED_DATABASES; i++) {
 		struct jet_db *db = inst->dbs[i];
@@ -247,14 +248,14 @@ checkpoint_run_locked(struct jet_inst *inst, int full)
 	int complete;
 	JET_ERR err;
 
-	pthread_mutex_lock(&log->lock);
+	olock_lock(&log->lock);
 	redo = log->append_lsn;
 	if (redo > log->fpi_horizon)
 		log->fpi_horizon = redo;
 	/* Commits appended before the redo point must be in the cache first. */
 	while (log->in_flight > 0)
-		pthread_cond_wait(&log->cond, &log->lock);
-	pthread_mutex_unlock(&log->lock);
+		olock_wait(&log->cond, &log->lock);
+	olock_unlock(&log->lock);
 	if (!full && redo == inst->ckpt.lsn)
 		return JET_errSuccess;
 	RET(cache_flush(inst, NULL, redo, &complete));
@@ -262,7 +263,7 @@ checkpoint_run_locked(struct jet_inst *inst, int full)
 		return JET_errSuccess;
 	gen = log_gen_of(&inst->log, redo);
 
-	pthread_mutex_lock(&inst->inst_lock);
+	olock_lock(&inst->inst_lock);
 	for (uint32_t i = 1; i <= JET_MAX_ATTACHED_DATABASES; i++) {
 		struct jet_db *db = inst->dbs[i];
 		if (db == NULL)
@@ -277,7 +278,7 @@ checkpoint_run_locked(struct jet_inst *inst, int full)
 			err = JET_errSuccess;
 		pthread_mutex_unlock(&db->hdr_lock);
 		if (err < 0) {
-			pthread_mutex_unlock(&inst->inst_lock);
+			olock_unlock(&inst->inst_lock);
 			return err;
 		}
 	}
@@ -290,7 +291,7 @@ checkpoint_run_locked(struct jet_inst *inst, int full)
 		inst->ckpt = ck;
 	} else
 		checkpoint_state_free(&ck);
-	pthread_mutex_unlock(&inst->inst_lock);
+	olock_unlock(&inst->inst_lock);
 	if (err >= 0 && inst->p.circular)
 		checkpoint_delete_old_logs(inst, gen);
 	return err;

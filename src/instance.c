@@ -180,16 +180,6 @@ instance_enter(JET_INSTANCE instance, struct jet_inst **instp)
 	return JET_errSuccess;
 }
 
-void
-instance_fatal(struct jet_inst *inst, JET_ERR err, const char *what)
-{
-	if (inst->unavailable == JET_errSuccess) {
-		inst->unavailable = err;
-		event_log(inst, EVENT_ERROR, 1090, "%s failed (%s, %ld): the instance is unavailable until restarted",
-		    what, JetErrorString(err), err);
-	}
-}
-
 static JET_ERR
 inst_new(const char *name, const char *display, JET_INSTANCE *handlep, struct jet_inst **instp)
 {
@@ -216,7 +206,7 @@ inst_new(const char *name, const char *display, JET_INSTANCE *handlep, struct je
 	snprintf(inst->name, sizeof(inst->name), "%s", name != NULL && *name ? name : "instance");
 	snprintf(inst->display, sizeof(inst->display), "%s", display != NULL ? display : inst->name);
 	pthread_mutex_init(&inst->write_lock, NULL);
-	pthread_mutex_init(&inst->inst_lock, NULL);
+	olock_init(&inst->inst_lock);
 	pthread_mutex_init(&inst->ckpt_lock, NULL);
 	pthread_mutex_init(&inst->backup_lock, NULL);
 	pthread_cond_init(&inst->inst_cond, NULL);
@@ -245,7 +235,7 @@ inst_free(struct jet_inst *inst, JET_INSTANCE handle)
 	handle_free(handle);
 	checkpoint_state_free(&inst->ckpt);
 	pthread_mutex_destroy(&inst->write_lock);
-	pthread_mutex_destroy(&inst->inst_lock);
+	olock_destroy(&inst->inst_lock);
 	pthread_mutex_destroy(&inst->ckpt_lock);
 	pthread_mutex_destroy(&inst->backup_lock);
 	pthread_cond_destroy(&inst->inst_cond);
@@ -358,7 +348,7 @@ inst_bg_main(void *arg)
 	struct jet_inst *inst = arg;
 	uint64_t last_ckpt = dbhdr_time_now_us();
 
-	pthread_mutex_lock(&inst->inst_lock);
+	olock_lock(&inst->inst_lock);
 	while (!inst->bg_stop) {
 		struct timespec ts;
 		uint64_t now;
@@ -370,17 +360,17 @@ inst_bg_main(void *arg)
 			ts.tv_sec++;
 			ts.tv_nsec -= 1000000000L;
 		}
-		pthread_cond_timedwait(&inst->bg_cond, &inst->inst_lock, &ts);
+		olock_timedwait(&inst->bg_cond, &inst->inst_lock, &ts);
 		if (inst->bg_stop)
 			break;
-		pthread_mutex_unlock(&inst->inst_lock);
+		olock_unlock(&inst->inst_lock);
 
 		/* Lazy commits become durable within a tick. */
-		pthread_mutex_lock(&inst->log.lock);
+		olock_lock(&inst->log.lock);
 		append = inst->log.append_lsn;
-		pthread_mutex_unlock(&inst->log.lock);
+		olock_unlock(&inst->log.lock);
 		if (inst->log.enabled && log_flush_to(&inst->log, append) < 0)
-			instance_fatal(inst, JET_errLogWriteFail, "writing the log");
+			(void)error_fatal(inst, JET_errLogWriteFail, "writing the log");
 
 		now = dbhdr_time_now_us();
 		if (now - last_ckpt >= CKPT_INTERVAL_MS * 1000ULL ||
@@ -392,9 +382,9 @@ inst_bg_main(void *arg)
 				    JetErrorString(err), err);
 			last_ckpt = now;
 		}
-		pthread_mutex_lock(&inst->inst_lock);
+		olock_lock(&inst->inst_lock);
 	}
-	pthread_mutex_unlock(&inst->inst_lock);
+	olock_unlock(&inst->inst_lock);
 	return NULL;
 }
 
@@ -403,40 +393,12 @@ inst_bg_stop(struct jet_inst *inst)
 {
 	if (!inst->bg_running)
 		return;
-	pthread_mutex_lock(&inst->inst_lock);
+	olock_lock(&inst->inst_lock);
 	inst->bg_stop = 1;
 	pthread_cond_broadcast(&inst->bg_cond);
-	pthread_mutex_unlock(&inst->inst_lock);
+	olock_unlock(&inst->inst_lock);
 	pthread_join(inst->bg_thread, NULL);
 	inst->bg_running = 0;
-}
-
-/* ---- attach bookkeeping ---- */
-
-/* Makes a database part of the running instance: header dirty, synced. */
-JET_ERR
-instance_attach_db(struct jet_inst *inst, struct jet_db *db)
-{
-	JET_ERR err;
-
-	pthread_mutex_lock(&db->hdr_lock);
-	db->hdr.dbstate = JET_dbstateDirtyShutdown;
-	db->hdr.sign_log = inst->log.sign_log;
-	db->hdr.lsn_consistent = 0;
-	db->hdr.time_consistent = 0;
-	db->hdr.dbtime = db->dbtime;
-	if (db->hdr.gen_max_required < inst->log.cur_gen)
-		db->hdr.gen_max_required = db->hdr.gen_max_committed = inst->log.cur_gen;
-	if (db->hdr.gen_min_required == 0 || db->hdr.gen_min_required > inst->log.cur_gen)
-		db->hdr.gen_min_required = inst->log.cur_gen;
-	err = dbhdr_write(db->file, &db->hdr);
-	pthread_mutex_unlock(&db->hdr_lock);
-	if (err < 0)
-		return err;
-	pthread_mutex_lock(&inst->inst_lock);
-	inst->dbs[db->dbid] = db;
-	pthread_mutex_unlock(&inst->inst_lock);
-	return JET_errSuccess;
 }
 
 /* ---- init and term ---- */
@@ -474,7 +436,7 @@ inst_init(struct jet_inst *inst, JET_GRBIT grbit)
 	inst->log.inst = inst;
 	inst->log.enabled = inst->p.recovery;
 	inst->log.file_size = (uint32_t)(inst->p.log_file_kb * 1024);
-	pthread_mutex_init(&inst->log.lock, NULL);
+	olock_init(&inst->log.lock);
 	pthread_cond_init(&inst->log.cond, NULL);
 	inst->unavailable = JET_errSuccess;
 	if (inst->p.recovery)
@@ -500,11 +462,11 @@ err:
 	for (uint32_t i = 1; i <= JET_MAX_ATTACHED_DATABASES; i++)
 		if (inst->dbs[i] != NULL) {
 			cache_drop_db(inst->dbs[i]);
-			db_free(inst->dbs[i]);
+			dbfile_free(inst->dbs[i]);
 			inst->dbs[i] = NULL;
 		}
 	log_close(&inst->log);
-	pthread_mutex_destroy(&inst->log.lock);
+	olock_destroy(&inst->log.lock);
 	pthread_cond_destroy(&inst->log.cond);
 	cache_destroy(&inst->cache);
 	event_log(inst, EVENT_ERROR, 103, "instance failed to start: %s (%s, %ld)", JetErrorString(err),
@@ -601,7 +563,7 @@ inst_close_dbs(struct jet_inst *inst, int clean)
 			pthread_mutex_unlock(&db->hdr_lock);
 		}
 		cache_drop_db(db);
-		db_free(db);
+		dbfile_free(db);
 		inst->dbs[i] = NULL;
 	}
 	return err;
@@ -625,14 +587,14 @@ JetTerm2(JET_INSTANCE instance, JET_GRBIT grbit)
 		return JET_errInvalidGrbit;
 	if (inst->initialized && backup_running(inst) && !(grbit & (JET_bitTermStopBackup | JET_bitTermAbrupt)))
 		return JET_errBackupInProgress;
-	pthread_mutex_lock(&inst->inst_lock);
+	olock_lock(&inst->inst_lock);
 	if (inst->term_in_progress) {
-		pthread_mutex_unlock(&inst->inst_lock);
+		olock_unlock(&inst->inst_lock);
 		return JET_errTermInProgress;
 	}
 	inst->term_in_progress = 1;
 	inst->backup_allowed = 0;
-	pthread_mutex_unlock(&inst->inst_lock);
+	olock_unlock(&inst->inst_lock);
 	if (!inst->initialized) {
 		bksvc_stop(inst);
 		inst_free(inst, instance);
@@ -658,7 +620,7 @@ JetTerm2(JET_INSTANCE instance, JET_GRBIT grbit)
 	}
 	event_log(inst, EVENT_INFO, 103, "instance stopped%s", abrupt ? " abruptly (the next start recovers)" : "");
 	log_close(&inst->log);
-	pthread_mutex_destroy(&inst->log.lock);
+	olock_destroy(&inst->log.lock);
 	pthread_cond_destroy(&inst->log.cond);
 	cache_destroy(&inst->cache);
 	inst_free(inst, instance);

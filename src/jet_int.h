@@ -5,6 +5,27 @@
  * starts with its file's name (cache_get lives in cache.c, btree_seek in
  * btree.c, dbhdr_sig_make in dbhdr.c); static helpers may be shorter.
  *
+ * Layers, bottom to top (the one table is src/layers.txt, which
+ * tests/layers.test checks at make check; doc/design.md, "Layers").  A file
+ * calls its own layer and the layers below:
+ *
+ *   base        os crc32c page dbhdr event error handle
+ *   log         log                 (the WAL: the file layer asks it an LSN's generation)
+ *   file        dbfile snapshot     (database files and headers; a backup's kept images)
+ *   cache       cache
+ *   checkpoint  checkpoint
+ *   access      txn space
+ *   btree       btree
+ *   services    recovery backup     (JetInit runs recovery; JetTerm ends a backup)
+ *   api         instance session db table verify
+ *   backup-api  bkapi bkclient bksvc backupdir restore
+ *
+ * The allowed upward calls, all in src/layers.txt with why: instance.c calls
+ * bksvc_start and bksvc_stop (JetInit starts the backup service, JetTerm
+ * stops it; the service serves through the public backup calls of bkapi.c).
+ * The largest cycle of calls (instance, session, table, bkapi, bksvc) stays
+ * within the top two layers; the test fails above 6 files.
+ *
  * Lock order, outermost first:
  *
  *   inst->write_lock   (a session's transaction; serializes all data access)
@@ -17,6 +38,10 @@
  * The background thread (instance.c) takes only inst_lock, cache->lock and
  * log->lock, never write_lock, so a session never waits on I/O it did not
  * cause, except on a cache miss.
+ *
+ * inst_lock, cache->lock, log->lock and each database's bk_io_lock are
+ * struct olock (below): they record their holder, so a function that needs
+ * one held says so with JET_ASSERT(inst, olock_held(...)), not a comment.
  */
 #ifndef JET_INT_H
 #define JET_INT_H
@@ -30,6 +55,7 @@
 #include "format.h"
 #include "jet.h"
 #include "os.h"
+#include "olock.h"
 
 /* ---- little-endian field access ---- */
 static inline uint16_t get16(const uint8_t *p) { return (uint16_t)(p[0] | p[1] << 8); }
@@ -45,6 +71,33 @@ static inline void put64(uint8_t *p, uint64_t v) { put32(p, (uint32_t)v); put32(
 typedef uint64_t lsn_t;		/* byte offset in the log stream; 0 = none */
 
 struct jet_inst;
+
+/* ---- error.c: the fatal path and preconditions ---- */
+JET_ERR error_fatal(struct jet_inst *inst, JET_ERR err, const char *what);
+#ifdef JET_DEBUG
+_Noreturn void error_assert_abort(const char *where, const char *cond);
+#endif
+
+/*
+ * JET_ASSERT(inst, cond): a precondition, in a function returning JET_ERR.
+ * Built with -DJET_DEBUG (configure --enable-debug), a false cond aborts
+ * with file:line and cond, so a debugger or core file shows the caller.
+ * Otherwise the instance goes down (error_fatal: event 1090, and every
+ * later call fails with JET_errInstanceUnavailable) and the function
+ * returns JET_errInternalError: code past a broken invariant must not go on
+ * to write pages.  inst may be NULL (no instance to take down).
+ */
+#define JET_STR_(x) #x
+#define JET_STR(x) JET_STR_(x)
+#ifdef JET_DEBUG
+#define JET_ASSERT(inst, cond) do { (void)(inst); \
+	if (!(cond)) error_assert_abort(__FILE__ ":" JET_STR(__LINE__), #cond); } while (0)
+#else
+#define JET_ASSERT(inst, cond) do { \
+	if (!(cond)) return error_fatal((inst), JET_errInternalError, __FILE__ ":" JET_STR(__LINE__) ": " #cond); \
+} while (0)
+#endif
+
 struct jet_db;
 struct jet_session;
 struct frame;
@@ -164,7 +217,7 @@ struct frame {
 };
 
 struct cache {
-	pthread_mutex_t lock;
+	struct olock lock;
 	pthread_cond_t cond;
 	struct frame *frames;
 	uint8_t *mem;
@@ -188,7 +241,6 @@ void cache_drop_db(struct jet_db *db);
 void cache_mark_dirty(struct frame *f, lsn_t start);
 void cache_release_owned(struct frame *f, lsn_t end, int committed);
 void cache_mark_redone(struct frame *f, lsn_t start, lsn_t end);
-JET_ERR cache_read_page_disk(struct jet_db *db, uint32_t pgno, uint8_t *buf);
 
 /* ---- log.c: the write-ahead log (format in log.c) ---- */
 enum log_rec_type {
@@ -231,7 +283,7 @@ struct log_file_header {
 
 struct jet_log {
 	struct jet_inst *inst;
-	pthread_mutex_t lock;
+	struct olock lock;
 	pthread_cond_t cond;
 	int enabled;
 	os_file *cur;			/* <base>.log */
@@ -345,7 +397,7 @@ JET_ERR checkpoint_write(struct jet_inst *inst, const struct checkpoint_state *c
 void checkpoint_state_free(struct checkpoint_state *ck);
 JET_ERR checkpoint_run(struct jet_inst *inst, int full);
 
-/* ---- db.c: attached databases ---- */
+/* ---- dbfile.c: database files, their headers, the attached-database table ---- */
 struct jet_db {
 	struct jet_inst *inst;
 	uint32_t dbid;
@@ -357,20 +409,45 @@ struct jet_db {
 	uint32_t file_pages;		/* data pages the file has room for */
 	int open_count;			/* sessions that opened it */
 	lsn_t max_written_lsn;
-	pthread_mutex_t bk_io_lock;	/* page writes vs backup reads of the file */
-	struct bk_snap *snap;		/* point-in-time backup: kept images */
+	struct olock bk_io_lock;	/* page writes vs backup reads of the file */
+	struct snapshot *snap;		/* point-in-time backup: kept images (snapshot.c) */
 };
 
-JET_ERR db_format_new(struct jet_inst *inst, const char *path, uint32_t dbid, const struct jet_sig *sign_db,
+struct restore_map {			/* hard recovery: the databases being restored, by signature */
+	size_t n;
+	struct {
+		struct jet_sig sign_db;
+		uint32_t dbid;
+		char *path;
+	} db[JET_MAX_ATTACHED_DATABASES];
+};
+
+JET_ERR dbfile_format_new(struct jet_inst *inst, const char *path, uint32_t dbid, const struct jet_sig *sign_db,
 	int overwrite, struct jet_db **dbp);
-JET_ERR db_open_file(struct jet_inst *inst, const char *path, struct jet_db **dbp);
-char *db_spill_path(const char *path);
-void db_free(struct jet_db *db);
-JET_ERR db_write_header(struct jet_db *db);
-JET_ERR db_ensure_file_pages(struct jet_db *db, uint32_t pgno);
-JET_ERR db_note_page_write(struct jet_db *db, lsn_t page_lsn);
-struct jet_db *db_find_path(struct jet_inst *inst, const char *path);
-JET_ERR db_realpath(const char *path, int create_dir, char **outp);
+JET_ERR dbfile_open(struct jet_inst *inst, const char *path, struct jet_db **dbp);
+char *dbfile_spill_path(const char *path);
+void dbfile_free(struct jet_db *db);
+JET_ERR dbfile_write_header(struct jet_db *db);
+JET_ERR dbfile_ensure_pages(struct jet_db *db, uint32_t pgno);
+JET_ERR dbfile_note_page_write(struct jet_db *db, lsn_t page_lsn);
+JET_ERR dbfile_read_page(struct jet_db *db, uint32_t pgno, uint8_t *buf);
+struct jet_db *dbfile_find_path(struct jet_inst *inst, const char *path);
+JET_ERR dbfile_realpath(const char *path, int create_dir, char **outp);
+JET_ERR dbfile_attach(struct jet_inst *inst, struct jet_db *db);
+const char *dbfile_restore_path(const struct restore_map *map, const struct jet_sig *sign_db);
+#define DBFILE_BKREC_SIZE (LREC_HDR_SIZE + 8 + 24)
+void dbfile_backup_rec_encode(uint8_t *rec, enum bk_phase phase, uint32_t dbid, int slot, const struct bkinfo *bi);
+void dbfile_apply_backup(struct db_header *h, int slot, const struct bkinfo *bi);
+JET_ERR dbfile_redo_backup(struct jet_db **dbs, const uint8_t *rec, size_t len);
+
+/* ---- snapshot.c: a point-in-time backup's kept page images ---- */
+struct snapshot;
+JET_ERR snapshot_create(struct jet_db *db, uint32_t pgno_last);
+void snapshot_free(struct jet_db *db);
+JET_ERR snapshot_preserve(struct jet_db *db, uint32_t pgno);
+JET_ERR snapshot_failed(struct jet_db *db);
+int snapshot_kept(struct jet_db *db, uint32_t pgno);
+JET_ERR snapshot_read(struct jet_db *db, uint32_t pgno, uint8_t *out);
 
 /* ---- txn.c: transactions and page ownership ---- */
 struct txn_page {
@@ -428,7 +505,6 @@ JET_ERR btree_drop(struct jet_session *s, struct jet_db *db, uint32_t root);
 JET_ERR btree_verify(struct jet_db *db, uint32_t root, uint64_t *nrecords, char *msg, size_t msglen);
 
 /* ---- backup.c ---- */
-struct bk_snap;
 struct bk_trailer {
 	struct bkinfo bk;
 	struct jet_sig sign_db, sign_log;
@@ -438,24 +514,13 @@ struct bk_trailer {
 };
 void backup_trailer_encode(const struct bk_trailer *t, uint8_t *page, uint32_t page_size);
 JET_ERR backup_trailer_decode(const uint8_t *page, uint32_t page_size, struct bk_trailer *t);
-JET_ERR backup_preserve(struct jet_db *db, uint32_t pgno);
 void backup_term(struct jet_inst *inst);
 void backup_assume_copied(struct jet_inst *inst);
 int backup_running(struct jet_inst *inst);
-JET_ERR backup_redo_record(struct jet_db **dbs, const uint8_t *rec, size_t len);
+extern const struct bkapi_ops backup_ops;
 JET_ERR log_verify_path(const char *path, uint32_t gen, const struct jet_sig *sign, struct log_file_header *h);
 
 /* ---- restore.c ---- */
-struct restore_map {			/* databases being restored, by signature */
-	size_t n;
-	struct {
-		struct jet_sig sign_db;
-		uint32_t dbid;
-		char *path;
-	} db[JET_MAX_ATTACHED_DATABASES];
-};
-const char *restore_map_path(const struct restore_map *map, const struct jet_sig *sign_db);
-
 /*
  * The one checker of backup sets, used by restore (which stops at the first
  * problem, with its error and an event) and by `jetutil verify-backup`
@@ -534,7 +599,7 @@ struct jet_inst {
 	int backup_allowed;
 	JET_ERR unavailable;		/* a fatal error took the instance down */
 	pthread_mutex_t write_lock;
-	pthread_mutex_t inst_lock;
+	struct olock inst_lock;
 	pthread_cond_t inst_cond;
 	struct jet_db *dbs[JET_MAX_ATTACHED_DATABASES + 1];	/* by dbid */
 	struct cache cache;
@@ -557,8 +622,6 @@ struct jet_inst {
 };
 
 JET_ERR instance_enter(JET_INSTANCE instance, struct jet_inst **instp);
-void instance_fatal(struct jet_inst *inst, JET_ERR err, const char *what);
-JET_ERR instance_attach_db(struct jet_inst *inst, struct jet_db *db);
 JET_ERR instance_legacy(JET_INSTANCE *handlep);
 
 /* ---- session.c ---- */
@@ -589,6 +652,32 @@ JET_API_PTR handle_new(enum handle_type type, void *obj);
 void *handle_get(enum handle_type type, JET_API_PTR h);
 void handle_free(JET_API_PTR h);
 
+/*
+ * ---- bkapi.c: the public external-backup calls ----
+ * One table of operations per kind of instance, chosen once per call by the
+ * handle: backup_ops (backup.c) for an instance of this process, obj its
+ * struct jet_inst; bkclient_ops (bkclient.c) for a remote one, obj its
+ * acquired connection, given back through leave.
+ */
+struct bkapi_ops {
+	JET_ERR (*begin)(void *obj, JET_GRBIT grbit);
+	JET_ERR (*get_attach_info)(void *obj, JET_PSTR szz, unsigned long cbMax, unsigned long *pcbActual);
+	JET_ERR (*open_file)(void *obj, JET_PCSTR szFileName, JET_HANDLE *phfFile, unsigned long *pulFileSizeLow,
+		unsigned long *pulFileSizeHigh);
+	JET_ERR (*read_file)(void *obj, JET_HANDLE hfFile, void *pv, unsigned long cb, unsigned long *pcbActual);
+	JET_ERR (*read_file_at)(void *obj, JET_HANDLE hfFile, unsigned long long ib, void *pv, unsigned long cb,
+		unsigned long *pcbActual);
+	JET_ERR (*close_file)(void *obj, JET_HANDLE hfFile);
+	JET_ERR (*get_log_info)(void *obj, JET_PSTR szz, unsigned long cbMax, unsigned long *pcbActual,
+		JET_LOGINFO *pLogInfo);
+	JET_ERR (*get_truncate_log_info)(void *obj, JET_PSTR szz, unsigned long cbMax, unsigned long *pcbActual);
+	JET_ERR (*truncate_log)(void *obj);
+	JET_ERR (*end)(void *obj, JET_GRBIT grbit);
+	JET_ERR (*stop)(void *obj);
+	void (*leave)(void *obj);	/* after each call (NULL: nothing to give back) */
+};
+JET_ERR bkapi_local(JET_INSTANCE instance, struct jet_inst **instp);
+
 /* ---- bkclient.c / bksvc.c: the backup service and its client (doc/protocol.md) ---- */
 #define BKPROTO_MAGIC 0x4B42464AU	/* the bytes "JFBK" */
 #define BKPROTO_VERSION 1
@@ -613,22 +702,8 @@ JET_ERR bksvc_start(struct jet_inst *inst);
 void bksvc_stop(struct jet_inst *inst);
 void bksvc_set_timeout_ms(int ms);	/* tests: the 30 s message / Hello / reply timeout */
 
-int bkclient_is_remote(JET_INSTANCE instance);
-JET_ERR bkclient_begin(JET_INSTANCE instance, JET_GRBIT grbit);
-JET_ERR bkclient_get_attach_info(JET_INSTANCE instance, JET_PSTR szz, unsigned long cbMax, unsigned long *pcbActual);
-JET_ERR bkclient_open_file(JET_INSTANCE instance, JET_PCSTR szFileName, JET_HANDLE *phfFile,
-	unsigned long *pulFileSizeLow, unsigned long *pulFileSizeHigh);
-JET_ERR bkclient_read_file(JET_INSTANCE instance, JET_HANDLE hfFile, void *pv, unsigned long cb,
-	unsigned long *pcbActual);
-JET_ERR bkclient_read_file_at(JET_INSTANCE instance, JET_HANDLE hfFile, unsigned long long ib, void *pv,
-	unsigned long cb, unsigned long *pcbActual);
-JET_ERR bkclient_close_file(JET_INSTANCE instance, JET_HANDLE hfFile);
-JET_ERR bkclient_get_log_info(JET_INSTANCE instance, JET_PSTR szz, unsigned long cbMax, unsigned long *pcbActual,
-	JET_LOGINFO *pLogInfo);
-JET_ERR bkclient_get_truncate_log_info(JET_INSTANCE instance, JET_PSTR szz, unsigned long cbMax,
-	unsigned long *pcbActual);
-JET_ERR bkclient_truncate_log(JET_INSTANCE instance);
-JET_ERR bkclient_end(JET_INSTANCE instance, JET_GRBIT grbit);
-JET_ERR bkclient_stop(JET_INSTANCE instance);
+struct bkconn;
+struct bkconn *bkclient_acquire(JET_INSTANCE instance);
+extern const struct bkapi_ops bkclient_ops;
 
 #endif

@@ -9,7 +9,8 @@
  * THE STREAM.  Records form one byte stream across generations; an LSN is a
  * byte offset in that stream (the first byte is LSN 1).  A record is
  *     u32 length (including this 8-byte header), u8 type, 3 bytes zero,
- *     then type-specific bytes (see txn.c for LREC_TXN, db.c for the rest).
+ *     then type-specific bytes (txn.c: LREC_TXN; db.c: attach and detach;
+ *     dbfile.c: LREC_BACKUP).
  * A record may span segments and generations.
  *
  * A FILE is a 4096-byte header, then segments at 512-byte aligned offsets.
@@ -370,12 +371,12 @@ log_create_file(struct jet_log *log, uint32_t gen, uint64_t time_create, lsn_t f
 static JET_ERR
 log_gens_add(struct jet_log *log, uint32_t gen, lsn_t first_lsn)
 {
-	pthread_mutex_lock(&log->lock);
+	olock_lock(&log->lock);
 	if (log->ngens == log->gens_cap) {
 		size_t ncap = log->gens_cap ? log->gens_cap * 2 : 64;
 		struct log_gen *n = realloc(log->gens, ncap * sizeof(*n));
 		if (n == NULL) {
-			pthread_mutex_unlock(&log->lock);
+			olock_unlock(&log->lock);
 			return JET_errOutOfMemory;
 		}
 		log->gens = n;
@@ -384,7 +385,7 @@ log_gens_add(struct jet_log *log, uint32_t gen, lsn_t first_lsn)
 	log->gens[log->ngens].gen = gen;
 	log->gens[log->ngens].first_lsn = first_lsn;
 	log->ngens++;
-	pthread_mutex_unlock(&log->lock);
+	olock_unlock(&log->lock);
 	return JET_errSuccess;
 }
 
@@ -526,8 +527,8 @@ log_set_fatal(struct jet_log *log, JET_ERR err)
 }
 
 /*
- * Becomes the flusher (log->lock held, returns with it held): writes the
- * buffer and, if roll is set, closes the generation.
+ * Becomes the flusher (called under log->lock, returns with it held): writes
+ * the buffer and, if roll is set, closes the generation.
  */
 static JET_ERR
 log_flush_locked(struct jet_log *log, int roll)
@@ -537,19 +538,20 @@ log_flush_locked(struct jet_log *log, int roll)
 	lsn_t lsn = log->buf_lsn, *starts = log->starts;
 	JET_ERR err;
 
+	JET_ASSERT(log->inst, olock_held(&log->lock));
 	log->flushing = 1;
 	log->buf = NULL;
 	log->buf_len = log->buf_cap = 0;
 	log->starts = NULL;
 	log->nstarts = log->starts_cap = 0;
 	log->buf_lsn = log->append_lsn;
-	pthread_mutex_unlock(&log->lock);
+	olock_unlock(&log->lock);
 
 	err = log_write_buffer(log, data, len, lsn, starts, nstarts);
 	if (err >= 0 && roll)
 		err = log_roll_locked_io(log, lsn + len, lsn + len);
 
-	pthread_mutex_lock(&log->lock);
+	olock_lock(&log->lock);
 	free(data);
 	free(starts);
 	log->flushes++;
@@ -571,10 +573,10 @@ log_flush_to(struct jet_log *log, lsn_t lsn)
 {
 	JET_ERR err = JET_errSuccess;
 
-	pthread_mutex_lock(&log->lock);
+	olock_lock(&log->lock);
 	while (log->flushed_lsn < lsn && log->fatal == JET_errSuccess) {
 		if (log->flushing) {
-			pthread_cond_wait(&log->cond, &log->lock);
+			olock_wait(&log->cond, &log->lock);
 			continue;
 		}
 		if (log->buf_len == 0)
@@ -583,7 +585,7 @@ log_flush_to(struct jet_log *log, lsn_t lsn)
 	}
 	if (log->fatal != JET_errSuccess && log->flushed_lsn < lsn)
 		err = log->fatal;
-	pthread_mutex_unlock(&log->lock);
+	olock_unlock(&log->lock);
 	return err;
 }
 
@@ -595,11 +597,11 @@ log_roll(struct jet_log *log)
 
 	if (!log->enabled)
 		return JET_errSuccess;
-	pthread_mutex_lock(&log->lock);
+	olock_lock(&log->lock);
 	while (log->flushing)
-		pthread_cond_wait(&log->cond, &log->lock);
+		olock_wait(&log->cond, &log->lock);
 	err = log->fatal != JET_errSuccess ? log->fatal : log_flush_locked(log, 1);
-	pthread_mutex_unlock(&log->lock);
+	olock_unlock(&log->lock);
 	return err;
 }
 
@@ -618,16 +620,16 @@ log_last_needed_gen(struct jet_log *log)
 	int idle = 0;
 	char *prev;
 
-	pthread_mutex_lock(&log->lock);
+	olock_lock(&log->lock);
 	while (log->flushing)
-		pthread_cond_wait(&log->cond, &log->lock);
+		olock_wait(&log->cond, &log->lock);
 	gen = log->cur_gen;
 	for (size_t i = log->ngens; i-- > 0;)
 		if (log->gens[i].gen == gen) {
 			idle = log->state_end <= log->gens[i].first_lsn;
 			break;
 		}
-	pthread_mutex_unlock(&log->lock);
+	olock_unlock(&log->lock);
 	if (!idle || gen <= 1 || (prev = log_gen_path(log->inst, gen - 1)) == NULL)
 		return gen;
 	idle = os_exists(prev);
@@ -636,12 +638,13 @@ log_last_needed_gen(struct jet_log *log)
 }
 
 /*
- * Appends a record to the log buffer (log->lock held).  [*startp, *endp)
+ * Appends a record to the log buffer, under log->lock.  [*startp, *endp)
  * receives its position.  Not durable until log_flush_to(*endp).
  */
 JET_ERR
 log_append_locked(struct jet_log *log, const uint8_t *rec, size_t len, lsn_t *startp, lsn_t *endp)
 {
+	JET_ASSERT(log->inst, olock_held(&log->lock));
 	if (len < LREC_HDR_SIZE || len > LOG_RECORD_MAX)
 		return JET_errInvalidParameter;
 	if (log->fatal != JET_errSuccess)
@@ -687,9 +690,9 @@ log_append(struct jet_log *log, const uint8_t *rec, size_t len, lsn_t *startp, l
 {
 	JET_ERR err;
 
-	pthread_mutex_lock(&log->lock);
+	olock_lock(&log->lock);
 	err = log_append_locked(log, rec, len, startp, endp);
-	pthread_mutex_unlock(&log->lock);
+	olock_unlock(&log->lock);
 	return err;
 }
 
@@ -777,13 +780,13 @@ log_gen_of(struct jet_log *log, lsn_t lsn)
 {
 	uint32_t gen = log->cur_gen;
 
-	pthread_mutex_lock(&log->lock);
+	olock_lock(&log->lock);
 	for (size_t i = log->ngens; i-- > 0;)
 		if (log->gens[i].first_lsn <= lsn) {
 			gen = log->gens[i].gen;
 			break;
 		}
-	pthread_mutex_unlock(&log->lock);
+	olock_unlock(&log->lock);
 	return gen;
 }
 
@@ -792,12 +795,12 @@ log_forget_gens_below(struct jet_log *log, uint32_t gen)
 {
 	size_t k = 0;
 
-	pthread_mutex_lock(&log->lock);
+	olock_lock(&log->lock);
 	for (size_t i = 0; i < log->ngens; i++)
 		if (log->gens[i].gen >= gen)
 			log->gens[k++] = log->gens[i];
 	log->ngens = k;
-	pthread_mutex_unlock(&log->lock);
+	olock_unlock(&log->lock);
 }
 
 /* Closes <base>.log at logical_end (recovery: cuts off a torn tail). */

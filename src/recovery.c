@@ -203,7 +203,7 @@ redo_attach(struct redo_ctx *ctx, const uint8_t *rec, size_t len, lsn_t start, i
 		return redo_corrupt(inst, start, "bad attach record");
 	if (inst->restore != NULL) {
 		/* Hard recovery touches only the databases being restored, wherever they went. */
-		const char *to = restore_map_path(inst->restore, &sign);
+		const char *to = dbfile_restore_path(inst->restore, &sign);
 		if (to == NULL)
 			return JET_errSuccess;
 		path = strdup(to);
@@ -216,9 +216,9 @@ redo_attach(struct redo_ctx *ctx, const uint8_t *rec, size_t len, lsn_t start, i
 		    JET_errSuccess : redo_corrupt(inst, start, "database id attached twice");
 		goto out;
 	}
-	err = db_open_file(inst, path, &db);
+	err = dbfile_open(inst, path, &db);
 	if (err == JET_errFileNotFound && create)
-		err = db_format_new(inst, path, dbid, &sign, 0, &db);
+		err = dbfile_format_new(inst, path, dbid, &sign, 0, &db);
 	if (err == JET_errFileNotFound && (ctx->grbit & JET_bitReplayIgnoreMissingDB)) {
 		event_log(inst, EVENT_WARNING, 1216, "database %s is missing; its changes are skipped", path);
 		err = JET_errSuccess;
@@ -231,7 +231,7 @@ redo_attach(struct redo_ctx *ctx, const uint8_t *rec, size_t len, lsn_t start, i
 		goto out;
 	}
 	if ((err = redo_check_db(ctx, db, &sign)) < 0) {
-		db_free(db);
+		dbfile_free(db);
 		goto out;
 	}
 	db->dbid = dbid;
@@ -256,9 +256,9 @@ redo_detach(struct redo_ctx *ctx, const uint8_t *rec, size_t len, lsn_t start, l
 	db->hdr.dbtime = db->dbtime;
 	db->hdr.lsn_consistent = db->hdr.lsn_detach = end;
 	db->hdr.time_consistent = db->hdr.time_detach = dbhdr_time_now_us();
-	RET(db_write_header(db));
+	RET(dbfile_write_header(db));
 	cache_drop_db(db);
-	db_free(db);
+	dbfile_free(db);
 	ctx->dbs[dbid] = NULL;
 	return JET_errSuccess;
 }
@@ -277,7 +277,7 @@ redo_record(struct redo_ctx *ctx, const uint8_t *rec, size_t len, lsn_t start, l
 	case LREC_DETACH:
 		return redo_detach(ctx, rec, len, start, end);
 	case LREC_BACKUP:
-		return backup_redo_record(ctx->dbs, rec, len);
+		return dbfile_redo_backup(ctx->dbs, rec, len);
 	default:
 		return redo_corrupt(ctx->inst, start, "unknown record type");
 	}
@@ -305,7 +305,7 @@ recovery_load_gens(struct jet_inst *inst, uint32_t from_gen)
 		}
 		if (os_open(p, OS_READ, &f) >= 0) {
 			if (log_header_read(f, &h) >= 0 && h.gen == gens[i]) {
-				pthread_mutex_lock(&inst->log.lock);
+				olock_lock(&inst->log.lock);
 				if (inst->log.ngens == inst->log.gens_cap) {
 					size_t ncap = inst->log.gens_cap ? inst->log.gens_cap * 2 : 64;
 					struct log_gen *g = realloc(inst->log.gens, ncap * sizeof(*g));
@@ -321,7 +321,7 @@ recovery_load_gens(struct jet_inst *inst, uint32_t from_gen)
 					inst->log.gens[inst->log.ngens].first_lsn = h.first_lsn;
 					inst->log.ngens++;
 				}
-				pthread_mutex_unlock(&inst->log.lock);
+				olock_unlock(&inst->log.lock);
 			}
 			os_close(f);
 		}
@@ -420,7 +420,7 @@ recovery_run(struct jet_inst *inst, JET_GRBIT grbit)
 	for (size_t i = 0; i < inst->ckpt.nattach; i++) {
 		struct ckpt_attach *a = &inst->ckpt.attach[i];
 		struct jet_db *db;
-		err = db_open_file(inst, a->path, &db);
+		err = dbfile_open(inst, a->path, &db);
 		if (err == JET_errFileNotFound && (grbit & JET_bitReplayIgnoreMissingDB))
 			continue;
 		if (err < 0) {
@@ -430,7 +430,7 @@ recovery_run(struct jet_inst *inst, JET_GRBIT grbit)
 			goto err;
 		}
 		if ((err = redo_check_db(&ctx, db, &a->sign_db)) < 0) {
-			db_free(db);
+			dbfile_free(db);
 			goto err;
 		}
 		db->dbid = a->dbid;
@@ -497,7 +497,7 @@ recovery_run(struct jet_inst *inst, JET_GRBIT grbit)
 	for (uint32_t i = 1; i <= JET_MAX_ATTACHED_DATABASES; i++) {
 		if (dbs[i] == NULL)
 			continue;
-		if ((err = instance_attach_db(inst, dbs[i])) < 0)
+		if ((err = dbfile_attach(inst, dbs[i])) < 0)
 			goto err;
 		dbs[i] = NULL;
 	}
@@ -513,7 +513,7 @@ err:
 	for (uint32_t i = 1; i <= JET_MAX_ATTACHED_DATABASES; i++)
 		if (dbs[i] != NULL) {
 			cache_drop_db(dbs[i]);
-			db_free(dbs[i]);
+			dbfile_free(dbs[i]);
 		}
 	free(gens);
 	free(chk);

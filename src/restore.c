@@ -73,15 +73,6 @@ struct restore_opts {
 	int overwrite_dbs;		/* ESE's in-place restores replace the databases */
 };
 
-const char *
-restore_map_path(const struct restore_map *map, const struct jet_sig *sign_db)
-{
-	for (size_t i = 0; i < map->n; i++)
-		if (dbhdr_sig_equal(&map->db[i].sign_db, sign_db))
-			return map->db[i].path;
-	return NULL;
-}
-
 static void
 rst_progress(struct restore *r, JET_SNT snt, unsigned long done, unsigned long total)
 {
@@ -896,7 +887,7 @@ rst_recover(struct restore *r, const char *sysdir, const char *logdir, uint32_t 
 		return err;
 	}
 	/* After a hard recovery the previous backups no longer chain (as ESE). */
-	pthread_mutex_lock(&in->inst_lock);
+	olock_lock(&in->inst_lock);
 	for (uint32_t i = 1; i <= JET_MAX_ATTACHED_DATABASES; i++) {
 		struct jet_db *db = in->dbs[i];
 		if (db == NULL)
@@ -905,7 +896,7 @@ rst_recover(struct restore *r, const char *sysdir, const char *logdir, uint32_t 
 			if (k != BK_FULL_CUR)
 				memset(&db->hdr.bk[k], 0, sizeof(db->hdr.bk[k]));
 	}
-	pthread_mutex_unlock(&in->inst_lock);
+	olock_unlock(&in->inst_lock);
 	return JetTerm(inst);
 }
 
@@ -925,7 +916,7 @@ rst_destination(struct restore *r, const struct restore_opts *o, struct restore_
 		 * again whatever name the application attaches it by.
 		 */
 		if (from != NULL && (strcmp(from, d->trailer.path) == 0 || strcmp(fslash ? fslash + 1 : from, name) == 0))
-			return db_realpath(o->map[i].szNewDatabaseName, 0, &d->dst);
+			return dbfile_realpath(o->map[i].szNewDatabaseName, 0, &d->dst);
 	}
 	if (o->nmap > 0)
 		return JET_errSuccess;	/* not in the map: not restored (as ESE) */

@@ -56,7 +56,7 @@ JetBeginSession(JET_INSTANCE instance, JET_SESID *psesid, JET_PCSTR szUserName, 
 	if ((s = calloc(1, sizeof(*s))) == NULL)
 		return JET_errOutOfMemory;
 	s->inst = inst;
-	pthread_mutex_lock(&inst->inst_lock);
+	olock_lock(&inst->inst_lock);
 	if (inst->nsessions >= inst->p.max_sessions) {
 		err = JET_errOutOfSessions;
 		goto err;
@@ -68,11 +68,11 @@ JetBeginSession(JET_INSTANCE instance, JET_SESID *psesid, JET_PCSTR szUserName, 
 	s->next = inst->sessions;
 	inst->sessions = s;
 	inst->nsessions++;
-	pthread_mutex_unlock(&inst->inst_lock);
+	olock_unlock(&inst->inst_lock);
 	*psesid = s->handle;
 	return JET_errSuccess;
 err:
-	pthread_mutex_unlock(&inst->inst_lock);
+	olock_unlock(&inst->inst_lock);
 	free(s);
 	return err;
 }
@@ -89,14 +89,14 @@ session_destroy(struct jet_session *s)
 	for (uint32_t i = 1; i <= JET_MAX_ATTACHED_DATABASES; i++)
 		if (s->db_open[i] && inst->dbs[i] != NULL)
 			inst->dbs[i]->open_count -= s->db_open[i];
-	pthread_mutex_lock(&inst->inst_lock);
+	olock_lock(&inst->inst_lock);
 	for (struct jet_session **pp = &inst->sessions; *pp != NULL; pp = &(*pp)->next)
 		if (*pp == s) {
 			*pp = s->next;
 			break;
 		}
 	inst->nsessions--;
-	pthread_mutex_unlock(&inst->inst_lock);
+	olock_unlock(&inst->inst_lock);
 	handle_free(s->handle);
 	free(s->pages);
 	free(s);
@@ -120,9 +120,9 @@ session_end_all(struct jet_inst *inst)
 	for (;;) {
 		struct jet_session *s;
 		int idle = 0;
-		pthread_mutex_lock(&inst->inst_lock);
+		olock_lock(&inst->inst_lock);
 		s = inst->sessions;
-		pthread_mutex_unlock(&inst->inst_lock);
+		olock_unlock(&inst->inst_lock);
 		if (s == NULL)
 			return;
 		while (!atomic_compare_exchange_strong(&s->busy, &idle, 1)) {

@@ -13,7 +13,7 @@
  * The space page and the list pages are ordinary logged pages, so allocation
  * is transactional: a rolled-back transaction gives its pages back, and redo
  * rebuilds the space state.  The file itself grows ahead of pgno_last in
- * JET_paramDbExtensionSize steps (db_ensure_file_pages), which is not logged:
+ * JET_paramDbExtensionSize steps (dbfile_ensure_pages), which is not logged:
  * redo may write past the end of the file.
  */
 #include "config.h"
@@ -101,7 +101,7 @@ space_alloc(struct jet_session *s, struct jet_db *db, enum page_type type, uint3
 			err = JET_errOutOfDatabaseSpace;
 			goto err;
 		}
-		ERR(db_ensure_file_pages(db, pgno));
+		ERR(dbfile_ensure_pages(db, pgno));
 		ERR(cache_get_new(db, pgno, &f));
 		put32(sp->data + SP_PGNO_LAST, pgno);
 	}

@@ -126,7 +126,7 @@ table_catalog_init(struct jet_session *s, struct jet_db *db)
 	struct frame *sp;
 	JET_ERR err;
 
-	RET(db_ensure_file_pages(db, PGNO_CATALOG));
+	RET(dbfile_ensure_pages(db, PGNO_CATALOG));
 	RET(cache_get_new(db, PGNO_SPACE, &sp));
 	if ((err = txn_write(s, sp)) >= 0) {
 		page_init(sp->data, db->hdr.page_size, PGNO_SPACE, PAGE_SPACE, 1);
@@ -144,18 +144,18 @@ cursor_new(struct jet_session *s, struct jet_db *db, const char *name, uint32_t 
 	struct jet_inst *inst = s->inst;
 	struct jet_cursor *c;
 
-	pthread_mutex_lock(&inst->inst_lock);
+	olock_lock(&inst->inst_lock);
 	if (inst->ncursors >= inst->p.max_open_tables) {
-		pthread_mutex_unlock(&inst->inst_lock);
+		olock_unlock(&inst->inst_lock);
 		return JET_errTooManyOpenTables;
 	}
 	inst->ncursors++;
-	pthread_mutex_unlock(&inst->inst_lock);
+	olock_unlock(&inst->inst_lock);
 	if ((c = calloc(1, sizeof(*c))) == NULL || (c->handle = handle_new(HANDLE_TABLE, c)) == 0) {
 		free(c);
-		pthread_mutex_lock(&inst->inst_lock);
+		olock_lock(&inst->inst_lock);
 		inst->ncursors--;
-		pthread_mutex_unlock(&inst->inst_lock);
+		olock_unlock(&inst->inst_lock);
 		return JET_errOutOfMemory;
 	}
 	c->s = s;
@@ -180,9 +180,9 @@ cursor_free(struct jet_session *s, struct jet_cursor *c)
 			break;
 		}
 	handle_free(c->handle);
-	pthread_mutex_lock(&s->inst->inst_lock);
+	olock_lock(&s->inst->inst_lock);
 	s->inst->ncursors--;
-	pthread_mutex_unlock(&s->inst->inst_lock);
+	olock_unlock(&s->inst->inst_lock);
 	free(c->upd_val);
 	free(c);
 }
@@ -212,15 +212,16 @@ table_rollback_cleanup(struct jet_session *s)
 		c->prep = 0;
 }
 
-/* Is a table open by any cursor of any session?  (inst_lock held) */
-static int
-table_in_use(struct jet_inst *inst, struct jet_db *db, uint32_t objid)
+/* JET_errTableInUse if a cursor of any session has the table open: the sessions' cursors need inst_lock. */
+static JET_ERR
+table_unused(struct jet_inst *inst, struct jet_db *db, uint32_t objid)
 {
+	JET_ASSERT(inst, olock_held(&inst->inst_lock));
 	for (struct jet_session *s = inst->sessions; s != NULL; s = s->next)
 		for (struct jet_cursor *c = s->cursors; c != NULL; c = c->next)
 			if (c->db == db && c->objid == objid)
-				return 1;
-	return 0;
+				return JET_errTableInUse;
+	return JET_errSuccess;
 }
 
 JET_ERR JET_API
@@ -315,8 +316,8 @@ JetDeleteTable(JET_SESID sesid, JET_DBID dbid, JET_PCSTR szTableName)
 	struct jet_db *db;
 	struct btree_cursor bc;
 	uint32_t root, objid;
-	int implicit, busy;
-	JET_ERR err;
+	int implicit;
+	JET_ERR err, busy;
 
 	RET(session_enter(sesid, &s));
 	if ((db = table_db(s, dbid)) == NULL) {
@@ -326,12 +327,12 @@ JetDeleteTable(JET_SESID sesid, JET_DBID dbid, JET_PCSTR szTableName)
 	if ((err = table_check_name(szTableName)) < 0 || (err = txn_enter(s, &implicit)) < 0)
 		goto out;
 	if ((err = table_find(db, szTableName, &root, &objid)) >= 0) {
-		pthread_mutex_lock(&s->inst->inst_lock);
-		busy = table_in_use(s->inst, db, objid);
-		pthread_mutex_unlock(&s->inst->inst_lock);
+		olock_lock(&s->inst->inst_lock);
+		busy = table_unused(s->inst, db, objid);
+		olock_unlock(&s->inst->inst_lock);
 		catalog_cursor(db, &bc);
-		if (busy)
-			err = JET_errTableInUse;
+		if (busy < 0)
+			err = busy;
 		else if ((err = btree_seek(&bc, (const uint8_t *)szTableName, strlen(szTableName), BT_SEEK_EQ)) >= 0 &&
 		    (err = btree_delete(s, &bc)) >= 0)
 			err = btree_drop(s, db, root);

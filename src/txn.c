@@ -61,7 +61,7 @@ txn_write(struct jet_session *s, struct frame *f)
 	memcpy(tp->before, f->data, cache->page_size);
 	tp->frame = f;
 	tp->level = s->level;
-	pthread_mutex_lock(&cache->lock);
+	olock_lock(&cache->lock);
 	tp->prev_level = f->owner == s ? f->owner_level : 0;
 	if (f->owner == NULL) {
 		f->pins++;
@@ -69,7 +69,7 @@ txn_write(struct jet_session *s, struct frame *f)
 	}
 	f->owner = s;
 	f->owner_level = s->level;
-	pthread_mutex_unlock(&cache->lock);
+	olock_unlock(&cache->lock);
 	s->npages++;
 	return JET_errSuccess;
 }
@@ -203,7 +203,7 @@ txn_commit_outer(struct jet_session *s, JET_GRBIT grbit)
 	memset(b.p, 0, LREC_HDR_SIZE + 4);
 	b.p[4] = LREC_TXN;
 	put32(b.p + LREC_HDR_SIZE, (uint32_t)s->npages);
-	pthread_mutex_lock(&log->lock);
+	olock_lock(&log->lock);
 	horizon = log->fpi_horizon;
 	start = log->append_lsn;
 	for (size_t i = 0; i < s->npages && err >= 0; i++) {
@@ -217,7 +217,7 @@ txn_commit_outer(struct jet_session *s, JET_GRBIT grbit)
 		err = log_append_locked(log, b.p, b.len, &start, &end);
 	if (err >= 0)
 		log->in_flight++;
-	pthread_mutex_unlock(&log->lock);
+	olock_unlock(&log->lock);
 	if (err < 0)
 		goto rollback;
 	for (size_t i = 0; i < s->npages; i++) {
@@ -228,10 +228,10 @@ txn_commit_outer(struct jet_session *s, JET_GRBIT grbit)
 		cache_release_owned(f, end, 1);
 		free(s->pages[i].before);
 	}
-	pthread_mutex_lock(&log->lock);
+	olock_lock(&log->lock);
 	log->in_flight--;
 	pthread_cond_broadcast(&log->cond);
-	pthread_mutex_unlock(&log->lock);
+	olock_unlock(&log->lock);
 	s->npages = 0;
 	s->last_commit_lsn = end;
 	__atomic_add_fetch(&inst->commits, 1, __ATOMIC_RELAXED);

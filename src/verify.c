@@ -21,7 +21,7 @@ verify_pages(struct jet_db *db, JET_JETFSVERIFY *info)
 	if ((err = space_pgno_last(db, &last)) < 0)
 		goto out;
 	for (uint32_t pgno = 1; pgno <= last; pgno++) {
-		if ((err = cache_read_page_disk(db, pgno, buf)) < 0)
+		if ((err = dbfile_read_page(db, pgno, buf)) < 0)
 			goto out;
 		info->cpagesChecked++;
 		err = page_verify(buf, ps, pgno);

@@ -155,9 +155,9 @@ cur_gen(JET_INSTANCE inst)
 	struct jet_inst *in = inst_of(inst);
 	uint32_t g;
 
-	pthread_mutex_lock(&in->log.lock);
+	olock_lock(&in->log.lock);
 	g = in->log.cur_gen;
-	pthread_mutex_unlock(&in->log.lock);
+	olock_unlock(&in->log.lock);
 	return g;
 }
 

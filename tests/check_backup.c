@@ -1941,6 +1941,44 @@ START_TEST(test_corrupt_log)
 }
 END_TEST
 
+/*
+ * A precondition that does not hold (issue 13): the snapshot's calls need
+ * the database's bk_io_lock, held by the calling thread.  Without it, or
+ * with another thread holding it, the instance goes down and the call
+ * returns JET_errInternalError; a -DJET_DEBUG build aborts instead.
+ */
+static void *
+other_thread_snapshot_failed(void *arg)
+{
+	return (void *)(intptr_t)snapshot_failed(arg);
+}
+
+START_TEST(test_precondition_lock_held)
+{
+	struct jet_inst inst;
+	struct jet_db db;
+	pthread_t t;
+	void *ret;
+
+	memset(&inst, 0, sizeof(inst));
+	memset(&db, 0, sizeof(db));
+	inst.p.event_target = JET_JetfsEventNone;
+	db.inst = &inst;
+	olock_init(&db.bk_io_lock);
+	olock_lock(&db.bk_io_lock);
+	ck_assert_int_eq(snapshot_failed(&db), JET_errSuccess);
+	ck_assert_int_eq(pthread_create(&t, NULL, other_thread_snapshot_failed, &db), 0);
+	ck_assert_int_eq(pthread_join(t, &ret), 0);
+	ck_assert_int_eq((JET_ERR)(intptr_t)ret, JET_errInternalError);
+	ck_assert_int_eq(inst.unavailable, JET_errInternalError);
+	olock_unlock(&db.bk_io_lock);
+	inst.unavailable = JET_errSuccess;
+	ck_assert_int_eq(snapshot_failed(&db), JET_errInternalError);
+	ck_assert_int_eq(inst.unavailable, JET_errInternalError);
+	olock_destroy(&db.bk_io_lock);
+}
+END_TEST
+
 static Suite *
 backup_suite(void)
 {
@@ -1972,6 +2010,13 @@ backup_suite(void)
 	tu_add_test(s, "truncate_crash", test_truncate_crash, 60);
 	tu_add_test(s, "corrupt_page", test_corrupt_page, 60);
 	tu_add_test(s, "corrupt_log", test_corrupt_log, 60);
+#ifdef JET_DEBUG
+	TCase *tc = tcase_create("precondition_lock_held");
+	tcase_add_test_raise_signal(tc, test_precondition_lock_held, SIGABRT);
+	suite_add_tcase(s, tc);
+#else
+	tu_add_test(s, "precondition_lock_held", test_precondition_lock_held, 60);
+#endif
 	return s;
 }
 

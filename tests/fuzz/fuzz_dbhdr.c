@@ -4,7 +4,7 @@
  * The input is the beginning of a database file: header page 0, its shadow
  * copy (file page 1), and whatever follows (format at the top of
  * src/dbhdr.c).  It is written to a private directory and read by:
- *   - dbhdr_read(), what JetAttachDatabase, recovery (db_open_file) and
+ *   - dbhdr_read(), what JetAttachDatabase, recovery (dbfile_open) and
  *     restore call; a header it accepts is encoded again (dbhdr_encode) and
  *     must decode to the same fields;
  *   - `jetutil header FILE` and `jetutil header FILE --json`

@@ -50,8 +50,8 @@ header_text(const char *path, const struct hdr_copies *hc, int have_trailer, int
 
 	printf("Database: %s\n\n", path);
 	util_field("File Type", "Database%s", (h->flags & DBHDR_FLAG_BACKUP_COPY) ? " (backup image)" : "");
-	util_field("Header copy 0", "%s", dbfile_copy_status(hc, 0));
-	util_field("Header copy 1", "%s%s", dbfile_copy_status(hc, 1),
+	util_field("Header copy 0", "%s", inspect_copy_status(hc, 0));
+	util_field("Header copy 1", "%s%s", inspect_copy_status(hc, 1),
 	    hc->ok[0] && hc->ok[1] ? (hc->identical ? " (identical)" : " (the copies differ)") : "");
 	util_field("Format ulMagic", "0x%08x", DB_MAGIC);
 	util_field("Format ulVersion", "%u", h->version);
@@ -202,7 +202,7 @@ cmd_header_run(int argc, char **argv)
 		util_errmsg("cannot open %s: %s", argv[optind], util_open_problem(err));
 		return 1;
 	}
-	if ((err = dbfile_read_hdr_copies(f, &hc)) < 0) {
+	if ((err = inspect_read_hdr_copies(f, &hc)) < 0) {
 		util_errmsg("%s: %s", argv[optind], util_jet_problem(err, why, sizeof(why)));
 		os_close(f);
 		return 1;
@@ -215,7 +215,7 @@ cmd_header_run(int argc, char **argv)
 	}
 	have_trailer = (hc.h.flags & DBHDR_FLAG_BACKUP_COPY) != 0;
 	if (have_trailer)
-		trailer_ok = dbfile_read_trailer(f, &hc, &t, why, sizeof(why)) == 0;
+		trailer_ok = inspect_read_trailer(f, &hc, &t, why, sizeof(why)) == 0;
 	os_close(f);
 	if (json)
 		header_json(argv[optind], &hc, have_trailer, trailer_ok, &t, why);

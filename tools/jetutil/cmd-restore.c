@@ -152,7 +152,7 @@ cmd_restore_run(int argc, char **argv)
 		os_file *f;
 		struct hdr_copies hc;
 		if (os_open(p, OS_READ, &f) >= 0) {
-			if (dbfile_sniff(f) == FT_DB && dbfile_read_hdr_copies(f, &hc) >= 0 && hc.have) {
+			if (inspect_sniff(f) == FT_DB && inspect_read_hdr_copies(f, &hc) >= 0 && hc.have) {
 				printf("restored %s: %s, log generations %u to %u replayed\n", p, util_state_name(hc.h.dbstate),
 				    hc.h.bk[BK_FULL_CUR].gen_low, hc.h.bk[BK_FULL_CUR].gen_high);
 				ndb++;

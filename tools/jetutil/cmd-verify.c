@@ -87,7 +87,7 @@ check_database(const char *path, os_file *f, struct db_check *dc)
 		dc->ok = 0;
 	}
 	if (dc->is_image) {
-		dc->trailer_ok = dbfile_read_trailer(f, &dc->hc, &dc->t, why, sizeof(why)) == 0;
+		dc->trailer_ok = inspect_read_trailer(f, &dc->hc, &dc->t, why, sizeof(why)) == 0;
 		if (!dc->trailer_ok) {
 			printf("%s: backup trailer: %s\n", path, why);
 			dc->ok = 0;
@@ -133,7 +133,7 @@ cmd_verify_file(const char *path)
 		printf("%s: cannot open: %s\n", path, util_open_problem(err));
 		return 1;
 	}
-	ft = dbfile_sniff(f);
+	ft = inspect_sniff(f);
 	if (ft == FT_LOG) {
 		os_close(f);
 		return cmd_log_check_file(path, 0);
@@ -153,7 +153,7 @@ cmd_verify_file(const char *path)
 	{
 		struct db_check dc;
 		memset(&dc, 0, sizeof(dc));
-		if ((err = dbfile_read_hdr_copies(f, &dc.hc)) < 0) {
+		if ((err = inspect_read_hdr_copies(f, &dc.hc)) < 0) {
 			os_close(f);
 			printf("%s: read error: %s\n", path, util_jet_problem(err, msg, sizeof(msg)));
 			return 1;

@@ -12,7 +12,7 @@
  *   cmd_NAME_run         the command NAME's entry point in cmd-NAME.c, called
  *                        with argv[0] the command and optind set (main)
  *   cmd_NAME_...         what other commands use of cmd-NAME.c
- *   util_, json_, dbfile_, backupset_   util.c, json.c, dbfile.c, backupset.c
+ *   util_, json_, inspect_, backupset_   util.c, json.c, inspect.c, backupset.c
  * Helpers used in one file only are static there.
  *
  * Exit status of every command: 0 all good, 1 a problem found (or an engine
@@ -87,7 +87,7 @@ void json_bool(struct json *j, const char *key, int v);
 void json_time(struct json *j, const char *key, uint64_t us);
 void json_sig(struct json *j, const char *key, const struct jet_sig *s);
 
-/* ---- dbfile.c: a file's kind; a database's two header copies and a backup image's trailer ---- */
+/* ---- inspect.c: a file's kind; a database's two header copies and a backup image's trailer ---- */
 struct hdr_copies {
 	int ok[2];
 	const char *why[2];		/* the problem of a bad copy */
@@ -97,12 +97,12 @@ struct hdr_copies {
 	uint32_t ps;
 	uint64_t size;
 };
-JET_ERR dbfile_read_hdr_copies(os_file *f, struct hdr_copies *hc);
-const char *dbfile_copy_status(const struct hdr_copies *hc, int i);
-int dbfile_read_trailer(os_file *f, const struct hdr_copies *hc, struct bk_trailer *t, char *why, size_t len);
+JET_ERR inspect_read_hdr_copies(os_file *f, struct hdr_copies *hc);
+const char *inspect_copy_status(const struct hdr_copies *hc, int i);
+int inspect_read_trailer(os_file *f, const struct hdr_copies *hc, struct bk_trailer *t, char *why, size_t len);
 
 enum ftype { FT_NONE, FT_DB, FT_LOG, FT_CHK, FT_DB_DAMAGED, FT_ZERO };
-enum ftype dbfile_sniff(os_file *f);
+enum ftype inspect_sniff(os_file *f);
 
 /* ---- backupset.c: a copied backup set's SHA256SUMS and the engine's chain check ---- */
 /*

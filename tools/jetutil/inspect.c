@@ -1,5 +1,5 @@
 /*
- * dbfile.c -- what a file is (database, log, checkpoint, by the common
+ * inspect.c -- what a file is (database, log, checkpoint, by the common
  * prefix of the formats, src/format.h), and a database file's two header
  * copies and a backup image's trailer, each classified sound or not with
  * the reason: header, verify and restore report on them.
@@ -42,7 +42,7 @@ hdr_copy_problem(const uint8_t *p, size_t got, struct db_header *h)
 
 /* Reads and classifies both header copies; returns < 0 only on an I/O error. */
 JET_ERR
-dbfile_read_hdr_copies(os_file *f, struct hdr_copies *hc)
+inspect_read_hdr_copies(os_file *f, struct hdr_copies *hc)
 {
 	uint8_t *b0 = util_xmalloc(PAGE_SIZE_MAX), *b1 = util_xmalloc(PAGE_SIZE_MAX);
 	struct db_header h1;
@@ -96,14 +96,14 @@ err:
 }
 
 const char *
-dbfile_copy_status(const struct hdr_copies *hc, int i)
+inspect_copy_status(const struct hdr_copies *hc, int i)
 {
 	return hc->ok[i] ? "OK" : hc->why[i];
 }
 
 /* The trailer of a backup image: 0 with *t, or a problem in why. */
 int
-dbfile_read_trailer(os_file *f, const struct hdr_copies *hc, struct bk_trailer *t, char *why, size_t len)
+inspect_read_trailer(os_file *f, const struct hdr_copies *hc, struct bk_trailer *t, char *why, size_t len)
 {
 	uint32_t ps = hc->ps;
 	uint64_t want = ((uint64_t)hc->h.pgno_last + 3) * ps;
@@ -139,7 +139,7 @@ dbfile_read_trailer(os_file *f, const struct hdr_copies *hc, struct bk_trailer *
 }
 
 enum ftype
-dbfile_sniff(os_file *f)
+inspect_sniff(os_file *f)
 {
 	uint8_t b[PAGE_SIZE_MIN];
 	size_t got = 0;
