@@ -423,22 +423,6 @@ count_files(const char *dir)
 	return n;
 }
 
-/* The generations present in a log directory, as a bitmap over 0..4095. */
-void
-gens_present(const char *dir, uint8_t *map, size_t maplen)
-{
-	DIR *d = opendir(dir);
-	struct dirent *de;
-
-	memset(map, 0, maplen);
-	ck_assert(d != NULL);
-	while ((de = readdir(d)) != NULL) {
-		uint32_t g;
-		if (log_parse_name("edb", de->d_name, &g) && g < maplen)
-			map[g] = 1;
-	}
-	closedir(d);
-}
 
 uint8_t *
 slurp(const char *path, size_t *lenp)

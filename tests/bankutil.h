@@ -115,7 +115,6 @@ char *gen_path(const char *dir, uint32_t gen);
 void trailer_of(const char *img, struct bk_trailer *tr);
 int bk_is_zero(const struct bkinfo *bi);
 int count_files(const char *dir);
-void gens_present(const char *dir, uint8_t *map, size_t maplen);
 uint8_t *slurp(const char *path, size_t *lenp);
 int files_equal(const char *a, const char *b);
 void cp_all(const char *from, const char *to);

@@ -887,22 +887,6 @@ check_recorded(const char *const *db, int slot, unsigned long lo, unsigned long 
 	}
 }
 
-/* The log generations present in dir, as a bitmap. */
-static void
-gens_present(const char *dir, uint8_t *map, size_t maplen)
-{
-	DIR *d = opendir(dir);
-	struct dirent *de;
-
-	memset(map, 0, maplen);
-	ck_assert(d != NULL);
-	while ((de = readdir(d)) != NULL) {
-		uint32_t g;
-		if (log_parse_name("edb", de->d_name, &g) && g < maplen)
-			map[g] = 1;
-	}
-	closedir(d);
-}
 
 /*
  * Restores the set in copy with JetfsRestoreSets, opens it and checks every

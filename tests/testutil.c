@@ -3,6 +3,7 @@
  */
 #include "config.h"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -173,4 +174,21 @@ tu_run(Suite *s)
 	failed = srunner_ntests_failed(sr);
 	srunner_free(sr);
 	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
+
+/* The generations present in a log directory, as a bitmap over 0..maplen-1. */
+void
+gens_present(const char *dir, uint8_t *map, size_t maplen)
+{
+	DIR *d = opendir(dir);
+	struct dirent *de;
+
+	memset(map, 0, maplen);
+	ck_assert(d != NULL);
+	while ((de = readdir(d)) != NULL) {
+		uint32_t g;
+		if (log_parse_name("edb", de->d_name, &g) && g < maplen)
+			map[g] = 1;
+	}
+	closedir(d);
 }

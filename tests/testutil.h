@@ -43,4 +43,7 @@ void tu_add_test(Suite *s, const char *name, const TTest *test, int timeout);
  * returns the process exit status. */
 int tu_run(Suite *s);
 
+/* The log generations (edb*.log) present in dir, as a bitmap: map[g] = 1. */
+void gens_present(const char *dir, uint8_t *map, size_t maplen);
+
 #endif
