@@ -1177,9 +1177,7 @@ bk_record(struct jet_inst *inst, struct backup *bk, int truncated)
 			continue;
 		err = bk_log_phase(inst, BKP_UPDATE, i, slot, &bi);
 		if (err >= 0) {
-			pthread_mutex_lock(&db->hdr_lock);
-			dbfile_apply_backup(&db->hdr, slot, &bi);
-			pthread_mutex_unlock(&db->hdr_lock);
+			dbfile_apply_backup(db, slot, &bi);
 			err = dbfile_write_header(db);
 		}
 		if (err < 0) {

@@ -344,17 +344,25 @@ dbfile_backup_rec_encode(uint8_t *rec, enum bk_phase phase, uint32_t dbid, int s
 	}
 }
 
-/* Records a backup in a header (the caller holds hdr_lock, or owns the header: recovery). */
+/*
+ * Records a backup in db's header (in memory; dbfile_write_header writes it).
+ * Takes hdr_lock itself: End and recovery's redo are its only callers, and
+ * the lock is uncontended during recovery.
+ */
 void
-dbfile_apply_backup(struct db_header *h, int slot, const struct bkinfo *bi)
+dbfile_apply_backup(struct jet_db *db, int slot, const struct bkinfo *bi)
 {
-	if (bi->lsn_mark < h->bk[slot].lsn_mark)
-		return;
-	h->bk[slot] = *bi;
-	if (slot == BK_FULL_PREV) {
-		memset(&h->bk[BK_INC_PREV], 0, sizeof(h->bk[0]));
-		memset(&h->bk[BK_DIFF_PREV], 0, sizeof(h->bk[0]));
+	struct db_header *h = &db->hdr;
+
+	pthread_mutex_lock(&db->hdr_lock);
+	if (bi->lsn_mark >= h->bk[slot].lsn_mark) {
+		h->bk[slot] = *bi;
+		if (slot == BK_FULL_PREV) {
+			memset(&h->bk[BK_INC_PREV], 0, sizeof(h->bk[0]));
+			memset(&h->bk[BK_DIFF_PREV], 0, sizeof(h->bk[0]));
+		}
 	}
+	pthread_mutex_unlock(&db->hdr_lock);
 }
 
 /* Redo of a backup record: only Update changes a database, and only its header. */
@@ -379,6 +387,6 @@ dbfile_redo_backup(struct jet_db **dbs, const uint8_t *rec, size_t len)
 	bi.time_mark = get64(rec + LREC_HDR_SIZE + 16);
 	bi.gen_low = get32(rec + LREC_HDR_SIZE + 24);
 	bi.gen_high = get32(rec + LREC_HDR_SIZE + 28);
-	dbfile_apply_backup(&dbs[dbid]->hdr, slot, &bi);
+	dbfile_apply_backup(dbs[dbid], slot, &bi);
 	return JET_errSuccess;
 }

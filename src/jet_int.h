@@ -437,7 +437,7 @@ JET_ERR dbfile_attach(struct jet_inst *inst, struct jet_db *db);
 const char *dbfile_restore_path(const struct restore_map *map, const struct jet_sig *sign_db);
 #define DBFILE_BKREC_SIZE (LREC_HDR_SIZE + 8 + 24)
 void dbfile_backup_rec_encode(uint8_t *rec, enum bk_phase phase, uint32_t dbid, int slot, const struct bkinfo *bi);
-void dbfile_apply_backup(struct db_header *h, int slot, const struct bkinfo *bi);
+void dbfile_apply_backup(struct jet_db *db, int slot, const struct bkinfo *bi);
 JET_ERR dbfile_redo_backup(struct jet_db **dbs, const uint8_t *rec, size_t len);
 
 /* ---- snapshot.c: a point-in-time backup's kept page images ---- */
