@@ -97,6 +97,28 @@ recbuf_grow(struct recbuf *b, size_t n)
 	return b->p + b->len - n;
 }
 
+/*
+ * The end of the run of equal bytes of before and after that starts at i.
+ * A commit scans every page it changed, mostly equal bytes: eight at a time
+ * this is the commit's cheapest part, a byte at a time it was half of a
+ * lazy commit's CPU (perf, bench_engine).
+ */
+static uint32_t
+txn_same_run_end(const uint8_t *before, const uint8_t *after, uint32_t i, uint32_t ps)
+{
+	uint64_t x, y;
+
+	for (; i + 8 <= ps; i += 8) {
+		memcpy(&x, before + i, 8);
+		memcpy(&y, after + i, 8);
+		if (x != y)
+			break;
+	}
+	while (i < ps && before[i] == after[i])
+		i++;
+	return i;
+}
+
 /* Encodes the changes of one page, as a diff when that is smaller. */
 static JET_ERR
 txn_encode_op(struct recbuf *b, struct txn_page *tp, uint32_t ps, int full_image)
@@ -116,7 +138,7 @@ txn_encode_op(struct recbuf *b, struct txn_page *tp, uint32_t ps, int full_image
 			uint32_t start, end, same;
 			uint8_t *r;
 			if (before[i] == after[i]) {
-				i++;
+				i = txn_same_run_end(before, after, i, ps);
 				continue;
 			}
 			start = end = i;
