@@ -16,6 +16,8 @@
 
 struct jetfs_mount {
 	struct jetfs *fs;
+	/* Made before the loop's thread: a mount that cannot serve is refused, never left mounted and dead. */
+	struct fuse_loop_config *cfg;
 	pthread_t loop;
 };
 
@@ -23,12 +25,8 @@ static void *
 loop_main(void *arg)
 {
 	struct jetfs_mount *m = arg;
-	struct fuse_loop_config *cfg = fuse_loop_cfg_create();
 
-	if (cfg == NULL)
-		return NULL;
-	fuse_session_loop_mt(m->fs->se, cfg);
-	fuse_loop_cfg_destroy(cfg);
+	fuse_session_loop_mt(m->fs->se, m->cfg);
 	return NULL;
 }
 
@@ -64,7 +62,7 @@ JetfsMountInstance(JET_INSTANCE instance, JET_PCSTR szMountPoint, JET_PCSTR szOp
 		err = JET_errInvalidPath;
 		goto err_fs;
 	}
-	if (pthread_create(&m->loop, NULL, loop_main, m) != 0) {
+	if ((m->cfg = fuse_loop_cfg_create()) == NULL || pthread_create(&m->loop, NULL, loop_main, m) != 0) {
 		err = JET_errOutOfMemory;
 		goto err_fs;
 	}
@@ -76,6 +74,8 @@ err_fs:
 	fsops_finish(m->fs);
 	m->fs = NULL;
 err:
+	if (m != NULL && m->cfg != NULL)
+		fuse_loop_cfg_destroy(m->cfg);
 	free(m);
 	fuse_opt_free_args(&args);
 	return err;
@@ -118,6 +118,7 @@ JetfsUnmountInstance(JET_JETFSMOUNT mount, JET_GRBIT *pgrbitEnded)
 	grbit = fsops_finish(mount->fs);
 	if (pgrbitEnded != NULL)
 		*pgrbitEnded = grbit;
+	fuse_loop_cfg_destroy(mount->cfg);
 	free(mount);
 	return JET_errSuccess;
 }
