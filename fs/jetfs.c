@@ -244,6 +244,7 @@ main(int argc, char *argv[])
 		rc = fuse_session_loop_mt(fs->se, loop);
 		fuse_loop_cfg_destroy(loop);
 	} else {
+		fprintf(stderr, "jetfs: out of memory for the FUSE loop's configuration\n");
 		rc = -1;
 	}
 	set_stop_handlers(fs->se, SIG_DFL);

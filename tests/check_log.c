@@ -331,7 +331,7 @@ first_segment(const char *path, uint64_t *offp, uint32_t *lenp)
 	ck_assert_uint_ge(len, LOG_HDR_SIZE + LOG_SECTOR);
 	ck_assert_uint_eq(get32(buf + LOG_HDR_SIZE), SEG_MAGIC);
 	*offp = LOG_HDR_SIZE;
-	*lenp = get32(buf + LOG_HDR_SIZE + 12);
+	*lenp = get32(buf + LOG_HDR_SIZE + SEG_OFF_LEN);
 	ck_assert_uint_gt(*lenp, 0);
 	free(buf);
 }
@@ -352,10 +352,11 @@ last_segment(const char *path, uint64_t *offp, size_t *sizep)
 	read_log_header(path, &h);
 	while (off + LOG_SEG_HDR <= len) {
 		uint8_t *s = buf + off;
-		uint32_t plen = get32(s + 12);
+		uint32_t plen = get32(s + SEG_OFF_LEN);
 		size_t total = (LOG_SEG_HDR + plen + LOG_SECTOR - 1) & ~(size_t)(LOG_SECTOR - 1);
-		if (get32(s) != SEG_MAGIC || get32(s + 8) != h.gen || off + LOG_SEG_HDR + plen > len ||
-		    get32(s + 4) != crc32c(0, s + 8, LOG_SEG_HDR - 8 + plen))
+		if (get32(s + SEG_OFF_MAGIC) != SEG_MAGIC || get32(s + SEG_OFF_GEN) != h.gen ||
+		    off + LOG_SEG_HDR + plen > len ||
+		    get32(s + SEG_OFF_CRC) != crc32c(0, s + SEG_OFF_GEN, LOG_SEG_HDR - SEG_OFF_GEN + plen))
 			break;
 		*offp = off;
 		*sizep = total;
@@ -466,6 +467,7 @@ START_TEST(test_log_header)
 	h.ckpt_gen = 0x1230;
 	memcpy(h.base, "edb", 4);
 	log_header_encode(&h, buf);
+	/* Literal offsets on purpose: they pin the format against format.h. */
 	ck_assert_uint_eq(buf[667], JET_filetypeLog);
 	ck_assert_uint_eq(get32(buf + 12), JET_filetypeLog);
 	spew(p, buf, 65536);

@@ -347,7 +347,7 @@ START_TEST(test_dbhdr_roundtrip)
 		hdr_fill(&h, ps);
 		memset(pg, 0x77, ps);
 		dbhdr_encode(&h, pg);
-		/* fixed fields of the layout */
+		/* fixed fields of the layout; literal offsets on purpose: they pin the format against format.h */
 		ck_assert_uint_eq(get32(pg + 4), DB_MAGIC);
 		ck_assert_uint_eq(get32(pg + 8), DB_FORMAT_VERSION);
 		ck_assert_uint_eq(get32(pg + 12), JET_filetypeDatabase);
