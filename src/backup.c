@@ -45,9 +45,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "format.h"
 #include "jet_int.h"
+#include "ranges.h"
 
 #define BK_FILES_MAX 64
 #define BK_ALIGN 4096
@@ -63,8 +65,7 @@ struct bk_file {
 	uint64_t size;
 	uint64_t pos;			/* ESE mode: next byte */
 	int to_end;			/* every byte was served */
-	uint64_t (*served)[2];		/* point-in-time: byte ranges served, sorted, disjoint */
-	size_t nserved, served_cap;
+	struct ranges served;		/* point-in-time: byte ranges served */
 	uint8_t *hdr;			/* stamped header page (database) */
 	uint8_t *trailer;
 	uint32_t pgno_last;
@@ -90,6 +91,7 @@ struct backup {
 	uint8_t *copied;		/* per generation in [copy_mic, copy_mac) */
 	int truncated;
 	struct bk_file files[BK_FILES_MAX];
+	struct pitread_set *direct;	/* point-in-time: the open files readers read themselves (K4) */
 	struct bk_dbstate dbs[JET_MAX_ATTACHED_DATABASES + 1];
 };
 
@@ -155,7 +157,7 @@ bk_file_close(struct bk_file *f)
 {
 	os_close(f->file);
 	free(f->path);
-	free(f->served);
+	ranges_free(&f->served);
 	free(f->hdr);
 	free(f->trailer);
 	memset(f, 0, sizeof(*f));
@@ -180,6 +182,7 @@ bk_cleanup(struct jet_inst *inst)
 	olock_lock(&inst->log.lock);
 	inst->log.min_gen_keep = 0;
 	olock_unlock(&inst->log.lock);
+	pitread_set_free(bk->direct);
 	free(bk->copied);
 	free(bk);
 	inst->backup = NULL;
@@ -372,6 +375,8 @@ bk_begin_pit(struct jet_inst *inst, struct backup *bk)
 	JET_ERR err;
 	uint32_t i;
 
+	if ((bk->direct = pitread_set_new()) == NULL)
+		return JET_errOutOfMemory;
 	pthread_mutex_lock(&inst->write_lock);
 	if ((err = checkpoint_run(inst, 1)) < 0)
 		goto out;
@@ -785,6 +790,86 @@ bk_open_log(struct jet_inst *inst, const char *name, struct bk_file *f)
 	return JET_errSuccess;
 }
 
+/*
+ * K4: what a reader needs to read an open file of a point-in-time set itself
+ * (pitread.c): duplicated read-only descriptors and, for a database, copies
+ * of its header and trailer pages.  Under backup_lock.  A damaged log (found
+ * at open) is not shared: its reads go through bk_read, which fails them.
+ */
+static JET_ERR
+bk_share(struct backup *bk, struct bk_file *f, struct backup_share *sh)
+{
+	int src[3] = { -1, -1, -1 };
+	uint32_t ps;
+	JET_ERR err;
+
+	memset(sh, 0, sizeof(*sh));
+	sh->fds[0] = sh->fds[1] = sh->fds[2] = -1;
+	if (!bk->pit)
+		return JET_errInvalidBackupSequence;
+	sh->desc.name = f->path;
+	sh->desc.size = f->size;
+	if (f->db == NULL) {
+		if (f->verify_err < 0)
+			return f->verify_err;
+		src[0] = f->file->fd;
+		sh->nfds = 1;
+	} else {
+		ps = f->db->hdr.page_size;
+		RET(snapshot_share(f->db, &src[0], &src[1], &src[2]));
+		if (f->trailer == NULL)
+			RET(bk_make_trailer(bk, f));
+		sh->desc.page_size = ps;
+		sh->desc.pgno_last = f->pgno_last;
+		if ((sh->desc.header = malloc(ps)) == NULL || (sh->desc.trailer = malloc(ps)) == NULL) {
+			backup_share_free(sh);
+			return JET_errOutOfMemory;
+		}
+		memcpy((uint8_t *)sh->desc.header, f->hdr, ps);
+		memcpy((uint8_t *)sh->desc.trailer, f->trailer, ps);
+		sh->nfds = 3;
+	}
+	for (int i = 0; i < sh->nfds; i++)
+		if ((err = os_dup(src[i], &sh->fds[i])) < 0) {
+			backup_share_free(sh);
+			return err;
+		}
+	return JET_errSuccess;
+}
+
+void
+backup_share_free(struct backup_share *sh)
+{
+	for (int i = 0; i < 3; i++)
+		if (sh->fds[i] >= 0)
+			close(sh->fds[i]);
+	free((uint8_t *)sh->desc.header);
+	free((uint8_t *)sh->desc.trailer);
+	memset(sh, 0, sizeof(*sh));
+	sh->fds[0] = sh->fds[1] = sh->fds[2] = -1;
+}
+
+/* K4 for a reader in this process (JetfsReadFileAt on a local handle). */
+static void
+bk_share_local(struct jet_inst *inst, struct backup *bk, struct bk_file *f, JET_HANDLE h)
+{
+	struct backup_share sh;
+	struct pitread_file *pf;
+	JET_ERR err;
+
+	if ((err = bk_share(bk, f, &sh)) >= 0) {
+		err = pitread_open(&sh.desc, sh.fds[0], sh.fds[1], sh.fds[2], &pf);
+		sh.fds[0] = sh.fds[1] = sh.fds[2] = -1;	/* pitread_open took them, even when it failed */
+		backup_share_free(&sh);
+		if (err >= 0)
+			err = pitread_set_put(bk->direct, h, pf);
+	}
+	/* A damaged log is failed by its first read, as before; anything else only costs speed. */
+	if (err < 0 && !(f->db == NULL && f->verify_err < 0))
+		event_log(inst, EVENT_WARNING, 223, "backup of %s: its reads go through the instance, one at a time: "
+		    "its descriptors cannot be shared (%s)", f->path, JetErrorString(err));
+}
+
 static JET_ERR
 bk_open_file(void *obj, JET_PCSTR szFileName, JET_HANDLE *phfFile, unsigned long *pulFileSizeLow,
     unsigned long *pulFileSizeHigh)
@@ -829,6 +914,8 @@ bk_open_file(void *obj, JET_PCSTR szFileName, JET_HANDLE *phfFile, unsigned long
 	}
 	f->used = 1;
 	*phfFile = (JET_HANDLE)slot + 1;
+	if (bk->pit)
+		bk_share_local(inst, bk, f, *phfFile);
 	if (pulFileSizeLow != NULL)
 		*pulFileSizeLow = (unsigned long)(f->size & 0xFFFFFFFFu);
 	if (pulFileSizeHigh != NULL)
@@ -842,6 +929,21 @@ bk_file(struct backup *bk, JET_HANDLE h)
 	if (h < 1 || h > BK_FILES_MAX || !bk->files[h - 1].used)
 		return NULL;
 	return &bk->files[h - 1];
+}
+
+/* The backup service's K4: handle h's descriptors for a reader in another process. */
+JET_ERR
+backup_share_file(struct jet_inst *inst, JET_HANDLE h, struct backup_share *sh)
+{
+	struct backup *bk;
+	struct bk_file *f;
+
+	memset(sh, 0, sizeof(*sh));
+	sh->fds[0] = sh->fds[1] = sh->fds[2] = -1;
+	RET(bk_enter(inst, &bk));
+	if ((f = bk_file(bk, h)) == NULL)
+		return bk_leave(inst, JET_errInvalidParameter);
+	return bk_leave(inst, bk_share(bk, f, sh));
 }
 
 /* Reads database page pgno as the backup must see it: never torn (K1), so under bk_io_lock. */
@@ -955,41 +1057,14 @@ bk_read_db(struct backup *bk, struct bk_file *f, uint64_t off, uint8_t *out, siz
 static JET_ERR
 bk_note_served(struct backup *bk, struct bk_file *f, uint64_t off, uint64_t len)
 {
-	uint64_t lo = off, hi = off + len;
-	size_t i, j;
-
 	if (!bk->pit) {
 		if (off + len >= f->size)
 			f->to_end = 1;
 		return JET_errSuccess;
 	}
-	/* Merge with every range that touches [lo, hi). */
-	for (i = 0; i < f->nserved && f->served[i][1] < lo; i++)
-		;
-	for (j = i; j < f->nserved && f->served[j][0] <= hi; j++) {
-		if (f->served[j][0] < lo)
-			lo = f->served[j][0];
-		if (f->served[j][1] > hi)
-			hi = f->served[j][1];
-	}
-	if (j == i) {
-		if (f->nserved == f->served_cap) {
-			size_t ncap = f->served_cap ? f->served_cap * 2 : 8;
-			uint64_t (*n)[2] = realloc(f->served, ncap * sizeof(*n));
-			if (n == NULL)
-				return JET_errOutOfMemory;
-			f->served = n;
-			f->served_cap = ncap;
-		}
-		memmove(&f->served[i + 1], &f->served[i], (f->nserved - i) * sizeof(*f->served));
-		f->nserved++;
-	} else if (j > i + 1) {
-		memmove(&f->served[i + 1], &f->served[j], (f->nserved - j) * sizeof(*f->served));
-		f->nserved -= j - i - 1;
-	}
-	f->served[i][0] = lo;
-	f->served[i][1] = hi;
-	f->to_end = f->nserved == 1 && f->served[0][0] == 0 && f->served[0][1] >= f->size;
+	if (ranges_add(&f->served, off, off + len) < 0)
+		return JET_errOutOfMemory;
+	f->to_end = ranges_cover(&f->served, f->size);
 	return JET_errSuccess;
 }
 
@@ -1049,20 +1124,79 @@ bk_read_file(void *obj, JET_HANDLE hfFile, void *pv, unsigned long cb, unsigned 
 	return bk_leave(inst, err);
 }
 
+/*
+ * K4: a file shared with pitread.c is read there, without backup_lock, so
+ * readers run in parallel and never wait for a writer; a read it cannot serve
+ * (a page that fails verification, the snapshot void or ended) comes back
+ * here, to bk_read, which decides and reports.
+ */
 static JET_ERR
 bk_read_file_at(void *obj, JET_HANDLE hfFile, unsigned long long ib, void *pv, unsigned long cb,
     unsigned long *pcbActual)
 {
 	struct jet_inst *inst = obj;
+	struct pitread_file *pf = NULL;
 	struct backup *bk;
 	struct bk_file *f;
+	size_t got;
+	JET_ERR err;
 
 	RET(bk_enter(inst, &bk));
 	if (!bk->pit)
 		return bk_leave(inst, JET_errInvalidBackupSequence);
 	if ((f = bk_file(bk, hfFile)) == NULL || (pv == NULL && cb > 0) || pcbActual == NULL)
 		return bk_leave(inst, JET_errInvalidParameter);
-	return bk_leave(inst, bk_read(inst, bk, f, ib, pv, cb, pcbActual));
+	if (pv != NULL)
+		pf = pitread_set_get(bk->direct, hfFile);
+	bk_leave(inst, JET_errSuccess);
+	if (pf != NULL) {
+		err = pitread_read(pf, ib, pv, cb, &got);
+		if (err >= 0)
+			pitread_served(pf, ib, got);
+		pitread_unref(pf);
+		if (err >= 0) {
+			*pcbActual = (unsigned long)got;
+			return JET_errSuccess;
+		}
+	}
+	RET(bk_enter(inst, &bk));
+	if (!bk->pit)
+		return bk_leave(inst, JET_errInvalidBackupSequence);
+	if ((f = bk_file(bk, hfFile)) == NULL)
+		return bk_leave(inst, JET_errInvalidParameter);
+	err = bk_read(inst, bk, f, ib, pv, cb, pcbActual);
+	if (err < 0 && (!f->used || inst->backup != bk))
+		pitread_set_remove(inst->backup == bk ? bk->direct : NULL, hfFile, NULL);	/* the file left the session */
+	return bk_leave(inst, err);
+}
+
+/* What a reader served through pitread.c counts as served (bk_note_served), once the handle closes. */
+static JET_ERR
+bk_take_direct(struct backup *bk, struct bk_file *f, JET_HANDLE h)
+{
+	struct ranges served;
+	JET_ERR err = JET_errSuccess;
+
+	pitread_set_remove(bk->direct, h, &served);
+	for (size_t i = 0; i < served.n && err >= 0; i++)
+		err = bk_note_served(bk, f, served.r[i][0], served.r[i][1] - served.r[i][0]);
+	ranges_free(&served);
+	return err;
+}
+
+/* The backup service: what its client read itself (bkclient.c) counts as served. */
+JET_ERR
+backup_note_served(struct jet_inst *inst, JET_HANDLE h, uint64_t off, uint64_t len)
+{
+	struct backup *bk;
+	struct bk_file *f;
+
+	RET(bk_enter(inst, &bk));
+	if (!bk->pit)
+		return bk_leave(inst, JET_errInvalidBackupSequence);
+	if ((f = bk_file(bk, h)) == NULL || off > f->size || len > f->size - off)
+		return bk_leave(inst, JET_errInvalidParameter);
+	return bk_leave(inst, bk_note_served(bk, f, off, len));
 }
 
 static JET_ERR
@@ -1071,10 +1205,13 @@ bk_close_file(void *obj, JET_HANDLE hfFile)
 	struct jet_inst *inst = obj;
 	struct backup *bk;
 	struct bk_file *f;
+	JET_ERR err;
 
 	RET(bk_enter(inst, &bk));
 	if ((f = bk_file(bk, hfFile)) == NULL)
 		return bk_leave(inst, JET_errInvalidParameter);
+	if (bk->pit && (err = bk_take_direct(bk, f, hfFile)) < 0)
+		return bk_leave(inst, err);
 	if (f->to_end) {
 		if (f->db != NULL) {
 			bk->dbs[f->db->dbid].done = 1;

@@ -11,6 +11,7 @@
  *   log file and segments  the top of src/log.c
  *   checkpoint file        the top of src/checkpoint.c
  *   backup image trailer   the top of src/backup.c
+ *   kept-page map          the top of src/snapshot.c (shared memory, not a file)
  *   page layout            src/page.c (its constants: jet_int.h, page.c's section)
  *
  * All integers are little-endian (get32/put32 in jet_int.h).
@@ -100,5 +101,20 @@
 #define CHK_OFF_SIZE 16			/* u32 file size */
 #define CHK_ATTACH_OFF 1024		/* also the smallest file */
 #define CHK_SIZE_MAX (CHK_ATTACH_OFF + JET_MAX_ATTACHED_DATABASES * (4 + SIG_SIZE + 2 + 4096))
+
+/*
+ * The kept-page map of a point-in-time backup (snapshot.c): shared memory
+ * the instance writes and readers of the set (pitread.c) read, in this
+ * process or another.  A header, then one bit per database page.
+ */
+#define KPM_MAGIC 0x4D504B4AU		/* "JKPM" */
+#define KPM_VERSION 1
+#define KPM_OFF_MAGIC 0
+#define KPM_OFF_VERSION 4
+#define KPM_OFF_PGNO_LAST 8
+#define KPM_OFF_PAGE_SIZE 12
+#define KPM_OFF_STATE 16		/* i32: 0 live, else the JET_ERR every read now gets */
+#define KPM_HDR_SIZE 64			/* the bitmap starts here: u64 words, bit p%64 of word p/64 */
+#define KPM_SIZE(pgno_last) (KPM_HDR_SIZE + ((size_t)(pgno_last) / 64 + 1) * 8)
 
 #endif

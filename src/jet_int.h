@@ -448,6 +448,31 @@ JET_ERR snapshot_preserve(struct jet_db *db, uint32_t pgno);
 JET_ERR snapshot_failed(struct jet_db *db);
 int snapshot_kept(struct jet_db *db, uint32_t pgno);
 JET_ERR snapshot_read(struct jet_db *db, uint32_t pgno, uint8_t *out);
+JET_ERR snapshot_share(struct jet_db *db, int *db_fd, int *spill_fd, int *map_fd);
+
+/* ---- pitread.c: reads of a point-in-time set without the instance ---- */
+struct ranges;
+struct pitread_file;
+struct pitread_set;
+/* What a reader needs besides the descriptors. */
+struct pitread_desc {
+	const char *name;		/* for messages and fault injection */
+	uint64_t size;			/* of the streamed file */
+	uint32_t page_size;
+	uint32_t pgno_last;		/* database: the set's last page */
+	const uint8_t *header;		/* database: the stamped header page; NULL for a log */
+	const uint8_t *trailer;		/* database: the trailer page */
+};
+JET_ERR pitread_open(const struct pitread_desc *desc, int file_fd, int spill_fd, int map_fd,
+    struct pitread_file **pfp);
+void pitread_unref(struct pitread_file *pf);
+JET_ERR pitread_read(struct pitread_file *pf, uint64_t off, void *buf, size_t len, size_t *gotp);
+void pitread_served(struct pitread_file *pf, uint64_t off, size_t len);
+struct pitread_set *pitread_set_new(void);
+void pitread_set_free(struct pitread_set *s);
+JET_ERR pitread_set_put(struct pitread_set *s, JET_HANDLE h, struct pitread_file *pf);
+struct pitread_file *pitread_set_get(struct pitread_set *s, JET_HANDLE h);
+void pitread_set_remove(struct pitread_set *s, JET_HANDLE h, struct ranges *served);
 
 /* ---- txn.c: transactions and page ownership ---- */
 struct txn_page {
@@ -517,6 +542,15 @@ JET_ERR backup_trailer_decode(const uint8_t *page, uint32_t page_size, struct bk
 void backup_term(struct jet_inst *inst);
 void backup_assume_copied(struct jet_inst *inst);
 int backup_running(struct jet_inst *inst);
+/* For the backup service: a file's descriptors for a reader in another process (pitread.c). */
+struct backup_share {
+	struct pitread_desc desc;	/* header and trailer: malloc'd copies */
+	int fds[3];			/* file, spill, map (-1: none); the caller's to close */
+	int nfds;
+};
+JET_ERR backup_share_file(struct jet_inst *inst, JET_HANDLE h, struct backup_share *sh);
+void backup_share_free(struct backup_share *sh);
+JET_ERR backup_note_served(struct jet_inst *inst, JET_HANDLE h, uint64_t off, uint64_t len);
 extern const struct bkapi_ops backup_ops;
 JET_ERR log_verify_path(const char *path, uint32_t gen, const struct jet_sig *sign, struct log_file_header *h);
 

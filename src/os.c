@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -239,6 +240,76 @@ os_close(os_file *file)
 	close(file->fd);
 	free(file->path);
 	free(file);
+}
+
+JET_ERR
+os_reopen_readonly(int fd, int *fdp)
+{
+	char proc[64];
+
+	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
+	if ((*fdp = open(proc, O_RDONLY | O_CLOEXEC)) < 0)
+		return os_jet_error(errno);
+	return JET_errSuccess;
+}
+
+JET_ERR
+os_dup(int fd, int *fdp)
+{
+	if ((*fdp = fcntl(fd, F_DUPFD_CLOEXEC, 0)) < 0)
+		return os_jet_error(errno);
+	return JET_errSuccess;
+}
+
+JET_ERR
+os_adopt(int fd, const char *label, os_file **filep)
+{
+	os_file *file;
+
+	*filep = NULL;
+	if ((file = calloc(1, sizeof(*file))) == NULL || (file->path = strdup(label)) == NULL) {
+		free(file);
+		close(fd);
+		return JET_errOutOfMemory;
+	}
+	file->fd = fd;
+	*filep = file;
+	return JET_errSuccess;
+}
+
+JET_ERR
+os_shm_create(const char *label, size_t size, int *fdp, void **mapp)
+{
+	int fd;
+	void *map;
+	JET_ERR err;
+
+	*fdp = -1;
+	*mapp = NULL;
+	if ((fd = memfd_create(label, MFD_CLOEXEC | MFD_ALLOW_SEALING)) < 0)
+		return os_jet_error(errno);
+	if (ftruncate(fd, (off_t)size) != 0 || fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) != 0) {
+		err = os_jet_error(errno);
+		close(fd);
+		return err;
+	}
+	if ((map = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0)) == MAP_FAILED) {
+		err = os_jet_error(errno);
+		close(fd);
+		return err;
+	}
+	*fdp = fd;
+	*mapp = map;
+	return JET_errSuccess;
+}
+
+void
+os_shm_free(int fd, void *map, size_t size)
+{
+	if (map != NULL)
+		munmap(map, size);
+	if (fd >= 0)
+		close(fd);
 }
 
 JET_ERR

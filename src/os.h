@@ -39,6 +39,25 @@ JET_ERR os_fsync(os_file *file);
 JET_ERR os_truncate(os_file *file, uint64_t size);
 JET_ERR os_size(os_file *file, uint64_t *sizep);
 
+/*
+ * Descriptors shared with a reader of a point-in-time backup (snapshot.c,
+ * pitread.c), in this process or another one (SCM_RIGHTS, bksvc.c).
+ *
+ * os_reopen_readonly: a new read-only descriptor of the very file fd is open
+ *   on (through /proc/self/fd: the same inode even if the path was renamed),
+ *   so a reader can never write the database.
+ * os_dup: another descriptor of the same open file (close-on-exec).
+ * os_adopt: wraps a descriptor received from elsewhere as an os_file, named
+ *   label (what fault injection matches), and takes it over.
+ * os_shm_create: size bytes of zeroed shared memory (a memfd, sealed so that
+ *   it can never shrink or grow), mapped read-write in this process.
+ */
+JET_ERR os_reopen_readonly(int fd, int *fdp);
+JET_ERR os_dup(int fd, int *fdp);
+JET_ERR os_adopt(int fd, const char *label, os_file **filep);
+JET_ERR os_shm_create(const char *label, size_t size, int *fdp, void **mapp);
+void os_shm_free(int fd, void *map, size_t size);
+
 JET_ERR os_unlink(const char *path);
 JET_ERR os_rename(const char *from, const char *to);
 JET_ERR os_fsync_dir(const char *dir);

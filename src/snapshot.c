@@ -1,9 +1,23 @@
 /*
  * snapshot.c -- the copy-on-write snapshot of a database for a point-in-time
  * backup: the Begin image of every page overwritten while the backup runs,
- * kept in the spill file <db>.jfsbk (dbfile_spill_path) with an index in
- * memory.  A storage concern below the cache: the cache's page write calls
- * snapshot_preserve; the backup (backup.c) creates, reads and frees it.
+ * kept in the spill file <db>.jfsbk (dbfile_spill_path), and the kept-page
+ * map that says which pages have one.  A storage concern below the cache: the
+ * cache's page write calls snapshot_preserve; the backup (backup.c) creates,
+ * reads, shares and frees it.
+ *
+ * THE SPILL FILE mirrors the database file: the kept image of page p lies at
+ * page_offset(p), where p lies in the database file.  It is sparse: only the
+ * pages written during the backup take space.
+ *
+ * THE KEPT-PAGE MAP (format.h, KPM_*) is shared memory (a sealed memfd), so
+ * that readers of the set (pitread.c), here or in another process, need no
+ * request to the instance to know where a page's Begin image is.  Native
+ * byte order (it never leaves the machine).  Header: magic, version,
+ * pgno_last, page size, state (0 while the snapshot holds; else the JET_ERR
+ * every read now gets: an image could not be kept, or the backup ended).
+ * Then bit p of the bitmap: page p has a kept image.  Readers get read-only
+ * descriptors (os_reopen_readonly): only this file writes the map.
  *
  * INVARIANTS (K2 in backup.c)
  *  S1. Created at a point-in-time Begin, when no transaction runs (write
@@ -12,76 +26,68 @@
  *      disk (its Begin image) to the spill file.  So a read through
  *      snapshot_read sees the Begin state.
  *  S2. db->snap and the kept images change only under db->bk_io_lock, which
- *      every page write and every backup read of the file takes.
- *  S3. An image that cannot be kept voids the snapshot (failed), never the
+ *      every page write and every backup read of the instance takes.
+ *  S3. An image that cannot be kept voids the snapshot (state), never the
  *      live write: the backup's reads return the error from then on.
- *  S4. One kept image per page written during the backup, on disk; the
- *      index is 8 bytes per kept page.  The spill file goes when the
- *      snapshot is freed (a stale one is removed when the database is opened,
- *      dbfile.c).
+ *  S4. Ordering for readers that take no lock (pitread.c P1): a bit is set
+ *      only after its image is wholly in the spill file, and before the first
+ *      byte of the page's new contents reaches the database file; the state
+ *      is set before any write the snapshot no longer covers (a failed image,
+ *      or the snapshot's end).  Both stores are sequentially consistent and
+ *      followed by a full fence, so a reader that saw any byte of a new page
+ *      in the file and then reads the map sees the bit, or the state.
+ *  S5. Memory: one bit per page of the database in shared memory, touched
+ *      only where pages are written; the spill file goes when the snapshot is
+ *      freed (a stale one is removed when the database is opened, dbfile.c).
  */
 #include "config.h"
 
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
+#include "format.h"
 #include "jet_int.h"
 
 struct snapshot {
 	uint32_t pgno_last;
+	uint32_t page_size;
 	char *spill_path;
 	os_file *spill;
-	uint32_t nkept;
-	uint32_t *keys;			/* open addressing: pgno (0 = empty) */
-	uint32_t *slots;		/* spill slot of keys[i] */
-	uint32_t cap;
-	JET_ERR failed;			/* an image could not be kept: the snapshot is void */
+	int map_fd;
+	uint8_t *map;
+	size_t map_size;
+	/* S2: read-only descriptors for readers (snapshot_share), made at create */
+	int share_db_fd, share_spill_fd, share_map_fd;
 };
 
-static uint32_t *
-snap_find(struct snapshot *snap, uint32_t pgno)
+static _Atomic uint64_t *
+snap_word(struct snapshot *snap, uint32_t pgno)
 {
-	uint32_t i;
-
-	if (snap->cap == 0)
-		return NULL;
-	for (i = (pgno * 2654435761U) & (snap->cap - 1); snap->keys[i] != 0; i = (i + 1) & (snap->cap - 1))
-		if (snap->keys[i] == pgno)
-			return &snap->slots[i];
-	return NULL;
+	return (_Atomic uint64_t *)(void *)(snap->map + KPM_HDR_SIZE) + pgno / 64;
 }
 
-static JET_ERR
-snap_insert(struct snapshot *snap, uint32_t pgno, uint32_t slot)
+static _Atomic int32_t *
+snap_state(struct snapshot *snap)
 {
-	uint32_t i;
+	return (_Atomic int32_t *)(void *)(snap->map + KPM_OFF_STATE);
+}
 
-	if ((snap->nkept + 1) * 2 > snap->cap) {
-		uint32_t ncap = snap->cap ? snap->cap * 2 : 1024, *ok = snap->keys, *os = snap->slots, ocap = snap->cap;
-		if ((snap->keys = calloc(ncap, sizeof(uint32_t))) == NULL ||
-		    (snap->slots = calloc(ncap, sizeof(uint32_t))) == NULL) {
-			free(snap->keys);
-			snap->keys = ok;
-			snap->slots = os;
-			return JET_errOutOfMemory;
-		}
-		snap->cap = ncap;
-		for (uint32_t j = 0; j < ocap; j++)
-			if (ok[j] != 0) {
-				for (i = (ok[j] * 2654435761U) & (ncap - 1); snap->keys[i] != 0; i = (i + 1) & (ncap - 1))
-					;
-				snap->keys[i] = ok[j];
-				snap->slots[i] = os[j];
-			}
-		free(ok);
-		free(os);
-	}
-	for (i = (pgno * 2654435761U) & (snap->cap - 1); snap->keys[i] != 0; i = (i + 1) & (snap->cap - 1))
-		;
-	snap->keys[i] = pgno;
-	snap->slots[i] = slot;
-	snap->nkept++;
-	return JET_errSuccess;
+static int
+snap_kept(struct snapshot *snap, uint32_t pgno)
+{
+	return pgno <= snap->pgno_last && (atomic_load(snap_word(snap, pgno)) >> (pgno % 64) & 1) != 0;
+}
+
+/* S4: the store every lock-free reader must see before the write it covers. */
+static void
+snap_set_state(struct snapshot *snap, JET_ERR err)
+{
+	int32_t live = 0;
+
+	atomic_compare_exchange_strong(snap_state(snap), &live, (int32_t)err);
+	atomic_thread_fence(memory_order_seq_cst);
 }
 
 /* Before page pgno is overwritten: keep its Begin image (S2: under bk_io_lock). */
@@ -94,26 +100,48 @@ snapshot_preserve(struct jet_db *db, uint32_t pgno)
 	JET_ERR err;
 
 	JET_ASSERT(db->inst, olock_held(&db->bk_io_lock));
-	if (snap == NULL || snap->failed < 0 || pgno > snap->pgno_last || snap_find(snap, pgno) != NULL)
+	if (snap == NULL || atomic_load(snap_state(snap)) != 0 || pgno > snap->pgno_last || snap_kept(snap, pgno))
 		return JET_errSuccess;
 	if ((buf = malloc(ps)) == NULL)
-		return JET_errOutOfMemory;
-	err = dbfile_read_page(db, pgno, buf);
-	if (err >= 0)
-		err = os_pwrite(snap->spill, buf, ps, (uint64_t)snap->nkept * ps);
-	if (err >= 0)
-		err = snap_insert(snap, pgno, snap->nkept);
+		err = JET_errOutOfMemory;
+	else if ((err = dbfile_read_page(db, pgno, buf)) >= 0)
+		err = os_pwrite(snap->spill, buf, ps, page_offset(pgno, ps));
 	free(buf);
 	if (err < 0) {
-		/* The backup fails, never the live write: its reads now return the error. */
+		/* The backup fails, never the live write: its reads now return the error (S3, S4). */
 		event_log(db->inst, EVENT_ERROR, 218, "%s: cannot keep the backup image of page %u (%s): the backup fails",
 		    db->path, pgno, JetErrorString(err));
-		snap->failed = err;
+		snap_set_state(snap, err);
+		return JET_errSuccess;
 	}
+	atomic_fetch_or(snap_word(snap, pgno), UINT64_C(1) << (pgno % 64));
+	atomic_thread_fence(memory_order_seq_cst);	/* S4: before the caller's write of the page */
 	return JET_errSuccess;
 }
 
-/* The backup ended or failed: its kept images and the spill file go. */
+static void
+snap_close_fd(int *fd)
+{
+	if (*fd >= 0)
+		close(*fd);
+	*fd = -1;
+}
+
+static void
+snap_destroy(struct snapshot *snap)
+{
+	snap_close_fd(&snap->share_db_fd);
+	snap_close_fd(&snap->share_spill_fd);
+	snap_close_fd(&snap->share_map_fd);
+	os_shm_free(snap->map_fd, snap->map, snap->map_size);
+	os_close(snap->spill);
+	if (snap->spill_path != NULL)
+		os_unlink(snap->spill_path);
+	free(snap->spill_path);
+	free(snap);
+}
+
+/* The backup ended or failed: readers are told (S4), the kept images and the spill file go. */
 void
 snapshot_free(struct jet_db *db)
 {
@@ -122,41 +150,49 @@ snapshot_free(struct jet_db *db)
 	olock_lock(&db->bk_io_lock);
 	snap = db->snap;
 	db->snap = NULL;
+	if (snap != NULL)
+		snap_set_state(snap, JET_errNoBackup);
 	olock_unlock(&db->bk_io_lock);
-	if (snap == NULL)
-		return;
-	os_close(snap->spill);
-	if (snap->spill_path != NULL)
-		os_unlink(snap->spill_path);
-	free(snap->spill_path);
-	free(snap->keys);
-	free(snap->slots);
-	free(snap);
+	if (snap != NULL)
+		snap_destroy(snap);
 }
 
-/* At a point-in-time Begin (S1): an empty snapshot of pages 1..pgno_last, with a new spill file. */
+/* At a point-in-time Begin (S1): an empty snapshot of pages 1..pgno_last, with a new spill file and map. */
 JET_ERR
 snapshot_create(struct jet_db *db, uint32_t pgno_last)
 {
 	struct snapshot *snap = calloc(1, sizeof(*snap));
 	JET_ERR err;
 
-	if (snap == NULL || (snap->spill_path = dbfile_spill_path(db->path)) == NULL) {
-		free(snap);
+	if (snap == NULL)
 		return JET_errOutOfMemory;
-	}
+	snap->map_fd = snap->share_db_fd = snap->share_spill_fd = snap->share_map_fd = -1;
 	snap->pgno_last = pgno_last;
+	snap->page_size = db->hdr.page_size;
+	snap->map_size = KPM_SIZE(pgno_last);
+	if ((snap->spill_path = dbfile_spill_path(db->path)) == NULL) {
+		err = JET_errOutOfMemory;
+		goto err;
+	}
 	if (os_exists(snap->spill_path))
 		os_unlink(snap->spill_path);
-	if ((err = os_open(snap->spill_path, OS_WRITE | OS_CREATE | OS_EXCL, &snap->spill)) < 0) {
-		free(snap->spill_path);
-		free(snap);
-		return err;
-	}
+	if ((err = os_open(snap->spill_path, OS_WRITE | OS_CREATE | OS_EXCL, &snap->spill)) < 0 ||
+	    (err = os_shm_create("jetfs-kept-pages", snap->map_size, &snap->map_fd, (void **)&snap->map)) < 0 ||
+	    (err = os_reopen_readonly(db->file->fd, &snap->share_db_fd)) < 0 ||
+	    (err = os_reopen_readonly(snap->spill->fd, &snap->share_spill_fd)) < 0 ||
+	    (err = os_reopen_readonly(snap->map_fd, &snap->share_map_fd)) < 0)
+		goto err;
+	put32(snap->map + KPM_OFF_MAGIC, KPM_MAGIC);
+	put32(snap->map + KPM_OFF_VERSION, KPM_VERSION);
+	put32(snap->map + KPM_OFF_PGNO_LAST, pgno_last);
+	put32(snap->map + KPM_OFF_PAGE_SIZE, snap->page_size);
 	olock_lock(&db->bk_io_lock);
 	db->snap = snap;
 	olock_unlock(&db->bk_io_lock);
 	return JET_errSuccess;
+err:
+	snap_destroy(snap);
+	return err;
 }
 
 /* Why the snapshot is void, or success (also with no snapshot); S2: under bk_io_lock. */
@@ -164,25 +200,47 @@ JET_ERR
 snapshot_failed(struct jet_db *db)
 {
 	JET_ASSERT(db->inst, olock_held(&db->bk_io_lock));
-	return db->snap != NULL && db->snap->failed < 0 ? db->snap->failed : JET_errSuccess;
+	return db->snap != NULL ? (JET_ERR)atomic_load(snap_state(db->snap)) : JET_errSuccess;
 }
 
 /* Whether page pgno has a kept image; S2: under bk_io_lock, which the caller checked with snapshot_failed. */
 int
 snapshot_kept(struct jet_db *db, uint32_t pgno)
 {
-	return db->snap != NULL && snap_find(db->snap, pgno) != NULL;
+	return db->snap != NULL && snap_kept(db->snap, pgno);
 }
 
 /* Reads page pgno as it was at Begin: its kept image, or the file; S2: under bk_io_lock. */
 JET_ERR
 snapshot_read(struct jet_db *db, uint32_t pgno, uint8_t *out)
 {
-	uint32_t ps = db->hdr.page_size, *slot;
+	uint32_t ps = db->hdr.page_size;
 
 	JET_ASSERT(db->inst, olock_held(&db->bk_io_lock));
 	RET(snapshot_failed(db));
-	if (db->snap != NULL && (slot = snap_find(db->snap, pgno)) != NULL)
-		return os_pread(db->snap->spill, out, ps, (uint64_t)*slot * ps);
+	if (snapshot_kept(db, pgno))
+		return os_pread(db->snap->spill, out, ps, page_offset(pgno, ps));
 	return dbfile_read_page(db, pgno, out);
+}
+
+/*
+ * The read-only descriptors a reader of the set needs (pitread.c): the
+ * database file, the spill file and the map.  They stay the snapshot's:
+ * valid until snapshot_free; the caller duplicates (dup, SCM_RIGHTS) what it
+ * keeps.  JET_errNoBackup if there is no snapshot.
+ */
+JET_ERR
+snapshot_share(struct jet_db *db, int *db_fd, int *spill_fd, int *map_fd)
+{
+	JET_ERR err = JET_errNoBackup;
+
+	olock_lock(&db->bk_io_lock);
+	if (db->snap != NULL) {
+		*db_fd = db->snap->share_db_fd;
+		*spill_fd = db->snap->share_spill_fd;
+		*map_fd = db->snap->share_map_fd;
+		err = JET_errSuccess;
+	}
+	olock_unlock(&db->bk_io_lock);
+	return err;
 }

@@ -1,0 +1,400 @@
+/*
+ * pitread.c -- reads of a point-in-time backup set without the instance: the
+ * reader holds read-only descriptors of a file of the set (the database file
+ * with its spill file and kept-page map, or a closed log generation) and
+ * serves any range of the streamed file itself, so a read costs no request,
+ * no lock of the instance, and any number of readers run in parallel.  The
+ * instance's backup (backup.c) gives a local reader its descriptors; the
+ * backup service (bksvc.c) passes them to a reader in another process
+ * (SCM_RIGHTS, doc/protocol.md), whose client (bkclient.c) reads here.
+ *
+ * A database file streams as backup.c's top comment says: stream pages 0
+ * and 1 the stamped header, stream page k (2 <= k <= pgno_last + 1) database
+ * page k - 1, which lies at file offset k * page_size (page_offset), then
+ * the trailer.  The header and the trailer come with the descriptors.
+ *
+ * INVARIANTS
+ *  P1. A database page is served as it was at Begin: read from the file,
+ *      then, after a full fence, the map's state and the page's bit are
+ *      read; a set bit means the page was (or is being) overwritten, and its
+ *      kept image, wholly written before the bit was set, replaces what the
+ *      file gave.  A page the writer overwrote during the read, torn or
+ *      whole, always has its bit set by then (snapshot.c S4), so a
+ *      concurrent overwrite is never served.  A state other than 0 (an
+ *      image could not be kept, or the backup ended) fails the read.
+ *  P2. Every database page served is verified (page_verify; an all-zero
+ *      page is allowed: allocated, never written).  A page that fails, a
+ *      kept image that cannot be read whole, a short log: the read fails,
+ *      and the caller asks the instance, whose read decides (it verifies
+ *      under its lock, logs the event, and takes a damaged database out of
+ *      the session).  So this file never reports damage: the instance does.
+ *  P3. Nothing from the descriptors' sender is trusted: the map's header
+ *      must match the file's description, the map must be large enough for
+ *      its bitmap, the files must be regular files; maps are read with
+ *      pread, never mapped, so a peer cannot fault this process, and only
+ *      the bitmap words a read needs are ever in memory.
+ *  P4. A file is reference-counted: a reader holds it for the read, the set
+ *      holds it while its handle is open; the descriptors close with the
+ *      last reference.
+ */
+#include "config.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "format.h"
+#include "jet_int.h"
+#include "ranges.h"
+
+/* The most database pages one pread (and one read of the bitmap) covers. */
+#define PR_RUN_PAGES 4096u
+
+struct pitread_file {
+	atomic_int refs;
+	uint64_t size;
+	uint32_t page_size;
+	uint32_t pgno_last;		/* 0: a log file */
+	uint8_t *header, *trailer;	/* database: stream pages 0-1 and the last */
+	os_file *file, *spill, *map;
+	pthread_mutex_t lock;
+	struct ranges served;		/* under lock */
+};
+
+struct pitread_entry {
+	JET_HANDLE handle;
+	struct pitread_file *file;
+};
+
+struct pitread_set {
+	pthread_mutex_t lock;
+	struct pitread_entry *e;
+	size_t n, cap;
+};
+
+/* ---- one file ---- */
+
+static JET_ERR
+pr_check_regular(int fd)
+{
+	struct stat st;
+
+	return fstat(fd, &st) == 0 && S_ISREG(st.st_mode) ? JET_errSuccess : JET_errInvalidParameter;
+}
+
+/* P3: the map describes this database, and holds its whole bitmap. */
+static JET_ERR
+pr_check_map(struct pitread_file *pf, int fd)
+{
+	uint8_t hdr[KPM_HDR_SIZE];
+	struct stat st;
+
+	if (fstat(fd, &st) != 0 || (uint64_t)st.st_size < KPM_SIZE(pf->pgno_last) ||
+	    pread(fd, hdr, sizeof(hdr), 0) != (ssize_t)sizeof(hdr))
+		return JET_errInvalidParameter;
+	if (get32(hdr + KPM_OFF_MAGIC) != KPM_MAGIC || get32(hdr + KPM_OFF_VERSION) != KPM_VERSION ||
+	    get32(hdr + KPM_OFF_PGNO_LAST) != pf->pgno_last || get32(hdr + KPM_OFF_PAGE_SIZE) != pf->page_size)
+		return JET_errInvalidParameter;
+	return JET_errSuccess;
+}
+
+static void
+pr_close_fd(int fd)
+{
+	if (fd >= 0)
+		close(fd);
+}
+
+JET_ERR
+pitread_open(const struct pitread_desc *d, int file_fd, int spill_fd, int map_fd, struct pitread_file **pfp)
+{
+	struct pitread_file *pf = NULL;
+	int db = d->header != NULL;
+	char label[320];
+	JET_ERR err = JET_errInvalidParameter;
+
+	*pfp = NULL;
+	/* P3: a description that does not add up is refused before any descriptor is used. */
+	if (db && (d->page_size < PAGE_SIZE_MIN || d->page_size > PAGE_SIZE_MAX || (d->page_size & (d->page_size - 1)) ||
+	    d->trailer == NULL || d->pgno_last == 0 || d->size != ((uint64_t)d->pgno_last + 3) * d->page_size))
+		goto err_fds;
+	if (file_fd < 0 || pr_check_regular(file_fd) < 0 || (db && (spill_fd < 0 || map_fd < 0 ||
+	    pr_check_regular(spill_fd) < 0)))
+		goto err_fds;
+	if ((pf = calloc(1, sizeof(*pf))) == NULL) {
+		err = JET_errOutOfMemory;
+		goto err_fds;
+	}
+	atomic_init(&pf->refs, 1);
+	pthread_mutex_init(&pf->lock, NULL);
+	pf->size = d->size;
+	pf->page_size = d->page_size;
+	if (db) {
+		pf->pgno_last = d->pgno_last;
+		if ((err = pr_check_map(pf, map_fd)) < 0)
+			goto err_fds;
+		if ((pf->header = malloc(d->page_size)) == NULL || (pf->trailer = malloc(d->page_size)) == NULL) {
+			err = JET_errOutOfMemory;
+			goto err_fds;
+		}
+		memcpy(pf->header, d->header, d->page_size);
+		memcpy(pf->trailer, d->trailer, d->page_size);
+	}
+	/* Labels for fault injection (os.h): the file's name, then what the descriptor is. */
+	snprintf(label, sizeof(label), "%s (backup reader)", d->name != NULL ? d->name : "?");
+	err = os_adopt(file_fd, label, &pf->file);
+	file_fd = -1;
+	if (err >= 0 && db) {
+		snprintf(label, sizeof(label), "%s.jfsbk (backup reader)", d->name != NULL ? d->name : "?");
+		err = os_adopt(spill_fd, label, &pf->spill);
+		spill_fd = -1;
+		if (err >= 0)
+			err = os_adopt(map_fd, "kept-page map (backup reader)", &pf->map);
+		map_fd = -1;
+	}
+	if (err < 0)
+		goto err_fds;
+	pr_close_fd(spill_fd);
+	pr_close_fd(map_fd);
+	*pfp = pf;
+	return JET_errSuccess;
+err_fds:
+	pr_close_fd(file_fd);
+	pr_close_fd(spill_fd);
+	pr_close_fd(map_fd);
+	if (pf != NULL)
+		pitread_unref(pf);
+	return err;
+}
+
+void
+pitread_unref(struct pitread_file *pf)
+{
+	if (pf == NULL || atomic_fetch_sub(&pf->refs, 1) != 1)
+		return;
+	os_close(pf->file);
+	os_close(pf->spill);
+	os_close(pf->map);
+	free(pf->header);
+	free(pf->trailer);
+	ranges_free(&pf->served);
+	pthread_mutex_destroy(&pf->lock);
+	free(pf);
+}
+
+/*
+ * Reads n whole stream pages from page k (database pages k-1 ...) into out,
+ * as they were at Begin (P1), each verified (P2).
+ */
+static JET_ERR
+pr_db_pages(struct pitread_file *pf, uint64_t k, uint32_t n, uint8_t *out)
+{
+	uint32_t ps = pf->page_size, first = (uint32_t)(k - 1);
+	uint64_t words[PR_RUN_PAGES / 64 + 2];
+	uint32_t w0 = first / 64, nw = (first + n - 1) / 64 - w0 + 1;
+	int32_t state;
+	size_t got;
+	JET_ERR err;
+
+	if ((err = os_pread_partial(pf->file, out, (size_t)n * ps, k * ps, &got)) < 0)
+		return err;
+	if (got < (size_t)n * ps)
+		memset(out + got, 0, (size_t)n * ps - got);	/* allocated past the file's end: all-zero pages */
+	atomic_thread_fence(memory_order_seq_cst);	/* P1: the file first, then the map */
+	if ((err = os_pread(pf->map, &state, sizeof(state), KPM_OFF_STATE)) < 0 ||
+	    (err = os_pread(pf->map, words, (size_t)nw * 8, KPM_HDR_SIZE + (uint64_t)w0 * 8)) < 0)
+		return err;
+	if (state != 0)
+		return state < 0 ? (JET_ERR)state : JET_errInvalidParameter;
+	for (uint32_t i = 0; i < n; i++) {
+		uint32_t pgno = first + i;
+		uint8_t *page = out + (size_t)i * ps;
+		if ((words[pgno / 64 - w0] >> (pgno % 64) & 1) != 0 &&
+		    (err = os_pread(pf->spill, page, ps, page_offset(pgno, ps))) < 0)
+			return err;
+		if ((err = page_verify(page, ps, pgno)) < 0 && err != JET_errPageNotInitialized)
+			return err;
+	}
+	return JET_errSuccess;
+}
+
+JET_ERR
+pitread_read(struct pitread_file *pf, uint64_t off, void *buf, size_t len, size_t *gotp)
+{
+	uint32_t ps = pf->page_size;
+	uint64_t end, last_db = (uint64_t)pf->pgno_last + 1;
+	uint8_t *out = buf, *bounce = NULL;
+	JET_ERR err = JET_errSuccess;
+	size_t got;
+
+	*gotp = 0;
+	if (off >= pf->size)
+		return JET_errSuccess;
+	if (len > pf->size - off)
+		len = (size_t)(pf->size - off);
+	if (pf->header == NULL) {
+		/* A closed log generation: the instance verified all of it when the set was opened. */
+		if ((err = os_pread_partial(pf->file, buf, len, off, &got)) < 0)
+			return err;
+		if (got != len)
+			return JET_errFileIOBeyondEOF;
+		*gotp = len;
+		return JET_errSuccess;
+	}
+	end = off + len;
+	while (off < end) {
+		uint64_t k = off / ps;
+		size_t in = (size_t)(off % ps), n = ps - in < end - off ? ps - in : (size_t)(end - off);
+		if (k < 2 || k > last_db) {
+			memcpy(out, (k < 2 ? pf->header : pf->trailer) + in, n);
+		} else if (in == 0 && end - off >= ps) {
+			/* whole pages straight into the caller's buffer */
+			uint64_t whole = (end - off) / ps;
+			uint32_t run = (uint32_t)(whole < last_db - k + 1 ? whole : last_db - k + 1);
+			if (run > PR_RUN_PAGES)
+				run = PR_RUN_PAGES;
+			if ((err = pr_db_pages(pf, k, run, out)) < 0)
+				break;
+			n = (size_t)run * ps;
+		} else {
+			if (bounce == NULL && (bounce = malloc(ps)) == NULL) {
+				err = JET_errOutOfMemory;
+				break;
+			}
+			if ((err = pr_db_pages(pf, k, 1, bounce)) < 0)
+				break;
+			memcpy(out, bounce + in, n);
+		}
+		out += n;
+		off += n;
+	}
+	free(bounce);
+	if (err < 0)
+		return err;
+	*gotp = len;
+	return JET_errSuccess;
+}
+
+void
+pitread_served(struct pitread_file *pf, uint64_t off, size_t len)
+{
+	pthread_mutex_lock(&pf->lock);
+	/* Out of memory only loses accounting: the file then counts as not wholly read, never the reverse. */
+	(void)ranges_add(&pf->served, off, off + len);
+	pthread_mutex_unlock(&pf->lock);
+}
+
+/* ---- the files of a backup, by handle ---- */
+
+struct pitread_set *
+pitread_set_new(void)
+{
+	struct pitread_set *s = calloc(1, sizeof(*s));
+
+	if (s != NULL)
+		pthread_mutex_init(&s->lock, NULL);
+	return s;
+}
+
+void
+pitread_set_free(struct pitread_set *s)
+{
+	if (s == NULL)
+		return;
+	for (size_t i = 0; i < s->n; i++)
+		pitread_unref(s->e[i].file);
+	free(s->e);
+	pthread_mutex_destroy(&s->lock);
+	free(s);
+}
+
+/* Takes over the caller's reference; a handle already there is replaced. */
+JET_ERR
+pitread_set_put(struct pitread_set *s, JET_HANDLE h, struct pitread_file *pf)
+{
+	struct pitread_file *old = NULL;
+	JET_ERR err = JET_errSuccess;
+	size_t i;
+
+	pthread_mutex_lock(&s->lock);
+	for (i = 0; i < s->n && s->e[i].handle != h; i++)
+		;
+	if (i == s->n && s->n == s->cap) {
+		size_t cap = s->cap ? s->cap * 2 : 8;
+		void *e = realloc(s->e, cap * sizeof(*s->e));
+		if (e == NULL)
+			err = JET_errOutOfMemory;
+		else {
+			s->e = e;
+			s->cap = cap;
+		}
+	}
+	if (err >= 0) {
+		if (i == s->n)
+			s->n++;
+		else
+			old = s->e[i].file;
+		s->e[i].handle = h;
+		s->e[i].file = pf;
+	}
+	pthread_mutex_unlock(&s->lock);
+	pitread_unref(old);
+	if (err < 0)
+		pitread_unref(pf);
+	return err;
+}
+
+/* The file of handle h with a reference for the caller (pitread_unref), or NULL. */
+struct pitread_file *
+pitread_set_get(struct pitread_set *s, JET_HANDLE h)
+{
+	struct pitread_file *pf = NULL;
+
+	if (s == NULL)
+		return NULL;
+	pthread_mutex_lock(&s->lock);
+	for (size_t i = 0; i < s->n; i++)
+		if (s->e[i].handle == h) {
+			pf = s->e[i].file;
+			atomic_fetch_add(&pf->refs, 1);
+			break;
+		}
+	pthread_mutex_unlock(&s->lock);
+	return pf;
+}
+
+/*
+ * Takes handle h out.  *served (if not NULL) gets what was served through it
+ * (ranges_free it), for the instance's count of what was copied.
+ */
+void
+pitread_set_remove(struct pitread_set *s, JET_HANDLE h, struct ranges *served)
+{
+	struct pitread_file *pf = NULL;
+
+	if (served != NULL)
+		memset(served, 0, sizeof(*served));
+	if (s == NULL)
+		return;
+	pthread_mutex_lock(&s->lock);
+	for (size_t i = 0; i < s->n; i++)
+		if (s->e[i].handle == h) {
+			pf = s->e[i].file;
+			s->e[i] = s->e[--s->n];
+			break;
+		}
+	pthread_mutex_unlock(&s->lock);
+	if (pf == NULL)
+		return;
+	if (served != NULL) {
+		pthread_mutex_lock(&pf->lock);
+		*served = pf->served;
+		memset(&pf->served, 0, sizeof(pf->served));
+		pthread_mutex_unlock(&pf->lock);
+	}
+	pitread_unref(pf);
+}
