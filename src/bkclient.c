@@ -6,8 +6,9 @@
  * and for one in another process.  Wire format: doc/protocol.md.
  *
  * INVARIANTS
- *  C1. One request in flight per connection (conn.lock), so replies never
- *      interleave; the FUSE driver calls from several threads.
+ *  C1. One request in flight per connection (conn.lock, taken by a call's
+ *      first request and held until the call returns, cl_leave), so replies
+ *      never interleave; the FUSE driver calls from several threads.
  *  C2. A connection is freed only when no call uses it: calls hold a
  *      reference taken under reg_lock together with the handle lookup, and
  *      JetfsDisconnectBackup frees the handle first, shuts the socket down
@@ -21,12 +22,24 @@
  *      it breaks the connection (C3): a reply that arrives later would be
  *      taken for the answer to the next request.  That call fails with
  *      JET_errDeviceTimeout, later ones as C3 says.
+ *  C6. Direct reads (protocol version 2): a point-in-time file the server
+ *      shares (ShareFile: its read-only descriptors, SCM_RIGHTS) is read
+ *      here by pitread.c, without a request, without conn.lock, in
+ *      parallel.  A direct read counts only if the connection still holds
+ *      after it: the instance that keeps the Begin images must be alive
+ *      (a dead one keeps nothing, and a new process may write the files).
+ *      A read pitread.c cannot serve goes to the server as a ReadFileAt,
+ *      whose answer decides.  What was read directly is reported before
+ *      the file is closed (NoteServed), so the server counts what was
+ *      copied as if it had served it.  Descriptors arrive only with a
+ *      ShareFile reply; any other a server sends is closed at once.
  */
 #include "config.h"
 
 #include <errno.h>
 #include <limits.h>
 #include <poll.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -35,20 +48,25 @@
 #include <unistd.h>
 
 #include "jet_int.h"
+#include "ranges.h"
 
 #define CL_HELLO_TIMEOUT_S 30
 #define CL_ALIGN 4096
 
 struct bkconn {
-	pthread_mutex_t lock;		/* C1 */
+	struct olock lock;		/* C1 */
 	int fd;
-	int broken;			/* C3 */
+	atomic_int broken;		/* C3; read without the lock by direct reads (C6) */
 	int timed_out;			/* C5: the deadline passed; breaks the connection */
 	unsigned timeout_ms;		/* C5; 0: none */
 	int64_t deadline_ms;		/* C5: of the request in flight (os_monotonic_ms) */
 	uint32_t seq;			/* of the last request sent */
 	uint32_t page_size;
 	uint32_t read_max;
+	uint32_t version;		/* the protocol version agreed in the Hello */
+	int rx_fds[BKPROTO_SHARE_FDS_MAX];	/* descriptors received with the reply being read (C6) */
+	int nrx;
+	struct pitread_set *direct;	/* C6: the files read here */
 	int refs;			/* under reg_lock (C2) */
 };
 
@@ -95,18 +113,62 @@ cl_send_all(struct bkconn *c, const void *buf, size_t n)
 	return 0;
 }
 
+static void
+cl_close_rx(struct bkconn *c)
+{
+	while (c->nrx > 0)
+		close(c->rx_fds[--c->nrx]);
+}
+
+/* Keeps the descriptors a message carried (C6); more than a reply may carry is a broken server. */
+static int
+cl_take_fds(struct bkconn *c, struct msghdr *msg)
+{
+	int bad = (msg->msg_flags & MSG_CTRUNC) != 0;
+
+	for (struct cmsghdr *cm = CMSG_FIRSTHDR(msg); cm != NULL; cm = CMSG_NXTHDR(msg, cm)) {
+		size_t nfd;
+		if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS || cm->cmsg_len < CMSG_LEN(0))
+			continue;
+		nfd = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+		for (size_t i = 0; i < nfd; i++) {
+			int fd;
+			memcpy(&fd, CMSG_DATA(cm) + i * sizeof(int), sizeof(int));
+			if (c->nrx < BKPROTO_SHARE_FDS_MAX)
+				c->rx_fds[c->nrx++] = fd;
+			else {
+				close(fd);
+				bad = 1;
+			}
+		}
+	}
+	return bad ? -1 : 0;
+}
+
 static int
 cl_recv_all(struct bkconn *c, void *buf, size_t n)
 {
+	union {
+		struct cmsghdr align;
+		char buf[CMSG_SPACE(sizeof(int) * BKPROTO_SHARE_FDS_MAX)];
+	} ctl;
 	size_t got = 0;
 
 	while (got < n) {
+		struct iovec iov = { (uint8_t *)buf + got, n - got };
+		struct msghdr msg;
+		ssize_t r;
 		if (cl_wait(c, POLLIN) < 0)
 			return -1;
-		ssize_t r = recv(c->fd, (uint8_t *)buf + got, n - got, 0);
+		memset(&msg, 0, sizeof(msg));
+		msg.msg_iov = &iov;
+		msg.msg_iovlen = 1;
+		msg.msg_control = ctl.buf;
+		msg.msg_controllen = sizeof(ctl.buf);
+		r = recvmsg(c->fd, &msg, MSG_CMSG_CLOEXEC);
 		if (r < 0 && errno == EINTR)
 			continue;
-		if (r <= 0)
+		if (r <= 0 || cl_take_fds(c, &msg) < 0)
 			return -1;
 		got += (size_t)r;
 	}
@@ -137,6 +199,9 @@ cl_call(struct bkconn *c, uint32_t op, const void *p, size_t n, JET_ERR *statusp
 	uint8_t hdr[12 + 32];
 	uint32_t len;
 
+	if (!olock_held(&c->lock))
+		olock_lock(&c->lock);	/* C1: until the call returns (cl_leave) */
+	cl_close_rx(c);
 	if (c->broken)
 		return JET_errBackupAbortByServer;
 	c->deadline_ms = os_monotonic_ms() + c->timeout_ms;
@@ -172,7 +237,7 @@ cl_fixed(struct bkconn *c, uint32_t plen, void *fixed, uint32_t nfixed)
 
 /* ---- handles (C2) ---- */
 
-/* The connection a remote handle names, locked and held until released; NULL: not a remote handle. */
+/* The connection a remote handle names, held until released (C2; C1's lock comes with a request); NULL: not a remote handle. */
 struct bkconn *
 bkclient_acquire(JET_INSTANCE instance)
 {
@@ -182,15 +247,14 @@ bkclient_acquire(JET_INSTANCE instance)
 	if ((c = handle_get(HANDLE_REMOTE, instance)) != NULL)
 		c->refs++;
 	pthread_mutex_unlock(&reg_lock);
-	if (c != NULL)
-		pthread_mutex_lock(&c->lock);
 	return c;
 }
 
 static JET_ERR
 cl_release(struct bkconn *c, JET_ERR err)
 {
-	pthread_mutex_unlock(&c->lock);
+	if (olock_held(&c->lock))
+		olock_unlock(&c->lock);
 	pthread_mutex_lock(&reg_lock);
 	if (--c->refs == 0)
 		pthread_cond_broadcast(&reg_cond);
@@ -296,8 +360,9 @@ cl_hello(struct bkconn *c)
 		return JET_errBackupAbortByServer;
 	if (get32(out) != BKPROTO_MAGIC)
 		return JET_errBackupAbortByServer;
-	if (get32(out + 4) != BKPROTO_VERSION)
+	if (get32(out + 4) < 1 || get32(out + 4) > BKPROTO_VERSION)
 		return JET_errFeatureNotAvailable;
+	c->version = get32(out + 4);
 	ps = get32(out + 8);
 	rmax = get32(out + 12);
 	if (ps < PAGE_SIZE_MIN || ps > PAGE_SIZE_MAX || (ps & (ps - 1)) != 0 || rmax == 0 || rmax % PAGE_SIZE_MAX != 0)
@@ -343,14 +408,20 @@ JetfsConnectBackup(JET_PCSTR szSocketPath, JET_INSTANCE *pinstance)
 	}
 	if ((err = cl_hello(c)) < 0)
 		goto err;
-	pthread_mutex_init(&c->lock, NULL);
+	if ((c->direct = pitread_set_new()) == NULL) {
+		err = JET_errOutOfMemory;
+		goto err;
+	}
+	olock_init(&c->lock);
 	if ((*pinstance = handle_new(HANDLE_REMOTE, c)) == 0) {
-		pthread_mutex_destroy(&c->lock);
+		olock_destroy(&c->lock);
 		err = JET_errOutOfMemory;
 		goto err;
 	}
 	return JET_errSuccess;
 err:
+	cl_close_rx(c);
+	pitread_set_free(c->direct);
 	close(c->fd);
 	free(c);
 	return err;
@@ -371,8 +442,10 @@ JetfsDisconnectBackup(JET_INSTANCE instance)
 	while (c->refs > 0)
 		pthread_cond_wait(&reg_cond, &reg_lock);
 	pthread_mutex_unlock(&reg_lock);
+	cl_close_rx(c);
+	pitread_set_free(c->direct);	/* descriptors go with the connection */
 	close(c->fd);
-	pthread_mutex_destroy(&c->lock);
+	olock_destroy(&c->lock);
 	free(c);
 	return JET_errSuccess;
 }
@@ -384,6 +457,7 @@ JetfsSetBackupTimeout(JET_INSTANCE instance, unsigned long cMilliseconds)
 
 	if (cMilliseconds > INT_MAX || (c = bkclient_acquire(instance)) == NULL)
 		return JET_errInvalidParameter;
+	olock_lock(&c->lock);
 	c->timeout_ms = (unsigned)cMilliseconds;
 	return cl_release(c, JET_errSuccess);
 }
@@ -405,23 +479,28 @@ JetfsBreakBackup(JET_INSTANCE instance)
 	return c != NULL ? JET_errSuccess : JET_errInvalidParameter;
 }
 
+/* Without C1's lock: a look at the socket's state, which reads and writes nothing. */
+static int
+cl_alive(struct bkconn *c)
+{
+	struct pollfd pfd = { c->fd, POLLRDHUP, 0 };
+
+	return !c->broken && !(poll(&pfd, 1, 0) > 0 && (pfd.revents & (POLLRDHUP | POLLHUP | POLLERR | POLLNVAL)));
+}
+
 JET_ERR JET_API
 JetfsCheckBackupConnection(JET_INSTANCE instance)
 {
 	struct bkconn *c;
-	struct pollfd pfd = { -1, POLLRDHUP, 0 };
+	int alive = 0;
 
 	pthread_mutex_lock(&reg_lock);
-	if ((c = handle_get(HANDLE_REMOTE, instance)) != NULL) {
-		/* Without C1's lock: a look at the socket's state, which reads and writes nothing. */
-		pfd.fd = c->fd;
-		if (c->broken || (poll(&pfd, 1, 0) > 0 && (pfd.revents & (POLLRDHUP | POLLHUP | POLLERR | POLLNVAL))))
-			pfd.fd = -1;
-	}
+	if ((c = handle_get(HANDLE_REMOTE, instance)) != NULL)
+		alive = cl_alive(c);
 	pthread_mutex_unlock(&reg_lock);
 	if (c == NULL)
 		return JET_errInvalidParameter;
-	return pfd.fd >= 0 ? JET_errSuccess : JET_errBackupAbortByServer;
+	return alive ? JET_errSuccess : JET_errBackupAbortByServer;
 }
 
 /* ---- the backup calls ---- */
@@ -456,13 +535,26 @@ cl_truncate_log(void *obj)
 	return cl_simple(obj, BKPROTO_TRUNCATE_LOG, NULL, 0);
 }
 
+/* C6: what was read directly counts as served, then the file closes. */
 static JET_ERR
 cl_close_file(void *obj, JET_HANDLE hfFile)
 {
-	uint8_t p[8];
+	struct bkconn *c = obj;
+	struct ranges served;
+	uint8_t p[24];
+	JET_ERR err = JET_errSuccess;
 
+	pitread_set_remove(c->direct, hfFile, &served);
 	put64(p, hfFile);
-	return cl_simple(obj, BKPROTO_CLOSE_FILE, p, sizeof(p));
+	for (size_t i = 0; i < served.n && err >= 0; i++) {
+		put64(p + 8, served.r[i][0]);
+		put64(p + 16, served.r[i][1] - served.r[i][0]);
+		err = cl_simple(c, BKPROTO_NOTE_SERVED, p, sizeof(p));
+	}
+	ranges_free(&served);
+	if (err < 0)
+		return err;
+	return cl_simple(c, BKPROTO_CLOSE_FILE, p, 8);
 }
 
 /* GetAttachInfo, GetLogInfo, GetTruncateLogInfo: ESE's A-variant rules, applied by the server's local call. */
@@ -518,6 +610,62 @@ cl_get_truncate_log_info(void *obj, JET_PSTR szz, unsigned long cbMax, unsigned 
 	return cl_list(obj, BKPROTO_GET_TRUNCATE_LOG_INFO, szz, cbMax, pcbActual, NULL);
 }
 
+/*
+ * C6: asks for the descriptors of an open file and makes it readable here.
+ * A server that shares nothing (not point-in-time, a damaged log) or
+ * descriptors that do not hold up (pitread.c P3) leave the reads to the
+ * server; only a malformed reply fails, breaking the connection (C3).
+ */
+static JET_ERR
+cl_share(struct bkconn *c, JET_HANDLE hf, const char *name, uint64_t size)
+{
+	struct pitread_desc desc;
+	struct pitread_file *pf;
+	uint8_t p[8], out[24], *pages = NULL;
+	uint32_t plen, npages, nfds;
+	JET_ERR err, status;
+	int fds[BKPROTO_SHARE_FDS_MAX] = { -1, -1, -1 };
+
+	put64(p, hf);
+	if ((err = cl_call(c, BKPROTO_SHARE_FILE, p, sizeof(p), &status, &plen)) < 0)
+		return err;
+	if (status < 0)
+		return plen == 0 && c->nrx == 0 ? JET_errSuccess : cl_break(c);
+	if ((err = cl_fixed(c, plen, out, sizeof(out))) < 0)
+		return err;
+	nfds = get32(out + 16);
+	npages = get32(out + 20);
+	memset(&desc, 0, sizeof(desc));
+	desc.name = name;
+	desc.size = get64(out);
+	desc.page_size = get32(out + 8);
+	desc.pgno_last = get32(out + 12);
+	if (desc.size != size || (npages != 0 && npages != 2) || nfds != (npages ? 3u : 1u) ||
+	    (npages != 0 && desc.page_size != c->page_size) || plen - sizeof(out) != npages * c->page_size)
+		return cl_break(c);
+	if (npages != 0) {
+		if ((pages = malloc(2 * (size_t)c->page_size)) == NULL)
+			return cl_break(c);	/* the reply cannot be read past: the stream is lost */
+		if (cl_recv_all(c, pages, 2 * (size_t)c->page_size) < 0) {
+			free(pages);
+			return cl_break(c);
+		}
+		desc.header = pages;
+		desc.trailer = pages + c->page_size;
+	}
+	if ((uint32_t)c->nrx != nfds) {
+		free(pages);
+		return cl_break(c);
+	}
+	memcpy(fds, c->rx_fds, sizeof(int) * nfds);
+	c->nrx = 0;
+	err = pitread_open(&desc, fds[0], fds[1], fds[2], &pf);
+	free(pages);
+	if (err >= 0)
+		(void)pitread_set_put(c->direct, hf, pf);	/* out of memory: the reads go to the server */
+	return JET_errSuccess;
+}
+
 static JET_ERR
 cl_open_file(void *obj, JET_PCSTR szFileName, JET_HANDLE *phfFile, unsigned long *pulFileSizeLow,
     unsigned long *pulFileSizeHigh)
@@ -542,6 +690,8 @@ cl_open_file(void *obj, JET_PCSTR szFileName, JET_HANDLE *phfFile, unsigned long
 		*pulFileSizeLow = (unsigned long)(get64(out + 8) & 0xFFFFFFFFu);
 	if (pulFileSizeHigh != NULL)
 		*pulFileSizeHigh = (unsigned long)(get64(out + 8) >> 32);
+	if (c->version >= 2 && (err = cl_share(c, *phfFile, szFileName, get64(out + 8))) < 0)
+		return err;
 	return status;
 }
 
@@ -629,11 +779,34 @@ cl_read_file(void *obj, JET_HANDLE hfFile, void *pv, unsigned long cb, unsigned 
 	return cl_read(obj, BKPROTO_READ_FILE, hfFile, 0, pv, cb, pcbActual);
 }
 
+/* C6: a shared file is read here; what pitread.c cannot serve, and every other file, by the server. */
 static JET_ERR
 cl_read_file_at(void *obj, JET_HANDLE hfFile, unsigned long long ib, void *pv, unsigned long cb,
     unsigned long *pcbActual)
 {
-	return cl_read(obj, BKPROTO_READ_FILE_AT, hfFile, ib, pv, cb, pcbActual);
+	struct bkconn *c = obj;
+	struct pitread_file *pf = pv != NULL && pcbActual != NULL ? pitread_set_get(c->direct, hfFile) : NULL;
+	JET_ERR err;
+	size_t got;
+
+	if (pf != NULL) {
+		err = pitread_read(pf, ib, pv, cb, &got);
+		if (err >= 0 && !cl_alive(c))
+			err = JET_errBackupAbortByServer;
+		if (err >= 0)
+			pitread_served(pf, ib, got);
+		pitread_unref(pf);
+		if (err >= 0) {
+			*pcbActual = (unsigned long)got;
+			return JET_errSuccess;
+		}
+		if (err == JET_errBackupAbortByServer)
+			return err;
+	}
+	err = cl_read(c, BKPROTO_READ_FILE_AT, hfFile, ib, pv, cb, pcbActual);
+	if (err < 0 && pf != NULL)
+		pitread_set_remove(c->direct, hfFile, NULL);	/* the server took the file out */
+	return err;
 }
 
 /* The remote instance's backup calls, forwarded over the socket; obj is the acquired struct bkconn. */

@@ -58,6 +58,7 @@ struct svc_conn {
 	pid_t pid;
 	uid_t uid;
 	int hello;			/* the Hello was answered */
+	uint32_t version;		/* the protocol version agreed in the Hello */
 	int64_t hello_deadline;
 	uint32_t seq;			/* expected seq of the next request */
 	int owns;			/* began a backup that may still run */
@@ -171,21 +172,65 @@ svc_send(struct bksvc *s, const void *buf, size_t n, int64_t deadline, int more)
 
 /* ---- replies ---- */
 
-/* Sends a reply: the fixed part (at most 64 bytes) then, separately, bulk data. 0, or -1 (drop). */
+/* Sends the first byte of a reply with descriptors attached (SCM_RIGHTS); the rest goes by svc_send. */
+static enum io_result
+svc_send_fds(struct bksvc *s, const uint8_t *buf, const int *fds, int nfds, int64_t deadline)
+{
+	union {
+		struct cmsghdr align;
+		char buf[CMSG_SPACE(sizeof(int) * BKPROTO_SHARE_FDS_MAX)];
+	} ctl;
+	struct iovec iov = { (void *)buf, 1 };
+	struct msghdr msg;
+	struct cmsghdr *cm;
+
+	memset(&msg, 0, sizeof(msg));
+	memset(&ctl, 0, sizeof(ctl));
+	msg.msg_iov = &iov;
+	msg.msg_iovlen = 1;
+	msg.msg_control = ctl.buf;
+	msg.msg_controllen = CMSG_SPACE(sizeof(int) * (size_t)nfds);
+	cm = CMSG_FIRSTHDR(&msg);
+	cm->cmsg_level = SOL_SOCKET;
+	cm->cmsg_type = SCM_RIGHTS;
+	cm->cmsg_len = CMSG_LEN(sizeof(int) * (size_t)nfds);
+	memcpy(CMSG_DATA(cm), fds, sizeof(int) * (size_t)nfds);
+	for (;;) {
+		ssize_t r = sendmsg(s->c.fd, &msg, MSG_NOSIGNAL | MSG_MORE);
+		int w;
+		if (r == 1)
+			return IO_OK;
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0 && errno != EAGAIN && errno != EWOULDBLOCK)
+			return errno == EPIPE || errno == ECONNRESET ? IO_EOF : IO_ERROR;
+		if ((w = svc_wait(s, s->c.fd, POLLOUT, deadline)) <= 0)
+			return w == 0 ? IO_TIMEOUT : IO_STOP;
+	}
+}
+
+/*
+ * Sends a reply: the fixed part (at most 64 bytes), with nfds descriptors
+ * attached to its first byte, then, separately, bulk data.  0, or -1 (drop).
+ */
 static int
-svc_reply(struct bksvc *s, uint32_t seq, JET_ERR status, const void *fixed, size_t nfixed, const void *bulk,
-    size_t nbulk)
+svc_reply_fds(struct bksvc *s, uint32_t seq, JET_ERR status, const void *fixed, size_t nfixed, const void *bulk,
+    size_t nbulk, const int *fds, int nfds)
 {
 	uint8_t hdr[12 + 64];
 	int64_t deadline = deadline_in();
-	enum io_result r;
+	enum io_result r = IO_OK;
+	size_t first = 0;
 
 	put32(hdr, (uint32_t)(8 + nfixed + nbulk));
 	put32(hdr + 4, seq);
 	put32(hdr + 8, (uint32_t)(int32_t)status);
 	if (nfixed > 0)
 		memcpy(hdr + 12, fixed, nfixed);
-	r = svc_send(s, hdr, 12 + nfixed, deadline, nbulk > 0);
+	if (nfds > 0 && (r = svc_send_fds(s, hdr, fds, nfds, deadline)) == IO_OK)
+		first = 1;
+	if (r == IO_OK)
+		r = svc_send(s, hdr + first, 12 + nfixed - first, deadline, nbulk > 0);
 	if (r == IO_OK && nbulk > 0)
 		r = svc_send(s, bulk, nbulk, deadline, 0);
 	if (r != IO_OK) {
@@ -196,6 +241,13 @@ svc_reply(struct bksvc *s, uint32_t seq, JET_ERR status, const void *fixed, size
 		return -1;
 	}
 	return 0;
+}
+
+static int
+svc_reply(struct bksvc *s, uint32_t seq, JET_ERR status, const void *fixed, size_t nfixed, const void *bulk,
+    size_t nbulk)
+{
+	return svc_reply_fds(s, seq, status, fixed, nfixed, bulk, nbulk, NULL, 0);
 }
 
 static int
@@ -291,6 +343,8 @@ svc_hello(struct bksvc *s, uint32_t seq, const uint8_t *p, uint32_t n)
 		return -1;
 	}
 	s->c.hello = 1;
+	s->c.version = get32(p + 4) < BKPROTO_VERSION ? get32(p + 4) : BKPROTO_VERSION;
+	put32(out + 4, s->c.version);
 	return svc_reply(s, seq, JET_errSuccess, out, sizeof(out), NULL, 0);
 }
 
@@ -404,6 +458,63 @@ svc_read(struct bksvc *s, uint32_t op, uint32_t seq, const uint8_t *p, uint32_t 
 	return svc_reply(s, seq, status, out, sizeof(out), NULL, 0);
 }
 
+/*
+ * ShareFile (u64 handle): the descriptors of an open file of a point-in-time
+ * set, so that the client reads it itself (pitread.c).  Reply: u64 size, u32
+ * page size, u32 pgno_last, u32 descriptors, u32 pages; then the header and
+ * trailer pages (pages = 2, databases); the descriptors travel with the
+ * reply's first byte.
+ */
+static int
+svc_share_file(struct bksvc *s, uint32_t seq, const uint8_t *p, uint32_t n)
+{
+	struct backup_share sh;
+	uint8_t out[24], *pages = NULL;
+	uint32_t ps;
+	JET_ERR status;
+	int rc;
+
+	if (s->c.version < 2)
+		return svc_status(s, seq, JET_errFeatureNotAvailable);
+	if (n != 8)
+		return svc_status(s, seq, JET_errInvalidParameter);
+	if (!svc_owns(s))
+		return svc_status(s, seq, JET_errNoBackup);
+	if ((status = backup_share_file(s->inst, get64(p), &sh)) < 0)
+		return svc_status(s, seq, status);
+	ps = sh.desc.header != NULL ? sh.desc.page_size : 0;
+	if (ps != 0 && (pages = malloc(2 * (size_t)ps)) == NULL) {
+		backup_share_free(&sh);
+		return svc_status(s, seq, JET_errOutOfMemory);
+	}
+	if (ps != 0) {
+		memcpy(pages, sh.desc.header, ps);
+		memcpy(pages + ps, sh.desc.trailer, ps);
+	}
+	put64(out, sh.desc.size);
+	put32(out + 8, sh.desc.page_size);
+	put32(out + 12, sh.desc.pgno_last);
+	put32(out + 16, (uint32_t)sh.nfds);
+	put32(out + 20, ps != 0 ? 2 : 0);
+	rc = svc_reply_fds(s, seq, JET_errSuccess, out, sizeof(out), pages, 2 * (size_t)ps, sh.fds, sh.nfds);
+	free(pages);
+	backup_share_free(&sh);		/* the client has its own copies of the descriptors now */
+	return rc;
+}
+
+/* NoteServed (u64 handle, u64 offset, u64 length): bytes the client read itself count as served. */
+static int
+svc_note_served(struct bksvc *s, uint32_t seq, const uint8_t *p, uint32_t n)
+{
+	if (s->c.version < 2)
+		return svc_status(s, seq, JET_errFeatureNotAvailable);
+	if (n != 24)
+		return svc_status(s, seq, JET_errInvalidParameter);
+	if (!svc_owns(s))
+		return svc_status(s, seq, JET_errNoBackup);
+	return svc_status(s, seq, backup_note_served(s->inst, get64(p), get64(p + 8), get64(p + 16)));
+}
+
 static int
 svc_end(struct bksvc *s, uint32_t seq, const uint8_t *p, uint32_t n)
 {
@@ -476,6 +587,10 @@ svc_dispatch(struct bksvc *s, uint32_t op, uint32_t seq, const uint8_t *p, uint3
 		return svc_status(s, seq, JetTruncateLogInstance(s->h));
 	case BKPROTO_END:
 		return svc_end(s, seq, p, n);
+	case BKPROTO_SHARE_FILE:
+		return svc_share_file(s, seq, p, n);
+	case BKPROTO_NOTE_SERVED:
+		return svc_note_served(s, seq, p, n);
 	case BKPROTO_STOP:
 		if (n != 0)
 			return svc_status(s, seq, JET_errInvalidParameter);
@@ -625,6 +740,7 @@ svc_accept(struct bksvc *s)
 	c->pid = cr.pid;
 	c->uid = cr.uid;
 	c->hello = 0;
+	c->version = 0;
 	c->hello_deadline = deadline_in();
 	c->seq = 1;
 	c->owns = 0;

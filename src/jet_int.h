@@ -714,7 +714,7 @@ JET_ERR bkapi_local(JET_INSTANCE instance, struct jet_inst **instp);
 
 /* ---- bkclient.c / bksvc.c: the backup service and its client (doc/protocol.md) ---- */
 #define BKPROTO_MAGIC 0x4B42464AU	/* the bytes "JFBK" */
-#define BKPROTO_VERSION 1
+#define BKPROTO_VERSION 2		/* 2: ShareFile and NoteServed (direct reads) */
 #define BKPROTO_REQ_MAX 65536u		/* largest request length field */
 #define BKPROTO_MSG_MAX (16u << 20)	/* largest reply length field */
 #define BKPROTO_READ_MAX (8u << 20)	/* largest cb of one read request */
@@ -723,13 +723,14 @@ JET_ERR bkapi_local(JET_INSTANCE instance, struct jet_inst **instp);
 enum bkproto_op {
 	BKPROTO_HELLO = 1, BKPROTO_BEGIN, BKPROTO_GET_ATTACH_INFO, BKPROTO_OPEN_FILE, BKPROTO_READ_FILE,
 	BKPROTO_READ_FILE_AT, BKPROTO_CLOSE_FILE, BKPROTO_GET_LOG_INFO, BKPROTO_GET_TRUNCATE_LOG_INFO,
-	BKPROTO_TRUNCATE_LOG, BKPROTO_END, BKPROTO_STOP, BKPROTO_NOPS
+	BKPROTO_TRUNCATE_LOG, BKPROTO_END, BKPROTO_STOP, BKPROTO_SHARE_FILE, BKPROTO_NOTE_SERVED, BKPROTO_NOPS
 };
 #define BKPROTO_F_NULL_BUF 0x1		/* request flags: the caller passed no usable buffer */
 #define BKPROTO_F_NULL_PCB 0x2		/* reads: the caller passed pcbActual NULL */
 #define BKPROTO_F_LOGINFO 0x2		/* GetLogInfo: the caller passed a JET_LOGINFO */
 #define BKPROTO_SET_CB 0x1		/* reply "set": cbActual is valid */
 #define BKPROTO_SET_LOGINFO 0x2		/* reply "set": genLow, genHigh, base are valid */
+#define BKPROTO_SHARE_FDS_MAX 3		/* ShareFile: file, spill, map */
 
 struct bksvc;
 JET_ERR bksvc_start(struct jet_inst *inst);

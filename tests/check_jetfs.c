@@ -2027,8 +2027,11 @@ START_TEST(test_db_read_fault)
 	fd = open(p, O_RDONLY);
 	ck_assert_msg(fd >= 0, "open %s: %s", p, strerror(errno));
 	ck_assert_int_eq(pread(fd, buf, sizeof(buf), 0), (ssize_t)sizeof(buf));
-	/* The next read of a.edb (or of its kept images) by the engine fails once. */
-	os_fault_arm(OS_FAULT_EIO, 1, 0, 1, "a.edb");
+	/*
+	 * Reads of a.edb (or of its kept images) fail, as on a bad sector: the
+	 * direct read (pitread.c) and the instance's read it falls back to.
+	 */
+	os_fault_arm(OS_FAULT_EIO, 1, 1, 1, "a.edb");
 	r = pread(fd, buf, sizeof(buf), 65536);
 	e = errno;
 	os_fault_disarm();
