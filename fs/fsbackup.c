@@ -71,6 +71,7 @@
 #include "fsbackup.h"
 #include "fsmanifest.h"
 #include "manifest.h"
+#include "ranges.h"
 
 #define FSB_OPEN_MAX 48
 #define FSB_MSG 512
@@ -79,13 +80,6 @@
 #define FSB_SIZE_MAX (UINT64_C(1) << 62)
 /* F6: every database page and log block is a multiple of this. */
 #define FSB_SIZE_UNIT 512
-
-/* The byte ranges of a file that were served, sorted and disjoint. */
-struct ranges {
-	uint64_t (*r)[2];
-	size_t n, cap;
-	uint64_t total;
-};
 
 struct fsb_state {
 	JET_HANDLE handle;
@@ -153,47 +147,6 @@ struct fsb_call {
 
 static int fsb_manifest_reader(void *ctx, size_t i, void *buf, size_t n, uint64_t off);
 static const char *kind_name(enum fsb_kind k);
-
-/* ---- byte ranges ---- */
-
-/* Adds [lo, hi); merges with overlapping and adjacent ranges. */
-static int
-ranges_add(struct ranges *rs, uint64_t lo, uint64_t hi)
-{
-	size_t i = 0, j;
-
-	if (lo >= hi)
-		return 0;
-	while (i < rs->n && rs->r[i][1] < lo)
-		i++;
-	/* ranges i..j-1 touch [lo, hi) */
-	for (j = i; j < rs->n && rs->r[j][0] <= hi; j++) {
-		if (rs->r[j][0] < lo)
-			lo = rs->r[j][0];
-		if (rs->r[j][1] > hi)
-			hi = rs->r[j][1];
-		rs->total -= rs->r[j][1] - rs->r[j][0];
-	}
-	if (j == i) {
-		if (rs->n == rs->cap) {
-			size_t cap = rs->cap ? rs->cap * 2 : 4;
-			void *r = realloc(rs->r, cap * sizeof(*rs->r));
-			if (r == NULL)
-				return -ENOMEM;
-			rs->r = r;
-			rs->cap = cap;
-		}
-		memmove(rs->r + i + 1, rs->r + i, (rs->n - i) * sizeof(*rs->r));
-		rs->n++;
-	} else if (j > i + 1) {
-		memmove(rs->r + i + 1, rs->r + j, (rs->n - j) * sizeof(*rs->r));
-		rs->n -= j - i - 1;
-	}
-	rs->r[i][0] = lo;
-	rs->r[i][1] = hi;
-	rs->total += hi - lo;
-	return 0;
-}
 
 /* ---- messages ---- */
 

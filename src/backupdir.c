@@ -27,6 +27,7 @@ struct bkd {
 	JET_INSTANCE inst;
 	struct jet_inst *in;
 	JET_PFNSTATUS pfn;
+	int pit;			/* point in time: files read with JetfsReadFileAt, which needs no request */
 	char *dir;			/* where files are written now */
 	char **written;
 	size_t nwritten;
@@ -115,7 +116,9 @@ backupdir_copy(struct bkd *b, const char *name)
 	if (err >= 0)
 		err = os_open(tmp, OS_WRITE | OS_CREATE | OS_EXCL, &out);
 	while (err >= 0) {
-		if ((err = JetReadFileInstance(b->inst, h, b->buf, BKD_CHUNK, &got)) < 0 || got == 0)
+		err = b->pit ? JetfsReadFileAt(b->inst, h, off, b->buf, BKD_CHUNK, &got) :
+		    JetReadFileInstance(b->inst, h, b->buf, BKD_CHUNK, &got);
+		if (err < 0 || got == 0)
 			break;
 		err = os_pwrite(out, b->buf, got, off);
 		off += got;
@@ -287,6 +290,7 @@ JetBackupInstance(JET_INSTANCE instance, JET_PCSTR szBackupPath, JET_GRBIT grbit
 	RET(bkapi_local(instance, &b.in));
 	b.inst = instance;
 	b.pfn = pfnStatus;
+	b.pit = (grbit & JET_bitBackupJetfsPointInTime) != 0;
 	if (grbit & ~(JET_bitBackupIncremental | JET_bitBackupAtomic | JET_bitBackupJetfsPointInTime))
 		return JET_errInvalidGrbit;
 	if (incremental && atomic)

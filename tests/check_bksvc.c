@@ -221,9 +221,9 @@ raw_expect_eof(int fd)
 	return total + n;
 }
 
-/* A connection that said Hello (retried while the server still serves a previous client). */
+/* A connection that said Hello with this protocol version (retried while the server still serves a previous client). */
 static int
-raw_hello(const char *sock)
+raw_hello_version(const char *sock, uint32_t version)
 {
 	for (int i = 0; i < WAIT_MS / 10; i++) {
 		int fd = raw_connect(sock);
@@ -232,7 +232,7 @@ raw_hello(const char *sock)
 		JET_ERR status;
 
 		put32(p, BKPROTO_MAGIC);
-		put32(p + 4, BKPROTO_VERSION);
+		put32(p + 4, version);
 		raw_req(fd, BKPROTO_HELLO, 1, p, 8);
 		ck_assert_int_eq(raw_reply(fd, &seq, &status, p, sizeof(p), &plen), 0);
 		if (seq == 0 && status == JET_errBackupInProgress) {
@@ -248,7 +248,167 @@ raw_hello(const char *sock)
 	return -1;
 }
 
+static int
+raw_hello(const char *sock)
+{
+	return raw_hello_version(sock, BKPROTO_VERSION);
+}
+
+/* One reply and the descriptors that came with it (at most maxfds are kept; the count is returned). */
+static int
+raw_reply_fds(int fd, uint32_t *seq, JET_ERR *status, uint8_t *payload, size_t cap, uint32_t *plen, int *fds,
+    int maxfds)
+{
+	union {
+		struct cmsghdr align;
+		char buf[CMSG_SPACE(sizeof(int) * 8)];
+	} ctl;
+	uint8_t hdr[12];
+	struct iovec iov = { hdr, sizeof(hdr) };
+	struct msghdr msg;
+	struct pollfd pfd = { fd, POLLIN, 0 };
+	int n = 0;
+	ssize_t r;
+
+	memset(&msg, 0, sizeof(msg));
+	msg.msg_iov = &iov;
+	msg.msg_iovlen = 1;
+	msg.msg_control = ctl.buf;
+	msg.msg_controllen = sizeof(ctl.buf);
+	ck_assert_msg(poll(&pfd, 1, WAIT_MS) == 1, "no answer from the server within %d ms", WAIT_MS);
+	/* Descriptors come with the reply's first byte, which a read does not join to the bytes after it. */
+	r = recvmsg(fd, &msg, MSG_CMSG_CLOEXEC);
+	ck_assert_int_gt(r, 0);
+	ck_assert_uint_eq(raw_read(fd, hdr + r, 12 - (size_t)r), 12 - (size_t)r);
+	for (struct cmsghdr *cm = CMSG_FIRSTHDR(&msg); cm != NULL; cm = CMSG_NXTHDR(&msg, cm))
+		if (cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_RIGHTS)
+			for (size_t i = 0; i < (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int); i++) {
+				int got;
+				memcpy(&got, CMSG_DATA(cm) + i * sizeof(int), sizeof(int));
+				if (n < maxfds)
+					fds[n] = got;
+				else
+					close(got);
+				n++;
+			}
+	*seq = get32(hdr + 4);
+	*status = (JET_ERR)(int32_t)get32(hdr + 8);
+	*plen = get32(hdr) - 8;
+	ck_assert_uint_le(*plen, cap);
+	ck_assert_uint_eq(raw_read(fd, payload, *plen), *plen);
+	return n;
+}
+
 /* ---- a full point-in-time backup of a live instance ---- */
+
+/*
+ * ShareFile and NoteServed (protocol version 2): the descriptors of a
+ * point-in-time file, read-only; a version 1 client, a wrong handle, an ESE
+ * mode backup or a range past the end get an error and no descriptor.
+ */
+START_TEST(test_share_file)
+{
+	struct srv s;
+	uint8_t p[64], *reply = malloc(64 + 2 * 32768);
+	uint32_t seq, plen, next;
+	uint64_t h, size;
+	JET_ERR st;
+	int fd, fds[8], n;
+	struct stat sb;
+
+	ck_assert_ptr_nonnull(reply);
+	srv_start(&s, 256);
+
+	/* Version 1 speaks no ShareFile. */
+	fd = raw_hello_version(s.sock, 1);
+	put64(p, 1);
+	raw_req(fd, BKPROTO_SHARE_FILE, 2, p, 8);
+	raw_expect(fd, 2, JET_errFeatureNotAvailable);
+	close(fd);
+
+	fd = raw_hello(s.sock);
+	raw_req(fd, BKPROTO_SHARE_FILE, 2, p, 8);
+	raw_expect(fd, 2, JET_errNoBackup);
+	raw_req(fd, BKPROTO_SHARE_FILE, 3, p, 4);
+	raw_expect(fd, 3, JET_errInvalidParameter);
+	put32(p, JET_bitBackupJetfsPointInTime);
+	raw_req(fd, BKPROTO_BEGIN, 4, p, 4);
+	raw_expect(fd, 4, JET_errSuccess);
+	raw_req(fd, BKPROTO_OPEN_FILE, 5, s.dbpath, (uint32_t)strlen(s.dbpath));
+	ck_assert_int_eq(raw_reply(fd, &seq, &st, reply, 64, &plen), 0);
+	CK(st);
+	ck_assert_uint_eq(plen, 16);
+	h = get64(reply);
+	size = get64(reply + 8);
+
+	put64(p, h);
+	raw_req(fd, BKPROTO_SHARE_FILE, 6, p, 8);
+	n = raw_reply_fds(fd, &seq, &st, reply, 64 + 2 * 32768, &plen, fds, 8);
+	CK(st);
+	ck_assert_int_eq(n, 3);
+	ck_assert_uint_eq(get64(reply), size);
+	ck_assert_uint_eq(get32(reply + 16), 3);
+	ck_assert_uint_eq(get32(reply + 20), 2);
+	ck_assert_uint_eq(plen, 24 + 2 * get32(reply + 8));
+	ck_assert_uint_eq((get32(reply + 12) + 3ull) * get32(reply + 8), size);
+	for (int i = 0; i < 3; i++) {
+		/* Read-only: the backup's reader can never write the database, its images or the map. */
+		ck_assert_int_eq(fstat(fds[i], &sb), 0);
+		ck_assert(S_ISREG(sb.st_mode));
+		errno = 0;
+		ck_assert_int_eq(write(fds[i], "x", 1), -1);
+		ck_assert_int_eq(errno, EBADF);
+	}
+	ck_assert_int_eq(pread(fds[2], p, 8, KPM_OFF_MAGIC), 8);
+	ck_assert_uint_eq(get32(p), KPM_MAGIC);
+	for (int i = 0; i < 3; i++)
+		close(fds[i]);
+
+	/* A wrong handle: an error, no descriptor. */
+	put64(p, h + 1000);
+	raw_req(fd, BKPROTO_SHARE_FILE, 7, p, 8);
+	ck_assert_int_eq(raw_reply_fds(fd, &seq, &st, reply, 64, &plen, fds, 8), 0);
+	ck_assert_int_eq(st, JET_errInvalidParameter);
+
+	/* NoteServed: inside the file only. */
+	put64(p, h);
+	put64(p + 8, size);
+	put64(p + 16, 1);
+	raw_req(fd, BKPROTO_NOTE_SERVED, 8, p, 24);
+	raw_expect(fd, 8, JET_errInvalidParameter);
+	put64(p + 8, 0);
+	put64(p + 16, UINT64_MAX);
+	raw_req(fd, BKPROTO_NOTE_SERVED, 9, p, 24);
+	raw_expect(fd, 9, JET_errInvalidParameter);
+	raw_req(fd, BKPROTO_NOTE_SERVED, 10, p, 20);
+	raw_expect(fd, 10, JET_errInvalidParameter);
+	put64(p + 16, size);
+	raw_req(fd, BKPROTO_NOTE_SERVED, 11, p, 24);
+	raw_expect(fd, 11, JET_errSuccess);
+	put32(p, JET_bitBackupEndAbort);
+	raw_req(fd, BKPROTO_END, 12, p, 4);
+	raw_expect(fd, 12, JET_errSuccess);
+
+	/* ESE mode: nothing to share (its reads are sequential, through the instance). */
+	put32(p, 0);
+	raw_req(fd, BKPROTO_BEGIN, 13, p, 4);
+	raw_expect(fd, 13, JET_errSuccess);
+	raw_req(fd, BKPROTO_OPEN_FILE, 14, s.dbpath, (uint32_t)strlen(s.dbpath));
+	ck_assert_int_eq(raw_reply(fd, &seq, &st, reply, 64, &plen), 0);
+	CK(st);
+	put64(p, get64(reply));
+	raw_req(fd, BKPROTO_SHARE_FILE, 15, p, 8);
+	ck_assert_int_eq(raw_reply_fds(fd, &seq, &st, reply, 64, &plen, fds, 8), 0);
+	ck_assert_int_eq(st, JET_errInvalidBackupSequence);
+	next = 16;
+	put32(p, JET_bitBackupEndAbort);
+	raw_req(fd, BKPROTO_END, next, p, 4);
+	raw_expect(fd, next, JET_errSuccess);
+	close(fd);
+	free(reply);
+	srv_stop(&s);
+}
+END_TEST
 
 struct writer {
 	JET_INSTANCE inst;
@@ -1158,6 +1318,7 @@ bksvc_suite(void)
 	tu_add_test(s, "connection_lost", test_connection_lost, 120);
 	tu_add_test(s, "disconnect_under_readers", test_disconnect_under_readers, 120);
 	tu_add_test(s, "malformed", test_malformed, 120);
+	tu_add_test(s, "share_file", test_share_file, 120);
 	tu_add_test(s, "other_uid", test_other_uid, 120);
 	return s;
 }
