@@ -38,6 +38,16 @@
  *      mode never the set's last one: a full set (one generation, or the
  *      checkpoint's) stays whole until End even when the checkpoint moved past
  *      it; an incremental keeps its last generation.
+ *  K4. Point-in-time reads need no instance: when a file is opened, its
+ *      reader gets read-only descriptors of it (the database file with its
+ *      snapshot's spill file and kept-page map, or the closed log) and reads
+ *      it itself (pitread.c; P1 there says why it still sees Begin), taking
+ *      neither backup_lock nor bk_io_lock: in this process (bk_share_local)
+ *      or, through the backup service, in another (protocol version 2).
+ *      What it served is counted when the handle closes (bk_take_direct,
+ *      NoteServed), so "a file is copied when one handle served all of it"
+ *      (K3, a database's done) is unchanged.  A read pitread.c cannot serve
+ *      comes back to bk_read, which decides and reports.
  */
 #include "config.h"
 

@@ -725,7 +725,14 @@ JET_ERR JET_API JetReadFile(JET_HANDLE hfFile, void *pv, unsigned long cb, unsig
 /**
  * jetfs extension (point-in-time mode): reads cb bytes at byte offset ib of
  * an open backup file, any offset, any number of times; fewer than cb only
- * at the end of the file.  Buffer rules do not apply.
+ * at the end of the file.  Buffer rules do not apply.  Thread-safe, and
+ * calls run in parallel: the reader reads the files itself, through
+ * read-only descriptors the instance gave it at JetOpenFileInstance (for a
+ * remote handle: passed over the socket), with no lock of the instance and
+ * no request; every database page is verified, and a page overwritten since
+ * Begin is read from its kept image.  A read that cannot be served so (a
+ * damaged page, the backup ended) is made by the instance, whose error is
+ * returned.  Bytes read count as served when the file is closed.
  * @return as JetReadFileInstance, and JET_errInvalidBackupSequence outside
  *   point-in-time mode.
  */
@@ -870,7 +877,8 @@ JET_ERR JET_API JetStopBackup(void);
  * - a file name longer than 4096 bytes fails with JET_errInvalidParameter;
  *   a read of more than 8 MiB is split into several requests (not atomic).
  * Other functions reject the handle as a bad one.  The handle may be used
- * from several threads; calls on it are serialized.  Only the instance
+ * from several threads; requests on it are serialized (JetfsReadFileAt of a
+ * point-in-time file needs none, see there).  Only the instance
  * owner's uid or root is served, one client at a time.
  * @return JET_errInvalidParameter (NULL or empty path), JET_errInvalidPath
  *   (longer than 107 bytes), JET_errFileNotFound (no socket there, not a
