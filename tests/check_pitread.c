@@ -23,6 +23,11 @@
  *   fd_local, fd_remote: a backup with reads leaves no descriptor behind;
  *   after_end_local, after_end_remote: a handle from before End (or before
  *     the application's JetStopBackupInstance) reads nothing afterwards.
+ *
+ * The requests are drawn from a fixed seed (PITREAD_SEED overrides it; each
+ * run prints it), so a failure names the offset and can be replayed; what the
+ * writers and readers meet still depends on the schedule.  No assertion is
+ * about time: the waits are bounded by WAIT_MS only to end a hung run.
  */
 #include "config.h"
 
@@ -44,7 +49,7 @@
 #define NREC 8000		/* records of VAL_LEN: ~2000 pages of 8 KiB, a 16 MiB database */
 #define VAL_LEN 2000
 #define NHOT 300		/* 3 updates in 4 go to these ~100 pages: the same pages again and again */
-#define CACHE_PAGES 96		/* far below the hot set: dirty pages are evicted (written) constantly */
+#define CACHE_PAGES 96		/* below the hot pages plus the rest the writers touch: dirty pages are evicted (written) constantly */
 #define LOG_KB 1024
 #define NWRITERS 2
 #define NREADERS 3
