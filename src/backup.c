@@ -52,6 +52,7 @@
 #include "config.h"
 
 #include <dirent.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -102,6 +103,8 @@ struct backup {
 	int truncated;
 	struct bk_file files[BK_FILES_MAX];
 	struct pitread_set *direct;	/* point-in-time: the open files readers read themselves (K4) */
+	int state_fd, state_share_fd;	/* K4: the backup's run state, shared with its readers */
+	uint8_t *run_state;
 	struct bk_dbstate dbs[JET_MAX_ATTACHED_DATABASES + 1];
 };
 
@@ -173,6 +176,18 @@ bk_file_close(struct bk_file *f)
 	memset(f, 0, sizeof(*f));
 }
 
+/* K4: readers serve nothing more once this is set (pitread.c P5); the first reason stays. */
+static void
+bk_set_state(struct backup *bk, JET_ERR err)
+{
+	int32_t running = 0;
+
+	if (bk->run_state == NULL)
+		return;
+	atomic_compare_exchange_strong((_Atomic int32_t *)(void *)(bk->run_state + BKS_OFF_STATE), &running, (int32_t)err);
+	atomic_thread_fence(memory_order_seq_cst);
+}
+
 /* Ends the backup without recording it (abort, or a fatal error). */
 static void
 bk_cleanup(struct jet_inst *inst)
@@ -181,6 +196,7 @@ bk_cleanup(struct jet_inst *inst)
 
 	if (bk == NULL)
 		return;
+	bk_set_state(bk, JET_errNoBackup);
 	for (int i = 0; i < BK_FILES_MAX; i++)
 		if (bk->files[i].used)
 			bk_file_close(&bk->files[i]);
@@ -193,6 +209,9 @@ bk_cleanup(struct jet_inst *inst)
 	inst->log.min_gen_keep = 0;
 	olock_unlock(&inst->log.lock);
 	pitread_set_free(bk->direct);
+	os_shm_free(bk->state_fd, bk->run_state, BKS_SIZE);
+	if (bk->state_share_fd >= 0)
+		close(bk->state_share_fd);
 	free(bk->copied);
 	free(bk);
 	inst->backup = NULL;
@@ -387,6 +406,11 @@ bk_begin_pit(struct jet_inst *inst, struct backup *bk)
 
 	if ((bk->direct = pitread_set_new()) == NULL)
 		return JET_errOutOfMemory;
+	if ((err = os_shm_create("jetfs-backup-state", BKS_SIZE, &bk->state_fd, (void **)&bk->run_state)) < 0 ||
+	    (err = os_reopen_readonly(bk->state_fd, &bk->state_share_fd)) < 0)
+		return err;
+	put32(bk->run_state + BKS_OFF_MAGIC, BKS_MAGIC);
+	put32(bk->run_state + BKS_OFF_VERSION, BKS_VERSION);
 	pthread_mutex_lock(&inst->write_lock);
 	if ((err = checkpoint_run(inst, 1)) < 0)
 		goto out;
@@ -450,6 +474,7 @@ bk_begin(void *obj, JET_GRBIT grbit)
 		err = JET_errOutOfMemory;
 		goto out;
 	}
+	bk->state_fd = bk->state_share_fd = -1;
 	bk->full = !(grbit & JET_bitBackupIncremental);
 	bk->pit = (grbit & JET_bitBackupJetfsPointInTime) != 0;
 	if (!bk->full) {
@@ -809,12 +834,13 @@ bk_open_log(struct jet_inst *inst, const char *name, struct bk_file *f)
 static JET_ERR
 bk_share(struct backup *bk, struct bk_file *f, struct backup_share *sh)
 {
-	int src[3] = { -1, -1, -1 };
+	int src[PITREAD_FDS_DB] = { -1, bk->state_share_fd, -1, -1 };
 	uint32_t ps;
 	JET_ERR err;
 
 	memset(sh, 0, sizeof(*sh));
-	sh->fds[0] = sh->fds[1] = sh->fds[2] = -1;
+	for (int i = 0; i < PITREAD_FDS_DB; i++)
+		sh->fds[i] = -1;
 	if (!bk->pit)
 		return JET_errInvalidBackupSequence;
 	sh->desc.name = f->path;
@@ -823,10 +849,10 @@ bk_share(struct backup *bk, struct bk_file *f, struct backup_share *sh)
 		if (f->verify_err < 0)
 			return f->verify_err;
 		src[0] = f->file->fd;
-		sh->nfds = 1;
+		sh->nfds = PITREAD_FDS_LOG;
 	} else {
 		ps = f->db->hdr.page_size;
-		RET(snapshot_share(f->db, &src[0], &src[1], &src[2]));
+		RET(snapshot_share(f->db, &src[0], &src[2], &src[3]));
 		if (f->trailer == NULL)
 			RET(bk_make_trailer(bk, f));
 		sh->desc.page_size = ps;
@@ -837,7 +863,7 @@ bk_share(struct backup *bk, struct bk_file *f, struct backup_share *sh)
 		}
 		memcpy((uint8_t *)sh->desc.header, f->hdr, ps);
 		memcpy((uint8_t *)sh->desc.trailer, f->trailer, ps);
-		sh->nfds = 3;
+		sh->nfds = PITREAD_FDS_DB;
 	}
 	for (int i = 0; i < sh->nfds; i++)
 		if ((err = os_dup(src[i], &sh->fds[i])) < 0) {
@@ -850,13 +876,14 @@ bk_share(struct backup *bk, struct bk_file *f, struct backup_share *sh)
 void
 backup_share_free(struct backup_share *sh)
 {
-	for (int i = 0; i < 3; i++)
+	for (int i = 0; i < PITREAD_FDS_DB; i++)
 		if (sh->fds[i] >= 0)
 			close(sh->fds[i]);
 	free((uint8_t *)sh->desc.header);
 	free((uint8_t *)sh->desc.trailer);
 	memset(sh, 0, sizeof(*sh));
-	sh->fds[0] = sh->fds[1] = sh->fds[2] = -1;
+	for (int i = 0; i < PITREAD_FDS_DB; i++)
+		sh->fds[i] = -1;
 }
 
 /* K4 for a reader in this process (JetfsReadFileAt on a local handle). */
@@ -868,8 +895,10 @@ bk_share_local(struct jet_inst *inst, struct backup *bk, struct bk_file *f, JET_
 	JET_ERR err;
 
 	if ((err = bk_share(bk, f, &sh)) >= 0) {
-		err = pitread_open(&sh.desc, sh.fds[0], sh.fds[1], sh.fds[2], &pf);
-		sh.fds[0] = sh.fds[1] = sh.fds[2] = -1;	/* pitread_open took them, even when it failed */
+		err = pitread_open(&sh.desc, sh.fds, sh.nfds, &pf);
+		sh.nfds = 0;
+		for (int i = 0; i < PITREAD_FDS_DB; i++)
+			sh.fds[i] = -1;		/* pitread_open took them, even when it failed */
 		backup_share_free(&sh);
 		if (err >= 0)
 			err = pitread_set_put(bk->direct, h, pf);
@@ -949,7 +978,8 @@ backup_share_file(struct jet_inst *inst, JET_HANDLE h, struct backup_share *sh)
 	struct bk_file *f;
 
 	memset(sh, 0, sizeof(*sh));
-	sh->fds[0] = sh->fds[1] = sh->fds[2] = -1;
+	for (int i = 0; i < PITREAD_FDS_DB; i++)
+		sh->fds[i] = -1;
 	RET(bk_enter(inst, &bk));
 	if ((f = bk_file(bk, h)) == NULL)
 		return bk_leave(inst, JET_errInvalidParameter);
@@ -1400,8 +1430,10 @@ bk_stop(void *obj)
 	struct jet_inst *inst = obj;
 
 	pthread_mutex_lock(&inst->backup_lock);
-	if (inst->backup != NULL)
+	if (inst->backup != NULL) {
 		inst->backup->stopped = 1;
+		bk_set_state(inst->backup, JET_errBackupAbortByServer);
+	}
 	pthread_mutex_unlock(&inst->backup_lock);
 	return JET_errSuccess;
 }

@@ -505,22 +505,29 @@ JetfsCheckBackupConnection(JET_INSTANCE instance)
 
 /* ---- the backup calls ---- */
 
+/* A backup's handles are numbered again by the next one: the files read here (C6) go at Begin and End. */
 static JET_ERR
 cl_begin(void *obj, JET_GRBIT grbit)
 {
+	struct bkconn *c = obj;
 	uint8_t p[4];
 
+	pitread_set_clear(c->direct);
 	put32(p, cl_grbit(grbit));
-	return cl_simple(obj, BKPROTO_BEGIN, p, sizeof(p));
+	return cl_simple(c, BKPROTO_BEGIN, p, sizeof(p));
 }
 
 static JET_ERR
 cl_end(void *obj, JET_GRBIT grbit)
 {
+	struct bkconn *c = obj;
 	uint8_t p[4];
+	JET_ERR err;
 
 	put32(p, cl_grbit(grbit));
-	return cl_simple(obj, BKPROTO_END, p, sizeof(p));
+	err = cl_simple(c, BKPROTO_END, p, sizeof(p));
+	pitread_set_clear(c->direct);
+	return err;
 }
 
 static JET_ERR
@@ -624,7 +631,7 @@ cl_share(struct bkconn *c, JET_HANDLE hf, const char *name, uint64_t size)
 	uint8_t p[8], out[24], *pages = NULL;
 	uint32_t plen, npages, nfds;
 	JET_ERR err, status;
-	int fds[BKPROTO_SHARE_FDS_MAX] = { -1, -1, -1 };
+	int fds[BKPROTO_SHARE_FDS_MAX];
 
 	put64(p, hf);
 	if ((err = cl_call(c, BKPROTO_SHARE_FILE, p, sizeof(p), &status, &plen)) < 0)
@@ -640,7 +647,8 @@ cl_share(struct bkconn *c, JET_HANDLE hf, const char *name, uint64_t size)
 	desc.size = get64(out);
 	desc.page_size = get32(out + 8);
 	desc.pgno_last = get32(out + 12);
-	if (desc.size != size || (npages != 0 && npages != 2) || nfds != (npages ? 3u : 1u) ||
+	if (desc.size != size || (npages != 0 && npages != 2) ||
+	    nfds != (npages ? (uint32_t)PITREAD_FDS_DB : (uint32_t)PITREAD_FDS_LOG) ||
 	    (npages != 0 && desc.page_size != c->page_size) || plen - sizeof(out) != npages * c->page_size)
 		return cl_break(c);
 	if (npages != 0) {
@@ -659,7 +667,7 @@ cl_share(struct bkconn *c, JET_HANDLE hf, const char *name, uint64_t size)
 	}
 	memcpy(fds, c->rx_fds, sizeof(int) * nfds);
 	c->nrx = 0;
-	err = pitread_open(&desc, fds[0], fds[1], fds[2], &pf);
+	err = pitread_open(&desc, fds, (int)nfds, &pf);
 	free(pages);
 	if (err >= 0)
 		(void)pitread_set_put(c->direct, hf, pf);	/* out of memory: the reads go to the server */

@@ -117,4 +117,16 @@
 #define KPM_HDR_SIZE 64			/* the bitmap starts here: u64 words, bit p%64 of word p/64 */
 #define KPM_SIZE(pgno_last) (KPM_HDR_SIZE + ((size_t)(pgno_last) / 64 + 1) * 8)
 
+/*
+ * The state of a point-in-time backup (backup.c K4): shared memory every
+ * reader of the set checks after each read; 0 while the backup runs, then
+ * the JET_ERR its calls get (stopped, ended).
+ */
+#define BKS_MAGIC 0x534B424AU		/* "JBKS" */
+#define BKS_VERSION 1
+#define BKS_OFF_MAGIC 0
+#define BKS_OFF_VERSION 4
+#define BKS_OFF_STATE 8			/* i32 */
+#define BKS_SIZE 64
+
 #endif

@@ -463,8 +463,10 @@ struct pitread_desc {
 	const uint8_t *header;		/* database: the stamped header page; NULL for a log */
 	const uint8_t *trailer;		/* database: the trailer page */
 };
-JET_ERR pitread_open(const struct pitread_desc *desc, int file_fd, int spill_fd, int map_fd,
-    struct pitread_file **pfp);
+/* fds: the file, the backup's state, and for a database its spill file and kept-page map. */
+#define PITREAD_FDS_LOG 2
+#define PITREAD_FDS_DB 4
+JET_ERR pitread_open(const struct pitread_desc *desc, const int *fds, int nfds, struct pitread_file **pfp);
 void pitread_unref(struct pitread_file *pf);
 JET_ERR pitread_read(struct pitread_file *pf, uint64_t off, void *buf, size_t len, size_t *gotp);
 void pitread_served(struct pitread_file *pf, uint64_t off, size_t len);
@@ -473,6 +475,7 @@ void pitread_set_free(struct pitread_set *s);
 JET_ERR pitread_set_put(struct pitread_set *s, JET_HANDLE h, struct pitread_file *pf);
 struct pitread_file *pitread_set_get(struct pitread_set *s, JET_HANDLE h);
 void pitread_set_remove(struct pitread_set *s, JET_HANDLE h, struct ranges *served);
+void pitread_set_clear(struct pitread_set *s);
 
 /* ---- txn.c: transactions and page ownership ---- */
 struct txn_page {
@@ -545,7 +548,7 @@ int backup_running(struct jet_inst *inst);
 /* For the backup service: a file's descriptors for a reader in another process (pitread.c). */
 struct backup_share {
 	struct pitread_desc desc;	/* header and trailer: malloc'd copies */
-	int fds[3];			/* file, spill, map (-1: none); the caller's to close */
+	int fds[PITREAD_FDS_DB];	/* as pitread_open takes them (-1: none); the caller's to close */
 	int nfds;
 };
 JET_ERR backup_share_file(struct jet_inst *inst, JET_HANDLE h, struct backup_share *sh);
@@ -730,7 +733,7 @@ enum bkproto_op {
 #define BKPROTO_F_LOGINFO 0x2		/* GetLogInfo: the caller passed a JET_LOGINFO */
 #define BKPROTO_SET_CB 0x1		/* reply "set": cbActual is valid */
 #define BKPROTO_SET_LOGINFO 0x2		/* reply "set": genLow, genHigh, base are valid */
-#define BKPROTO_SHARE_FDS_MAX 3		/* ShareFile: file, spill, map */
+#define BKPROTO_SHARE_FDS_MAX 4		/* ShareFile: file, backup state, spill, map */
 
 struct bksvc;
 JET_ERR bksvc_start(struct jet_inst *inst);

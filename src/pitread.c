@@ -22,6 +22,9 @@
  *      whole, always has its bit set by then (snapshot.c S4), so a
  *      concurrent overwrite is never served.  A state other than 0 (an
  *      image could not be kept, or the backup ended) fails the read.
+ *  P5. After every read, of any file, the backup's state (backup.c K4) is
+ *      read: a backup that was stopped or has ended serves nothing more,
+ *      even bytes that cannot change (a closed log, the header copy).
  *  P2. Every database page served is verified (page_verify; an all-zero
  *      page is allowed: allocated, never written).  A page that fails, a
  *      kept image that cannot be read whole, a short log: the read fails,
@@ -60,7 +63,7 @@ struct pitread_file {
 	uint32_t page_size;
 	uint32_t pgno_last;		/* 0: a log file */
 	uint8_t *header, *trailer;	/* database: stream pages 0-1 and the last */
-	os_file *file, *spill, *map;
+	os_file *file, *live, *spill, *map;	/* live: the backup's state (P5) */
 	pthread_mutex_t lock;
 	struct ranges served;		/* under lock */
 };
@@ -86,44 +89,64 @@ pr_check_regular(int fd)
 	return fstat(fd, &st) == 0 && S_ISREG(st.st_mode) ? JET_errSuccess : JET_errInvalidParameter;
 }
 
-/* P3: the map describes this database, and holds its whole bitmap. */
+/* P3: shared memory of at least size bytes whose header has this magic and version. */
 static JET_ERR
-pr_check_map(struct pitread_file *pf, int fd)
+pr_check_shm(int fd, uint64_t size, uint32_t magic, uint32_t version, uint8_t *hdr, size_t nhdr)
 {
-	uint8_t hdr[KPM_HDR_SIZE];
 	struct stat st;
 
-	if (fstat(fd, &st) != 0 || (uint64_t)st.st_size < KPM_SIZE(pf->pgno_last) ||
-	    pread(fd, hdr, sizeof(hdr), 0) != (ssize_t)sizeof(hdr))
-		return JET_errInvalidParameter;
-	if (get32(hdr + KPM_OFF_MAGIC) != KPM_MAGIC || get32(hdr + KPM_OFF_VERSION) != KPM_VERSION ||
-	    get32(hdr + KPM_OFF_PGNO_LAST) != pf->pgno_last || get32(hdr + KPM_OFF_PAGE_SIZE) != pf->page_size)
+	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || (uint64_t)st.st_size < size ||
+	    pread(fd, hdr, nhdr, 0) != (ssize_t)nhdr || get32(hdr) != magic || get32(hdr + 4) != version)
 		return JET_errInvalidParameter;
 	return JET_errSuccess;
 }
 
-static void
-pr_close_fd(int fd)
+/* P3: the map describes this database, and holds its whole bitmap; the state is a backup's. */
+static JET_ERR
+pr_check_shared(const struct pitread_file *pf, const int *fds, int nfds)
 {
-	if (fd >= 0)
-		close(fd);
+	uint8_t hdr[KPM_HDR_SIZE];
+
+	RET(pr_check_shm(fds[1], BKS_SIZE, BKS_MAGIC, BKS_VERSION, hdr, BKS_SIZE));
+	if (nfds == PITREAD_FDS_LOG)
+		return JET_errSuccess;
+	RET(pr_check_regular(fds[2]));
+	RET(pr_check_shm(fds[3], KPM_SIZE(pf->pgno_last), KPM_MAGIC, KPM_VERSION, hdr, KPM_HDR_SIZE));
+	if (get32(hdr + KPM_OFF_PGNO_LAST) != pf->pgno_last || get32(hdr + KPM_OFF_PAGE_SIZE) != pf->page_size)
+		return JET_errInvalidParameter;
+	return JET_errSuccess;
 }
 
-JET_ERR
-pitread_open(const struct pitread_desc *d, int file_fd, int spill_fd, int map_fd, struct pitread_file **pfp)
+/* P3: a description that adds up, with the descriptors its kind needs. */
+static JET_ERR
+pr_check_desc(const struct pitread_desc *d, const int *fds, int nfds)
 {
-	struct pitread_file *pf = NULL;
 	int db = d->header != NULL;
-	char label[320];
-	JET_ERR err = JET_errInvalidParameter;
 
-	*pfp = NULL;
-	/* P3: a description that does not add up is refused before any descriptor is used. */
+	if (nfds != (db ? PITREAD_FDS_DB : PITREAD_FDS_LOG))
+		return JET_errInvalidParameter;
+	for (int i = 0; i < nfds; i++)
+		if (fds[i] < 0)
+			return JET_errInvalidParameter;
 	if (db && (d->page_size < PAGE_SIZE_MIN || d->page_size > PAGE_SIZE_MAX || (d->page_size & (d->page_size - 1)) ||
 	    d->trailer == NULL || d->pgno_last == 0 || d->size != ((uint64_t)d->pgno_last + 3) * d->page_size))
-		goto err_fds;
-	if (file_fd < 0 || pr_check_regular(file_fd) < 0 || (db && (spill_fd < 0 || map_fd < 0 ||
-	    pr_check_regular(spill_fd) < 0)))
+		return JET_errInvalidParameter;
+	return pr_check_regular(fds[0]);
+}
+
+/* Takes over every descriptor in fds (closed on failure too). */
+JET_ERR
+pitread_open(const struct pitread_desc *d, const int *fds, int nfds, struct pitread_file **pfp)
+{
+	static const char *const what[PITREAD_FDS_DB] = { "", " backup state", ".jfsbk", " kept-page map" };
+	os_file **slot[PITREAD_FDS_DB];
+	struct pitread_file *pf = NULL;
+	char label[320];
+	int i = 0;
+	JET_ERR err;
+
+	*pfp = NULL;
+	if ((err = pr_check_desc(d, fds, nfds)) < 0)
 		goto err_fds;
 	if ((pf = calloc(1, sizeof(*pf))) == NULL) {
 		err = JET_errOutOfMemory;
@@ -133,10 +156,8 @@ pitread_open(const struct pitread_desc *d, int file_fd, int spill_fd, int map_fd
 	pthread_mutex_init(&pf->lock, NULL);
 	pf->size = d->size;
 	pf->page_size = d->page_size;
-	if (db) {
+	if (d->header != NULL) {
 		pf->pgno_last = d->pgno_last;
-		if ((err = pr_check_map(pf, map_fd)) < 0)
-			goto err_fds;
 		if ((pf->header = malloc(d->page_size)) == NULL || (pf->trailer = malloc(d->page_size)) == NULL) {
 			err = JET_errOutOfMemory;
 			goto err_fds;
@@ -144,30 +165,27 @@ pitread_open(const struct pitread_desc *d, int file_fd, int spill_fd, int map_fd
 		memcpy(pf->header, d->header, d->page_size);
 		memcpy(pf->trailer, d->trailer, d->page_size);
 	}
-	/* Labels for fault injection (os.h): the file's name, then what the descriptor is. */
-	snprintf(label, sizeof(label), "%s (backup reader)", d->name != NULL ? d->name : "?");
-	err = os_adopt(file_fd, label, &pf->file);
-	file_fd = -1;
-	if (err >= 0 && db) {
-		snprintf(label, sizeof(label), "%s.jfsbk (backup reader)", d->name != NULL ? d->name : "?");
-		err = os_adopt(spill_fd, label, &pf->spill);
-		spill_fd = -1;
-		if (err >= 0)
-			err = os_adopt(map_fd, "kept-page map (backup reader)", &pf->map);
-		map_fd = -1;
-	}
-	if (err < 0)
+	if ((err = pr_check_shared(pf, fds, nfds)) < 0)
 		goto err_fds;
-	pr_close_fd(spill_fd);
-	pr_close_fd(map_fd);
+	slot[0] = &pf->file;
+	slot[1] = &pf->live;
+	slot[2] = &pf->spill;
+	slot[3] = &pf->map;
+	/* Labels for fault injection (os.h): the file's name and what the descriptor is. */
+	for (; i < nfds; i++) {
+		snprintf(label, sizeof(label), "%s%s (backup reader)", d->name != NULL ? d->name : "?", what[i]);
+		if ((err = os_adopt(fds[i], label, slot[i])) < 0) {
+			i++;
+			goto err_fds;
+		}
+	}
 	*pfp = pf;
 	return JET_errSuccess;
 err_fds:
-	pr_close_fd(file_fd);
-	pr_close_fd(spill_fd);
-	pr_close_fd(map_fd);
-	if (pf != NULL)
-		pitread_unref(pf);
+	for (; i < nfds; i++)
+		if (fds[i] >= 0)
+			close(fds[i]);
+	pitread_unref(pf);
 	return err;
 }
 
@@ -177,6 +195,7 @@ pitread_unref(struct pitread_file *pf)
 	if (pf == NULL || atomic_fetch_sub(&pf->refs, 1) != 1)
 		return;
 	os_close(pf->file);
+	os_close(pf->live);
 	os_close(pf->spill);
 	os_close(pf->map);
 	free(pf->header);
@@ -184,6 +203,17 @@ pitread_unref(struct pitread_file *pf)
 	ranges_free(&pf->served);
 	pthread_mutex_destroy(&pf->lock);
 	free(pf);
+}
+
+/* P5: the backup still runs (after the read: a fence, then its state). */
+static JET_ERR
+pr_live(struct pitread_file *pf)
+{
+	int32_t state;
+
+	atomic_thread_fence(memory_order_seq_cst);
+	RET(os_pread(pf->live, &state, sizeof(state), BKS_OFF_STATE));
+	return state == 0 ? JET_errSuccess : state < 0 ? (JET_ERR)state : JET_errInvalidParameter;
 }
 
 /*
@@ -233,7 +263,7 @@ pitread_read(struct pitread_file *pf, uint64_t off, void *buf, size_t len, size_
 
 	*gotp = 0;
 	if (off >= pf->size)
-		return JET_errSuccess;
+		return pr_live(pf);
 	if (len > pf->size - off)
 		len = (size_t)(pf->size - off);
 	if (pf->header == NULL) {
@@ -242,6 +272,7 @@ pitread_read(struct pitread_file *pf, uint64_t off, void *buf, size_t len, size_
 			return err;
 		if (got != len)
 			return JET_errFileIOBeyondEOF;
+		RET(pr_live(pf));
 		*gotp = len;
 		return JET_errSuccess;
 	}
@@ -273,7 +304,7 @@ pitread_read(struct pitread_file *pf, uint64_t off, void *buf, size_t len, size_
 		off += n;
 	}
 	free(bounce);
-	if (err < 0)
+	if (err < 0 || (err = pr_live(pf)) < 0)
 		return err;
 	*gotp = len;
 	return JET_errSuccess;
@@ -305,9 +336,7 @@ pitread_set_free(struct pitread_set *s)
 {
 	if (s == NULL)
 		return;
-	for (size_t i = 0; i < s->n; i++)
-		pitread_unref(s->e[i].file);
-	free(s->e);
+	pitread_set_clear(s);
 	pthread_mutex_destroy(&s->lock);
 	free(s);
 }
@@ -365,6 +394,24 @@ pitread_set_get(struct pitread_set *s, JET_HANDLE h)
 		}
 	pthread_mutex_unlock(&s->lock);
 	return pf;
+}
+
+/* Every handle out: the backup ended, and the next one numbers its handles again. */
+void
+pitread_set_clear(struct pitread_set *s)
+{
+	struct pitread_entry *e;
+	size_t n;
+
+	pthread_mutex_lock(&s->lock);
+	e = s->e;
+	n = s->n;
+	s->e = NULL;
+	s->n = s->cap = 0;
+	pthread_mutex_unlock(&s->lock);
+	for (size_t i = 0; i < n; i++)
+		pitread_unref(e[i].file);
+	free(e);
 }
 
 /*

@@ -345,13 +345,14 @@ START_TEST(test_share_file)
 	raw_req(fd, BKPROTO_SHARE_FILE, 6, p, 8);
 	n = raw_reply_fds(fd, &seq, &st, reply, 64 + 2 * 32768, &plen, fds, 8);
 	CK(st);
-	ck_assert_int_eq(n, 3);
+	/* The database file, the backup's state, the spill file, the kept-page map. */
+	ck_assert_int_eq(n, 4);
 	ck_assert_uint_eq(get64(reply), size);
-	ck_assert_uint_eq(get32(reply + 16), 3);
+	ck_assert_uint_eq(get32(reply + 16), 4);
 	ck_assert_uint_eq(get32(reply + 20), 2);
 	ck_assert_uint_eq(plen, 24 + 2 * get32(reply + 8));
 	ck_assert_uint_eq((get32(reply + 12) + 3ull) * get32(reply + 8), size);
-	for (int i = 0; i < 3; i++) {
+	for (int i = 0; i < 4; i++) {
 		/* Read-only: the backup's reader can never write the database, its images or the map. */
 		ck_assert_int_eq(fstat(fds[i], &sb), 0);
 		ck_assert(S_ISREG(sb.st_mode));
@@ -359,9 +360,11 @@ START_TEST(test_share_file)
 		ck_assert_int_eq(write(fds[i], "x", 1), -1);
 		ck_assert_int_eq(errno, EBADF);
 	}
-	ck_assert_int_eq(pread(fds[2], p, 8, KPM_OFF_MAGIC), 8);
+	ck_assert_int_eq(pread(fds[1], p, 4, BKS_OFF_MAGIC), 4);
+	ck_assert_uint_eq(get32(p), BKS_MAGIC);
+	ck_assert_int_eq(pread(fds[3], p, 4, KPM_OFF_MAGIC), 4);
 	ck_assert_uint_eq(get32(p), KPM_MAGIC);
-	for (int i = 0; i < 3; i++)
+	for (int i = 0; i < 4; i++)
 		close(fds[i]);
 
 	/* A wrong handle: an error, no descriptor. */
