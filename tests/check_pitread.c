@@ -22,7 +22,12 @@
  *     and on a handle of JetfsConnectBackup to the instance's socket;
  *   fd_local, fd_remote: a backup with reads leaves no descriptor behind;
  *   after_end_local, after_end_remote: a handle from before End (or before
- *     the application's JetStopBackupInstance) reads nothing afterwards.
+ *     the application's JetStopBackupInstance) reads nothing afterwards;
+ *   hostile_descriptors: the one group that uses libjet's internals: what
+ *     src/pitread.c is given (descriptors and a description, as a peer
+ *     would send them) is refused when it does not add up, with every
+ *     descriptor closed, and a damaged page or a stopped backup serves
+ *     nothing.
  *
  * The requests are drawn from a fixed seed (PITREAD_SEED overrides it; each
  * run prints it), so a failure names the offset and can be replayed; what the
@@ -40,6 +45,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -930,6 +936,143 @@ START_TEST(test_after_end_remote)
 }
 END_TEST
 
+/* ---- what pitread.c is given (internal API) ---- */
+
+static int
+fd_count(void)
+{
+	DIR *d = opendir("/proc/self/fd");
+	struct dirent *e;
+	int n = 0;
+
+	ck_assert(d != NULL);
+	while ((e = readdir(d)) != NULL)
+		n += e->d_name[0] != '.';
+	closedir(d);
+	return n;
+}
+
+/*
+ * pitread_open with duplicates of the shared descriptors, the one at index
+ * bad replaced by bad_fd (taken over), nfds of them: its error.  Whatever
+ * it fails with, it must have closed every descriptor it was given.
+ */
+static JET_ERR
+open_with(const struct backup_share *sh, const struct pitread_desc *d, int bad, int bad_fd, int nfds)
+{
+	int fds[PITREAD_FDS_DB];
+	struct pitread_file *pf = NULL;
+	JET_ERR err;
+
+	for (int i = 0; i < PITREAD_FDS_DB; i++)
+		ck_assert((fds[i] = i == bad ? bad_fd : dup(sh->fds[i])) >= 0);
+	err = pitread_open(d, fds, nfds, &pf);
+	if (err >= 0)
+		pitread_unref(pf);
+	for (int i = nfds; i < PITREAD_FDS_DB; i++)
+		close(fds[i]);
+	return err;
+}
+
+/* Shared memory holding a copy of the first n bytes of the map fd, with pgno_last replaced; size bytes. */
+static int
+fake_map(int map_fd, size_t size, uint32_t pgno_last)
+{
+	uint8_t hdr[KPM_HDR_SIZE];
+	int fd = memfd_create("fake-map", MFD_CLOEXEC);
+
+	ck_assert(fd >= 0);
+	ck_assert_int_eq(pread(map_fd, hdr, sizeof(hdr), 0), (ssize_t)sizeof(hdr));
+	put32(hdr + KPM_OFF_PGNO_LAST, pgno_last);
+	ck_assert_int_eq(ftruncate(fd, (off_t)size), 0);
+	ck_assert_int_eq(pwrite(fd, hdr, sizeof(hdr), 0), (ssize_t)sizeof(hdr));
+	return fd;
+}
+
+START_TEST(test_hostile_descriptors)
+{
+	struct app a;
+	struct set s;
+	struct backup_share sh;
+	struct pitread_desc d;
+	struct pitread_file *pf;
+	struct jet_inst *in;
+	uint8_t *buf, *saved, junk[64];
+	uint64_t k;
+	size_t got;
+	int before, p[2], fd;
+
+	app_start(&a, LOCAL);
+	set_begin(&s, &a, a.inst);
+	writers_pause(&a);	/* nothing of theirs may read the page damaged below */
+	CK(bkapi_local(a.inst, &in));
+	CK(backup_share_file(in, s.h, &sh));
+	ck_assert_int_eq(sh.nfds, PITREAD_FDS_DB);
+	before = fd_count();
+
+	d = sh.desc;
+	CK(open_with(&sh, &d, -1, -1, PITREAD_FDS_DB));
+	d.size += s.ps;
+	ck_assert_int_eq(open_with(&sh, &d, -1, -1, PITREAD_FDS_DB), JET_errInvalidParameter);
+	d = sh.desc;
+	d.page_size = 1000;
+	ck_assert_int_eq(open_with(&sh, &d, -1, -1, PITREAD_FDS_DB), JET_errInvalidParameter);
+	d = sh.desc;
+	ck_assert_int_eq(open_with(&sh, &d, -1, -1, PITREAD_FDS_LOG), JET_errInvalidParameter);
+	/* A pipe for the database file; the spill file for the map; the map for the backup's state. */
+	ck_assert_int_eq(pipe(p), 0);
+	close(p[1]);
+	ck_assert_int_eq(open_with(&sh, &d, 0, p[0], PITREAD_FDS_DB), JET_errInvalidParameter);
+	ck_assert_int_eq(open_with(&sh, &d, 3, dup(sh.fds[2]), PITREAD_FDS_DB), JET_errInvalidParameter);
+	ck_assert_int_eq(open_with(&sh, &d, 1, dup(sh.fds[3]), PITREAD_FDS_DB), JET_errInvalidParameter);
+	/* A map too small for its bitmap, and the map of a database of another size. */
+	fd = fake_map(sh.fds[3], KPM_HDR_SIZE, sh.desc.pgno_last);
+	ck_assert_int_eq(open_with(&sh, &d, 3, fd, PITREAD_FDS_DB), JET_errInvalidParameter);
+	fd = fake_map(sh.fds[3], KPM_SIZE(sh.desc.pgno_last + 1), sh.desc.pgno_last + 1);
+	ck_assert_int_eq(open_with(&sh, &d, 3, fd, PITREAD_FDS_DB), JET_errInvalidParameter);
+	ck_assert_int_eq(fd_count(), before);
+
+	/* A page damaged on disk: pitread.c serves nothing of it (the instance, asked then, reports it). */
+	buf = malloc(s.ps);
+	ck_assert(buf != NULL);
+	{
+		int fds[PITREAD_FDS_DB];
+		for (int i = 0; i < PITREAD_FDS_DB; i++)
+			ck_assert((fds[i] = dup(sh.fds[i])) >= 0);
+		CK(pitread_open(&sh.desc, fds, PITREAD_FDS_DB, &pf));
+	}
+	k = s.pgno_last / 2 + 1;
+	CK(pitread_read(pf, k * s.ps, buf, s.ps, &got));
+	ck_assert_uint_eq(got, s.ps);
+	memset(junk, 0xA5, sizeof(junk));
+	saved = malloc(s.ps);
+	ck_assert(saved != NULL);
+	fd = open(a.dbpath, O_RDWR | O_CLOEXEC);
+	ck_assert(fd >= 0);
+	ck_assert_int_eq(pread(fd, saved, s.ps, (off_t)(k * s.ps)), (ssize_t)s.ps);
+	ck_assert_int_eq(pwrite(fd, junk, sizeof(junk), (off_t)(k * s.ps + s.ps / 2)), (ssize_t)sizeof(junk));
+	got = 12345;
+	ck_assert_msg(pitread_read(pf, k * s.ps, buf, s.ps, &got) < 0 && got == 0,
+	    "a damaged page was served (%zu bytes)", got);
+	ck_assert_int_lt(pitread_read(pf, k * s.ps + 100, buf, 10, &got), 0);
+	/* The header copy is fine; once the application stops the backup, nothing is served, not even it. */
+	CK(pitread_read(pf, 0, buf, s.ps, &got));
+	CK(JetStopBackupInstance(a.inst));
+	ck_assert_int_eq(pitread_read(pf, 0, buf, s.ps, &got), JET_errBackupAbortByServer);
+	pitread_unref(pf);
+	backup_share_free(&sh);
+	CK(JetEndExternalBackupInstance2(a.inst, JET_bitBackupEndAbort));
+	free(buf);
+	/* The page as it was, before the writers (which would stop the instance on a damaged page) run again. */
+	ck_assert_int_eq(pwrite(fd, saved, s.ps, (off_t)(k * s.ps)), (ssize_t)s.ps);
+	close(fd);
+	free(saved);
+	set_free(&s);
+	writers_resume(&a);
+	app_stop(&a);
+}
+END_TEST
+
 static Suite *
 pitread_suite(void)
 {
@@ -941,6 +1084,7 @@ pitread_suite(void)
 	tu_add_test(s, "fd_remote", test_fd_remote, 300);
 	tu_add_test(s, "after_end_local", test_after_end_local, 300);
 	tu_add_test(s, "after_end_remote", test_after_end_remote, 300);
+	tu_add_test(s, "hostile_descriptors", test_hostile_descriptors, 300);
 	return s;
 }
 
