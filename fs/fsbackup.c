@@ -812,6 +812,9 @@ fsb_read_ahead(struct fsbackup *b, size_t i, void *buf, size_t n, uint64_t off)
 		olock_unlock(&b->lock);
 		rc = fsb_read(b, i, sl->data, (size_t)(f->size - off < b->readahead ? f->size - off : b->readahead),
 		    off, 0);
+		/* Hashed now, in order, a MiB at a time: the small reads served from it are then (fsmanifest.c M6). */
+		if (rc > 0 && b->manifest != NULL)
+			fsmanifest_offer(b->manifest, i, sl->data, (size_t)rc, off);
 		olock_lock(&b->lock);
 		sl->filling = 0;
 		if (rc < 0) {

@@ -24,6 +24,15 @@
  *      pending reads (bounded) before it reads a file again: a tool that
  *      opens SHA256SUMS right after the last read of the set (tar, cp)
  *      would else make jetfs read that last request again.
+ *  M5. A read's path never waits for a hash: marking a read pending takes
+ *      no lock (the counter is atomic), since the file's lock is held for a
+ *      whole chunk's hash, and the next request of a sequential reader is
+ *      served while the previous one is hashed.  Waits that look at the
+ *      counter do so under the file's lock, woken by the served side.
+ *  M6. A served read already hashed (jetfs's readahead offered its bytes
+ *      when it read them, fsmanifest_offer) takes no lock either: hashed
+ *      is mirrored in an atomic, and only the read that brings pending to 0
+ *      takes the lock, to wake a manifest read waiting for it (M3).
  *  M4. The text is made once, after every hash is finished, and never
  *      changes after: it is the same bytes at every read.
  */
@@ -52,7 +61,8 @@ struct fsm_file {
 	pthread_cond_t advanced;	/* hashed moved on */
 	struct manifest_hash *hash;	/* NULL before the first byte and once done */
 	uint64_t hashed;
-	unsigned pending;		/* reads served whose bytes are still to come */
+	atomic_uint_fast64_t hashed_seen;	/* M6: hashed, or less, read without the lock */
+	atomic_uint pending;		/* reads served whose bytes are still to come (M5: no lock) */
 	int done;
 	uint8_t digest[MANIFEST_DIGEST_SIZE];
 };
@@ -144,6 +154,7 @@ fsm_advance(struct fsmanifest *m, size_t i, const void *buf, size_t n)
 	if (manifest_hash_update(f->hash, buf, n) < 0)
 		return -EIO;
 	f->hashed += n;
+	atomic_store(&f->hashed_seen, f->hashed);
 	pthread_cond_broadcast(&f->advanced);
 	if (f->hashed == m->files[i].size) {
 		if (manifest_hash_final(f->hash, f->digest) < 0)
@@ -180,20 +191,18 @@ fsm_hash_through(struct fsmanifest *m, size_t i, uint64_t end)
 	return rc;
 }
 
-void
-fsmanifest_served(struct fsmanifest *m, size_t i, const void *buf, size_t n, uint64_t off)
+/* Hashes [off, off + n) if it continues the hash, waiting a little for the reads in front (M1). */
+static void
+fsm_feed_locked(struct fsmanifest *m, size_t i, const void *buf, size_t n, uint64_t off)
 {
-	struct fsm_file *f;
+	struct fsm_file *f = &m->f[i];
 
-	if (m == NULL || i >= m->n)
-		return;
-	f = &m->f[i];
-	olock_lock(&f->lock);
+	FS_REQUIRE(olock_held(&f->lock), );
 	if (!f->done && off > f->hashed && off <= f->hashed + FSM_GAP_MAX) {
 		struct timespec soon = fsm_deadline(FSM_WAIT_MS), late = fsm_deadline(FSM_PENDING_WAIT_MS);
 		/* Another read still pending may be the one in front (M1, M3). */
 		while (!f->done && off > f->hashed &&
-		    olock_timedwait(&f->advanced, &f->lock, f->pending > 1 ? &late : &soon) == 0)
+		    olock_timedwait(&f->advanced, &f->lock, atomic_load(&f->pending) > 1 ? &late : &soon) == 0)
 			;
 	}
 	/* M1: a gap that is too far ahead is left to the manifest's read. */
@@ -203,10 +212,40 @@ fsmanifest_served(struct fsmanifest *m, size_t i, const void *buf, size_t n, uin
 		/* A failure leaves the hash where it was: the manifest's read tries again. */
 		(void)fsm_advance(m, i, (const char *)buf + skip, (size_t)(n - skip));
 	}
-	if (f->pending > 0)
-		f->pending--;
-	pthread_cond_broadcast(&f->advanced);
-	olock_unlock(&f->lock);
+}
+
+void
+fsmanifest_served(struct fsmanifest *m, size_t i, const void *buf, size_t n, uint64_t off)
+{
+	struct fsm_file *f;
+	unsigned p;
+
+	if (m == NULL || i >= m->n)
+		return;
+	f = &m->f[i];
+	if (off + n > atomic_load(&f->hashed_seen)) {
+		olock_lock(&f->lock);
+		fsm_feed_locked(m, i, buf, n, off);
+		olock_unlock(&f->lock);
+	}
+	/* M5, M6: the last pending read wakes whoever waits for none (under the lock, so no wake is lost). */
+	for (p = atomic_load(&f->pending); p > 0 && !atomic_compare_exchange_weak(&f->pending, &p, p - 1);)
+		;
+	if (p <= 1) {
+		olock_lock(&f->lock);
+		pthread_cond_broadcast(&f->advanced);
+		olock_unlock(&f->lock);
+	}
+}
+
+void
+fsmanifest_offer(struct fsmanifest *m, size_t i, const void *buf, size_t n, uint64_t off)
+{
+	if (m == NULL || i >= m->n || off + n <= atomic_load(&m->f[i].hashed_seen))
+		return;
+	olock_lock(&m->f[i].lock);
+	fsm_feed_locked(m, i, buf, n, off);
+	olock_unlock(&m->f[i].lock);
 }
 
 void
@@ -214,9 +253,7 @@ fsmanifest_pending(struct fsmanifest *m, size_t i)
 {
 	if (m == NULL || i >= m->n)
 		return;
-	olock_lock(&m->f[i].lock);
-	m->f[i].pending++;
-	olock_unlock(&m->f[i].lock);
+	atomic_fetch_add(&m->f[i].pending, 1);	/* M5 */
 }
 
 /* Finishes every hash and makes the text once (M4). */
@@ -231,7 +268,7 @@ fsm_make_text(struct fsmanifest *m)
 		struct timespec until = fsm_deadline(FSM_PENDING_WAIT_MS);
 		olock_lock(&m->f[i].lock);
 		/* M3 */
-		while (!m->f[i].done && m->f[i].pending > 0 &&
+		while (!m->f[i].done && atomic_load(&m->f[i].pending) > 0 &&
 		    olock_timedwait(&m->f[i].advanced, &m->f[i].lock, &until) == 0)
 			;
 		/* A chunk at a time, so a tool reading this file waits at most one chunk. */

@@ -39,6 +39,10 @@ void fsmanifest_pending(struct fsmanifest *m, size_t i);
 /* Feeds the n bytes at off of file i that a tool was served (after
  * fsmanifest_pending for that read). */
 void fsmanifest_served(struct fsmanifest *m, size_t i, const void *buf, size_t n, uint64_t off);
+/* Feeds bytes of file i read for another reason (jetfs's readahead: the
+ * same bytes as any read of the set), so the reads served from them later
+ * find them hashed already (fsmanifest.c M6). */
+void fsmanifest_offer(struct fsmanifest *m, size_t i, const void *buf, size_t n, uint64_t off);
 
 /* Reads SHA256SUMS, finishing the hashes first if need be.
  * @return bytes copied (fewer than n only at its end), or -EIO. */
