@@ -408,6 +408,7 @@ JetfsConnectBackup(JET_PCSTR szSocketPath, JET_INSTANCE *pinstance)
 	}
 	if ((err = cl_hello(c)) < 0)
 		goto err;
+	cl_close_rx(c);		/* C6: a Hello carries no descriptor */
 	if ((c->direct = pitread_set_new()) == NULL) {
 		err = JET_errOutOfMemory;
 		goto err;
