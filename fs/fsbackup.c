@@ -18,8 +18,10 @@
  *      so the file system must not rely on them.
  *  F3. An engine file handle stays open while its file is incomplete (the
  *      engine counts a file as copied only when one handle served all of
- *      it), and is closed when the file becomes complete and no read uses
- *      it: at most FSB_OPEN_MAX are open (the engine's own limit is 64).
+ *      it).  A complete file keeps its handle, so that reading it again
+ *      (rsync -c, a second copy) costs no request, until its room is
+ *      needed (fsb_make_room_locked closes complete idle files), truncation
+ *      or End: at most FSB_OPEN_MAX are open (the engine's own limit is 64).
  *      The reads that hash a file for SHA256SUMS go to its end through one
  *      handle, the tool's if it has one, so that handle has then served
  *      all of it, and is closed too: else hashing a set of more files than
@@ -662,7 +664,7 @@ fsb_record_failure_locked(struct fsbackup *b, struct fsb_state *st, JET_ERR err,
 	fsb_log(b, LOG_ERR, "%s", b->last_error);
 }
 
-/* Counts [off, off + n) of a file as served (F2), and closes it once complete (F3). */
+/* Counts [off, off + n) of a file as served (F2). */
 static ssize_t
 fsb_account_locked(struct fsbackup *b, struct fsb_state *st, uint64_t off, size_t n)
 {
@@ -672,8 +674,6 @@ fsb_account_locked(struct fsbackup *b, struct fsb_state *st, uint64_t off, size_
 		return -EIO;
 	}
 	st->served += n;
-	if (file_complete(&b->files[file_index_of(b, st)], st))
-		fsb_close_locked(b, st);
 	return (ssize_t)n;
 }
 
@@ -845,7 +845,7 @@ fsbackup_read(struct fsbackup *b, size_t i, void *buf, size_t n, uint64_t off)
 		rc = fsb_read(b, i, buf, n, off, 1);
 
 	if (rc > 0 && b->manifest != NULL)
-		fsmanifest_pending(b->manifest, i);
+		fsmanifest_pending(b->manifest, i, off);
 	return rc;
 }
 

@@ -33,6 +33,13 @@
  *      when it read them, fsmanifest_offer) takes no lock either: hashed
  *      is mirrored in an atomic, and only the read that brings pending to 0
  *      takes the lock, to wake a manifest read waiting for it (M3).
+ *  M7. The hash keeps up: a read that would start more than FSM_AHEAD_MAX
+ *      beyond what is hashed, while reads in front of it are still to be
+ *      fed, waits before its reply (bounded, FSM_PENDING_WAIT_MS) for the
+ *      hash to come closer.  So a reader faster than one core's SHA-256
+ *      runs at the hash's speed instead of leaving the rest of the file to
+ *      be read again when SHA256SUMS is read; one large file is bounded by
+ *      one core's SHA-256, several files hash on several cores.
  *  M4. The text is made once, after every hash is finished, and never
  *      changes after: it is the same bytes at every read.
  */
@@ -51,6 +58,8 @@
 
 /* A readahead window or two: what requests answered out of order skip. */
 #define FSM_GAP_MAX (8u << 20)
+/* M7: how far a sequential reader may run ahead of its file's hash. */
+#define FSM_AHEAD_MAX (FSM_GAP_MAX / 2)
 #define FSM_CHUNK (1u << 20)
 #define FSM_WAIT_MS 20
 /* How long the manifest's read, or a read served ahead, waits for served bytes still to be hashed. */
@@ -249,11 +258,23 @@ fsmanifest_offer(struct fsmanifest *m, size_t i, const void *buf, size_t n, uint
 }
 
 void
-fsmanifest_pending(struct fsmanifest *m, size_t i)
+fsmanifest_pending(struct fsmanifest *m, size_t i, uint64_t off)
 {
+	struct fsm_file *f;
+
 	if (m == NULL || i >= m->n)
 		return;
-	atomic_fetch_add(&m->f[i].pending, 1);	/* M5 */
+	f = &m->f[i];
+	/* M7: too far ahead of a hash that reads in front of it will feed. */
+	if (off > atomic_load(&f->hashed_seen) + FSM_AHEAD_MAX && atomic_load(&f->pending) > 0) {
+		struct timespec until = fsm_deadline(FSM_PENDING_WAIT_MS);
+		olock_lock(&f->lock);
+		while (!f->done && off > f->hashed + FSM_AHEAD_MAX && atomic_load(&f->pending) > 0 &&
+		    olock_timedwait(&f->advanced, &f->lock, &until) == 0)
+			;
+		olock_unlock(&f->lock);
+	}
+	atomic_fetch_add(&f->pending, 1);	/* M5 */
 }
 
 /* Finishes every hash and makes the text once (M4). */
