@@ -845,7 +845,7 @@ fsbackup_read(struct fsbackup *b, size_t i, void *buf, size_t n, uint64_t off)
 		rc = fsb_read(b, i, buf, n, off, 1);
 
 	if (rc > 0 && b->manifest != NULL)
-		fsmanifest_pending(b->manifest, i, off);
+		fsmanifest_pending(b->manifest, i, buf, (size_t)rc, off);
 	return rc;
 }
 

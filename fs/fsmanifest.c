@@ -29,10 +29,11 @@
  *      whole chunk's hash, and the next request of a sequential reader is
  *      served while the previous one is hashed.  Waits that look at the
  *      counter do so under the file's lock, woken by the served side.
- *  M6. A served read already hashed (jetfs's readahead offered its bytes
- *      when it read them, fsmanifest_offer) takes no lock either: hashed
- *      is mirrored in an atomic, and only the read that brings pending to 0
- *      takes the lock, to wake a manifest read waiting for it (M3).
+ *  M6. A served read already hashed or queued takes no lock either: hashed
+ *      is mirrored in an atomic, and the read that brings pending to 0
+ *      takes the lock only if someone waits for that (waiters: counted
+ *      before the waiter looks at pending, pending lowered before the
+ *      reader looks at waiters, so one of the two sees the other).
  *  M7. The hash keeps up: a read that would start more than FSM_AHEAD_MAX
  *      beyond what is hashed, while reads in front of it are still to be
  *      fed, waits before its reply (bounded, FSM_PENDING_WAIT_MS) for the
@@ -40,6 +41,17 @@
  *      runs at the hash's speed instead of leaving the rest of the file to
  *      be read again when SHA256SUMS is read; one large file is bounded by
  *      one core's SHA-256, several files hash on several cores.
+ *  M8. In-order bytes are hashed by the manifest's own thread: a read
+ *      that continues what is hashed or queued (queued_end) is copied, in
+ *      request order before its reply (fsmanifest_pending), into one of
+ *      FSM_QUEUE chunk buffers and left to fsm_hasher, so the
+ *      hash of a sequential reader runs on its own core without waiting
+ *      for the FUSE threads to hand the file's lock to each other.  The
+ *      queue has its own lock (qlock), which no hash ever holds; the hasher
+ *      takes a file's lock per chunk, as every other path that hashes
+ *      does, and hashes only what continues the hash (a chunk another path
+ *      already covered is skipped).  A full queue makes the served side
+ *      wait (bounded), and M7 counts queued bytes as bytes in front.
  *  M4. The text is made once, after every hash is finished, and never
  *      changes after: it is the same bytes at every read.
  */
@@ -59,11 +71,13 @@
 /* A readahead window or two: what requests answered out of order skip. */
 #define FSM_GAP_MAX (8u << 20)
 /* M7: how far a sequential reader may run ahead of its file's hash. */
-#define FSM_AHEAD_MAX (FSM_GAP_MAX / 2)
+#define FSM_AHEAD_MAX (FSM_GAP_MAX - FSM_CHUNK)
 #define FSM_CHUNK (1u << 20)
 #define FSM_WAIT_MS 20
 /* How long the manifest's read, or a read served ahead, waits for served bytes still to be hashed. */
 #define FSM_PENDING_WAIT_MS 2000
+/* M8: chunks of FSM_CHUNK copied for the hasher: at most this many MiB. */
+#define FSM_QUEUE 8
 
 struct fsm_file {
 	struct olock lock;
@@ -72,6 +86,8 @@ struct fsm_file {
 	uint64_t hashed;
 	atomic_uint_fast64_t hashed_seen;	/* M6: hashed, or less, read without the lock */
 	atomic_uint pending;		/* reads served whose bytes are still to come (M5: no lock) */
+	atomic_uint_fast64_t queued_end;	/* M8: end of the bytes queued for the hasher (written under qlock) */
+	atomic_uint waiters;		/* M6: threads waiting for pending reads to be fed */
 	int done;
 	uint8_t digest[MANIFEST_DIGEST_SIZE];
 };
@@ -87,7 +103,21 @@ struct fsmanifest {
 	atomic_uint_fast64_t reread;
 	struct olock text_lock;
 	char *text;
+
+	/* M8 */
+	pthread_mutex_t qlock;
+	pthread_cond_t qcond, qspace;	/* a chunk queued; a buffer free */
+	struct fsm_chunk {
+		size_t file, len;
+		uint64_t off;
+		char *data;		/* FSM_CHUNK bytes, allocated at first use */
+	} q[FSM_QUEUE];
+	unsigned qhead, qn;
+	int qstop, hasher_ok;
+	pthread_t hasher;
 };
+
+static void *fsm_hasher(void *arg);
 
 struct fsmanifest *
 fsmanifest_new(const struct fsb_file *files, size_t n, fsm_read_fn read, void *ctx)
@@ -110,6 +140,11 @@ fsmanifest_new(const struct fsb_file *files, size_t n, fsm_read_fn read, void *c
 		pthread_cond_init(&m->f[i].advanced, NULL);
 		m->size += manifest_line_size(files[i].name);
 	}
+	pthread_mutex_init(&m->qlock, NULL);
+	pthread_cond_init(&m->qcond, NULL);
+	pthread_cond_init(&m->qspace, NULL);
+	/* Without its thread the manifest still works: every path hashes in the reader's thread. */
+	m->hasher_ok = pthread_create(&m->hasher, NULL, fsm_hasher, m) == 0;
 	return m;
 }
 
@@ -118,6 +153,17 @@ fsmanifest_free(struct fsmanifest *m)
 {
 	if (m == NULL)
 		return;
+	pthread_mutex_lock(&m->qlock);
+	m->qstop = 1;
+	pthread_cond_broadcast(&m->qcond);
+	pthread_mutex_unlock(&m->qlock);
+	if (m->hasher_ok)
+		pthread_join(m->hasher, NULL);
+	for (unsigned k = 0; k < FSM_QUEUE; k++)
+		free(m->q[k].data);
+	pthread_cond_destroy(&m->qspace);
+	pthread_cond_destroy(&m->qcond);
+	pthread_mutex_destroy(&m->qlock);
 	for (size_t i = 0; i < m->n; i++) {
 		manifest_hash_free(m->f[i].hash);
 		pthread_cond_destroy(&m->f[i].advanced);
@@ -200,6 +246,82 @@ fsm_hash_through(struct fsmanifest *m, size_t i, uint64_t end)
 	return rc;
 }
 
+/* M8: the manifest's thread: hashes queued chunks in order, each under its file's lock. */
+static void *
+fsm_hasher(void *arg)
+{
+	struct fsmanifest *m = arg;
+
+	pthread_mutex_lock(&m->qlock);
+	for (;;) {
+		struct fsm_chunk c;
+		struct fsm_file *f;
+		while (m->qn == 0 && !m->qstop)
+			pthread_cond_wait(&m->qcond, &m->qlock);
+		if (m->qn == 0)
+			break;
+		c = m->q[m->qhead];	/* its buffer stays the queue's until qn goes down */
+		pthread_mutex_unlock(&m->qlock);
+		f = &m->f[c.file];
+		olock_lock(&f->lock);
+		if (!f->done && c.off <= f->hashed && c.off + c.len > f->hashed) {
+			uint64_t skip = f->hashed - c.off;
+			(void)fsm_advance(m, c.file, c.data + skip, (size_t)(c.len - skip));
+		}
+		pthread_cond_broadcast(&f->advanced);	/* also when skipped: waiters look at queued_end */
+		olock_unlock(&f->lock);
+		pthread_mutex_lock(&m->qlock);
+		m->qhead = (m->qhead + 1) % FSM_QUEUE;
+		m->qn--;
+		pthread_cond_broadcast(&m->qspace);
+	}
+	pthread_mutex_unlock(&m->qlock);
+	return NULL;
+}
+
+/* M8: queues a copy of [off, off + n) if it continues what is hashed or queued.  1 if queued. */
+static int
+fsm_enqueue(struct fsmanifest *m, size_t i, const void *buf, size_t n, uint64_t off)
+{
+	struct fsm_file *f = &m->f[i];
+	struct timespec until = fsm_deadline(FSM_PENDING_WAIT_MS);
+	uint64_t end;
+	int queued = 0;
+
+	if (!m->hasher_ok || n == 0 || n > FSM_CHUNK)
+		return 0;
+	pthread_mutex_lock(&m->qlock);
+	while (m->qn == FSM_QUEUE && !m->qstop && pthread_cond_timedwait(&m->qspace, &m->qlock, &until) == 0)
+		;
+	end = atomic_load(&f->queued_end);
+	if (end < atomic_load(&f->hashed_seen))
+		end = atomic_load(&f->hashed_seen);
+	if (off == end && m->qn < FSM_QUEUE && !m->qstop) {
+		struct fsm_chunk *c = &m->q[(m->qhead + m->qn) % FSM_QUEUE];
+		if (c->data == NULL)
+			c->data = malloc(FSM_CHUNK);
+		if (c->data != NULL) {
+			memcpy(c->data, buf, n);
+			c->file = i;
+			c->off = off;
+			c->len = n;
+			m->qn++;
+			atomic_store(&f->queued_end, off + n);
+			pthread_cond_signal(&m->qcond);
+			queued = 1;
+		}
+	}
+	pthread_mutex_unlock(&m->qlock);
+	return queued;
+}
+
+/* Bytes of file i still queued for the hasher (M8), read under the file's lock. */
+static int
+fsm_queued_locked(struct fsmanifest *m, size_t i)
+{
+	return atomic_load(&m->f[i].queued_end) > m->f[i].hashed;
+}
+
 /* Hashes [off, off + n) if it continues the hash, waiting a little for the reads in front (M1). */
 static void
 fsm_feed_locked(struct fsmanifest *m, size_t i, const void *buf, size_t n, uint64_t off)
@@ -210,9 +332,11 @@ fsm_feed_locked(struct fsmanifest *m, size_t i, const void *buf, size_t n, uint6
 	if (!f->done && off > f->hashed && off <= f->hashed + FSM_GAP_MAX) {
 		struct timespec soon = fsm_deadline(FSM_WAIT_MS), late = fsm_deadline(FSM_PENDING_WAIT_MS);
 		/* Another read still pending may be the one in front (M1, M3). */
+		atomic_fetch_add(&f->waiters, 1);
 		while (!f->done && off > f->hashed &&
 		    olock_timedwait(&f->advanced, &f->lock, atomic_load(&f->pending) > 1 ? &late : &soon) == 0)
 			;
+		atomic_fetch_sub(&f->waiters, 1);
 	}
 	/* M1: a gap that is too far ahead is left to the manifest's read. */
 	if (!f->done && off + n > f->hashed && off <= f->hashed + FSM_GAP_MAX &&
@@ -232,7 +356,8 @@ fsmanifest_served(struct fsmanifest *m, size_t i, const void *buf, size_t n, uin
 	if (m == NULL || i >= m->n)
 		return;
 	f = &m->f[i];
-	if (off + n > atomic_load(&f->hashed_seen)) {
+	if (off + n > atomic_load(&f->hashed_seen) && off + n > atomic_load(&f->queued_end) &&
+	    !fsm_enqueue(m, i, buf, n, off)) {
 		olock_lock(&f->lock);
 		fsm_feed_locked(m, i, buf, n, off);
 		olock_unlock(&f->lock);
@@ -240,7 +365,7 @@ fsmanifest_served(struct fsmanifest *m, size_t i, const void *buf, size_t n, uin
 	/* M5, M6: the last pending read wakes whoever waits for none (under the lock, so no wake is lost). */
 	for (p = atomic_load(&f->pending); p > 0 && !atomic_compare_exchange_weak(&f->pending, &p, p - 1);)
 		;
-	if (p <= 1) {
+	if (p <= 1 && atomic_load(&f->waiters) > 0) {
 		olock_lock(&f->lock);
 		pthread_cond_broadcast(&f->advanced);
 		olock_unlock(&f->lock);
@@ -250,7 +375,7 @@ fsmanifest_served(struct fsmanifest *m, size_t i, const void *buf, size_t n, uin
 void
 fsmanifest_offer(struct fsmanifest *m, size_t i, const void *buf, size_t n, uint64_t off)
 {
-	if (m == NULL || i >= m->n || off + n <= atomic_load(&m->f[i].hashed_seen))
+	if (m == NULL || i >= m->n || off + n <= atomic_load(&m->f[i].hashed_seen) || fsm_enqueue(m, i, buf, n, off))
 		return;
 	olock_lock(&m->f[i].lock);
 	fsm_feed_locked(m, i, buf, n, off);
@@ -258,7 +383,7 @@ fsmanifest_offer(struct fsmanifest *m, size_t i, const void *buf, size_t n, uint
 }
 
 void
-fsmanifest_pending(struct fsmanifest *m, size_t i, uint64_t off)
+fsmanifest_pending(struct fsmanifest *m, size_t i, const void *buf, size_t n, uint64_t off)
 {
 	struct fsm_file *f;
 
@@ -266,15 +391,22 @@ fsmanifest_pending(struct fsmanifest *m, size_t i, uint64_t off)
 		return;
 	f = &m->f[i];
 	/* M7: too far ahead of a hash that reads in front of it will feed. */
-	if (off > atomic_load(&f->hashed_seen) + FSM_AHEAD_MAX && atomic_load(&f->pending) > 0) {
+	if (off > atomic_load(&f->hashed_seen) + FSM_AHEAD_MAX &&
+	    (atomic_load(&f->pending) > 0 || atomic_load(&f->queued_end) > atomic_load(&f->hashed_seen))) {
 		struct timespec until = fsm_deadline(FSM_PENDING_WAIT_MS);
 		olock_lock(&f->lock);
-		while (!f->done && off > f->hashed + FSM_AHEAD_MAX && atomic_load(&f->pending) > 0 &&
+		atomic_fetch_add(&f->waiters, 1);
+		while (!f->done && off > f->hashed + FSM_AHEAD_MAX &&
+		    (atomic_load(&f->pending) > 0 || fsm_queued_locked(m, i)) &&
 		    olock_timedwait(&f->advanced, &f->lock, &until) == 0)
 			;
+		atomic_fetch_sub(&f->waiters, 1);
 		olock_unlock(&f->lock);
 	}
 	atomic_fetch_add(&f->pending, 1);	/* M5 */
+	/* M8: in request order, so a sequential reader's bytes continue the queue. */
+	if (off + n > atomic_load(&f->hashed_seen))
+		(void)fsm_enqueue(m, i, buf, n, off);
 }
 
 /* Finishes every hash and makes the text once (M4). */
@@ -289,9 +421,11 @@ fsm_make_text(struct fsmanifest *m)
 		struct timespec until = fsm_deadline(FSM_PENDING_WAIT_MS);
 		olock_lock(&m->f[i].lock);
 		/* M3 */
-		while (!m->f[i].done && atomic_load(&m->f[i].pending) > 0 &&
+		atomic_fetch_add(&m->f[i].waiters, 1);
+		while (!m->f[i].done && (atomic_load(&m->f[i].pending) > 0 || fsm_queued_locked(m, i)) &&
 		    olock_timedwait(&m->f[i].advanced, &m->f[i].lock, &until) == 0)
 			;
+		atomic_fetch_sub(&m->f[i].waiters, 1);
 		/* A chunk at a time, so a tool reading this file waits at most one chunk. */
 		while (rc == 0 && !m->f[i].done) {
 			uint64_t end = m->f[i].hashed + FSM_CHUNK;

@@ -34,9 +34,10 @@ void fsmanifest_free(struct fsmanifest *m);
 /* The exact size of SHA256SUMS. */
 uint64_t fsmanifest_size(const struct fsmanifest *m);
 
-/* A read of file i at off is being served: its bytes will be fed
- * (fsmanifest.c M3).  Before its reply: it may wait for the hash (M7). */
-void fsmanifest_pending(struct fsmanifest *m, size_t i, uint64_t off);
+/* A read of file i is being served: the n bytes at off, before the reply
+ * (fsmanifest.c M3, M7, M8: it may wait for the hash, and hands the bytes
+ * to the manifest's thread when they continue the hash). */
+void fsmanifest_pending(struct fsmanifest *m, size_t i, const void *buf, size_t n, uint64_t off);
 /* Feeds the n bytes at off of file i that a tool was served (after
  * fsmanifest_pending for that read). */
 void fsmanifest_served(struct fsmanifest *m, size_t i, const void *buf, size_t n, uint64_t off);
