@@ -205,7 +205,6 @@ os_fault_error(enum os_fault_kind kind)
 JET_ERR
 os_open(const char *path, int flags, os_file **filep)
 {
-	os_file *file;
 	int oflags = (flags & OS_WRITE) ? O_RDWR : O_RDONLY;
 	int fd;
 
@@ -222,14 +221,7 @@ os_open(const char *path, int flags, os_file **filep)
 	fd = open(path, oflags | O_CLOEXEC, 0600);
 	if (fd < 0)
 		return os_jet_error(errno);
-	if ((file = calloc(1, sizeof(*file))) == NULL || (file->path = strdup(path)) == NULL) {
-		free(file);
-		close(fd);
-		return JET_errOutOfMemory;
-	}
-	file->fd = fd;
-	*filep = file;
-	return JET_errSuccess;
+	return os_adopt(fd, path, filep);
 }
 
 void
