@@ -406,11 +406,12 @@ bk_begin_pit(struct jet_inst *inst, struct backup *bk)
 
 	if ((bk->direct = pitread_set_new()) == NULL)
 		return JET_errOutOfMemory;
-	if ((err = os_shm_create("jetfs-backup-state", BKS_SIZE, &bk->state_fd, (void **)&bk->run_state)) < 0 ||
-	    (err = os_reopen_readonly(bk->state_fd, &bk->state_share_fd)) < 0)
-		return err;
-	put32(bk->run_state + BKS_OFF_MAGIC, BKS_MAGIC);
-	put32(bk->run_state + BKS_OFF_VERSION, BKS_VERSION);
+	/* Without shared memory nothing is shared (bk_share): the reads go through bk_read. */
+	if (os_shm_create("jetfs-backup-state", BKS_SIZE, &bk->state_fd, (void **)&bk->run_state) >= 0 &&
+	    os_reopen_readonly(bk->state_fd, &bk->state_share_fd) >= 0) {
+		put32(bk->run_state + BKS_OFF_MAGIC, BKS_MAGIC);
+		put32(bk->run_state + BKS_OFF_VERSION, BKS_VERSION);
+	}
 	pthread_mutex_lock(&inst->write_lock);
 	if ((err = checkpoint_run(inst, 1)) < 0)
 		goto out;
@@ -843,6 +844,8 @@ bk_share(struct backup *bk, struct bk_file *f, struct backup_share *sh)
 		sh->fds[i] = -1;
 	if (!bk->pit)
 		return JET_errInvalidBackupSequence;
+	if (bk->state_share_fd < 0)
+		return JET_errFeatureNotAvailable;
 	sh->desc.name = f->path;
 	sh->desc.size = f->size;
 	if (f->db == NULL) {

@@ -36,6 +36,9 @@
  *      or the snapshot's end).  Both stores are sequentially consistent and
  *      followed by a full fence, so a reader that saw any byte of a new page
  *      in the file and then reads the map sees the bit, or the state.
+ *  S6. Sharing is an optimization: a map that cannot be shared (no memfd,
+ *      no /proc) is private memory, and snapshot_share says so; nothing
+ *      else changes.
  *  S5. Memory: one bit per page of the database in shared memory, touched
  *      only where pages are written; the spill file goes when the snapshot is
  *      freed (a stale one is removed when the database is opened, dbfile.c).
@@ -133,7 +136,10 @@ snap_destroy(struct snapshot *snap)
 	snap_close_fd(&snap->share_db_fd);
 	snap_close_fd(&snap->share_spill_fd);
 	snap_close_fd(&snap->share_map_fd);
-	os_shm_free(snap->map_fd, snap->map, snap->map_size);
+	if (snap->map_fd >= 0)
+		os_shm_free(snap->map_fd, snap->map, snap->map_size);
+	else
+		free(snap->map);
 	os_close(snap->spill);
 	if (snap->spill_path != NULL)
 		os_unlink(snap->spill_path);
@@ -176,12 +182,24 @@ snapshot_create(struct jet_db *db, uint32_t pgno_last)
 	}
 	if (os_exists(snap->spill_path))
 		os_unlink(snap->spill_path);
-	if ((err = os_open(snap->spill_path, OS_WRITE | OS_CREATE | OS_EXCL, &snap->spill)) < 0 ||
-	    (err = os_shm_create("jetfs-kept-pages", snap->map_size, &snap->map_fd, (void **)&snap->map)) < 0 ||
-	    (err = os_reopen_readonly(db->file->fd, &snap->share_db_fd)) < 0 ||
-	    (err = os_reopen_readonly(snap->spill->fd, &snap->share_spill_fd)) < 0 ||
-	    (err = os_reopen_readonly(snap->map_fd, &snap->share_map_fd)) < 0)
+	if ((err = os_open(snap->spill_path, OS_WRITE | OS_CREATE | OS_EXCL, &snap->spill)) < 0)
 		goto err;
+	/*
+	 * S6: without shared memory (memfd) or /proc, the map is private and
+	 * nothing is shared: readers then go through the instance (backup.c).
+	 */
+	if (os_shm_create("jetfs-kept-pages", snap->map_size, &snap->map_fd, (void **)&snap->map) < 0 ||
+	    os_reopen_readonly(db->file->fd, &snap->share_db_fd) < 0 ||
+	    os_reopen_readonly(snap->spill->fd, &snap->share_spill_fd) < 0 ||
+	    os_reopen_readonly(snap->map_fd, &snap->share_map_fd) < 0) {
+		snap_close_fd(&snap->share_db_fd);
+		snap_close_fd(&snap->share_spill_fd);
+		snap_close_fd(&snap->share_map_fd);
+		if (snap->map == NULL && (snap->map = calloc(1, snap->map_size)) == NULL) {
+			err = JET_errOutOfMemory;
+			goto err;
+		}
+	}
 	put32(snap->map + KPM_OFF_MAGIC, KPM_MAGIC);
 	put32(snap->map + KPM_OFF_VERSION, KPM_VERSION);
 	put32(snap->map + KPM_OFF_PGNO_LAST, pgno_last);
@@ -235,7 +253,9 @@ snapshot_share(struct jet_db *db, int *db_fd, int *spill_fd, int *map_fd)
 	JET_ERR err = JET_errNoBackup;
 
 	olock_lock(&db->bk_io_lock);
-	if (db->snap != NULL) {
+	if (db->snap != NULL && db->snap->share_map_fd < 0)
+		err = JET_errFeatureNotAvailable;	/* S6 */
+	else if (db->snap != NULL) {
 		*db_fd = db->snap->share_db_fd;
 		*spill_fd = db->snap->share_spill_fd;
 		*map_fd = db->snap->share_map_fd;
