@@ -1208,8 +1208,9 @@ bk_read_file_at(void *obj, JET_HANDLE hfFile, unsigned long long ib, void *pv, u
 	if ((f = bk_file(bk, hfFile)) == NULL)
 		return bk_leave(inst, JET_errInvalidParameter);
 	err = bk_read(inst, bk, f, ib, pv, cb, pcbActual);
-	if (err < 0 && (!f->used || inst->backup != bk))
-		pitread_set_remove(inst->backup == bk ? bk->direct : NULL, hfFile, NULL);	/* the file left the session */
+	/* A failed read may have ended the whole backup (bk_fail: bk and f are gone), or taken the file out. */
+	if (err < 0 && inst->backup == bk && !f->used)
+		pitread_set_remove(bk->direct, hfFile, NULL);
 	return bk_leave(inst, err);
 }
 
