@@ -272,12 +272,16 @@ os_adopt(int fd, const char *label, os_file **filep)
 JET_ERR
 os_shm_create(const char *label, size_t size, int *fdp, void **mapp)
 {
+	enum os_fault_kind kind;
 	int fd;
 	void *map;
 	JET_ERR err;
 
 	*fdp = -1;
 	*mapp = NULL;
+	/* A write for fault injection: tests take shared memory away (its label is the path matched). */
+	if ((kind = os_fault_check(label, 0, 0)) != OS_FAULT_NONE)
+		return os_fault_error(kind);
 	if ((fd = memfd_create(label, MFD_CLOEXEC | MFD_ALLOW_SEALING)) < 0)
 		return os_jet_error(errno);
 	if (ftruncate(fd, (off_t)size) != 0 || fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) != 0) {

@@ -23,7 +23,10 @@
  *   fd_local, fd_remote: a backup with reads leaves no descriptor behind;
  *   after_end_local, after_end_remote: a handle from before End (or before
  *     the application's JetStopBackupInstance) reads nothing afterwards;
- *   hostile_descriptors: the one group that uses libjet's internals: what
+ *   unshared_local, unshared_remote: with shared memory taken away (fault
+ *     injection on os_shm_create), nothing is shared and the same readers,
+ *     served by the instance, still get the Begin state;
+ *   hostile_descriptors: a group that uses libjet's internals: what
  *     src/pitread.c is given (descriptors and a description, as a peer
  *     would send them) is refused when it does not add up, with every
  *     descriptor closed, and a damaged page or a stopped backup serves
@@ -743,6 +746,49 @@ START_TEST(test_stress_local)
 }
 END_TEST
 
+/*
+ * Without shared memory (no memfd; snapshot.c S6) nothing is shared, and the
+ * same readers, through the instance, still get the Begin state.
+ */
+static void
+stress_unshared(enum kind kind)
+{
+	struct app a;
+	struct set s;
+	struct backup_share sh;
+	struct jet_inst *in;
+	JET_INSTANCE bk;
+
+	app_start(&a, kind);
+	bk = bk_handle(&a);
+	os_fault_arm(OS_FAULT_EIO, 1, 1, 0, "jetfs-");	/* os_shm_create's labels: the map and the backup's state */
+	set_begin(&s, &a, bk);
+	os_fault_disarm();
+	CK(bkapi_local(a.inst, &in));
+	pthread_mutex_lock(&in->backup_lock);
+	ck_assert_ptr_nonnull(in->backup);
+	pthread_mutex_unlock(&in->backup_lock);
+	ck_assert_int_eq(backup_share_file(in, s.h, &sh), JET_errFeatureNotAvailable);
+	run_readers(&s, SHORT_MS * 3, kind == LOCAL ? "local, nothing shared" : "remote, nothing shared");
+	file_moved(&s);
+	set_end(&s);
+	bk_release(&a, bk);
+	set_free(&s);
+	app_stop(&a);
+}
+
+START_TEST(test_unshared_local)
+{
+	stress_unshared(LOCAL);
+}
+END_TEST
+
+START_TEST(test_unshared_remote)
+{
+	stress_unshared(REMOTE);
+}
+END_TEST
+
 START_TEST(test_stress_remote)
 {
 	stress(REMOTE);
@@ -1085,6 +1131,8 @@ pitread_suite(void)
 	tu_add_test(s, "after_end_local", test_after_end_local, 300);
 	tu_add_test(s, "after_end_remote", test_after_end_remote, 300);
 	tu_add_test(s, "hostile_descriptors", test_hostile_descriptors, 300);
+	tu_add_test(s, "unshared_local", test_unshared_local, 300);
+	tu_add_test(s, "unshared_remote", test_unshared_remote, 300);
 	return s;
 }
 
