@@ -279,6 +279,15 @@ fsm_hasher(void *arg)
 	return NULL;
 }
 
+/* M6, M8: where what is hashed or queued for file i ends (without a lock: possibly less). */
+static uint64_t
+fsm_taken_end(struct fsm_file *f)
+{
+	uint64_t queued = atomic_load(&f->queued_end), hashed = atomic_load(&f->hashed_seen);
+
+	return queued > hashed ? queued : hashed;
+}
+
 /* M8: queues a copy of [off, off + n) if it continues what is hashed or queued.  1 if queued. */
 static int
 fsm_enqueue(struct fsmanifest *m, size_t i, const void *buf, size_t n, uint64_t off)
@@ -293,9 +302,7 @@ fsm_enqueue(struct fsmanifest *m, size_t i, const void *buf, size_t n, uint64_t 
 	pthread_mutex_lock(&m->qlock);
 	while (m->qn == FSM_QUEUE && !m->qstop && pthread_cond_timedwait(&m->qspace, &m->qlock, &until) == 0)
 		;
-	end = atomic_load(&f->queued_end);
-	if (end < atomic_load(&f->hashed_seen))
-		end = atomic_load(&f->hashed_seen);
+	end = fsm_taken_end(f);
 	if (off == end && m->qn < FSM_QUEUE && !m->qstop) {
 		struct fsm_chunk *c = &m->q[(m->qhead + m->qn) % FSM_QUEUE];
 		if (c->data == NULL)
@@ -347,6 +354,17 @@ fsm_feed_locked(struct fsmanifest *m, size_t i, const void *buf, size_t n, uint6
 	}
 }
 
+/* Bytes of file i for the hash: nothing if hashed or queued already (M6), else queued (M8), else fed here. */
+static void
+fsm_take(struct fsmanifest *m, size_t i, const void *buf, size_t n, uint64_t off)
+{
+	if (off + n <= fsm_taken_end(&m->f[i]) || fsm_enqueue(m, i, buf, n, off))
+		return;
+	olock_lock(&m->f[i].lock);
+	fsm_feed_locked(m, i, buf, n, off);
+	olock_unlock(&m->f[i].lock);
+}
+
 void
 fsmanifest_served(struct fsmanifest *m, size_t i, const void *buf, size_t n, uint64_t off)
 {
@@ -356,12 +374,7 @@ fsmanifest_served(struct fsmanifest *m, size_t i, const void *buf, size_t n, uin
 	if (m == NULL || i >= m->n)
 		return;
 	f = &m->f[i];
-	if (off + n > atomic_load(&f->hashed_seen) && off + n > atomic_load(&f->queued_end) &&
-	    !fsm_enqueue(m, i, buf, n, off)) {
-		olock_lock(&f->lock);
-		fsm_feed_locked(m, i, buf, n, off);
-		olock_unlock(&f->lock);
-	}
+	fsm_take(m, i, buf, n, off);
 	/* M5, M6: the last pending read wakes whoever waits for none (under the lock, so no wake is lost). */
 	for (p = atomic_load(&f->pending); p > 0 && !atomic_compare_exchange_weak(&f->pending, &p, p - 1);)
 		;
@@ -375,11 +388,8 @@ fsmanifest_served(struct fsmanifest *m, size_t i, const void *buf, size_t n, uin
 void
 fsmanifest_offer(struct fsmanifest *m, size_t i, const void *buf, size_t n, uint64_t off)
 {
-	if (m == NULL || i >= m->n || off + n <= atomic_load(&m->f[i].hashed_seen) || fsm_enqueue(m, i, buf, n, off))
-		return;
-	olock_lock(&m->f[i].lock);
-	fsm_feed_locked(m, i, buf, n, off);
-	olock_unlock(&m->f[i].lock);
+	if (m != NULL && i < m->n)
+		fsm_take(m, i, buf, n, off);
 }
 
 void
@@ -405,7 +415,7 @@ fsmanifest_pending(struct fsmanifest *m, size_t i, const void *buf, size_t n, ui
 	}
 	atomic_fetch_add(&f->pending, 1);	/* M5 */
 	/* M8: in request order, so a sequential reader's bytes continue the queue. */
-	if (off + n > atomic_load(&f->hashed_seen))
+	if (off + n > fsm_taken_end(f))
 		(void)fsm_enqueue(m, i, buf, n, off);
 }
 

@@ -52,7 +52,6 @@
 #include "config.h"
 
 #include <dirent.h>
-#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -180,12 +179,8 @@ bk_file_close(struct bk_file *f)
 static void
 bk_set_state(struct backup *bk, JET_ERR err)
 {
-	int32_t running = 0;
-
-	if (bk->run_state == NULL)
-		return;
-	atomic_compare_exchange_strong((_Atomic int32_t *)(void *)(bk->run_state + BKS_OFF_STATE), &running, (int32_t)err);
-	atomic_thread_fence(memory_order_seq_cst);
+	if (bk->run_state != NULL)
+		pitread_state_set(bk->run_state + BKS_OFF_STATE, err);
 }
 
 /* Ends the backup without recording it (abort, or a fatal error). */
@@ -832,6 +827,14 @@ bk_open_log(struct jet_inst *inst, const char *name, struct bk_file *f)
  * of its header and trailer pages.  Under backup_lock.  A damaged log (found
  * at open) is not shared: its reads go through bk_read, which fails them.
  */
+/* A share that holds nothing: no descriptor, no page. */
+static void
+bk_share_none(struct backup_share *sh)
+{
+	memset(sh, 0, sizeof(*sh));
+	memset(sh->fds, -1, sizeof(sh->fds));
+}
+
 static JET_ERR
 bk_share(struct backup *bk, struct bk_file *f, struct backup_share *sh)
 {
@@ -839,9 +842,7 @@ bk_share(struct backup *bk, struct bk_file *f, struct backup_share *sh)
 	uint32_t ps;
 	JET_ERR err;
 
-	memset(sh, 0, sizeof(*sh));
-	for (int i = 0; i < PITREAD_FDS_DB; i++)
-		sh->fds[i] = -1;
+	bk_share_none(sh);
 	if (!bk->pit)
 		return JET_errInvalidBackupSequence;
 	if (bk->state_share_fd < 0)
@@ -884,9 +885,7 @@ backup_share_free(struct backup_share *sh)
 			close(sh->fds[i]);
 	free((uint8_t *)sh->desc.header);
 	free((uint8_t *)sh->desc.trailer);
-	memset(sh, 0, sizeof(*sh));
-	for (int i = 0; i < PITREAD_FDS_DB; i++)
-		sh->fds[i] = -1;
+	bk_share_none(sh);
 }
 
 /* K4 for a reader in this process (JetfsReadFileAt on a local handle). */
@@ -899,9 +898,7 @@ bk_share_local(struct jet_inst *inst, struct backup *bk, struct bk_file *f, JET_
 
 	if ((err = bk_share(bk, f, &sh)) >= 0) {
 		err = pitread_open(&sh.desc, sh.fds, sh.nfds, &pf);
-		sh.nfds = 0;
-		for (int i = 0; i < PITREAD_FDS_DB; i++)
-			sh.fds[i] = -1;		/* pitread_open took them, even when it failed */
+		memset(sh.fds, -1, sizeof(sh.fds));	/* pitread_open took them, even when it failed */
 		backup_share_free(&sh);
 		if (err >= 0)
 			err = pitread_set_put(bk->direct, h, pf);
@@ -980,9 +977,7 @@ backup_share_file(struct jet_inst *inst, JET_HANDLE h, struct backup_share *sh)
 	struct backup *bk;
 	struct bk_file *f;
 
-	memset(sh, 0, sizeof(*sh));
-	for (int i = 0; i < PITREAD_FDS_DB; i++)
-		sh->fds[i] = -1;
+	bk_share_none(sh);
 	RET(bk_enter(inst, &bk));
 	if ((f = bk_file(bk, h)) == NULL)
 		return bk_leave(inst, JET_errInvalidParameter);
@@ -1194,8 +1189,6 @@ bk_read_file_at(void *obj, JET_HANDLE hfFile, unsigned long long ib, void *pv, u
 	bk_leave(inst, JET_errSuccess);
 	if (pf != NULL) {
 		err = pitread_read(pf, ib, pv, cb, &got);
-		if (err >= 0)
-			pitread_served(pf, ib, got);
 		pitread_unref(pf);
 		if (err >= 0) {
 			*pcbActual = (unsigned long)got;

@@ -799,11 +799,10 @@ cl_read_file_at(void *obj, JET_HANDLE hfFile, unsigned long long ib, void *pv, u
 	size_t got;
 
 	if (pf != NULL) {
+		/* Bytes counted though the connection is gone count for nothing: the server aborts the backup. */
 		err = pitread_read(pf, ib, pv, cb, &got);
 		if (err >= 0 && !cl_alive(c))
 			err = JET_errBackupAbortByServer;
-		if (err >= 0)
-			pitread_served(pf, ib, got);
 		pitread_unref(pf);
 		if (err >= 0) {
 			*pcbActual = (unsigned long)got;

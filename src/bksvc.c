@@ -458,6 +458,17 @@ svc_read(struct bksvc *s, uint32_t op, uint32_t seq, const uint8_t *p, uint32_t 
 	return svc_reply(s, seq, status, out, sizeof(out), NULL, 0);
 }
 
+/* What a version 2 request of n bytes (want expected) gets before its call: an error, or success. */
+static JET_ERR
+svc_v2_check(struct bksvc *s, uint32_t n, uint32_t want)
+{
+	if (s->c.version < 2)
+		return JET_errFeatureNotAvailable;
+	if (n != want)
+		return JET_errInvalidParameter;
+	return svc_owns(s) ? JET_errSuccess : JET_errNoBackup;
+}
+
 /*
  * ShareFile (u64 handle): the descriptors of an open file of a point-in-time
  * set, so that the client reads it itself (pitread.c).  Reply: u64 size, u32
@@ -474,13 +485,7 @@ svc_share_file(struct bksvc *s, uint32_t seq, const uint8_t *p, uint32_t n)
 	JET_ERR status;
 	int rc;
 
-	if (s->c.version < 2)
-		return svc_status(s, seq, JET_errFeatureNotAvailable);
-	if (n != 8)
-		return svc_status(s, seq, JET_errInvalidParameter);
-	if (!svc_owns(s))
-		return svc_status(s, seq, JET_errNoBackup);
-	if ((status = backup_share_file(s->inst, get64(p), &sh)) < 0)
+	if ((status = svc_v2_check(s, n, 8)) < 0 || (status = backup_share_file(s->inst, get64(p), &sh)) < 0)
 		return svc_status(s, seq, status);
 	ps = sh.desc.header != NULL ? sh.desc.page_size : 0;
 	if (ps != 0 && (pages = malloc(2 * (size_t)ps)) == NULL) {
@@ -506,13 +511,11 @@ svc_share_file(struct bksvc *s, uint32_t seq, const uint8_t *p, uint32_t n)
 static int
 svc_note_served(struct bksvc *s, uint32_t seq, const uint8_t *p, uint32_t n)
 {
-	if (s->c.version < 2)
-		return svc_status(s, seq, JET_errFeatureNotAvailable);
-	if (n != 24)
-		return svc_status(s, seq, JET_errInvalidParameter);
-	if (!svc_owns(s))
-		return svc_status(s, seq, JET_errNoBackup);
-	return svc_status(s, seq, backup_note_served(s->inst, get64(p), get64(p + 8), get64(p + 16)));
+	JET_ERR status = svc_v2_check(s, n, 24);
+
+	if (status >= 0)
+		status = backup_note_served(s->inst, get64(p), get64(p + 8), get64(p + 16));
+	return svc_status(s, seq, status);
 }
 
 static int

@@ -469,7 +469,7 @@ struct pitread_desc {
 JET_ERR pitread_open(const struct pitread_desc *desc, const int *fds, int nfds, struct pitread_file **pfp);
 void pitread_unref(struct pitread_file *pf);
 JET_ERR pitread_read(struct pitread_file *pf, uint64_t off, void *buf, size_t len, size_t *gotp);
-void pitread_served(struct pitread_file *pf, uint64_t off, size_t len);
+void pitread_state_set(uint8_t *word, JET_ERR err);
 struct pitread_set *pitread_set_new(void);
 void pitread_set_free(struct pitread_set *s);
 JET_ERR pitread_set_put(struct pitread_set *s, JET_HANDLE h, struct pitread_file *pf);

@@ -205,15 +205,32 @@ pitread_unref(struct pitread_file *pf)
 	free(pf);
 }
 
-/* P5: the backup still runs (after the read: a fence, then its state). */
+/*
+ * P1, P5: a state word (the map's, the backup's), read after what it
+ * covers: a fence first, then the word.  0, or the error every read gets.
+ */
 static JET_ERR
-pr_live(struct pitread_file *pf)
+pr_state(os_file *shm, uint64_t off)
 {
 	int32_t state;
 
 	atomic_thread_fence(memory_order_seq_cst);
-	RET(os_pread(pf->live, &state, sizeof(state), BKS_OFF_STATE));
+	RET(os_pread(shm, &state, sizeof(state), off));
 	return state == 0 ? JET_errSuccess : state < 0 ? (JET_ERR)state : JET_errInvalidParameter;
+}
+
+/*
+ * The writers' side of a state word (snapshot.c S4, backup.c K4): the
+ * first reason stays, and the store is seen before anything the caller
+ * does after it.
+ */
+void
+pitread_state_set(uint8_t *word, JET_ERR err)
+{
+	int32_t running = 0;
+
+	atomic_compare_exchange_strong((_Atomic int32_t *)(void *)word, &running, (int32_t)err);
+	atomic_thread_fence(memory_order_seq_cst);
 }
 
 /*
@@ -226,7 +243,6 @@ pr_db_pages(struct pitread_file *pf, uint64_t k, uint32_t n, uint8_t *out)
 	uint32_t ps = pf->page_size, first = (uint32_t)(k - 1);
 	uint64_t words[PR_RUN_PAGES / 64 + 2];
 	uint32_t w0 = first / 64, nw = (first + n - 1) / 64 - w0 + 1;
-	int32_t state;
 	size_t got;
 	JET_ERR err;
 
@@ -234,12 +250,10 @@ pr_db_pages(struct pitread_file *pf, uint64_t k, uint32_t n, uint8_t *out)
 		return err;
 	if (got < (size_t)n * ps)
 		memset(out + got, 0, (size_t)n * ps - got);	/* allocated past the file's end: all-zero pages */
-	atomic_thread_fence(memory_order_seq_cst);	/* P1: the file first, then the map */
-	if ((err = os_pread(pf->map, &state, sizeof(state), KPM_OFF_STATE)) < 0 ||
+	/* P1: the file first, then the map */
+	if ((err = pr_state(pf->map, KPM_OFF_STATE)) < 0 ||
 	    (err = os_pread(pf->map, words, (size_t)nw * 8, KPM_HDR_SIZE + (uint64_t)w0 * 8)) < 0)
 		return err;
-	if (state != 0)
-		return state < 0 ? (JET_ERR)state : JET_errInvalidParameter;
 	for (uint32_t i = 0; i < n; i++) {
 		uint32_t pgno = first + i;
 		uint8_t *page = out + (size_t)i * ps;
@@ -252,31 +266,25 @@ pr_db_pages(struct pitread_file *pf, uint64_t k, uint32_t n, uint8_t *out)
 	return JET_errSuccess;
 }
 
-JET_ERR
-pitread_read(struct pitread_file *pf, uint64_t off, void *buf, size_t len, size_t *gotp)
+/* A closed log generation: the instance verified all of it when the set was opened. */
+static JET_ERR
+pr_log(struct pitread_file *pf, uint64_t off, void *buf, size_t len)
 {
-	uint32_t ps = pf->page_size;
-	uint64_t end, last_db = (uint64_t)pf->pgno_last + 1;
-	uint8_t *out = buf, *bounce = NULL;
-	JET_ERR err = JET_errSuccess;
 	size_t got;
 
-	*gotp = 0;
-	if (off >= pf->size)
-		return pr_live(pf);
-	if (len > pf->size - off)
-		len = (size_t)(pf->size - off);
-	if (pf->header == NULL) {
-		/* A closed log generation: the instance verified all of it when the set was opened. */
-		if ((err = os_pread_partial(pf->file, buf, len, off, &got)) < 0)
-			return err;
-		if (got != len)
-			return JET_errFileIOBeyondEOF;
-		RET(pr_live(pf));
-		*gotp = len;
-		return JET_errSuccess;
-	}
-	end = off + len;
+	RET(os_pread_partial(pf->file, buf, len, off, &got));
+	return got == len ? JET_errSuccess : JET_errFileIOBeyondEOF;
+}
+
+/* [off, off + len) of a streamed database: the header copy, pages (P1, P2), the trailer. */
+static JET_ERR
+pr_db(struct pitread_file *pf, uint64_t off, uint8_t *out, size_t len)
+{
+	uint32_t ps = pf->page_size;
+	uint64_t end = off + len, last_db = (uint64_t)pf->pgno_last + 1;
+	uint8_t *bounce = NULL;
+	JET_ERR err = JET_errSuccess;
+
 	while (off < end) {
 		uint64_t k = off / ps;
 		size_t in = (size_t)(off % ps), n = ps - in < end - off ? ps - in : (size_t)(end - off);
@@ -304,19 +312,29 @@ pitread_read(struct pitread_file *pf, uint64_t off, void *buf, size_t len, size_
 		off += n;
 	}
 	free(bounce);
-	if (err < 0 || (err = pr_live(pf)) < 0)
-		return err;
-	*gotp = len;
-	return JET_errSuccess;
+	return err;
 }
 
-void
-pitread_served(struct pitread_file *pf, uint64_t off, size_t len)
+/* Reads, checks the backup still runs (P5), and counts the bytes as served by this file. */
+JET_ERR
+pitread_read(struct pitread_file *pf, uint64_t off, void *buf, size_t len, size_t *gotp)
 {
+	JET_ERR err;
+
+	*gotp = 0;
+	if (off >= pf->size)
+		return pr_state(pf->live, BKS_OFF_STATE);
+	if (len > pf->size - off)
+		len = (size_t)(pf->size - off);
+	err = pf->header == NULL ? pr_log(pf, off, buf, len) : pr_db(pf, off, buf, len);
+	if (err < 0 || (err = pr_state(pf->live, BKS_OFF_STATE)) < 0)
+		return err;
 	pthread_mutex_lock(&pf->lock);
 	/* Out of memory only loses accounting: the file then counts as not wholly read, never the reverse. */
 	(void)ranges_add(&pf->served, off, off + len);
 	pthread_mutex_unlock(&pf->lock);
+	*gotp = len;
+	return JET_errSuccess;
 }
 
 /* ---- the files of a backup, by handle ---- */

@@ -55,7 +55,6 @@
 
 struct snapshot {
 	uint32_t pgno_last;
-	uint32_t page_size;
 	char *spill_path;
 	os_file *spill;
 	int map_fd;
@@ -87,10 +86,7 @@ snap_kept(struct snapshot *snap, uint32_t pgno)
 static void
 snap_set_state(struct snapshot *snap, JET_ERR err)
 {
-	int32_t live = 0;
-
-	atomic_compare_exchange_strong(snap_state(snap), &live, (int32_t)err);
-	atomic_thread_fence(memory_order_seq_cst);
+	pitread_state_set(snap->map + KPM_OFF_STATE, err);
 }
 
 /* Before page pgno is overwritten: keep its Begin image (S2: under bk_io_lock). */
@@ -174,7 +170,6 @@ snapshot_create(struct jet_db *db, uint32_t pgno_last)
 		return JET_errOutOfMemory;
 	snap->map_fd = snap->share_db_fd = snap->share_spill_fd = snap->share_map_fd = -1;
 	snap->pgno_last = pgno_last;
-	snap->page_size = db->hdr.page_size;
 	snap->map_size = KPM_SIZE(pgno_last);
 	if ((snap->spill_path = dbfile_spill_path(db->path)) == NULL) {
 		err = JET_errOutOfMemory;
@@ -203,7 +198,7 @@ snapshot_create(struct jet_db *db, uint32_t pgno_last)
 	put32(snap->map + KPM_OFF_MAGIC, KPM_MAGIC);
 	put32(snap->map + KPM_OFF_VERSION, KPM_VERSION);
 	put32(snap->map + KPM_OFF_PGNO_LAST, pgno_last);
-	put32(snap->map + KPM_OFF_PAGE_SIZE, snap->page_size);
+	put32(snap->map + KPM_OFF_PAGE_SIZE, db->hdr.page_size);
 	olock_lock(&db->bk_io_lock);
 	db->snap = snap;
 	olock_unlock(&db->bk_io_lock);
