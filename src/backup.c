@@ -48,6 +48,20 @@
  *      NoteServed), so "a file is copied when one handle served all of it"
  *      (K3, a database's done) is unchanged.  A read pitread.c cannot serve
  *      comes back to bk_read, which decides and reports.
+ *  K5. A point-in-time backup outlives its backup-service client: when the
+ *      connection that began it goes without End (the client was killed, a
+ *      timeout, a protocol error), the service holds it (backup_hold) for
+ *      JET_paramJetfsBackupHoldTime with everything it has -- kept pages,
+ *      logs kept from deletion, served ranges of the files closed, the
+ *      copied generations and the client area -- until a client of the
+ *      same uid takes it over (backup_take_over) or the time is up
+ *      (backup_expire_held: aborted, event 712).  The vanished client's
+ *      open files are closed then, so a taker-over has every handle; what
+ *      it read directly and never reported (NoteServed) is lost here, which
+ *      is why a client keeps its own account in the client area
+ *      (JetfsBackupClientArea) and reports it again (JetfsNoteServed).
+ *      Nothing else changes while held: local calls work on it, Stop and
+ *      JetTerm end it, a new Begin gets JET_errBackupInProgress.
  */
 #include "config.h"
 
@@ -105,6 +119,15 @@ struct backup {
 	int state_fd, state_share_fd;	/* K4: the backup's run state, shared with its readers */
 	uint8_t *run_state;
 	struct bk_dbstate dbs[JET_MAX_ATTACHED_DATABASES + 1];
+	JET_GRBIT grbit;
+	/* K5: a point-in-time backup outlives its service client */
+	int held;			/* its client vanished: waits for a takeover */
+	int64_t held_until_ms;		/* os_monotonic_ms */
+	uid_t held_uid;			/* who may take it over */
+	unsigned takeovers;
+	int area_fd;			/* JetfsBackupClientArea; -1: none yet */
+	void *area;
+	size_t area_size;
 };
 
 /* ---- trailer ---- */
@@ -205,6 +228,7 @@ bk_cleanup(struct jet_inst *inst)
 	olock_unlock(&inst->log.lock);
 	pitread_set_free(bk->direct);
 	os_shm_free(bk->state_fd, bk->run_state, BKS_SIZE);
+	os_shm_free(bk->area_fd, bk->area, bk->area_size);
 	if (bk->state_share_fd >= 0)
 		close(bk->state_share_fd);
 	free(bk->copied);
@@ -212,11 +236,28 @@ bk_cleanup(struct jet_inst *inst)
 	inst->backup = NULL;
 }
 
+/* What JetfsGetBackupInfo tells of the backup that ends now. */
+static void
+bk_note_end(struct jet_inst *inst, JET_ERR err, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+static void
+bk_note_end(struct jet_inst *inst, JET_ERR err, const char *fmt, ...)
+{
+	va_list ap;
+
+	inst->backup_last_end_id = inst->backup->mark_lsn;
+	inst->backup_last_end_err = err;
+	va_start(ap, fmt);
+	vsnprintf(inst->backup_last_end, sizeof(inst->backup_last_end), fmt, ap);
+	va_end(ap);
+}
+
 /* A log-phase failure ends the session (as ESE); later calls: JET_errNoBackup. */
 static JET_ERR
 bk_fail(struct jet_inst *inst, JET_ERR err, const char *what)
 {
 	event_log(inst, EVENT_ERROR, 214, "backup stopped with an error: %s: %s (%ld)", what, JetErrorString(err), err);
+	bk_note_end(inst, err, "stopped with an error: %s: %s", what, JetErrorString(err));
 	bk_cleanup(inst);
 	return err;
 }
@@ -470,7 +511,8 @@ bk_begin(void *obj, JET_GRBIT grbit)
 		err = JET_errOutOfMemory;
 		goto out;
 	}
-	bk->state_fd = bk->state_share_fd = -1;
+	bk->state_fd = bk->state_share_fd = bk->area_fd = -1;
+	bk->grbit = grbit;
 	bk->full = !(grbit & JET_bitBackupIncremental);
 	bk->pit = (grbit & JET_bitBackupJetfsPointInTime) != 0;
 	if (!bk->full) {
@@ -1236,19 +1278,14 @@ backup_note_served(struct jet_inst *inst, JET_HANDLE h, uint64_t off, uint64_t l
 	return bk_leave(inst, bk_note_served(bk, f, off, len));
 }
 
+/* Closes f, open as h: a file one handle served wholly counts as copied. */
 static JET_ERR
-bk_close_file(void *obj, JET_HANDLE hfFile)
+bk_close(struct jet_inst *inst, struct backup *bk, struct bk_file *f, JET_HANDLE h)
 {
-	struct jet_inst *inst = obj;
-	struct backup *bk;
-	struct bk_file *f;
 	JET_ERR err;
 
-	RET(bk_enter(inst, &bk));
-	if ((f = bk_file(bk, hfFile)) == NULL)
-		return bk_leave(inst, JET_errInvalidParameter);
-	if (bk->pit && (err = bk_take_direct(bk, f, hfFile)) < 0)
-		return bk_leave(inst, err);
+	if (bk->pit && (err = bk_take_direct(bk, f, h)) < 0)
+		return err;
 	if (f->to_end) {
 		if (f->db != NULL) {
 			bk->dbs[f->db->dbid].done = 1;
@@ -1258,7 +1295,20 @@ bk_close_file(void *obj, JET_HANDLE hfFile)
 	} else
 		event_log(inst, EVENT_WARNING, 222, "backup file %s closed before all its data was read", f->path);
 	bk_file_close(f);
-	return bk_leave(inst, JET_errSuccess);
+	return JET_errSuccess;
+}
+
+static JET_ERR
+bk_close_file(void *obj, JET_HANDLE hfFile)
+{
+	struct jet_inst *inst = obj;
+	struct backup *bk;
+	struct bk_file *f;
+
+	RET(bk_enter(inst, &bk));
+	if ((f = bk_file(bk, hfFile)) == NULL)
+		return bk_leave(inst, JET_errInvalidParameter);
+	return bk_leave(inst, bk_close(inst, bk, f, hfFile));
 }
 
 /* JetBackupInstance with no path: truncate as if every listed log was copied. */
@@ -1374,7 +1424,7 @@ bk_record(struct jet_inst *inst, struct backup *bk, int truncated)
  * on success, so it learns the truth.
  */
 static JET_ERR
-bk_end(struct jet_inst *inst, int normal, int truncate_done, JET_ERR why)
+bk_end(struct jet_inst *inst, int normal, int truncate_done, JET_ERR why, const char *reason)
 {
 	struct backup *bk = inst->backup;
 	JET_ERR downgraded = JET_errSuccess;
@@ -1389,12 +1439,21 @@ bk_end(struct jet_inst *inst, int normal, int truncate_done, JET_ERR why)
 		normal = 0;
 		downgraded = JET_errLogFileNotCopied;
 	}
-	if (normal)
+	if (normal) {
 		downgraded = bk_record(inst, bk, bk->truncated || truncate_done);
-	else {
+		if (downgraded < 0)
+			bk_note_end(inst, downgraded, "ended normally, but not recorded in every header: %s",
+			    JetErrorString(downgraded));
+		else
+			bk_note_end(inst, JET_errSuccess, "ended normally and recorded");
+	} else {
+		if (reason == NULL)
+			reason = why == JET_errBackupAbortByServer ? "by the server (JetStopBackup or shutdown)" :
+			    downgraded < 0 ? "by the client before every log file was copied" : "by the client";
 		bk_log_phase(inst, BKP_ABORT, 0, 0, NULL);
-		event_log(inst, EVENT_WARNING, why == JET_errBackupAbortByServer ? 226 : 215, "backup aborted%s",
-		    why == JET_errBackupAbortByServer ? " by the server (JetStopBackup or shutdown)" : "");
+		event_log(inst, EVENT_WARNING, why == JET_errBackupAbortByServer ? 226 : 215, "backup aborted %s", reason);
+		bk_note_end(inst, downgraded < 0 ? downgraded : why < 0 ? why : JET_errClientRequestToStopJetService,
+		    "aborted %s", reason);
 	}
 	bk_log_phase(inst, BKP_STOP, 0, 0, NULL);
 	if (!bk->pit)
@@ -1415,7 +1474,7 @@ bk_end_call(void *obj, JET_GRBIT grbit)
 		err = JET_errNoBackup;
 	else {
 		err = bk_end(inst, mode == JET_bitBackupEndNormal, (grbit & JET_bitBackupTruncateDone) != 0,
-		    JET_errSuccess);
+		    JET_errSuccess, NULL);
 	}
 	pthread_mutex_unlock(&inst->backup_lock);
 	return err;
@@ -1442,9 +1501,168 @@ backup_term(struct jet_inst *inst)
 	pthread_mutex_lock(&inst->backup_lock);
 	if (inst->backup != NULL) {
 		inst->backup->stopped = 1;
-		(void)bk_end(inst, 0, 0, JET_errBackupAbortByServer);
+		(void)bk_end(inst, 0, 0, JET_errBackupAbortByServer, NULL);
 	}
 	pthread_mutex_unlock(&inst->backup_lock);
+}
+
+/* ---- a backup that outlives its client (K5) ---- */
+
+/*
+ * The backup service's client that began bk vanished without ending it:
+ * hold it for a takeover by uid (backup_take_over) if it can be resumed (a
+ * point-in-time backup, not stopped, JET_paramJetfsBackupHoldTime above 0).
+ * The vanished client's files are closed as it would have closed them.
+ * JET_errSuccess: held; else the caller aborts it as before.
+ */
+JET_ERR
+backup_hold(struct jet_inst *inst, const struct backup *mine, uid_t uid, long client_pid)
+{
+	struct backup *bk;
+	JET_ERR err = JET_errSuccess;
+
+	pthread_mutex_lock(&inst->backup_lock);
+	bk = inst->backup;
+	if (bk == NULL || bk != mine || !bk->pit || bk->stopped || inst->p.backup_hold_s == 0 || bk->held) {
+		pthread_mutex_unlock(&inst->backup_lock);
+		return JET_errInvalidOperation;
+	}
+	for (int i = 0; i < BK_FILES_MAX && err >= 0; i++)
+		if (bk->files[i].used)
+			err = bk_close(inst, bk, &bk->files[i], (JET_HANDLE)(i + 1));
+	if (err < 0) {
+		pthread_mutex_unlock(&inst->backup_lock);
+		return err;
+	}
+	bk->held = 1;
+	bk->held_uid = uid;
+	bk->held_until_ms = os_monotonic_ms() + (int64_t)inst->p.backup_hold_s * 1000;
+	event_log(inst, EVENT_WARNING, 710,
+	    "backup %#llx: its client (pid %ld, uid %lu) vanished; held %lu s for a takeover (jetfs -o resume)",
+	    (unsigned long long)bk->mark_lsn, client_pid, (unsigned long)uid, inst->p.backup_hold_s);
+	pthread_mutex_unlock(&inst->backup_lock);
+	return JET_errSuccess;
+}
+
+/* Aborts a held backup whose time is up (or that was stopped); the milliseconds until the next check, or -1. */
+int64_t
+backup_expire_held(struct jet_inst *inst)
+{
+	struct backup *bk;
+	int64_t left = -1;
+
+	pthread_mutex_lock(&inst->backup_lock);
+	bk = inst->backup;
+	if (bk != NULL && bk->held) {
+		left = bk->held_until_ms - os_monotonic_ms();
+		if (left <= 0 || bk->stopped) {
+			char reason[160];
+			snprintf(reason, sizeof(reason), "%s: nobody took it over in %lu s",
+			    bk->stopped ? "stopped while held" : "held for its vanished client",
+			    inst->p.backup_hold_s);
+			event_log(inst, EVENT_WARNING, 712, "backup %#llx: %s: aborted", (unsigned long long)bk->mark_lsn,
+			    reason);
+			(void)bk_end(inst, 0, 0, JET_errBackupAbortByServer, reason);
+			left = -1;
+		}
+	}
+	pthread_mutex_unlock(&inst->backup_lock);
+	return left;
+}
+
+JET_ERR
+backup_take_over(struct jet_inst *inst, uint64_t id, uid_t uid, long client_pid)
+{
+	struct backup *bk;
+	JET_ERR err;
+
+	RET(bk_enter(inst, &bk));
+	if (!bk->held || (id != 0 && id != bk->mark_lsn))
+		return bk_leave(inst, JET_errNoBackup);
+	if (uid != bk->held_uid) {
+		event_log(inst, EVENT_WARNING, 711,
+		    "backup %#llx: uid %lu (pid %ld) may not take it over: it was begun by uid %lu",
+		    (unsigned long long)bk->mark_lsn, (unsigned long)uid, client_pid, (unsigned long)bk->held_uid);
+		return bk_leave(inst, JET_errPermissionDenied);
+	}
+	bk->held = 0;
+	bk->takeovers++;
+	err = JET_errSuccess;
+	event_log(inst, EVENT_INFO, 711, "backup %#llx taken over by pid %ld (uid %lu): takeover %u",
+	    (unsigned long long)bk->mark_lsn, client_pid, (unsigned long)uid, bk->takeovers);
+	return bk_leave(inst, err);
+}
+
+static JET_ERR
+bk_note_served_call(void *obj, JET_HANDLE hfFile, unsigned long long ib, unsigned long long cb)
+{
+	return backup_note_served(obj, hfFile, ib, cb);
+}
+
+static JET_ERR
+bk_take_over(void *obj, unsigned long long ullId)
+{
+	return backup_take_over(obj, ullId, geteuid(), (long)getpid());
+}
+
+static JET_ERR
+bk_get_info(void *obj, JETFS_BACKUPINFO *info)
+{
+	struct jet_inst *inst = obj;
+	struct backup *bk;
+
+	memset((char *)info + sizeof(info->cbStruct), 0, sizeof(*info) - sizeof(info->cbStruct));
+	pthread_mutex_lock(&inst->backup_lock);
+	if ((bk = inst->backup) != NULL) {
+		info->ullId = bk->mark_lsn;
+		info->ullBeginTimeUs = bk->mark_time;
+		info->grbit = bk->grbit;
+		info->cTakeOvers = bk->takeovers;
+		if (bk->held) {
+			int64_t left = bk->held_until_ms - os_monotonic_ms();
+			info->fHeld = 1;
+			info->ullHeldMsLeft = left > 0 ? (unsigned long long)left : 0;
+			info->ulHeldUid = (unsigned long)bk->held_uid;
+		}
+		for (uint32_t i = 1; i <= JET_MAX_ATTACHED_DATABASES; i++)
+			if (inst->dbs[i] != NULL)
+				info->cbKept += snapshot_kept_bytes(inst->dbs[i]);
+	}
+	info->cbKeptMax = (unsigned long long)inst->p.backup_kept_max_mb << 20;
+	info->ullLastEndId = inst->backup_last_end_id;
+	info->errLastEnd = inst->backup_last_end_err;
+	snprintf(info->szLastEnd, sizeof(info->szLastEnd), "%s", inst->backup_last_end);
+	pthread_mutex_unlock(&inst->backup_lock);
+	return JET_errSuccess;
+}
+
+#define BK_AREA_MAX (UINT64_C(1) << 30)
+
+static JET_ERR
+bk_client_area(void *obj, unsigned long long cb, int *pfd, unsigned long long *pcbActual)
+{
+	struct jet_inst *inst = obj;
+	struct backup *bk;
+	JET_ERR err;
+	int fd;
+
+	RET(bk_enter(inst, &bk));
+	if (bk->area_fd < 0) {
+		if (cb == 0 || cb > BK_AREA_MAX)
+			return bk_leave(inst, JET_errInvalidParameter);
+		if ((err = os_shm_create("jetfs-client-area", (size_t)cb, &bk->area_fd, &bk->area)) < 0) {
+			bk->area_fd = -1;
+			bk->area = NULL;
+			return bk_leave(inst, err);
+		}
+		bk->area_size = (size_t)cb;
+	}
+	if ((err = os_dup(bk->area_fd, &fd)) < 0)
+		return bk_leave(inst, err);
+	*pfd = fd;
+	if (pcbActual != NULL)
+		*pcbActual = bk->area_size;
+	return bk_leave(inst, JET_errSuccess);
 }
 
 /* The local instance's backup calls (bkapi.c chooses them by the handle); obj is the struct jet_inst. */
@@ -1460,4 +1678,8 @@ const struct bkapi_ops backup_ops = {
 	.truncate_log = bk_truncate_log,
 	.end = bk_end_call,
 	.stop = bk_stop,
+	.get_info = bk_get_info,
+	.take_over = bk_take_over,
+	.client_area = bk_client_area,
+	.note_served = bk_note_served_call,
 };

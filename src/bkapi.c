@@ -206,3 +206,32 @@ JetStopBackup(void)
 {
 	return JetStopBackupInstance(0);
 }
+
+JET_ERR JET_API
+JetfsGetBackupInfo(JET_INSTANCE instance, JETFS_BACKUPINFO *pinfo)
+{
+	if (pinfo == NULL || pinfo->cbStruct != sizeof(*pinfo))
+		return JET_errInvalidParameter;
+	BKAPI_CALL(instance, get_info(obj, pinfo));
+}
+
+JET_ERR JET_API
+JetfsTakeOverBackup(JET_INSTANCE instance, unsigned long long ullId)
+{
+	BKAPI_CALL(instance, take_over(obj, ullId));
+}
+
+JET_ERR JET_API
+JetfsBackupClientArea(JET_INSTANCE instance, unsigned long long cb, int *pfd, unsigned long long *pcbActual)
+{
+	if (pfd == NULL)
+		return JET_errInvalidParameter;
+	*pfd = -1;
+	BKAPI_CALL(instance, client_area(obj, cb, pfd, pcbActual));
+}
+
+JET_ERR JET_API
+JetfsNoteServed(JET_INSTANCE instance, JET_HANDLE hfFile, unsigned long long ib, unsigned long long cb)
+{
+	BKAPI_CALL(instance, note_served(obj, hfFile, ib, cb));
+}

@@ -32,7 +32,8 @@
  *      whose answer decides.  What was read directly is reported before
  *      the file is closed (NoteServed), so the server counts what was
  *      copied as if it had served it.  Descriptors arrive only with a
- *      ShareFile reply; any other a server sends is closed at once.
+ *      ShareFile or ClientArea reply; any other a server sends is closed
+ *      at once.
  */
 #include "config.h"
 
@@ -543,25 +544,37 @@ cl_truncate_log(void *obj)
 	return cl_simple(obj, BKPROTO_TRUNCATE_LOG, NULL, 0);
 }
 
+/* Bytes read without a request (C6), or by a client this one took over from, count as served. */
+static JET_ERR
+cl_note_served(void *obj, JET_HANDLE hfFile, unsigned long long ib, unsigned long long cb)
+{
+	struct bkconn *c = obj;
+	uint8_t p[24];
+
+	if (c->version < 2)
+		return JET_errFeatureNotAvailable;
+	put64(p, hfFile);
+	put64(p + 8, ib);
+	put64(p + 16, cb);
+	return cl_simple(c, BKPROTO_NOTE_SERVED, p, sizeof(p));
+}
+
 /* C6: what was read directly counts as served, then the file closes. */
 static JET_ERR
 cl_close_file(void *obj, JET_HANDLE hfFile)
 {
 	struct bkconn *c = obj;
 	struct ranges served;
-	uint8_t p[24];
+	uint8_t p[8];
 	JET_ERR err = JET_errSuccess;
 
 	pitread_set_remove(c->direct, hfFile, &served);
-	put64(p, hfFile);
-	for (size_t i = 0; i < served.n && err >= 0; i++) {
-		put64(p + 8, served.r[i][0]);
-		put64(p + 16, served.r[i][1] - served.r[i][0]);
-		err = cl_simple(c, BKPROTO_NOTE_SERVED, p, sizeof(p));
-	}
+	for (size_t i = 0; i < served.n && err >= 0; i++)
+		err = cl_note_served(c, hfFile, served.r[i][0], served.r[i][1] - served.r[i][0]);
 	ranges_free(&served);
 	if (err < 0)
 		return err;
+	put64(p, hfFile);
 	return cl_simple(c, BKPROTO_CLOSE_FILE, p, 8);
 }
 
@@ -817,6 +830,82 @@ cl_read_file_at(void *obj, JET_HANDLE hfFile, unsigned long long ib, void *pv, u
 	return err;
 }
 
+/* ---- version 3: a backup that outlives its client ---- */
+
+static JET_ERR
+cl_get_info(void *obj, JETFS_BACKUPINFO *info)
+{
+	struct bkconn *c = obj;
+	uint8_t out[BKPROTO_INFO_FIXED];
+	uint32_t plen, len;
+	JET_ERR err, status;
+
+	if (c->version < 3)
+		return JET_errFeatureNotAvailable;
+	if ((err = cl_call(c, BKPROTO_BACKUP_INFO, NULL, 0, &status, &plen)) < 0)
+		return err;
+	if (status < 0)
+		return plen == 0 ? status : cl_break(c);
+	if ((err = cl_fixed(c, plen, out, sizeof(out))) < 0)
+		return err;
+	len = get32(out + 68);
+	if (len >= sizeof(info->szLastEnd) || plen - sizeof(out) != len)
+		return cl_break(c);
+	memset((char *)info + sizeof(info->cbStruct), 0, sizeof(*info) - sizeof(info->cbStruct));
+	if (len > 0 && cl_recv_all(c, info->szLastEnd, len) < 0)
+		return cl_break(c);
+	info->ullId = get64(out);
+	info->ullBeginTimeUs = get64(out + 8);
+	info->grbit = get32(out + 16);
+	info->cTakeOvers = get32(out + 20);
+	info->fHeld = get32(out + 24) != 0;
+	info->ulHeldUid = get32(out + 28);
+	info->ullHeldMsLeft = get64(out + 32);
+	info->cbKept = get64(out + 40);
+	info->cbKeptMax = get64(out + 48);
+	info->ullLastEndId = get64(out + 56);
+	info->errLastEnd = (JET_ERR)(int32_t)get32(out + 64);
+	return JET_errSuccess;
+}
+
+/* A backup's handles were another connection's: nothing read here before counts (C6). */
+static JET_ERR
+cl_take_over(void *obj, unsigned long long id)
+{
+	struct bkconn *c = obj;
+	uint8_t p[8];
+
+	if (c->version < 3)
+		return JET_errFeatureNotAvailable;
+	pitread_set_clear(c->direct);
+	put64(p, id);
+	return cl_simple(c, BKPROTO_TAKE_OVER, p, sizeof(p));
+}
+
+static JET_ERR
+cl_client_area(void *obj, unsigned long long cb, int *pfd, unsigned long long *pcbActual)
+{
+	struct bkconn *c = obj;
+	uint8_t p[8], out[8];
+	uint32_t plen;
+	JET_ERR err, status;
+
+	if (c->version < 3)
+		return JET_errFeatureNotAvailable;
+	put64(p, cb);
+	if ((err = cl_call(c, BKPROTO_CLIENT_AREA, p, sizeof(p), &status, &plen)) < 0)
+		return err;
+	if (status < 0)
+		return plen == 0 && c->nrx == 0 ? status : cl_break(c);
+	if (plen != sizeof(out) || cl_recv_all(c, out, sizeof(out)) < 0 || c->nrx != 1)
+		return cl_break(c);
+	*pfd = c->rx_fds[0];
+	c->nrx = 0;
+	if (pcbActual != NULL)
+		*pcbActual = get64(out);
+	return JET_errSuccess;
+}
+
 /* The remote instance's backup calls, forwarded over the socket; obj is the acquired struct bkconn. */
 const struct bkapi_ops bkclient_ops = {
 	.begin = cl_begin,
@@ -830,5 +919,9 @@ const struct bkapi_ops bkclient_ops = {
 	.truncate_log = cl_truncate_log,
 	.end = cl_end,
 	.stop = cl_stop,
+	.get_info = cl_get_info,
+	.take_over = cl_take_over,
+	.client_area = cl_client_area,
+	.note_served = cl_note_served,
 	.leave = cl_leave,
 };

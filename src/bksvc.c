@@ -20,9 +20,15 @@
  *  S2. A connection only continues, stops or ends the backup it began
  *      (conn.bk is the instance's struct backup it created); when it goes
  *      away for any reason with that backup still running, the service ends
- *      it with JET_bitBackupEndAbort.
+ *      it with JET_bitBackupEndAbort, or holds it (S4).
  *  S3. Nothing a client sends is trusted: every length is checked against
  *      the limits before it is used, every payload against its opcode.
+ *  S4. ... except a point-in-time backup whose connection is lost (closed,
+ *      timed out, a protocol error) while the service runs: it is held
+ *      (backup.c K5) for JET_paramJetfsBackupHoldTime, and a later
+ *      connection of the same uid may take it over (TakeOver), which makes
+ *      it that connection's for S2.  The service thread checks the hold at
+ *      least once a second and aborts it when the time is up.
  */
 #include "config.h"
 
@@ -458,14 +464,23 @@ svc_read(struct bksvc *s, uint32_t op, uint32_t seq, const uint8_t *p, uint32_t 
 	return svc_reply(s, seq, status, out, sizeof(out), NULL, 0);
 }
 
-/* What a version 2 request of n bytes (want expected) gets before its call: an error, or success. */
+/* What a request of version v and n bytes (want expected) gets before its call: an error, or success. */
+static JET_ERR
+svc_version_check(struct bksvc *s, uint32_t v, uint32_t n, uint32_t want)
+{
+	if (s->c.version < v)
+		return JET_errFeatureNotAvailable;
+	return n != want ? JET_errInvalidParameter : JET_errSuccess;
+}
+
+/* The same for a call on the connection's own backup. */
 static JET_ERR
 svc_v2_check(struct bksvc *s, uint32_t n, uint32_t want)
 {
-	if (s->c.version < 2)
-		return JET_errFeatureNotAvailable;
-	if (n != want)
-		return JET_errInvalidParameter;
+	JET_ERR err = svc_version_check(s, 2, n, want);
+
+	if (err < 0)
+		return err;
 	return svc_owns(s) ? JET_errSuccess : JET_errNoBackup;
 }
 
@@ -516,6 +531,74 @@ svc_note_served(struct bksvc *s, uint32_t seq, const uint8_t *p, uint32_t n)
 	if (status >= 0)
 		status = backup_note_served(s->inst, get64(p), get64(p + 8), get64(p + 16));
 	return svc_status(s, seq, status);
+}
+
+/*
+ * BackupInfo: u64 id, u64 begin time (us), u32 grbit, u32 takeovers, u32
+ * held, u32 held uid, u64 held ms left, u64 kept bytes, u64 cap, u64 last
+ * end id, u32 last end error, u32 text length; then the text (no NUL).
+ */
+static int
+svc_backup_info(struct bksvc *s, uint32_t seq, uint32_t n)
+{
+	JETFS_BACKUPINFO info = { .cbStruct = sizeof(info) };
+	uint8_t out[BKPROTO_INFO_FIXED];
+	JET_ERR status;
+	size_t len;
+
+	if ((status = svc_version_check(s, 3, n, 0)) < 0 || (status = JetfsGetBackupInfo(s->h, &info)) < 0)
+		return svc_status(s, seq, status);
+	len = strnlen(info.szLastEnd, sizeof(info.szLastEnd) - 1);
+	put64(out, info.ullId);
+	put64(out + 8, info.ullBeginTimeUs);
+	put32(out + 16, (uint32_t)info.grbit);
+	put32(out + 20, (uint32_t)info.cTakeOvers);
+	put32(out + 24, (uint32_t)info.fHeld);
+	put32(out + 28, (uint32_t)info.ulHeldUid);
+	put64(out + 32, info.ullHeldMsLeft);
+	put64(out + 40, info.cbKept);
+	put64(out + 48, info.cbKeptMax);
+	put64(out + 56, info.ullLastEndId);
+	put32(out + 64, (uint32_t)(int32_t)info.errLastEnd);
+	put32(out + 68, (uint32_t)len);
+	return svc_reply(s, seq, JET_errSuccess, out, sizeof(out), info.szLastEnd, len);
+}
+
+/* TakeOver (u64 id, 0: any): the held backup becomes this connection's (S2). */
+static int
+svc_take_over(struct bksvc *s, uint32_t seq, const uint8_t *p, uint32_t n)
+{
+	struct svc_conn *c = &s->c;
+	JET_ERR status = svc_version_check(s, 3, n, 8);
+
+	if (status >= 0 && svc_owns(s))
+		status = JET_errBackupInProgress;	/* its own backup runs: nothing is held */
+	if (status >= 0 && (status = backup_take_over(s->inst, get64(p), c->uid, (long)c->pid)) >= 0) {
+		pthread_mutex_lock(&s->inst->backup_lock);
+		c->bk = s->inst->backup;
+		pthread_mutex_unlock(&s->inst->backup_lock);
+		c->owns = c->bk != NULL;
+	}
+	return svc_status(s, seq, status);
+}
+
+/* ClientArea (u64 size): reply u64 size, with the area's descriptor. */
+static int
+svc_client_area(struct bksvc *s, uint32_t seq, const uint8_t *p, uint32_t n)
+{
+	unsigned long long size = 0;
+	uint8_t out[8];
+	JET_ERR status = svc_version_check(s, 3, n, 8);
+	int fd = -1, rc;
+
+	if (status >= 0)
+		status = svc_owns(s) ? JetfsBackupClientArea(s->h, get64(p), &fd, &size) : JET_errNoBackup;
+	if (status < 0)
+		return svc_status(s, seq, status);
+	put64(out, size);
+	rc = svc_reply_fds(s, seq, JET_errSuccess, out, sizeof(out), NULL, 0, &fd, 1);
+	close(fd);
+	return rc;
 }
 
 static int
@@ -594,6 +677,12 @@ svc_dispatch(struct bksvc *s, uint32_t op, uint32_t seq, const uint8_t *p, uint3
 		return svc_share_file(s, seq, p, n);
 	case BKPROTO_NOTE_SERVED:
 		return svc_note_served(s, seq, p, n);
+	case BKPROTO_BACKUP_INFO:
+		return svc_backup_info(s, seq, n);
+	case BKPROTO_TAKE_OVER:
+		return svc_take_over(s, seq, p, n);
+	case BKPROTO_CLIENT_AREA:
+		return svc_client_area(s, seq, p, n);
 	case BKPROTO_STOP:
 		if (n != 0)
 			return svc_status(s, seq, JET_errInvalidParameter);
@@ -648,8 +737,9 @@ svc_serve_one(struct bksvc *s)
 
 /* ---- connections ---- */
 
+/* The connection goes; its backup is held for a takeover (S4) unless the service stops (hold 0). */
 static void
-svc_drop(struct bksvc *s, const char *why)
+svc_drop(struct bksvc *s, const char *why, int hold)
 {
 	struct svc_conn *c = &s->c;
 
@@ -657,7 +747,11 @@ svc_drop(struct bksvc *s, const char *why)
 		return;
 	close(c->fd);
 	c->fd = -1;
-	if (svc_owns(s)) {
+	if (svc_owns(s) && hold && backup_hold(s->inst, c->bk, c->uid, (long)c->pid) >= 0)
+		event_log(s->inst, EVENT_WARNING, 704,
+		    "backup service: client pid %ld disconnected (%s) with its backup running: backup held",
+		    (long)c->pid, why);
+	else if (svc_owns(s)) {
 		JET_ERR err = JetEndExternalBackupInstance2(s->h, JET_bitBackupEndAbort);
 		if (err >= 0)
 			event_log(s->inst, EVENT_WARNING, 704,
@@ -760,12 +854,20 @@ svc_main(void *arg)
 
 	for (;;) {
 		struct pollfd p[3] = { { s->stop_rd, POLLIN, 0 }, { s->lfd, POLLIN, 0 }, { c->fd, POLLIN, 0 } };
-		int np = c->fd >= 0 ? 3 : 2, timeout = -1, r;
+		int np = c->fd >= 0 ? 3 : 2, timeout, r;
+		/* S4: a held backup is checked at least once a second (JetStopBackup ends it too). */
+		int64_t left = backup_expire_held(s->inst);
 
+		if (left >= 0)
+			left = left < 1000 ? left : 1000;
 		if (c->fd >= 0 && !c->hello) {
-			int64_t left = c->hello_deadline - os_monotonic_ms();
-			timeout = left < 0 ? 0 : left > INT_MAX ? INT_MAX : (int)left;
+			int64_t hello_left = c->hello_deadline - os_monotonic_ms();
+			if (hello_left < 0)
+				hello_left = 0;
+			if (left < 0 || hello_left < left)
+				left = hello_left;
 		}
+		timeout = left < 0 ? -1 : left > INT_MAX ? INT_MAX : (int)left;
 		r = poll(p, (nfds_t)np, timeout);
 		if (r < 0 && errno != EINTR)
 			break;
@@ -777,11 +879,11 @@ svc_main(void *arg)
 		if (c->fd >= 0) {
 			if (p[2].revents) {
 				if (svc_serve_one(s) < 0)
-					svc_drop(s, "connection closed");
+					svc_drop(s, "connection closed", 1);
 			} else if (!c->hello && os_monotonic_ms() >= c->hello_deadline) {
 				event_log(s->inst, EVENT_WARNING, 706,
 				    "backup service: client pid %ld sent no Hello in time: disconnected", (long)c->pid);
-				svc_drop(s, "no Hello");
+				svc_drop(s, "no Hello", 1);
 			}
 		}
 		if (p[1].revents & POLLIN)
@@ -792,7 +894,7 @@ svc_main(void *arg)
 			svc_wait(s, s->stop_rd, 0, os_monotonic_ms() + 1000);
 		}
 	}
-	svc_drop(s, "the service is stopping");
+	svc_drop(s, "the service is stopping", 0);
 	return NULL;
 }
 

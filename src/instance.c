@@ -39,6 +39,8 @@ static struct inst_params default_params = {
 	.checkpoint_depth = 20 * 1024 * 1024,
 	.event_target = JET_JetfsEventSyslog,
 	.max_instances = 16,
+	.backup_hold_s = 600,
+	.backup_free_floor_mb = 64,
 };
 
 /* P_PATH: a string kept canonical (param_set_path); "" only where it means none. */
@@ -80,6 +82,9 @@ static const struct param_def params[] = {
 	PINT(JET_paramLegacyFileNames, legacy_file_names, 0, 3, 1),
 	PINT(JET_paramJetfsEventTarget, event_target, 0, 2, 0),
 	PPATH(JET_paramJetfsBackupSocket, backup_socket, 1),
+	PINT(JET_paramJetfsBackupHoldTime, backup_hold_s, 0, 7 * 24 * 3600, 0),
+	PINT(JET_paramJetfsBackupKeptMax, backup_kept_max_mb, 0, 1ul << 40, 0),
+	PINT(JET_paramJetfsBackupFreeFloor, backup_free_floor_mb, 0, 1ul << 40, 0),
 };
 
 static const struct param_def *

@@ -360,6 +360,26 @@ typedef struct {
 /** jetfs extension: string, a Unix socket path on which the instance serves
  * the external-backup API (see doc/protocol.md).  Empty: no service. */
 #define JET_paramJetfsBackupSocket 0x4A02
+/** jetfs extension: integer, seconds (0..604800, default 600).  A
+ * point-in-time backup whose backup-service client vanished without ending
+ * it (killed, out of memory, a lost connection) is held that long, with its
+ * kept pages and its logs, for a new client of the same uid to take over
+ * (JetfsTakeOverBackup, `jetfs -o resume`); then it is aborted (event 712).
+ * 0: aborted at once, as ESE would.  JetTerm, JetStopBackup and a new
+ * JetBeginExternalBackup keep their meaning while a backup is held: it is
+ * stopped, ended, or still running (JET_errBackupInProgress). */
+#define JET_paramJetfsBackupHoldTime 0x4A03
+/** jetfs extension: integer, MiB (0..2^40, default 0: no cap).  The kept
+ * Begin images of a point-in-time backup may take this much; the page write
+ * that would pass it aborts the backup instead (event 230, and
+ * JetfsGetBackupInfo's szLastEnd say why): the application never gets an
+ * error because a backup runs. */
+#define JET_paramJetfsBackupKeptMax 0x4A04
+/** jetfs extension: integer, MiB (0..2^40, default 64).  When the file
+ * system holding the kept images (beside the database) or the logs has less
+ * free space than this, the running backup is aborted (event 231) before
+ * the application could see a full disk.  0: no floor. */
+#define JET_paramJetfsBackupFreeFloor 0x4A05
 /** @} */
 
 #include "jet_err.h"
@@ -927,6 +947,74 @@ JET_ERR JET_API JetfsBreakBackup(JET_INSTANCE instance);
  *   JET_errInvalidParameter (not a remote handle).
  */
 JET_ERR JET_API JetfsCheckBackupConnection(JET_INSTANCE instance);
+
+/** What JetfsGetBackupInfo tells of the instance's backup. */
+typedef struct {
+	unsigned long cbStruct;			/**< in: sizeof(JETFS_BACKUPINFO) */
+	unsigned long long ullId;		/**< the running backup's id (where its Begin mark lies in the log stream); 0: none runs */
+	unsigned long long ullBeginTimeUs;	/**< when it began: microseconds since the Unix epoch */
+	JET_GRBIT grbit;			/**< its Begin grbit */
+	unsigned long cTakeOvers;		/**< how many times a new client took it over */
+	unsigned long fHeld;			/**< 1: its client vanished; held for a takeover */
+	unsigned long long ullHeldMsLeft;	/**< held: milliseconds until it is aborted */
+	unsigned long ulHeldUid;		/**< held: the uid that may take it over */
+	unsigned long long cbKept;		/**< point-in-time: bytes of kept Begin images */
+	unsigned long long cbKeptMax;		/**< #JET_paramJetfsBackupKeptMax in bytes; 0: none */
+	unsigned long long ullLastEndId;	/**< the last backup that ended (0: none since JetInit) */
+	JET_ERR errLastEnd;			/**< its end: JET_errSuccess recorded; JET_errClientRequestToStopJetService its client aborted it; else the error that ended it */
+	char szLastEnd[256];			/**< the same in words, e.g. the cap that aborted it */
+} JETFS_BACKUPINFO;
+
+/**
+ * jetfs extension: the instance's backup, running or held, and how the last
+ * one ended.  pinfo->cbStruct must be sizeof(JETFS_BACKUPINFO).  Any handle
+ * (a remote one asks the service: protocol version 3), and no backup needs
+ * to run.
+ * @return JET_errInvalidParameter (NULL, or a wrong cbStruct),
+ *   JET_errFeatureNotAvailable (a remote instance of an older version),
+ *   JET_errBackupAbortByServer (a remote handle whose connection is gone).
+ */
+JET_ERR JET_API JetfsGetBackupInfo(JET_INSTANCE instance, JETFS_BACKUPINFO *pinfo);
+/**
+ * jetfs extension: takes over the held backup (see
+ * #JET_paramJetfsBackupHoldTime) whose id is ullId (0: whichever is held):
+ * it is running again, for this handle, as the vanished client left it: its
+ * set, its kept pages, what it recorded as served and copied, its client
+ * area (JetfsBackupClientArea).  Files the vanished client had open are
+ * closed (a file that one handle served wholly counts as copied, as at
+ * JetCloseFileInstance).  A remote handle takes over as the uid of its
+ * process; a local one as the process's effective uid.
+ * @return JET_errNoBackup (no backup, or it is not held: running with its
+ *   client, or another id), JET_errPermissionDenied (it was begun by
+ *   another uid), JET_errBackupAbortByServer (it was stopped),
+ *   JET_errFeatureNotAvailable (a remote instance of an older version).
+ */
+JET_ERR JET_API JetfsTakeOverBackup(JET_INSTANCE instance, unsigned long long ullId);
+/**
+ * jetfs extension: shared memory the running backup keeps for its client,
+ * so that what a client must not forget survives it (jetfs keeps there what
+ * it served: a takeover finds it).  The first call creates it, zeroed, of cb
+ * bytes (at most 1 GiB; memory is used only where written); later calls, a
+ * taker-over's included, return the same area and *pcbActual its size.
+ * *pfd receives a new read-write descriptor of it, which the caller closes
+ * (map it with mmap MAP_SHARED).  The area goes when the backup ends.
+ * @return JET_errInvalidParameter (cb 0 or above 1 GiB at the first call),
+ *   JET_errNoBackup, JET_errBackupAbortByServer, JET_errFeatureNotAvailable
+ *   (no shared memory here, or a remote instance of an older version),
+ *   JET_errOutOfMemory.
+ */
+JET_ERR JET_API JetfsBackupClientArea(JET_INSTANCE instance, unsigned long long cb, int *pfd,
+	unsigned long long *pcbActual);
+/**
+ * jetfs extension (point-in-time mode): bytes [ib, ib + cb) of the file
+ * open as hfFile were copied by a client of this backup without a read on
+ * this handle (a client that took over reports what its predecessor
+ * served); they count as served by this handle.
+ * @return JET_errInvalidParameter (not an open handle, a range beyond the
+ *   file), JET_errInvalidBackupSequence (not point-in-time), JET_errNoBackup.
+ */
+JET_ERR JET_API JetfsNoteServed(JET_INSTANCE instance, JET_HANDLE hfFile, unsigned long long ib,
+	unsigned long long cb);
 /** @} */
 
 /** @defgroup restore Restore (hard recovery)

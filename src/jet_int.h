@@ -449,6 +449,7 @@ JET_ERR snapshot_failed(struct jet_db *db);
 int snapshot_kept(struct jet_db *db, uint32_t pgno);
 JET_ERR snapshot_read(struct jet_db *db, uint32_t pgno, uint8_t *out);
 JET_ERR snapshot_share(struct jet_db *db, int *db_fd, int *spill_fd, int *map_fd);
+uint64_t snapshot_kept_bytes(struct jet_db *db);
 
 /* ---- pitread.c: reads of a point-in-time set without the instance ---- */
 struct ranges;
@@ -554,6 +555,10 @@ struct backup_share {
 JET_ERR backup_share_file(struct jet_inst *inst, JET_HANDLE h, struct backup_share *sh);
 void backup_share_free(struct backup_share *sh);
 JET_ERR backup_note_served(struct jet_inst *inst, JET_HANDLE h, uint64_t off, uint64_t len);
+struct backup;
+JET_ERR backup_hold(struct jet_inst *inst, const struct backup *mine, uid_t uid, long client_pid);
+int64_t backup_expire_held(struct jet_inst *inst);
+JET_ERR backup_take_over(struct jet_inst *inst, uint64_t id, uid_t uid, long client_pid);
 extern const struct bkapi_ops backup_ops;
 JET_ERR log_verify_path(const char *path, uint32_t gen, const struct jet_sig *sign, struct log_file_header *h);
 
@@ -625,6 +630,9 @@ struct inst_params {
 	unsigned long no_info_events;
 	unsigned long max_instances;
 	unsigned long legacy_file_names;
+	unsigned long backup_hold_s;	/* JET_paramJetfsBackupHoldTime */
+	unsigned long backup_kept_max_mb;	/* JET_paramJetfsBackupKeptMax; 0: none */
+	unsigned long backup_free_floor_mb;	/* JET_paramJetfsBackupFreeFloor; 0: none */
 };
 
 struct jet_inst {
@@ -652,6 +660,9 @@ struct jet_inst {
 	uint64_t commits;
 	int legacy;			/* created by JetInit(NULL) */
 	struct backup *backup;		/* the running external backup, or NULL */
+	uint64_t backup_last_end_id;	/* JetfsGetBackupInfo: how the last backup ended */
+	JET_ERR backup_last_end_err;
+	char backup_last_end[256];
 	struct restore_map *restore;	/* hard recovery: where each database went */
 	uint32_t restore_stop_gen;	/* hard recovery: replay no further (0: all) */
 	pthread_mutex_t backup_lock;	/* backup API calls */
@@ -711,13 +722,17 @@ struct bkapi_ops {
 	JET_ERR (*truncate_log)(void *obj);
 	JET_ERR (*end)(void *obj, JET_GRBIT grbit);
 	JET_ERR (*stop)(void *obj);
+	JET_ERR (*get_info)(void *obj, JETFS_BACKUPINFO *info);
+	JET_ERR (*take_over)(void *obj, unsigned long long id);
+	JET_ERR (*client_area)(void *obj, unsigned long long cb, int *pfd, unsigned long long *pcbActual);
+	JET_ERR (*note_served)(void *obj, JET_HANDLE hfFile, unsigned long long ib, unsigned long long cb);
 	void (*leave)(void *obj);	/* after each call (NULL: nothing to give back) */
 };
 JET_ERR bkapi_local(JET_INSTANCE instance, struct jet_inst **instp);
 
 /* ---- bkclient.c / bksvc.c: the backup service and its client (doc/protocol.md) ---- */
 #define BKPROTO_MAGIC 0x4B42464AU	/* the bytes "JFBK" */
-#define BKPROTO_VERSION 2		/* 2: ShareFile and NoteServed (direct reads) */
+#define BKPROTO_VERSION 3		/* 2: ShareFile and NoteServed (direct reads); 3: BackupInfo, TakeOver, ClientArea */
 #define BKPROTO_REQ_MAX 65536u		/* largest request length field */
 #define BKPROTO_MSG_MAX (16u << 20)	/* largest reply length field */
 #define BKPROTO_READ_MAX (8u << 20)	/* largest cb of one read request */
@@ -726,7 +741,8 @@ JET_ERR bkapi_local(JET_INSTANCE instance, struct jet_inst **instp);
 enum bkproto_op {
 	BKPROTO_HELLO = 1, BKPROTO_BEGIN, BKPROTO_GET_ATTACH_INFO, BKPROTO_OPEN_FILE, BKPROTO_READ_FILE,
 	BKPROTO_READ_FILE_AT, BKPROTO_CLOSE_FILE, BKPROTO_GET_LOG_INFO, BKPROTO_GET_TRUNCATE_LOG_INFO,
-	BKPROTO_TRUNCATE_LOG, BKPROTO_END, BKPROTO_STOP, BKPROTO_SHARE_FILE, BKPROTO_NOTE_SERVED, BKPROTO_NOPS
+	BKPROTO_TRUNCATE_LOG, BKPROTO_END, BKPROTO_STOP, BKPROTO_SHARE_FILE, BKPROTO_NOTE_SERVED,
+	BKPROTO_BACKUP_INFO, BKPROTO_TAKE_OVER, BKPROTO_CLIENT_AREA, BKPROTO_NOPS
 };
 #define BKPROTO_F_NULL_BUF 0x1		/* request flags: the caller passed no usable buffer */
 #define BKPROTO_F_NULL_PCB 0x2		/* reads: the caller passed pcbActual NULL */
@@ -734,6 +750,7 @@ enum bkproto_op {
 #define BKPROTO_SET_CB 0x1		/* reply "set": cbActual is valid */
 #define BKPROTO_SET_LOGINFO 0x2		/* reply "set": genLow, genHigh, base are valid */
 #define BKPROTO_SHARE_FDS_MAX 4		/* ShareFile: file, backup state, spill, map */
+#define BKPROTO_INFO_FIXED 72		/* BackupInfo's reply before its text */
 
 struct bksvc;
 JET_ERR bksvc_start(struct jet_inst *inst);

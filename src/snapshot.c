@@ -62,6 +62,7 @@ struct snapshot {
 	size_t map_size;
 	/* S2: read-only descriptors for readers (snapshot_share), made at create */
 	int share_db_fd, share_spill_fd, share_map_fd;
+	_Atomic uint64_t kept_bytes;	/* in the spill file (JetfsGetBackupInfo reads it without the lock) */
 };
 
 static _Atomic uint64_t *
@@ -113,6 +114,7 @@ snapshot_preserve(struct jet_db *db, uint32_t pgno)
 		snap_set_state(snap, err);
 		return JET_errSuccess;
 	}
+	atomic_fetch_add(&snap->kept_bytes, ps);
 	atomic_fetch_or(snap_word(snap, pgno), UINT64_C(1) << (pgno % 64));
 	atomic_thread_fence(memory_order_seq_cst);	/* S4: before the caller's write of the page */
 	return JET_errSuccess;
@@ -258,4 +260,13 @@ snapshot_share(struct jet_db *db, int *db_fd, int *spill_fd, int *map_fd)
 	}
 	olock_unlock(&db->bk_io_lock);
 	return err;
+}
+
+/* Bytes of kept images; 0 without a snapshot. */
+uint64_t
+snapshot_kept_bytes(struct jet_db *db)
+{
+	struct snapshot *snap = db->snap;
+
+	return snap == NULL ? 0 : atomic_load(&snap->kept_bytes);
 }

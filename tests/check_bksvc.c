@@ -69,6 +69,8 @@ srv_start(struct srv *s, unsigned long log_kb)
 	s->dbpath = tu_path(s->dir, "a.edb");
 	s->inst = tu_instance(s->dir, log_kb, 512);
 	CK(JetSetSystemParameter(&s->inst, 0, JET_paramJetfsBackupSocket, 0, s->sock));
+	/* ESE's behaviour, a lost client's backup aborted at once; the hold_ tests set a hold. */
+	CK(JetSetSystemParameter(&s->inst, 0, JET_paramJetfsBackupHoldTime, 0, NULL));
 	CK(JetInit(&s->inst));
 	tu_open_db(s->inst, s->dir, "a.edb", &s->ses, &s->dbid, &s->t);
 	CK(JetBeginTransaction(s->ses));

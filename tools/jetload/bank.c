@@ -133,6 +133,15 @@ bank_open_instance(struct bank *b, int create)
 	if (b->socket != NULL)
 		jetload_check(JetSetSystemParameter(&inst, 0, JET_paramJetfsBackupSocket, 0, b->socket),
 		    "backup socket (at most 107 bytes)");
+	if (b->hold_s >= 0)
+		jetload_check(JetSetSystemParameter(&inst, 0, JET_paramJetfsBackupHoldTime, (JET_API_PTR)b->hold_s, NULL),
+		    "backup hold time");
+	if (b->kept_max_mb >= 0)
+		jetload_check(JetSetSystemParameter(&inst, 0, JET_paramJetfsBackupKeptMax, (JET_API_PTR)b->kept_max_mb,
+		    NULL), "backup kept-image cap");
+	if (b->free_floor_mb >= 0)
+		jetload_check(JetSetSystemParameter(&inst, 0, JET_paramJetfsBackupFreeFloor,
+		    (JET_API_PTR)b->free_floor_mb, NULL), "backup free-space floor");
 	jetload_check(JetInit(&inst), "JetInit (open and recover the instance)");
 	b->inst = inst;
 }

@@ -3,6 +3,7 @@
  *
  *   jetload create DIR [--accounts N] [--databases N] [--circular] [--log-size KB]
  *   jetload run DIR [--seconds S] [--threads T] [--rate TPS] [--lazy] [--socket PATH]
+ *                   [--hold-time S] [--kept-max MIB] [--free-floor MIB]
  *   jetload verify DIR
  *
  * The instance lives in DIR (checkpoint, logs, and databases bank0.edb ...).
@@ -85,7 +86,8 @@ cmd_create(const char *dir, int argc, char **argv)
 		{ "circular", no_argument, NULL, 'c' }, { "log-size", required_argument, NULL, 'l' },
 		{ "cache", required_argument, NULL, 'C' }, { NULL, 0, NULL, 0 },
 	};
-	struct bank b = { .dir = dir, .conf = { .accounts = 1000, .databases = 1, .log_kb = 5120, .cache_pages = 1024 } };
+	struct bank b = { .dir = dir, .conf = { .accounts = 1000, .databases = 1, .log_kb = 5120, .cache_pages = 1024 },
+	    .hold_s = -1, .kept_max_mb = -1, .free_floor_mb = -1 };
 	struct handles h;
 	char name[PATH_MAX];
 	uint8_t key[8], val[VALUE_SIZE];
@@ -252,9 +254,11 @@ cmd_run(const char *dir, int argc, char **argv)
 	static const struct option opts[] = {
 		{ "seconds", required_argument, NULL, 's' }, { "threads", required_argument, NULL, 't' },
 		{ "rate", required_argument, NULL, 'r' }, { "lazy", no_argument, NULL, 'L' },
-		{ "socket", required_argument, NULL, 'S' }, { NULL, 0, NULL, 0 },
+		{ "socket", required_argument, NULL, 'S' }, { "hold-time", required_argument, NULL, 'H' },
+		{ "kept-max", required_argument, NULL, 'K' }, { "free-floor", required_argument, NULL, 'F' },
+		{ NULL, 0, NULL, 0 },
 	};
-	struct bank b = { .dir = dir };
+	struct bank b = { .dir = dir, .hold_s = -1, .kept_max_mb = -1, .free_floor_mb = -1 };
 	unsigned long seconds = 0, threads = 1, rate = 0;
 	int lazy = 0, c, rc = 0;
 	struct worker *w;
@@ -270,6 +274,9 @@ cmd_run(const char *dir, int argc, char **argv)
 		case 'r': rate = parse_ulong(optarg, "--rate", 0, 10000000); break;
 		case 'L': lazy = 1; break;
 		case 'S': b.socket = optarg; break;
+		case 'H': b.hold_s = (long)parse_ulong(optarg, "--hold-time", 0, 7 * 24 * 3600); break;
+		case 'K': b.kept_max_mb = (long)parse_ulong(optarg, "--kept-max", 0, 1ul << 40); break;
+		case 'F': b.free_floor_mb = (long)parse_ulong(optarg, "--free-floor", 0, 1ul << 40); break;
 		default: return 2;
 		}
 	}
@@ -346,7 +353,7 @@ cmd_run(const char *dir, int argc, char **argv)
 static int
 cmd_verify(const char *dir, int argc, char **argv)
 {
-	struct bank b = { .dir = dir };
+	struct bank b = { .dir = dir, .hold_s = -1, .kept_max_mb = -1, .free_floor_mb = -1 };
 	char *conf = bank_conf_path(dir);
 	struct handles h;
 	uint8_t key[8], val[VALUE_SIZE];
@@ -427,6 +434,7 @@ usage(FILE *f)
 	fprintf(f,
 	    "usage: jetload create DIR [--accounts N] [--databases N] [--circular] [--log-size KB] [--cache PAGES]\n"
 	    "       jetload run DIR [--seconds S] [--threads T] [--rate TPS] [--lazy] [--socket PATH]\n"
+	    "                       [--hold-time S] [--kept-max MIB] [--free-floor MIB]\n"
 	    "       jetload verify DIR\n");
 }
 

@@ -30,6 +30,9 @@ struct bank {
 	struct conf conf;
 	JET_INSTANCE inst;
 	const char *socket;		/* run --socket: the backup service's socket */
+	long hold_s;			/* run --hold-time: JET_paramJetfsBackupHoldTime; -1: default */
+	long kept_max_mb;		/* run --kept-max: JET_paramJetfsBackupKeptMax; -1: default */
+	long free_floor_mb;		/* run --free-floor: JET_paramJetfsBackupFreeFloor; -1: default */
 };
 
 struct handles {
