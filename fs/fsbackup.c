@@ -56,6 +56,22 @@
  *      FSB_SIZE_MAX and a multiple of FSB_SIZE_UNIT.  A set with one bad
  *      entry is refused whole, and the entry is printed escaped (set_escape):
  *      nothing the server sent reaches status or a terminal raw.
+ *  F8. A backup outlives this mount (backup.c K5): what was served (F2)
+ *      and the failed reads are also kept in the instance's client area
+ *      (fsresume.c), and `-o resume` takes a held backup over instead of
+ *      beginning one: the same set (names in the same order, so the same
+ *      inode numbers; sizes; the instance's Begin time, which both mounts
+ *      show), with the predecessor's account.  Whenever an engine handle
+ *      of a file is opened, what F2 counts of the file is reported on it
+ *      (JetfsNoteServed), and at a takeover every file the account holds
+ *      wholly is opened, reported and closed: so the instance counts as
+ *      copied what a killed mount served directly and never reported.
+ *  F9. What the instance says of the backup (JetfsGetBackupInfo: kept
+ *      images against the cap, how it ended) is asked once a second by a
+ *      thread of its own (fsb_info_main), never by status (F4); status
+ *      shows the last answer and its age.  An instance that ended the
+ *      backup itself (a cap, a floor, a hold that expired) is reported
+ *      once, with its reason, and the end is an abort.
  */
 #include "config.h"
 
@@ -67,11 +83,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <syslog.h>
+#include <unistd.h>
 
 #include "bkname.h"
 #include "fsassert.h"
 #include "fsbackup.h"
 #include "fsmanifest.h"
+#include "fsresume.h"
 #include "manifest.h"
 #include "ranges.h"
 
@@ -138,6 +156,16 @@ struct fsbackup {
 	char last_error[FSB_MSG];
 	char first_failed_read[FSB_MSG];	/* the cause; the later ones may follow from it */
 	char end_outcome[FSB_MSG];
+
+	int resume;			/* F8: -o resume */
+	int resumed;			/* F8: this mount took the backup over */
+	struct fsresume *account;	/* F8; NULL: none kept */
+	char account_note[FSB_MSG];
+	JETFS_BACKUPINFO info;		/* F9: the instance's last answer (info.cbStruct 0: none yet) */
+	struct timespec info_at;
+	int info_running, info_stop;
+	pthread_t info_thread;
+	char instance_ended[FSB_MSG];	/* F9: the instance ended the backup, and why */
 };
 
 /* A call on the instance in progress (F4), for status. */
@@ -149,6 +177,8 @@ struct fsb_call {
 
 static int fsb_manifest_reader(void *ctx, size_t i, void *buf, size_t n, uint64_t off);
 static const char *kind_name(enum fsb_kind k);
+static void fsb_report_account(struct fsbackup *b);
+static void fsb_info_start(struct fsbackup *b);
 
 /* ---- messages ---- */
 
@@ -400,37 +430,108 @@ fsb_free_files(struct fsb_file *files, size_t n)
 	free(files);
 }
 
+/* "backup 0x... (full, begun ...) held for its lost client (uid U) for another N s", from info. */
+static void
+fsb_describe_held(const JETFS_BACKUPINFO *info, char *msg, size_t cb)
+{
+	time_t t = (time_t)(info->ullBeginTimeUs / 1000000);
+	char when[64];
+	struct tm tm;
+
+	localtime_r(&t, &tm);
+	strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S %z", &tm);
+	snprintf(msg, cb, "backup %#llx (%s, begun %s) is held for its lost client (uid %lu) for another %llu s",
+	    info->ullId, info->grbit & JET_bitBackupIncremental ? "incremental" : "full", when, info->ulHeldUid,
+	    (info->ullHeldMsLeft + 999) / 1000);
+}
+
+/* The instance's word on its backup; a zeroed info (cbStruct 0) if it has none to give (an older instance). */
+static void
+fsb_get_info(JET_INSTANCE inst, JETFS_BACKUPINFO *info)
+{
+	memset(info, 0, sizeof(*info));
+	info->cbStruct = sizeof(*info);
+	if (JetfsGetBackupInfo(inst, info) < 0)
+		memset(info, 0, sizeof(*info));
+}
+
+/* Begin, or (-o resume) take the held backup over; *pkind: the kind it has. */
+static JET_ERR
+fsb_begin_or_take_over(struct fsbackup *b, JET_INSTANCE inst, enum fsb_kind *pkind, char *msg)
+{
+	JET_GRBIT grbit = JET_bitBackupJetfsPointInTime | (*pkind == FSB_INCREMENTAL ? JET_bitBackupIncremental : 0);
+	struct timespec pause = { 0, 50 * 1000000L };
+	JETFS_BACKUPINFO info;
+	JET_ERR err;
+
+	if (b->resume) {
+		if ((err = JetfsTakeOverBackup(inst, 0)) < 0) {
+			fsb_get_info(inst, &info);
+			if (err == JET_errNoBackup && info.ullId == 0)
+				snprintf(msg, FSB_MSG, "cannot resume: no backup is held by %s%s%s", b->src->description,
+				    info.ullLastEndId ? "; the last one ended: " : "", info.ullLastEndId ? info.szLastEnd : "");
+			else if (err == JET_errNoBackup)
+				snprintf(msg, FSB_MSG, "cannot resume: backup %#llx runs with its client connected (not held)",
+				    info.ullId);
+			else if (err == JET_errPermissionDenied)
+				snprintf(msg, FSB_MSG, "cannot resume: backup %#llx was begun by uid %lu, not this uid (%lu)",
+				    info.ullId, info.ulHeldUid, (unsigned long)geteuid());
+			else
+				snprintf(msg, FSB_MSG, "cannot resume a backup of %s: %s (%ld)", b->src->description,
+				    JetErrorString(err), err);
+			return err;
+		}
+		fsb_get_info(inst, &info);
+		*pkind = info.grbit & JET_bitBackupIncremental ? FSB_INCREMENTAL : FSB_FULL;
+		return JET_errSuccess;
+	}
+	for (unsigned waited = 0;; waited += 50) {
+		err = JetBeginExternalBackupInstance(inst, grbit);
+		if (err != JET_errBackupInProgress)
+			break;
+		/* A held backup waits for its own client, not for this one: say so now. */
+		fsb_get_info(inst, &info);
+		if (info.fHeld) {
+			fsb_describe_held(&info, msg, FSB_MSG);
+			snprintf(msg + strlen(msg), FSB_MSG - strlen(msg), ": mount with -o resume to finish it");
+			return err;
+		}
+		if (waited >= b->wait_ms)
+			break;
+		nanosleep(&pause, NULL);
+	}
+	if (err < 0)
+		snprintf(msg, FSB_MSG, "cannot begin a backup on %s: %s (%ld)", b->src->description, JetErrorString(err),
+		    err);
+	return err;
+}
+
 /*
  * Begin proper, outside the lock: connect, Begin (waiting a bounded time for
- * a backup that still runs), list the databases and logs, and size each.
- * On failure the backup is ended as an abort and msg says why.
+ * a backup that still runs) or take the held backup over, list the
+ * databases and logs, size each, and find the account (F8).  On failure
+ * the backup is ended as an abort (a taken-over one is left to the
+ * instance, which holds it again) and msg says why.
  */
 static JET_ERR
-fsb_start(struct fsbackup *b, enum fsb_kind kind, JET_INSTANCE *pinst, struct fsb_file **pfiles, size_t *pn,
+fsb_start(struct fsbackup *b, enum fsb_kind *pkind, JET_INSTANCE *pinst, struct fsb_file **pfiles, size_t *pn,
     JET_LOGINFO *info, char *msg)
 {
-	JET_GRBIT grbit = JET_bitBackupJetfsPointInTime | (kind == FSB_INCREMENTAL ? JET_bitBackupIncremental : 0);
-	struct timespec pause = { 0, 50 * 1000000L };
 	struct fsb_file *files = NULL;
 	char *dbs = NULL, *logs = NULL;
 	const char *step;
 	size_t n = 0;
 	JET_ERR err;
 	int began = 0;
+	enum fsb_kind kind;
 
 	step = "connect to";
 	if ((err = b->src->acquire(b->src, b->wait_ms, pinst)) < 0)
 		goto err_unacquired;
-	step = "begin a backup on";
-	for (unsigned waited = 0;; waited += 50) {
-		err = JetBeginExternalBackupInstance(*pinst, grbit);
-		if (err != JET_errBackupInProgress || waited >= b->wait_ms)
-			break;
-		nanosleep(&pause, NULL);
-	}
-	if (err < 0)
-		goto err;
-	began = 1;
+	if ((err = fsb_begin_or_take_over(b, *pinst, pkind, msg)) < 0)
+		goto err_msg;
+	kind = *pkind;
+	began = !b->resume;
 	step = "list the databases of";
 	if (kind == FSB_FULL && ((err = fsb_get_list(*pinst, 0, &dbs, NULL)) < 0 ||
 	    (err = fsb_add_files(&files, &n, dbs)) < 0))
@@ -489,6 +590,7 @@ err:
 err_msg:
 	if (began)
 		JetEndExternalBackupInstance2(*pinst, JET_bitBackupEndAbort);
+	/* A taken-over backup goes back to the hold when the connection goes. */
 	b->src->release(b->src, *pinst);
 	free(dbs);
 	free(logs);
@@ -499,32 +601,66 @@ err_unacquired:
 	return err;
 }
 
-int
-fsbackup_begin(struct fsbackup *b, enum fsb_kind kind)
+/*
+ * F8: the account of what is served, found or made; a takeover's predecessor
+ * account is loaded into covered (under the lock: the set is not yet
+ * published, F1).  Outside the lock: it asks the instance.
+ */
+static struct fsresume *
+fsb_open_account(struct fsbackup *b, JET_INSTANCE inst, const struct fsb_file *files, size_t n, int *carried,
+    char *note)
+{
+	uint64_t *sizes = malloc((n ? n : 1) * sizeof(*sizes));
+	struct fsresume *r;
+
+	*carried = 0;
+	if (sizes == NULL) {
+		snprintf(note, FSB_MSG, "not kept: out of memory");
+		return NULL;
+	}
+	for (size_t i = 0; i < n; i++)
+		sizes[i] = files[i].size;
+	r = fsresume_open(inst, sizes, n, carried, note, FSB_MSG);
+	free(sizes);
+	if (r != NULL)
+		snprintf(note, FSB_MSG, "kept by the instance%s", *carried ? "; carried over from the mount before" :
+		    b->resume ? "; the mount before kept none: every file is read again" : "");
+	return r;
+}
+
+static int
+fsb_begin(struct fsbackup *b, enum fsb_kind kind)
 {
 	struct fsb_file *files = NULL;
 	struct fsb_call call;
 	JET_LOGINFO info;
+	JETFS_BACKUPINFO binfo;
 	JET_INSTANCE inst = 0;
-	char msg[FSB_MSG];
+	struct fsresume *account = NULL;
+	char msg[FSB_MSG], note[FSB_MSG];
 	size_t n = 0;
 	JET_ERR err;
-	int rc;
+	int rc, carried = 0;
 
 	olock_lock(&b->lock);
 	while (b->beginning)
 		olock_wait(&b->changed, &b->lock);
 	if (b->kind != FSB_NONE || b->ended) {
-		rc = b->kind == kind ? 0 : -EBUSY;
+		rc = b->kind == kind || (b->resume && kind == FSB_NONE) ? 0 : -EBUSY;
 		olock_unlock(&b->lock);
 		return rc;
 	}
 	b->beginning = 1;
-	fsb_call_begin_locked(b, &call, "begin of a %s backup", kind_name(kind));
+	fsb_call_begin_locked(b, &call, "%s", b->resume ? "takeover of the held backup" : kind == FSB_FULL ?
+	    "begin of a full backup" : "begin of an incremental backup");
 	olock_unlock(&b->lock);
 
 	memset(&info, 0, sizeof(info));
-	err = fsb_start(b, kind, &inst, &files, &n, &info, msg);
+	err = fsb_start(b, &kind, &inst, &files, &n, &info, msg);
+	if (err >= 0) {
+		fsb_get_info(inst, &binfo);
+		account = fsb_open_account(b, inst, files, n, &carried, note);
+	}
 
 	olock_lock(&b->lock);
 	fsb_call_end_locked(b, &call);
@@ -537,7 +673,9 @@ fsbackup_begin(struct fsbackup *b, enum fsb_kind kind)
 		snprintf(b->begin_error, sizeof(b->begin_error), "out of memory");
 		free(b->state);
 		b->state = NULL;
-		JetEndExternalBackupInstance2(inst, JET_bitBackupEndAbort);
+		fsresume_free(account);
+		if (!b->resume)
+			JetEndExternalBackupInstance2(inst, JET_bitBackupEndAbort);
 		b->src->release(b->src, inst);
 		fsb_free_files(files, n);
 		rc = -ENOMEM;
@@ -548,18 +686,80 @@ fsbackup_begin(struct fsbackup *b, enum fsb_kind kind)
 		b->nfiles = n;
 		b->gen_low = info.ulGenLow;
 		b->gen_high = info.ulGenHigh;
-		clock_gettime(CLOCK_REALTIME, &b->begun_at);
+		b->account = account;
+		snprintf(b->account_note, sizeof(b->account_note), "%s", note);
+		b->info = binfo;
+		clock_gettime(CLOCK_MONOTONIC, &b->info_at);
+		b->resumed = b->resume;
+		/* F8: the instance's Begin time, which a mount that takes over shows too. */
+		if (binfo.ullBeginTimeUs != 0) {
+			b->begun_at.tv_sec = (time_t)(binfo.ullBeginTimeUs / 1000000);
+			b->begun_at.tv_nsec = (long)(binfo.ullBeginTimeUs % 1000000) * 1000;
+		} else
+			clock_gettime(CLOCK_REALTIME, &b->begun_at);
+		for (size_t i = 0; i < n && carried; i++) {
+			if (fsresume_load(account, i, &b->state[i].covered) < 0)
+				snprintf(b->account_note, sizeof(b->account_note), "out of memory loading the account: "
+				    "some files are read again");
+			b->state[i].served = b->state[i].covered.total;
+		}
+		b->failed_reads = fsresume_failed_reads(account);
+		if (b->failed_reads > 0)
+			snprintf(b->first_failed_read, sizeof(b->first_failed_read), "%u read%s failed before the "
+			    "takeover (see the events of the mount before)", b->failed_reads,
+			    b->failed_reads == 1 ? "" : "s");
 		b->kind = kind;		/* F1: published last */
 		rc = 0;
 	}
 	pthread_cond_broadcast(&b->changed);
 	olock_unlock(&b->lock);
-	if (rc == 0)
-		fsb_log(b, LOG_INFO, "%s backup begun on %s: %zu files, log generations %lu-%lu",
-		    kind == FSB_FULL ? "full" : "incremental", b->src->description, n, info.ulGenLow, info.ulGenHigh);
-	else
+	if (rc != 0) {
 		fsb_log(b, LOG_ERR, "%s", msg);
+		return rc;
+	}
+	fsb_log(b, LOG_INFO, "%s backup %#llx %s on %s: %zu files, log generations %lu-%lu", kind_name(kind),
+	    binfo.ullId, b->resume ? "taken over" : "begun", b->src->description, n, info.ulGenLow, info.ulGenHigh);
+	if (carried)
+		fsb_report_account(b);
+	fsb_info_start(b);
+	return 0;
+}
+
+int
+fsbackup_begin(struct fsbackup *b, enum fsb_kind kind)
+{
+	return fsb_begin(b, kind);
+}
+
+int
+fsbackup_resume(struct fsbackup *b, char *msg, size_t cb)
+{
+	int rc;
+
+	b->resume = 1;
+	rc = fsb_begin(b, FSB_NONE);
+	if (rc < 0) {
+		olock_lock(&b->lock);
+		snprintf(msg, cb, "%s", b->begin_error);
+		olock_unlock(&b->lock);
+	}
 	return rc;
+}
+
+int
+fsbackup_held(struct fsbackup *b, char *msg, size_t cb)
+{
+	JETFS_BACKUPINFO info;
+	JET_INSTANCE inst;
+
+	if (b->src->acquire(b->src, 0, &inst) < 0)
+		return 0;
+	fsb_get_info(inst, &info);
+	b->src->release(b->src, inst);
+	if (!info.fHeld)
+		return 0;
+	fsb_describe_held(&info, msg, cb);
+	return 1;
 }
 
 enum fsb_kind
@@ -648,6 +848,7 @@ fsb_record_failure_locked(struct fsbackup *b, struct fsb_state *st, JET_ERR err,
 		what = b->lost_why;
 	st->failed_reads++;
 	b->failed_reads++;
+	fsresume_note_failed_read(b->account);
 	if (err == JET_errReadVerifyFailure || err == JET_errReadPgnoVerifyFailure ||
 	    err == JET_errLogReadVerifyFailure || err == JET_errDiskIO) {
 		/* The engine has taken the file out of the session (and closed it). */
@@ -673,8 +874,74 @@ fsb_account_locked(struct fsbackup *b, struct fsb_state *st, uint64_t off, size_
 		fsb_record_failure_locked(b, st, JET_errOutOfMemory, off, n, NULL);
 		return -EIO;
 	}
+	fsresume_mark(b->account, file_index_of(b, st), &st->covered, off, n);
 	st->served += n;
 	return (ssize_t)n;
+}
+
+/* An older instance cannot hear what was served (F8): it was not told by a predecessor either. */
+static JET_ERR
+fsb_note_served(JET_INSTANCE inst, JET_HANDLE h, uint64_t off, uint64_t len)
+{
+	JET_ERR err = JetfsNoteServed(inst, h, off, len);
+
+	return err == JET_errFeatureNotAvailable ? JET_errSuccess : err;
+}
+
+/*
+ * Opens the engine handle of a file that is not open (F3), reporting on it
+ * what F2 counts of the file (F8).  Under the lock, dropped for the calls
+ * (F4).  0, or -EIO with the failure recorded.
+ */
+static int
+fsb_open_locked(struct fsbackup *b, struct fsb_state *st, uint64_t off, size_t n)
+{
+	const struct fsb_file *f = &b->files[file_index_of(b, st)];
+	struct fsb_call call;
+	JET_HANDLE h;
+	JET_ERR err;
+	int opened;
+
+	FS_REQUIRE(olock_held(&b->lock), -EIO);
+	while (!b->ended && !b->lost && st->error == JET_errSuccess && !st->open) {
+		unsigned long lo, hi;
+		if (st->opening || st->closing || b->truncating) {
+			olock_wait(&b->changed, &b->lock);
+			continue;
+		}
+		fsb_make_room_locked(b);
+		if (st->open || st->opening || st->closing || b->truncating || b->ended || b->lost)
+			continue;	/* the room was made without the lock */
+		if (b->nopen >= FSB_OPEN_MAX) {
+			fsb_record_failure_locked(b, st, JET_errOutOfFileHandles, off, n,
+			    "too many files are being read at once");
+			return -EIO;
+		}
+		st->opening = 1;
+		b->nopen++;
+		fsb_call_begin_locked(b, &call, "open of %s", f->name);
+		olock_unlock(&b->lock);
+		err = JetOpenFileInstance(b->inst, f->source_name, &h, &lo, &hi);
+		opened = err >= 0;
+		/* F8; covered changes only through an open handle, and no read passes this loop meanwhile. */
+		for (size_t k = 0; err >= 0 && k < st->covered.n; k++)
+			err = fsb_note_served(b->inst, h, st->covered.r[k][0], st->covered.r[k][1] - st->covered.r[k][0]);
+		if (err < 0 && opened)
+			(void)JetCloseFileInstance(b->inst, h);
+		olock_lock(&b->lock);
+		fsb_call_end_locked(b, &call);
+		st->opening = 0;
+		pthread_cond_broadcast(&b->changed);
+		if (err < 0) {
+			b->nopen--;
+			fsb_call_failed_locked(b, &call, err);
+			fsb_record_failure_locked(b, st, err, off, n, NULL);
+			return -EIO;
+		}
+		st->handle = h;
+		st->open = 1;
+	}
+	return 0;
 }
 
 /* Reads through the engine; the bytes count as served (F2) only if served (F5, F7). */
@@ -699,39 +966,9 @@ fsb_read(struct fsbackup *b, size_t i, void *buf, size_t n, uint64_t off, int se
 		n = (size_t)(f->size - off);
 
 	olock_lock(&b->lock);
-	while (!b->ended && !b->lost && st->error == JET_errSuccess && !st->open) {
-		unsigned long lo, hi;
-		if (st->opening || st->closing || b->truncating) {
-			olock_wait(&b->changed, &b->lock);
-			continue;
-		}
-		fsb_make_room_locked(b);
-		if (st->open || st->opening || st->closing || b->truncating || b->ended || b->lost)
-			continue;	/* the room was made without the lock */
-		if (b->nopen >= FSB_OPEN_MAX) {
-			fsb_record_failure_locked(b, st, JET_errOutOfFileHandles, off, n,
-			    "too many files are being read at once");
-			olock_unlock(&b->lock);
-			return -EIO;
-		}
-		st->opening = 1;
-		b->nopen++;
-		fsb_call_begin_locked(b, &call, "open of %s", f->name);
+	if (fsb_open_locked(b, st, off, n) < 0) {
 		olock_unlock(&b->lock);
-		err = JetOpenFileInstance(b->inst, f->source_name, &h, &lo, &hi);
-		olock_lock(&b->lock);
-		fsb_call_end_locked(b, &call);
-		st->opening = 0;
-		pthread_cond_broadcast(&b->changed);
-		if (err < 0) {
-			b->nopen--;
-			fsb_call_failed_locked(b, &call, err);
-			fsb_record_failure_locked(b, st, err, off, n, NULL);
-			olock_unlock(&b->lock);
-			return -EIO;
-		}
-		st->handle = h;
-		st->open = 1;
+		return -EIO;
 	}
 	if (b->ended || b->lost || st->error != JET_errSuccess) {
 		fsb_record_failure_locked(b, st, b->lost ? JET_errBackupAbortByServer :
@@ -895,6 +1132,8 @@ fsb_incomplete_locked(struct fsbackup *b, char *why, size_t cb)
 		return "no backup has begun";
 	if (b->lost)
 		return b->lost_why;
+	if (b->instance_ended[0] != '\0')
+		return b->instance_ended;
 	if (b->failed_reads != 0) {
 		snprintf(why, cb, "%u read%s failed (%s%.300s)", b->failed_reads, b->failed_reads == 1 ? "" : "s",
 		    b->failed_reads == 1 ? "" : "first: ", b->first_failed_read);
@@ -1143,6 +1382,23 @@ fsbackup_status_text(struct fsbackup *b)
 		localtime_r(&b->begun_at.tv_sec, &tm);
 		strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S %z", &tm);
 		text_add(&t, "begun: %s (point in time)\n", when);
+		if (b->info.ullId != 0)
+			text_add(&t, "id: %#llx%s\n", b->info.ullId, b->resumed ? ", resumed: taken over from a lost mount" :
+			    "");
+		if (b->info.cbStruct != 0 && (b->info.ullId != 0 || b->info.ullLastEndId != 0)) {
+			struct timespec now;
+			clock_gettime(CLOCK_MONOTONIC, &now);
+			text_add(&t, "kept images: %.1f MiB", (double)b->info.cbKept / 1048576);
+			if (b->info.cbKeptMax != 0)
+				text_add(&t, " of a cap of %.0f MiB", (double)b->info.cbKeptMax / 1048576);
+			else
+				text_add(&t, " (no cap)");
+			text_add(&t, " (the instance said, %.0f s ago)\n", (double)(now.tv_sec - b->info_at.tv_sec));
+		}
+		text_add(&t, "served account: %s\n", b->account != NULL || b->account_note[0] ? b->account_note :
+		    "not kept");
+		if (b->instance_ended[0] != '\0')
+			text_add(&t, "instance: %s\n", b->instance_ended);
 		text_add(&t, "log generations: %lu-%lu\n", b->gen_low, b->gen_high);
 		text_add(&t, "files: %zu\n", b->nfiles);
 		for (size_t i = 0; i < b->nfiles; i++) {
@@ -1225,6 +1481,84 @@ fsbackup_truncate_text(struct fsbackup *b)
 	return text_done(&t);
 }
 
+/* ---- a backup that outlives the mount (F8, F9) ---- */
+
+/* F8: every file the predecessor's account holds wholly is reported copied (opened, told, closed). */
+static void
+fsb_report_account(struct fsbackup *b)
+{
+	olock_lock(&b->lock);
+	for (size_t i = 0; i < b->nfiles; i++) {
+		struct fsb_state *st = &b->state[i];
+		if (!file_complete(&b->files[i], st) || st->open)
+			continue;
+		if (fsb_open_locked(b, st, 0, 0) < 0)
+			break;
+		fsb_close_locked(b, st);
+	}
+	olock_unlock(&b->lock);
+}
+
+/* F9: the instance's word on the backup, once a second, until End. */
+static void *
+fsb_info_main(void *arg)
+{
+	struct fsbackup *b = arg;
+	JETFS_BACKUPINFO info;
+	struct timespec until;
+	uint64_t id;
+
+	olock_lock(&b->lock);
+	id = b->info.ullId;
+	clock_gettime(CLOCK_REALTIME, &until);
+	while (!b->info_stop && !b->lost) {
+		until.tv_sec += 1;
+		while (!b->info_stop && olock_timedwait(&b->changed, &b->lock, &until) != ETIMEDOUT)
+			;	/* changed is broadcast for many things: wait for the second */
+		if (b->info_stop)
+			break;
+		olock_unlock(&b->lock);
+		fsb_get_info(b->inst, &info);
+		olock_lock(&b->lock);
+		if (info.cbStruct == 0 || b->info_stop)
+			continue;
+		b->info = info;
+		clock_gettime(CLOCK_MONOTONIC, &b->info_at);
+		if (id != 0 && info.ullId != id && info.ullLastEndId == id && b->instance_ended[0] == '\0') {
+			snprintf(b->instance_ended, sizeof(b->instance_ended), "the instance ended the backup: %s",
+			    info.szLastEnd);
+			fsb_log(b, LOG_ERR, "%s", b->instance_ended);
+		}
+	}
+	olock_unlock(&b->lock);
+	return NULL;
+}
+
+static void
+fsb_info_start(struct fsbackup *b)
+{
+	olock_lock(&b->lock);
+	if (b->info.cbStruct != 0 && pthread_create(&b->info_thread, NULL, fsb_info_main, b) == 0)
+		b->info_running = 1;
+	olock_unlock(&b->lock);
+}
+
+/* Before End: the thread must not ask about a backup that is going. */
+static void
+fsb_info_stop(struct fsbackup *b)
+{
+	int running;
+
+	olock_lock(&b->lock);
+	b->info_stop = 1;
+	running = b->info_running;
+	b->info_running = 0;
+	pthread_cond_broadcast(&b->changed);
+	olock_unlock(&b->lock);
+	if (running)
+		pthread_join(b->info_thread, NULL);
+}
+
 /* ---- End ---- */
 
 unsigned long
@@ -1256,6 +1590,9 @@ fsbackup_end(struct fsbackup *b)
 		olock_unlock(&b->lock);
 		return grbit;
 	}
+	olock_unlock(&b->lock);
+	fsb_info_stop(b);
+	olock_lock(&b->lock);
 	refusal = fsb_incomplete_locked(b, why, sizeof(why));
 	grbit = refusal == NULL ? JET_bitBackupEndNormal : JET_bitBackupEndAbort;
 	for (size_t i = 0; i < b->nfiles; i++) {
@@ -1275,6 +1612,8 @@ fsbackup_end(struct fsbackup *b)
 		fsb_call_failed_locked(b, &call, err);	/* before the release: it looks at the connection */
 	b->src->release(b->src, b->inst);
 	b->ended = 1;
+	fsresume_free(b->account);
+	b->account = NULL;
 	if (err < 0 && lost_before && err == JET_errBackupAbortByServer) {
 		grbit = JET_bitBackupEndAbort;
 		snprintf(b->end_outcome, sizeof(b->end_outcome), "abort: %.400s; the instance aborts the backup, "

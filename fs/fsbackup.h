@@ -41,6 +41,11 @@ void fsbackup_free(struct fsbackup *b);
  *   -ECONNRESET (the instance dropped the connection), -EIO (any other
  *   failure; status says which). */
 int fsbackup_begin(struct fsbackup *b, enum fsb_kind kind);
+/* At mount, -o resume: takes the backup the instance holds for a lost
+ * mount over (fsbackup.c F8).  0, or a negative errno with msg saying why. */
+int fsbackup_resume(struct fsbackup *b, char *msg, size_t cb);
+/* Whether the instance holds a backup for a lost client; msg describes it. */
+int fsbackup_held(struct fsbackup *b, char *msg, size_t cb);
 /* The running kind (FSB_NONE before Begin). */
 enum fsb_kind fsbackup_kind(struct fsbackup *b);
 /* The set, valid once fsbackup_begin succeeded. */

@@ -716,7 +716,7 @@ static const struct fuse_lowlevel_ops jetfs_ops = {
 
 /* ---- options ---- */
 
-enum { KEY_MAX_READ, KEY_DIRECT_IO, KEY_NO_MANIFEST, KEY_WAIT, KEY_TIMEOUT, KEY_READAHEAD };
+enum { KEY_MAX_READ, KEY_DIRECT_IO, KEY_NO_MANIFEST, KEY_WAIT, KEY_TIMEOUT, KEY_READAHEAD, KEY_RESUME };
 
 /* Numbers are parsed here, not with fuse_opt's %u, which takes "-1" and wraps what overflows. */
 static const struct fuse_opt jetfs_opts[] = {
@@ -725,6 +725,7 @@ static const struct fuse_opt jetfs_opts[] = {
 	FUSE_OPT_KEY("readahead=", KEY_READAHEAD),
 	FUSE_OPT_KEY("direct_io", KEY_DIRECT_IO),
 	FUSE_OPT_KEY("nomanifest", KEY_NO_MANIFEST),
+	FUSE_OPT_KEY("resume", KEY_RESUME),
 	FUSE_OPT_KEY("max_read=", KEY_MAX_READ),
 	FUSE_OPT_END
 };
@@ -773,6 +774,9 @@ opt_proc(void *data, const char *arg, int key, struct fuse_args *outargs)
 	case KEY_NO_MANIFEST:
 		opt->no_manifest = 1;
 		return 0;
+	case KEY_RESUME:
+		opt->resume = 1;
+		return 0;
 	case KEY_MAX_READ:
 		if (parse_unsigned(arg + strlen("max_read="), 1u << 30, &opt->max_read) < 0 || opt->max_read < 4096) {
 			fprintf(stderr, "jetfs: bad option %s: a number of bytes from 4096 to 1073741824\n", arg);
@@ -808,7 +812,10 @@ fsops_options_help(void)
 	    "                           0: none)\n"
 	    "    -o max_read=BYTES      largest read request\n"
 	    "    -o nomanifest          no SHA256SUMS: nothing is hashed (faster where\n"
-	    "                           the CPU is short)\n",
+	    "                           the CPU is short)\n"
+	    "    -o resume              take over the backup the instance holds for a\n"
+	    "                           jetfs that died: the same set, what it served\n"
+	    "                           counts, and the copy goes on (jetfs(1) RESUME)\n",
 	    FSOPS_DEFAULT_WAIT_S, FSOPS_DEFAULT_TIMEOUT_S, FSOPS_DEFAULT_READAHEAD_KB);
 }
 
@@ -853,6 +860,7 @@ fsops_mount(struct jetfs *fs, const char *mountpoint)
 {
 	struct statfs sfs;
 	struct stat st;
+	char msg[512];
 
 	/* The root is a directory: FUSE would mount it on a file and answer EIO. */
 	if (stat(mountpoint, &st) != 0) {
@@ -874,6 +882,13 @@ fsops_mount(struct jetfs *fs, const char *mountpoint)
 		fs->mountpoint = strdup(mountpoint);
 	if (fs->mountpoint == NULL)
 		return -1;
+	if (fs->opt.resume && fsbackup_resume(fs->backup, msg, sizeof(msg)) < 0) {
+		fprintf(stderr, "jetfs: %s\n", msg);
+		return -1;
+	}
+	if (!fs->opt.resume && fsbackup_held(fs->backup, msg, sizeof(msg)))
+		fprintf(stderr, "jetfs: warning: %s; until it is taken over (-o resume) or aborted, no new backup "
+		    "can begin here (EBUSY)\n", msg);
 	return fuse_session_mount(fs->se, fs->mountpoint);
 }
 

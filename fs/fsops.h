@@ -17,6 +17,7 @@ struct fsops_options {
 	unsigned readahead_kb;		/* -o readahead=KIB: fsbackup.c F7; 0: none */
 	unsigned max_read;		/* -o max_read=N, also given to the kernel in INIT */
 	int no_manifest;		/* -o nomanifest: no SHA256SUMS, nothing hashed */
+	int resume;			/* -o resume: take over a held backup at mount (fsbackup.c F8) */
 };
 
 #define FSOPS_DEFAULT_WAIT_S 30

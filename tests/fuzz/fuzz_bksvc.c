@@ -86,6 +86,8 @@ fz_start(void)
 	FZ_JET(JetSetSystemParameter(&fz_inst, 0, JET_paramCacheSizeMax, 64, NULL));
 	FZ_JET(JetSetSystemParameter(&fz_inst, 0, JET_paramJetfsEventTarget, JET_JetfsEventNone, NULL));
 	FZ_JET(JetSetSystemParameter(&fz_inst, 0, JET_paramJetfsBackupSocket, 0, fz_sock));
+	/* A dropped client's backup must end at once, which the harness checks (no hold). */
+	FZ_JET(JetSetSystemParameter(&fz_inst, 0, JET_paramJetfsBackupHoldTime, 0, NULL));
 	FZ_JET(JetInit(&fz_inst));
 	FZ_JET(JetBeginSession(fz_inst, &ses, NULL, NULL));
 	FZ_JET(JetCreateDatabase(ses, FZ_LINK "/fz.edb", NULL, &dbid, 0));
