@@ -2,7 +2,8 @@
  * check_bksvc.c -- the backup service (bksvc.c) and its client (bkclient.c):
  * a point-in-time backup of a live instance over the socket, restored and
  * checked; the same call sequence on a local and a remote handle gives the
- * same results; one client at a time; a client that dies aborts its backup;
+ * same results; one client at a time; a client that dies aborts its backup,
+ * or leaves it held for a takeover by its uid until the hold expires;
  * malformed input never hurts the server; other uids are refused.
  */
 #include "config.h"
@@ -15,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -1310,6 +1312,260 @@ START_TEST(test_other_uid)
 }
 END_TEST
 
+
+/* ---- a backup that outlives its client (backup.c K5, bksvc.c S4) ---- */
+
+/* The instance's backup, asked locally. */
+static JETFS_BACKUPINFO
+info_of(JET_INSTANCE inst)
+{
+	JETFS_BACKUPINFO info = { .cbStruct = sizeof(info) };
+
+	CK(JetfsGetBackupInfo(inst, &info));
+	return info;
+}
+
+/* Waits (bounded) until the backup is held, or (held 0) until none runs. */
+static JETFS_BACKUPINFO
+wait_held(JET_INSTANCE inst, int held)
+{
+	JETFS_BACKUPINFO info;
+
+	for (int i = 0; i < WAIT_MS / 10; i++) {
+		info = info_of(inst);
+		if (held ? info.fHeld != 0 : info.ullId == 0)
+			return info;
+		sleep_ms(10);
+	}
+	ck_abort_msg("the backup is still %s after %d ms", held ? "not held" : "running", WAIT_MS);
+	return info;
+}
+
+/* A client begins a point-in-time backup, reads the start of the database, keeps a note in its area, and vanishes. */
+static uint64_t
+begin_and_vanish(struct srv *s, uint8_t note)
+{
+	JET_INSTANCE r = connect_retry(s->sock);
+	JET_HANDLE h;
+	unsigned long lo, hi, got;
+	unsigned long long cb;
+	char buf[4096];
+	uint8_t *area;
+	int fd;
+
+	CK(JetBeginExternalBackupInstance(r, JET_bitBackupJetfsPointInTime));
+	CK(JetOpenFileInstance(r, s->dbpath, &h, &lo, &hi));
+	CK(JetfsReadFileAt(r, h, 0, buf, sizeof(buf), &got));
+	CK(JetfsBackupClientArea(r, 8192, &fd, &cb));
+	ck_assert_uint_eq(cb, 8192);
+	area = mmap(NULL, 8192, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	ck_assert(area != MAP_FAILED);
+	close(fd);
+	area[0] = note;
+	area[8191] = note;
+	munmap(area, 8192);
+	CK(JetfsDisconnectBackup(r));
+	return wait_held(s->inst, 1).ullId;
+}
+
+START_TEST(test_hold_take_over)
+{
+	struct srv s;
+	JET_INSTANCE r;
+	JETFS_BACKUPINFO before, info;
+	JET_HANDLE h;
+	unsigned long lo, hi, got, cbList;
+	unsigned long long cb;
+	char buf[4096], list[4096];
+	uint8_t *area;
+	uint64_t id;
+	int fd;
+
+	srv_start(&s, 256);
+	CK(JetSetSystemParameter(&s.inst, 0, JET_paramJetfsBackupHoldTime, 60, NULL));
+	id = begin_and_vanish(&s, 0x5a);
+	before = info_of(s.inst);
+	ck_assert_uint_eq(before.ullId, id);
+	ck_assert_uint_ne(before.ullBeginTimeUs, 0);
+	ck_assert_uint_eq(before.ulHeldUid, geteuid());
+	ck_assert(before.ullHeldMsLeft > 50000 && before.ullHeldMsLeft <= 60000);
+
+	/* Held: the application's own Begin gets ESE's answer; so does a new client's. */
+	ck_assert_int_eq(JetBeginExternalBackupInstance(s.inst, JET_bitBackupJetfsPointInTime), JET_errBackupInProgress);
+	r = connect_retry(s.sock);
+	ck_assert_int_eq(JetBeginExternalBackupInstance(r, JET_bitBackupJetfsPointInTime), JET_errBackupInProgress);
+	ck_assert_int_eq(JetfsTakeOverBackup(r, id + 1), JET_errNoBackup);	/* another id */
+	CK(JetfsTakeOverBackup(r, id));
+	ck_assert_int_eq(JetfsTakeOverBackup(r, id), JET_errBackupInProgress);	/* its own now */
+
+	/* The same backup: id, Begin time; no longer held; taken over once. */
+	info = (JETFS_BACKUPINFO){ .cbStruct = sizeof(info) };
+	CK(JetfsGetBackupInfo(r, &info));
+	ck_assert_uint_eq(info.ullId, id);
+	ck_assert_uint_eq(info.ullBeginTimeUs, before.ullBeginTimeUs);
+	ck_assert_uint_eq(info.fHeld, 0);
+	ck_assert_uint_eq(info.cTakeOvers, 1);
+
+	/* The area the vanished client wrote, as it left it. */
+	CK(JetfsBackupClientArea(r, 1, &fd, &cb));
+	ck_assert_uint_eq(cb, 8192);
+	area = mmap(NULL, 8192, PROT_READ, MAP_SHARED, fd, 0);
+	ck_assert(area != MAP_FAILED);
+	close(fd);
+	ck_assert_uint_eq(area[0], 0x5a);
+	ck_assert_uint_eq(area[8191], 0x5a);
+	munmap(area, 8192);
+
+	/* Finish: the first 4 KiB are reported, the rest read; the logs; End normal records it. */
+	CK(JetOpenFileInstance(r, s.dbpath, &h, &lo, &hi));
+	ck_assert_int_eq(JetfsNoteServed(r, h, 0, ((uint64_t)hi << 32 | lo) + 1), JET_errInvalidParameter);
+	CK(JetfsNoteServed(r, h, 0, sizeof(buf)));
+	for (uint64_t off = sizeof(buf); off < ((uint64_t)hi << 32 | lo); off += got)
+		CK(JetfsReadFileAt(r, h, off, buf, sizeof(buf), &got));
+	CK(JetCloseFileInstance(r, h));
+	CK(JetGetLogInfoInstance(r, list, sizeof(list), &cbList));
+	for (const char *l = list; *l; l += strlen(l) + 1) {
+		CK(JetOpenFileInstance(r, l, &h, &lo, &hi));
+		for (uint64_t off = 0; off < ((uint64_t)hi << 32 | lo); off += got)
+			CK(JetfsReadFileAt(r, h, off, buf, sizeof(buf), &got));
+		CK(JetCloseFileInstance(r, h));
+	}
+	CK(JetEndExternalBackupInstance2(r, JET_bitBackupEndNormal));
+	info = info_of(s.inst);
+	ck_assert_uint_eq(info.ullId, 0);
+	ck_assert_uint_eq(info.ullLastEndId, id);
+	CK(info.errLastEnd);
+	ck_assert_ptr_nonnull(strstr(info.szLastEnd, "recorded"));
+	CK(JetfsDisconnectBackup(r));
+	srv_stop(&s);
+}
+END_TEST
+
+START_TEST(test_hold_expires)
+{
+	struct srv s;
+	JETFS_BACKUPINFO info;
+	char spill[4096];
+	uint64_t id;
+
+	srv_start(&s, 256);
+	CK(JetSetSystemParameter(&s.inst, 0, JET_paramJetfsBackupHoldTime, 1, NULL));
+	id = begin_and_vanish(&s, 1);
+	snprintf(spill, sizeof(spill), "%s.jfsbk", s.dbpath);
+	/* Write pages, so that images are kept while held. */
+	CK(JetBeginTransaction(s.ses));
+	for (unsigned long i = 0; i < NKEYS; i++) {
+		char key[32];
+		key_of(key, sizeof(key), "k", i);
+		put_str(s.ses, s.t, key, "rewritten while held");
+	}
+	CK(JetCommitTransaction(s.ses, 0));
+	info = wait_held(s.inst, 0);
+	ck_assert_uint_eq(info.ullLastEndId, id);
+	ck_assert_int_eq(info.errLastEnd, JET_errBackupAbortByServer);
+	ck_assert_msg(strstr(info.szLastEnd, "nobody took it over in 1 s") != NULL, "%s", info.szLastEnd);
+	ck_assert_int_ne(access(spill, F_OK), 0);
+	served_again(s.sock);
+
+	/* Stopped while held: ended at the next check, without waiting for the hold. */
+	CK(JetSetSystemParameter(&s.inst, 0, JET_paramJetfsBackupHoldTime, 600, NULL));
+	id = begin_and_vanish(&s, 2);
+	CK(JetStopBackupInstance(s.inst));
+	info = wait_held(s.inst, 0);
+	ck_assert_uint_eq(info.ullLastEndId, id);
+	ck_assert_msg(strstr(info.szLastEnd, "stopped while held") != NULL, "%s", info.szLastEnd);
+	served_again(s.sock);
+
+	/* JetTerm while held (srv_stop) ends it too: nothing waits for the hold. */
+	begin_and_vanish(&s, 3);
+	srv_stop(&s);
+}
+END_TEST
+
+START_TEST(test_hold_other_uid)
+{
+	struct srv s;
+	struct jet_inst *inst;
+	JET_INSTANCE r;
+	uint64_t id;
+
+	srv_start(&s, 256);
+	CK(JetSetSystemParameter(&s.inst, 0, JET_paramJetfsBackupHoldTime, 60, NULL));
+	id = begin_and_vanish(&s, 1);
+	inst = handle_get(HANDLE_INSTANCE, s.inst);
+	/* The service takes over as the peer's uid: any uid but the one that began it is refused. */
+	ck_assert_int_eq(backup_take_over(inst, id, geteuid() + 1, 1), JET_errPermissionDenied);
+	ck_assert_int_eq(backup_take_over(inst, id, 65534, 1), JET_errPermissionDenied);
+	ck_assert_uint_eq(info_of(s.inst).fHeld, 1);
+	r = connect_retry(s.sock);
+	CK(JetfsTakeOverBackup(r, 0));
+	CK(JetEndExternalBackupInstance2(r, JET_bitBackupEndAbort));
+	CK(JetfsDisconnectBackup(r));
+	/* Nothing held now: a takeover finds nothing. */
+	r = connect_retry(s.sock);
+	ck_assert_int_eq(JetfsTakeOverBackup(r, 0), JET_errNoBackup);
+	CK(JetfsDisconnectBackup(r));
+	srv_stop(&s);
+}
+END_TEST
+
+START_TEST(test_hold_protocol)
+{
+	struct srv s;
+	uint8_t p[16], reply[512];
+	uint32_t seq, plen;
+	JET_ERR st;
+	int fd, fds[2];
+
+	srv_start(&s, 256);
+	/* Version 2 speaks none of the version 3 requests. */
+	fd = raw_hello_version(s.sock, 2);
+	raw_req(fd, BKPROTO_BACKUP_INFO, 2, NULL, 0);
+	raw_expect(fd, 2, JET_errFeatureNotAvailable);
+	put64(p, 0);
+	raw_req(fd, BKPROTO_TAKE_OVER, 3, p, 8);
+	raw_expect(fd, 3, JET_errFeatureNotAvailable);
+	raw_req(fd, BKPROTO_CLIENT_AREA, 4, p, 8);
+	raw_expect(fd, 4, JET_errFeatureNotAvailable);
+	close(fd);
+
+	fd = raw_hello(s.sock);
+	raw_req(fd, BKPROTO_BACKUP_INFO, 2, p, 1);		/* takes no payload */
+	raw_expect(fd, 2, JET_errInvalidParameter);
+	raw_req(fd, BKPROTO_TAKE_OVER, 3, p, 4);
+	raw_expect(fd, 3, JET_errInvalidParameter);
+	raw_req(fd, BKPROTO_CLIENT_AREA, 4, p, 8);		/* no backup of its own */
+	raw_expect(fd, 4, JET_errNoBackup);
+	put32(p, JET_bitBackupJetfsPointInTime);
+	raw_req(fd, BKPROTO_BEGIN, 5, p, 4);
+	raw_expect(fd, 5, JET_errSuccess);
+	put64(p, 0);
+	raw_req(fd, BKPROTO_CLIENT_AREA, 6, p, 8);		/* size 0 */
+	raw_expect(fd, 6, JET_errInvalidParameter);
+	put64(p, (1ull << 30) + 1);
+	raw_req(fd, BKPROTO_CLIENT_AREA, 7, p, 8);		/* above 1 GiB */
+	raw_expect(fd, 7, JET_errInvalidParameter);
+	put64(p, 4096);
+	raw_req(fd, BKPROTO_CLIENT_AREA, 8, p, 8);
+	ck_assert_int_eq(raw_reply_fds(fd, &seq, &st, reply, sizeof(reply), &plen, fds, 2), 1);
+	CK(st);
+	ck_assert_uint_eq(plen, 8);
+	ck_assert_uint_eq(get64(reply), 4096);
+	ck_assert_int_eq(write(fds[0], "x", 1), 1);		/* read-write: the client keeps its account there */
+	close(fds[0]);
+	raw_req(fd, BKPROTO_BACKUP_INFO, 9, NULL, 0);
+	ck_assert_int_eq(raw_reply(fd, &seq, &st, reply, sizeof(reply), &plen), 0);
+	CK(st);
+	ck_assert_uint_eq(plen, BKPROTO_INFO_FIXED + get32(reply + 68));
+	ck_assert_uint_ne(get64(reply), 0);			/* the id */
+	ck_assert_uint_eq(get32(reply + 24), 0);		/* not held */
+	close(fd);
+	/* The raw client vanished: with no hold set (srv_start), aborted at once. */
+	wait_held(s.inst, 0);
+	srv_stop(&s);
+}
+END_TEST
+
 static Suite *
 bksvc_suite(void)
 {
@@ -1325,6 +1581,10 @@ bksvc_suite(void)
 	tu_add_test(s, "malformed", test_malformed, 120);
 	tu_add_test(s, "share_file", test_share_file, 120);
 	tu_add_test(s, "other_uid", test_other_uid, 120);
+	tu_add_test(s, "hold_take_over", test_hold_take_over, 120);
+	tu_add_test(s, "hold_expires", test_hold_expires, 120);
+	tu_add_test(s, "hold_other_uid", test_hold_other_uid, 120);
+	tu_add_test(s, "hold_protocol", test_hold_protocol, 120);
 	return s;
 }
 
