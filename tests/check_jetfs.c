@@ -82,6 +82,7 @@ struct fx {
 	JET_TABLEID t[2];
 	char *db[2];		/* dir/a.edb, dir/b.edb */
 	JET_JETFSMOUNT m;
+	char *sock;		/* fx_open serves the backup on it (with a hold), if set */
 };
 
 static const char *const db_names[2] = { "a.edb", "b.edb" };
@@ -127,6 +128,10 @@ static void
 fx_open(struct fx *f)
 {
 	f->inst = tu_instance(f->dir, LOG_KB, CACHE_PAGES);
+	if (f->sock != NULL) {
+		CK(JetSetSystemParameter(&f->inst, 0, JET_paramJetfsBackupSocket, 0, f->sock));
+		CK(JetSetSystemParameter(&f->inst, 0, JET_paramJetfsBackupHoldTime, 60, NULL));
+	}
 	CK(JetInit(&f->inst));
 	tu_open_db(f->inst, f->dir, db_names[0], &f->ses, &f->dbid[0], &f->t[0]);
 	CK(JetEndSession(f->ses, 0));
@@ -177,6 +182,7 @@ fx_free(struct fx *f)
 	tu_rmdir(f->dir);
 	free(f->dir);
 	free(f->mnt);
+	free(f->sock);
 	free(f->db[0]);
 	free(f->db[1]);
 }
@@ -2175,6 +2181,80 @@ END_TEST
 
 /* ---- the suite ---- */
 
+
+/* ======================================================================
+ * The in-process mount takes over a backup a socket client left (-o resume)
+ * ====================================================================== */
+
+START_TEST(test_resume)
+{
+	struct fx f;
+	struct listing l, l2;
+	struct db_header before[2];
+	JETFS_BACKUPINFO info = { .cbStruct = sizeof(info) };
+	JET_INSTANCE r;
+	JET_HANDLE h;
+	unsigned long lo, hi, got;
+	char buf[8192], *p, *st;
+	struct stat sb;
+
+	fx_setup(&f);
+	fx_term(&f);
+	f.sock = tu_path(f.dir, "bk.sock");
+	fx_open(&f);
+	before[0] = tu_hdr_of(f.db[0]);
+	before[1] = tu_hdr_of(f.db[1]);
+
+	/* A socket client begins, reads the start of a.edb and vanishes: the instance holds its backup. */
+	CK(JetfsConnectBackup(f.sock, &r));
+	CK(JetBeginExternalBackupInstance(r, JET_bitBackupJetfsPointInTime));
+	CK(JetOpenFileInstance(r, f.db[0], &h, &lo, &hi));
+	CK(JetfsReadFileAt(r, h, 0, buf, sizeof(buf), &got));
+	CK(JetfsDisconnectBackup(r));
+	for (int i = 0; i < 1000 && !info.fHeld; i++) {
+		CK(JetfsGetBackupInfo(f.inst, &info));
+		if (!info.fHeld)
+			usleep(10000);
+	}
+	ck_assert_msg(info.fHeld, "the vanished client's backup is not held");
+
+	/* Without resume: the set cannot begin, and says why. */
+	fx_mount(&f, NULL);
+	p = mp(&f, "backup/full");
+	expect_errno(list_dir(p, &l2), EBUSY, "opendir backup/full beside a held backup");
+	free(p);
+	st = status_of(&f);
+	ck_assert_has(st, "is held for its lost client");
+	ck_assert_has(st, "mount with -o resume");
+	free(st);
+	ck_assert_end(fx_unmount(&f), JET_bitBackupEndAbort);
+
+	/* With resume: the held set, as it began; read it all; the end records it. */
+	fx_mount(&f, "resume");
+	list_set(&f, "full", &l);
+	p = mp(&f, "backup/full/%s", l.name[0]);
+	ck_assert_int_eq(stat(p, &sb), 0);
+	free(p);
+	ck_assert_int_eq(sb.st_mtim.tv_sec, (time_t)(info.ullBeginTimeUs / 1000000));
+	st = status_of(&f);
+	ck_assert_has(st, "resumed: taken over from a lost mount");
+	free(st);
+	read_all_but(&f, &l, "");
+	ck_assert_int_eq(write_truncate(&f), 0);
+	ck_assert_end(fx_unmount(&f), JET_bitBackupEndNormal);
+	CK(JetfsGetBackupInfo(f.inst, &info));
+	ck_assert_uint_eq(info.ullId, 0);
+	ck_assert_uint_eq(info.errLastEnd, JET_errSuccess);
+	for (int i = 0; i < 2; i++) {
+		struct db_header after = tu_hdr_of(f.db[i]);
+		ck_assert_msg(memcmp(&after.bk[BK_FULL_PREV], &before[i].bk[BK_FULL_PREV], sizeof(after.bk[0])) != 0,
+		    "%s: the resumed backup was not recorded", f.db[i]);
+	}
+	listing_free(&l);
+	fx_free(&f);
+}
+END_TEST
+
 static Suite *
 jetfs_suite(void)
 {
@@ -2193,6 +2273,7 @@ jetfs_suite(void)
 	tu_add_test(s, "unmount_waits_for_reader", test_unmount_waits_for_reader, 60);
 	tu_add_test(s, "instance_stops", test_instance_stops, 60);
 	tu_add_test(s, "db_read_fault", test_db_read_fault, 60);
+	tu_add_test(s, "resume", test_resume, 60);
 	tu_add_test(s, "term_mid_read", test_term_mid_read, 60);
 	return s;
 }
