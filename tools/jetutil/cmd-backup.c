@@ -31,6 +31,19 @@ instance_log_params(const char *dir, unsigned long *kbp, unsigned long *psp, uns
 	free(p);
 }
 
+/* A backup its lost client left held is why none can begin: say which, and what to do. */
+static void
+backup_say_held(JET_INSTANCE inst)
+{
+	JETFS_BACKUPINFO info = { .cbStruct = sizeof(info) };
+
+	if (JetfsGetBackupInfo(inst, &info) < 0 || !info.fHeld)
+		return;
+	util_errmsg("backup: backup %#llx is held for its lost client (uid %lu) for another %llu s: "
+	    "`jetfs -o resume` takes it over; else it is aborted then", info.ullId, info.ulHeldUid,
+	    (info.ullHeldMsLeft + 999) / 1000);
+}
+
 /* jetutil backup --socket PATH BACKUPDIR: a live instance in another process. */
 static int
 backup_remote(const char *sock, int argc, char **argv, int incremental, int pit)
@@ -56,6 +69,8 @@ backup_remote(const char *sock, int argc, char **argv, int incremental, int pit)
 	}
 	err = JetBackupInstance(inst, bdir, (incremental ? JET_bitBackupIncremental : 0) |
 	    (pit ? JET_bitBackupJetfsPointInTime : 0), util_status_cb);
+	if (err == JET_errBackupInProgress)
+		backup_say_held(inst);
 	JetfsDisconnectBackup(inst);
 	if (err < 0) {
 		util_errmsg("backup: JetBackupInstance over %s failed: %s", sock, util_jet_problem(err, msg, sizeof(msg)));
