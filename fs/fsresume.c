@@ -29,13 +29,21 @@
  *      been served, which is never wrong (it only reads again).
  *  R3. Written only under fsbackup's lock, by one jetfs at a time (the
  *      instance serves one client): no atomics needed.
+ *  R4. The instance may be anyone's process (root's jetfs serves any uid):
+ *      the area is mapped only if it is a memfd sealed against shrinking
+ *      of exactly the size asked (so no access can fault), and where a
+ *      bitmap lies is computed here from the set, never read from the area
+ *      after the check (so no write can leave it).  Its bits are trusted as
+ *      the instance's word on what was sent, like everything it serves.
  */
 #include "config.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "fsresume.h"
@@ -50,6 +58,7 @@ struct fsresume {
 	size_t size;
 	size_t nfiles;
 	uint64_t *sizes;		/* copies of the set's sizes (what the area was laid out for) */
+	uint64_t *offs;			/* R4: where each file's bitmap lies, computed here */
 };
 
 static uint32_t
@@ -106,23 +115,30 @@ layout(const uint64_t *sizes, size_t n, uint64_t *offs)
 static uint8_t *
 bitmap_of(struct fsresume *r, size_t i)
 {
-	return r->map + rd64(r->map + FSR_HDR + 16 * i + 8);
+	return r->map + r->offs[i];
 }
 
 /* R2: whether the area was laid out for this very set. */
 static int
 matches(const struct fsresume *r)
 {
-	uint64_t *offs = malloc((r->nfiles ? r->nfiles : 1) * sizeof(*offs));
-	int ok = offs != NULL && rd32(r->map) == FSR_MAGIC && rd32(r->map + 4) == FSR_VERSION &&
-	    rd32(r->map + 8) == r->nfiles && rd32(r->map + 12) == FSR_UNIT;
+	int ok = rd32(r->map) == FSR_MAGIC && rd32(r->map + 4) == FSR_VERSION && rd32(r->map + 8) == r->nfiles &&
+	    rd32(r->map + 12) == FSR_UNIT;
 
-	if (ok)
-		layout(r->sizes, r->nfiles, offs);
 	for (size_t i = 0; ok && i < r->nfiles; i++)
-		ok = rd64(r->map + FSR_HDR + 16 * i) == r->sizes[i] && rd64(r->map + FSR_HDR + 16 * i + 8) == offs[i];
-	free(offs);
+		ok = rd64(r->map + FSR_HDR + 16 * i) == r->sizes[i] && rd64(r->map + FSR_HDR + 16 * i + 8) == r->offs[i];
 	return ok;
+}
+
+/* R4: a sealed memfd of exactly size bytes, which no one can shrink under the mapping. */
+static int
+safe_to_map(int fd, uint64_t size)
+{
+	struct stat st;
+	int seals = fcntl(fd, F_GET_SEALS);
+
+	return seals >= 0 && (seals & F_SEAL_SHRINK) && fstat(fd, &st) == 0 && S_ISREG(st.st_mode) &&
+	    (uint64_t)st.st_size == size;
 }
 
 static int
@@ -137,20 +153,14 @@ all_zero(const uint8_t *p, size_t n)
 static void
 write_header(struct fsresume *r)
 {
-	uint64_t *offs = malloc((r->nfiles ? r->nfiles : 1) * sizeof(*offs));
-
-	if (offs == NULL)
-		return;		/* R2: a header never written is an area a successor starts afresh */
-	layout(r->sizes, r->nfiles, offs);
 	for (size_t i = 0; i < r->nfiles; i++) {
 		wr64(r->map + FSR_HDR + 16 * i, r->sizes[i]);
-		wr64(r->map + FSR_HDR + 16 * i + 8, offs[i]);
+		wr64(r->map + FSR_HDR + 16 * i + 8, r->offs[i]);
 	}
 	wr32(r->map + 4, FSR_VERSION);
 	wr32(r->map + 8, (uint32_t)r->nfiles);
 	wr32(r->map + 12, FSR_UNIT);
 	wr32(r->map, FSR_MAGIC);	/* last (R2) */
-	free(offs);
 }
 
 struct fsresume *
@@ -163,13 +173,14 @@ fsresume_open(JET_INSTANCE inst, const uint64_t *sizes, size_t n, int *carried, 
 	int fd = -1;
 
 	*carried = 0;
-	if (r == NULL || (r->sizes = malloc((n ? n : 1) * sizeof(*r->sizes))) == NULL) {
+	if (r == NULL || (r->sizes = malloc((n ? n : 1) * sizeof(*r->sizes))) == NULL ||
+	    (r->offs = malloc((n ? n : 1) * sizeof(*r->offs))) == NULL) {
 		snprintf(msg, cb, "out of memory");
 		goto err;
 	}
 	memcpy(r->sizes, sizes, n * sizeof(*sizes));
 	r->nfiles = n;
-	want = layout(sizes, n, NULL);
+	want = layout(sizes, n, r->offs);
 	if ((err = JetfsBackupClientArea(inst, want, &fd, &got)) < 0) {
 		snprintf(msg, cb, "the instance keeps no account for this client: %s (%ld)", JetErrorString(err), err);
 		goto err;
@@ -177,6 +188,11 @@ fsresume_open(JET_INSTANCE inst, const uint64_t *sizes, size_t n, int *carried, 
 	if (got != want) {
 		snprintf(msg, cb, "the account the instance keeps was made for another set (%llu bytes, %llu expected): "
 		    "every file is read again", got, (unsigned long long)want);
+		goto err;
+	}
+	if (!safe_to_map(fd, got)) {
+		snprintf(msg, cb, "the account the instance offers is not a sealed memory area of %llu bytes: not used",
+		    got);
 		goto err;
 	}
 	r->size = (size_t)got;
@@ -213,6 +229,7 @@ fsresume_free(struct fsresume *r)
 	if (r->map != NULL)
 		munmap(r->map, r->size);
 	free(r->sizes);
+	free(r->offs);
 	free(r);
 }
 

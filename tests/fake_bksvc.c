@@ -5,11 +5,17 @@
  * that the test can check that jetfs refuses each bad name and size (F6 in
  * fs/fsbackup.c) and never prints what it was sent raw.
  *
- *   fake_bksvc SOCKET DBPATH SIZE
+ *   fake_bksvc SOCKET DBPATH SIZE [held]
  *
  * DBPATH may hold C escapes (\n, \xHH) so a test can pass control
- * characters.  Serves one client after another until killed.
+ * characters.  Serves one client after another until killed.  With "held"
+ * it speaks version 3 and holds a backup that anyone may take over, whose
+ * client area is a memory file nobody sealed and that it shrinks to nothing
+ * right after sending it: a jetfs that mapped it would die of SIGBUS at the
+ * first byte it touched (R4 in fs/fsresume.c).
  */
+#define _GNU_SOURCE
+#include <sys/mman.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -88,10 +94,47 @@ reply_list(int fd, uint32_t seq, const uint8_t *req, const char *path, int login
 	return reply(fd, seq, 0, out, nfixed + len);
 }
 
-static void
-serve(int fd, const char *dbpath, uint64_t dbsize)
+/* ClientArea's reply with an unsealed memory file, shrunk once sent. */
+static int
+reply_bad_area(int fd, uint32_t seq, uint64_t size)
 {
-	uint8_t hdr[12], req[65536], out[24];
+	uint8_t msg[20];
+	union {
+		struct cmsghdr align;
+		char buf[CMSG_SPACE(sizeof(int))];
+	} ctl;
+	struct iovec iov = { msg, sizeof(msg) };
+	struct msghdr mh;
+	struct cmsghdr *cm;
+	int mfd = memfd_create("fake-area", MFD_CLOEXEC), rc;
+
+	if (mfd < 0 || ftruncate(mfd, (off_t)size) != 0)
+		return -1;
+	put32(msg, 16);
+	put32(msg + 4, seq);
+	put32(msg + 8, 0);
+	put64(msg + 12, size);
+	memset(&mh, 0, sizeof(mh));
+	memset(&ctl, 0, sizeof(ctl));
+	mh.msg_iov = &iov;
+	mh.msg_iovlen = 1;
+	mh.msg_control = ctl.buf;
+	mh.msg_controllen = sizeof(ctl.buf);
+	cm = CMSG_FIRSTHDR(&mh);
+	cm->cmsg_level = SOL_SOCKET;
+	cm->cmsg_type = SCM_RIGHTS;
+	cm->cmsg_len = CMSG_LEN(sizeof(int));
+	memcpy(CMSG_DATA(cm), &mfd, sizeof(int));
+	rc = sendmsg(fd, &mh, MSG_NOSIGNAL) == (ssize_t)sizeof(msg) ? 0 : -1;
+	(void)!ftruncate(mfd, 0);
+	close(mfd);
+	return rc;
+}
+
+static void
+serve(int fd, const char *dbpath, uint64_t dbsize, int held)
+{
+	uint8_t hdr[12], req[65536], out[80];
 
 	for (;;) {
 		uint32_t len, op, seq;
@@ -106,7 +149,7 @@ serve(int fd, const char *dbpath, uint64_t dbsize)
 		switch (op) {
 		case 1:	/* Hello */
 			put32(out, 0x4B42464AU);
-			put32(out + 4, 1);
+			put32(out + 4, held ? 3 : 1);
 			put32(out + 8, 4096);
 			put32(out + 12, 8u << 20);
 			memcpy(out + 16, "edb", 3);
@@ -124,7 +167,21 @@ serve(int fd, const char *dbpath, uint64_t dbsize)
 			if (reply(fd, seq, 0, out, 16) < 0)
 				return;
 			break;
-		default:	/* Begin, CloseFile, End, Stop: done */
+		case 13:	/* ShareFile: nothing shared, the reads come here */
+			if (reply(fd, seq, -1003 /* JET_errInvalidParameter */, NULL, 0) < 0)
+				return;
+			break;
+		case 15:	/* BackupInfo: backup 1, held for anyone */
+			put64(out, 1);
+			put32(out + 24, held);
+			if (reply(fd, seq, 0, out, 72) < 0)
+				return;
+			break;
+		case 17:	/* ClientArea */
+			if (reply_bad_area(fd, seq, get32(req) | (uint64_t)get32(req + 4) << 32) < 0)
+				return;
+			break;
+		default:	/* Begin, TakeOver, CloseFile, End, Stop: done */
 			if (reply(fd, seq, 0, NULL, 0) < 0)
 				return;
 		}
@@ -158,8 +215,9 @@ main(int argc, char *argv[])
 	struct sockaddr_un sa;
 	int lfd;
 
-	if (argc != 4 || strlen(argv[1]) >= sizeof(sa.sun_path)) {
-		fprintf(stderr, "usage: fake_bksvc SOCKET DBPATH SIZE\n");
+	if (argc < 4 || argc > 5 || (argc == 5 && strcmp(argv[4], "held") != 0) ||
+	    strlen(argv[1]) >= sizeof(sa.sun_path)) {
+		fprintf(stderr, "usage: fake_bksvc SOCKET DBPATH SIZE [held]\n");
 		return 2;
 	}
 	unescape(argv[2]);
@@ -176,7 +234,7 @@ main(int argc, char *argv[])
 		int fd = accept(lfd, NULL, NULL);
 		if (fd < 0)
 			continue;
-		serve(fd, argv[2], strtoull(argv[3], NULL, 0));
+		serve(fd, argv[2], strtoull(argv[3], NULL, 0), argc == 5);
 		close(fd);
 	}
 }
