@@ -50,6 +50,8 @@
 #define SVC_TIMEOUT_MS 30000
 #define SVC_REFUSE_DRAIN 65536
 #define SVC_ALIGN 4096			/* JetReadFileInstance's buffer alignment */
+#define SVC_FIXED_MAX 96		/* the largest fixed part of a reply (BackupInfo's) */
+_Static_assert(BKPROTO_INFO_FIXED <= SVC_FIXED_MAX, "BackupInfo's reply fits svc_reply_fds");
 
 static atomic_int svc_timeout_ms = SVC_TIMEOUT_MS;
 
@@ -216,14 +218,14 @@ svc_send_fds(struct bksvc *s, const uint8_t *buf, const int *fds, int nfds, int6
 }
 
 /*
- * Sends a reply: the fixed part (at most 64 bytes), with nfds descriptors
+ * Sends a reply: the fixed part (at most SVC_FIXED_MAX bytes), with nfds descriptors
  * attached to its first byte, then, separately, bulk data.  0, or -1 (drop).
  */
 static int
 svc_reply_fds(struct bksvc *s, uint32_t seq, JET_ERR status, const void *fixed, size_t nfixed, const void *bulk,
     size_t nbulk, const int *fds, int nfds)
 {
-	uint8_t hdr[12 + 64];
+	uint8_t hdr[12 + SVC_FIXED_MAX];
 	int64_t deadline = deadline_in();
 	enum io_result r = IO_OK;
 	size_t first = 0;
