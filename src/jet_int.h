@@ -373,6 +373,7 @@ struct log_reader {
 	uint32_t rec_version;		/* and that generation's format */
 	lsn_t stop_lsn;			/* log_reader_stop_at (0: none) */
 	int stopped;			/* at_end because of stop_lsn */
+	uint32_t cut_len;		/* then: the payload bytes before it in its segment (at end_off) */
 };
 
 /* A transaction record as log_reader_next_commit finds it. */
@@ -389,6 +390,7 @@ JET_ERR log_reader_open_files(struct log_reader *r, struct jet_inst *inst, const
 	const char *const *paths, uint32_t first_gen, size_t npaths, const struct jet_sig *expect_sign);
 JET_ERR log_reader_seek(struct log_reader *r, lsn_t lsn);
 void log_reader_stop_at(struct log_reader *r, lsn_t lsn);
+JET_ERR log_cut_at_stop(struct jet_log *log, const struct log_reader *r);
 int log_reader_next_commit(struct log_reader *r, struct log_commit *c, JET_ERR *errp);
 size_t log_txn_ops_offset(const uint8_t *rec, size_t len, uint32_t version, uint64_t *timep);
 /* Returns 1 with a record, 0 at the end of the log, < 0 on error. */

@@ -47,7 +47,9 @@
  * INVARIANTS
  *  1. A flush never rewrites a byte that an earlier flush made durable: each
  *     flush appends new segments after the last one, so a torn write can
- *     only damage the segment being written, never a committed one.
+ *     only damage the segment being written, never a committed one.  (One
+ *     exception, not a flush: a restore to a moment cuts its own copy of a
+ *     generation where it stopped, log_cut_at_stop.)
  *  2. Every closed generation ends with an END segment, fsynced before the
  *     next generation is renamed into place.  In a closed generation any bad
  *     segment before END is corruption (JET_errLogFileCorrupt); in the
@@ -827,6 +829,35 @@ log_close_current(struct jet_log *log, lsn_t logical_end)
 	return err;
 }
 
+/*
+ * Where reader r stopped (log_reader_stop_at), in the generation open as
+ * log->cur: rewrites the segment that holds the stop with only its bytes
+ * before it, and leaves cur_off after it, where log_close_current writes END.
+ * The only rewrite of a written segment (invariant 1): in a restore's own
+ * copy of the log, before any instance runs on it.  Bytes of records past
+ * the stop left in the segment would otherwise be read as whole records; an
+ * END's LSN only voids a record that it cuts.
+ */
+JET_ERR
+log_cut_at_stop(struct jet_log *log, const struct log_reader *r)
+{
+	size_t total = (size_t)align_sector(LOG_SEG_HDR + r->cut_len);
+	uint8_t *seg;
+	JET_ERR err;
+
+	log->cur_off = r->end_off;
+	if (r->cut_len == 0)
+		return JET_errSuccess;
+	if ((seg = calloc(1, total)) == NULL)
+		return JET_errOutOfMemory;
+	memcpy(seg + LOG_SEG_HDR, r->seg + LOG_SEG_HDR, r->cut_len);
+	seg_header(seg, log->cur_gen, r->cut_len, 0, log->seg_seq++, r->end_lsn - r->cut_len);
+	err = os_pwrite(log->cur, seg, total, log->cur_off);
+	log->cur_off += total;
+	free(seg);
+	return err;
+}
+
 /* ---- reading ---- */
 
 /* Is path <base>.log, the current generation, by its file name? */
@@ -988,9 +1019,9 @@ log_reader_seek(struct log_reader *r, lsn_t lsn)
 
 /*
  * The log ends before the record that starts at lsn (a record boundary):
- * log_reader_next returns 0 there, with end_lsn = lsn, end_off the offset
- * after the segment that holds lsn (where an END segment cuts the stream
- * there, as after a torn tail) and stopped set.  Restore to a moment.
+ * log_reader_next returns 0 there, with stopped set, end_lsn = lsn, end_off
+ * the offset of the segment that holds lsn and cut_len the bytes of that
+ * segment before lsn (log_cut_at_stop).  Restore to a moment.
  */
 void
 log_reader_stop_at(struct log_reader *r, lsn_t lsn)
@@ -1240,6 +1271,8 @@ log_reader_next(struct log_reader *r, uint8_t **recp, size_t *lenp, lsn_t *lsnp,
 			start = r->pos;
 			if (r->stop_lsn != 0 && start >= r->stop_lsn) {
 				reader_set_end(r, start);
+				r->end_off = r->off - align_sector(LOG_SEG_HDR + r->seg_len);
+				r->cut_len = (uint32_t)r->seg_pos;
 				r->stopped = 1;
 				return 0;
 			}

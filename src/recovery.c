@@ -499,6 +499,8 @@ recovery_run(struct jet_inst *inst, JET_GRBIT grbit)
 			ERR(recovery_open_gen(inst, r.gen));
 		inst->log.cur_off = r.end_off;
 		inst->log.seg_seq = 0x10000;
+		if (r.stopped)
+			ERR(log_cut_at_stop(&inst->log, &r));
 		{
 			lsn_t end = r.end_lsn;
 			log_reader_close(&r);

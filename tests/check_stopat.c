@@ -210,6 +210,22 @@ START_TEST(test_stopped_log_goes_on)
 	ck_assert_uint_eq(c, ch.c0 + 9);
 	bank_term(&r);
 	ck_assert_uint_eq(open_restored(target), c);
+	/* The restored log reads on from the stop: the 5 transfers since, none of those after the stop. */
+	{
+		struct log_reader lr;
+		struct log_commit lc;
+		JET_ERR err = JET_errSuccess;
+		int rc, n = 0;
+		CK(log_reader_open(&lr, NULL, target, "edb", sa.genStop, 0, NULL));
+		while ((rc = log_reader_next_commit(&lr, &lc, &err)) == 1) {
+			ck_assert_msg(lc.time <= ch.commit[3] || lc.time > ch.after[NT - 1],
+			    "a transfer after the stop is still in the restored log");
+			n += lc.time > ch.commit[3];
+		}
+		ck_assert_msg(rc == 0, "the restored log does not read on from the stop: %s", JetErrorName(err));
+		ck_assert_int_eq(n, 5);
+		log_reader_close(&lr);
+	}
 	free(r.dbpath);
 	tu_rmdir(target);
 	free(target);
