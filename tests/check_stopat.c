@@ -3,8 +3,10 @@
  * and the commit time of log format 2 it reads (log.c, txn.c).
  *
  * The chain: a full set after C0 transfers, then NT transfers, each timed
- * from before its JetBeginTransaction to after its JetCommitTransaction, then
- * an incremental set.  The exact commit time of each transfer is read back
+ * from before its JetBeginTransaction to after its JetCommitTransaction and
+ * each after a lazy commit of row "note" (so that one segment holds the note
+ * and the transfer, and a stop at the transfer cuts a segment), then an
+ * incremental set.  The exact commit time of each transfer is read back
  * from the incremental set's logs (one transaction record per transfer):
  * restore stops exactly at a commit's time (inclusive), one microsecond
  * before it (exclusive), and refuses a moment before the full set's
@@ -82,10 +84,49 @@ set_commit_times(const char *dir, uint64_t *times, size_t max)
 	return k;
 }
 
+/* Row "note" of the bank's table set to v, by a commit that does not wait for the log. */
+static void
+note_lazily(struct bank *b, uint64_t v)
+{
+	uint8_t val[8];
+
+	put64(val, v);
+	CK(JetBeginTransaction(b->ses));
+	CK(kv_put(b->ses, b->t, "note", val, 8, v == 1));
+	CK(JetCommitTransaction(b->ses, JET_bitCommitLazyFlush));
+}
+
+/* Row "note" of the restored instance in dir (0: none). */
+static uint64_t
+note_of(const char *dir)
+{
+	JET_INSTANCE inst = tu_instance(dir, LOG_KB, CACHE_PAGES);
+	char *path = tu_path(dir, "bank.edb");
+	JET_SESID ses;
+	JET_DBID dbid;
+	JET_TABLEID t;
+	uint8_t val[8];
+	JET_ERR err;
+
+	CK(JetInit(&inst));
+	CK(JetBeginSession(inst, &ses, NULL, NULL));
+	CK(JetOpenDatabase(ses, path, NULL, &dbid, 0));
+	CK(JetOpenTable(ses, dbid, "t", NULL, 0, 0, &t));
+	err = kv_get(ses, t, "note", val, 8);
+	if (err == JET_errRecordNotFound)
+		put64(val, 0);
+	else
+		CK(err);
+	CK(JetEndSession(ses, 0));
+	CK(JetTerm(inst));
+	free(path);
+	return get64(val);
+}
+
 static void
 chain_make(struct chain *ch)
 {
-	uint64_t times[4 * NT];
+	uint64_t times[4096];
 	size_t n, k = 0;
 	unsigned seed = 7;
 
@@ -100,6 +141,7 @@ chain_make(struct chain *ch)
 	ch->c0 = bank_counter(&ch->b);
 	for (int i = 0; i < NT; i++) {
 		uint64_t c;
+		note_lazily(&ch->b, (uint64_t)i + 1);
 		ch->before[i] = dbhdr_time_now_us();
 		CK(transfer(ch->b.ses, ch->b.t, &seed, &c));
 		ch->after[i] = dbhdr_time_now_us();
@@ -128,9 +170,12 @@ chain_free(struct chain *ch)
 	free(ch->inc);
 }
 
-/* Restores the chain to moment t: the error, the stop info, and (if it succeeded) the counter restored. */
+/*
+ * Restores the chain to moment t: the error, the stop info, and (if it
+ * succeeded) the counter and the note restored.
+ */
 static JET_ERR
-restore_at(struct chain *ch, uint64_t t, JET_JETFSSTOPAT *sa, uint64_t *counterp, int *nfilesp)
+restore_at(struct chain *ch, uint64_t t, JET_JETFSSTOPAT *sa, uint64_t *counterp, uint64_t *notep, int *nfilesp)
 {
 	const char *sets[2] = { ch->full, ch->inc };
 	char *target = tu_tempdir();
@@ -141,19 +186,21 @@ restore_at(struct chain *ch, uint64_t t, JET_JETFSSTOPAT *sa, uint64_t *counterp
 	sa->usStopAt = t;
 	err = JetfsRestoreSetsStopAt(sets, 2, target, NULL, sa, NULL);
 	*nfilesp = count_files(target);
-	if (err >= 0)
+	if (err >= 0) {
 		*counterp = open_restored(target);
+		*notep = note_of(target);
+	}
 	tu_rmdir(target);
 	free(target);
 	return err;
 }
 
 static uint64_t
-restored_counter_at(struct chain *ch, uint64_t t, JET_JETFSSTOPAT *sa)
+restored_counter_at(struct chain *ch, uint64_t t, JET_JETFSSTOPAT *sa, uint64_t *notep)
 {
 	uint64_t c = 0;
 	int nfiles;
-	JET_ERR err = restore_at(ch, t, sa, &c, &nfiles);
+	JET_ERR err = restore_at(ch, t, sa, &c, notep, &nfiles);
 
 	ck_assert_msg(err == JET_errSuccess, "restore to %llu -> %s", (unsigned long long)t, JetErrorName(err));
 	return c;
@@ -164,15 +211,20 @@ START_TEST(test_stop_at_commit_time)
 {
 	struct chain ch;
 	JET_JETFSSTOPAT sa;
+	uint64_t note;
 	int k = NT / 2;
 
 	chain_make(&ch);
-	ck_assert_uint_eq(restored_counter_at(&ch, ch.commit[k], &sa), ch.c0 + (uint64_t)k + 1);
+	ck_assert_uint_eq(restored_counter_at(&ch, ch.commit[k], &sa, &note), ch.c0 + (uint64_t)k + 1);
 	ck_assert_uint_eq(sa.usLastReplayed, ch.commit[k]);
-	ck_assert_uint_eq(restored_counter_at(&ch, ch.commit[k] - 1, &sa), ch.c0 + (uint64_t)k);
-	ck_assert_uint_eq(sa.usLastReplayed, ch.commit[k - 1]);
+	ck_assert_uint_eq(note, (uint64_t)k + 1);
+	/* The note committed just before transfer k, in the segment the stop cuts, is kept. */
+	ck_assert_uint_eq(restored_counter_at(&ch, ch.commit[k] - 1, &sa, &note), ch.c0 + (uint64_t)k);
+	ck_assert_uint_eq(note, (uint64_t)k + 1);
+	ck_assert_uint_lt(sa.usLastReplayed, ch.commit[k]);
+	ck_assert_uint_gt(sa.usLastReplayed, ch.commit[k - 1]);
 	/* Between two transfers, by the times taken around them: the one before is in, the one after is not. */
-	ck_assert_uint_eq(restored_counter_at(&ch, ch.after[2], &sa), ch.c0 + 3);
+	ck_assert_uint_eq(restored_counter_at(&ch, ch.after[2], &sa, &note), ch.c0 + 3);
 	chain_free(&ch);
 }
 END_TEST
@@ -238,18 +290,18 @@ START_TEST(test_before_consistent_point)
 {
 	struct chain ch;
 	JET_JETFSSTOPAT sa;
-	uint64_t c = 0;
+	uint64_t c = 0, note = 0;
 	int nfiles;
 
 	chain_make(&ch);
-	CK_ERR(restore_at(&ch, ch.early, &sa, &c, &nfiles), JET_errEndingRestoreLogTooLow);
+	CK_ERR(restore_at(&ch, ch.early, &sa, &c, &note, &nfiles), JET_errEndingRestoreLogTooLow);
 	ck_assert_int_eq(nfiles, 0);
 	ck_assert_msg(sa.usConsistent > ch.early && sa.usConsistent < ch.before[0],
 	    "consistent point %llu, not between %llu and %llu", (unsigned long long)sa.usConsistent,
 	    (unsigned long long)ch.early, (unsigned long long)ch.before[0]);
-	CK_ERR(restore_at(&ch, sa.usConsistent - 1, &sa, &c, &nfiles), JET_errEndingRestoreLogTooLow);
+	CK_ERR(restore_at(&ch, sa.usConsistent - 1, &sa, &c, &note, &nfiles), JET_errEndingRestoreLogTooLow);
 	ck_assert_int_eq(nfiles, 0);
-	ck_assert_uint_eq(restored_counter_at(&ch, sa.usConsistent, &sa), ch.c0);
+	ck_assert_uint_eq(restored_counter_at(&ch, sa.usConsistent, &sa, &note), ch.c0);
 	chain_free(&ch);
 }
 END_TEST
@@ -259,16 +311,16 @@ START_TEST(test_beyond_end)
 {
 	struct chain ch;
 	JET_JETFSSTOPAT sa;
-	uint64_t c = 0;
+	uint64_t c = 0, note = 0;
 	int nfiles;
 
 	chain_make(&ch);
-	CK_ERR(restore_at(&ch, ch.commit[NT - 1] + 1, &sa, &c, &nfiles), JET_errMissingRestoreLogFiles);
+	CK_ERR(restore_at(&ch, ch.commit[NT - 1] + 1, &sa, &c, &note, &nfiles), JET_errMissingRestoreLogFiles);
 	ck_assert_int_eq(nfiles, 0);
 	ck_assert_uint_eq(sa.usLastCommit, ch.commit[NT - 1]);
-	CK_ERR(restore_at(&ch, ch.after[NT - 1] + 60 * 1000000ULL, &sa, &c, &nfiles), JET_errMissingRestoreLogFiles);
+	CK_ERR(restore_at(&ch, ch.after[NT - 1] + 60 * 1000000ULL, &sa, &c, &note, &nfiles), JET_errMissingRestoreLogFiles);
 	ck_assert_int_eq(nfiles, 0);
-	ck_assert_uint_eq(restored_counter_at(&ch, ch.commit[NT - 1], &sa), ch.c0 + NT);
+	ck_assert_uint_eq(restored_counter_at(&ch, ch.commit[NT - 1], &sa, &note), ch.c0 + NT);
 	chain_free(&ch);
 }
 END_TEST
