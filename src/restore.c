@@ -928,6 +928,35 @@ out:
 	return err;
 }
 
+/*
+ * A restore to a moment that stops in the live current log (roll-forward):
+ * that generation as copied, <base>.log if the copy is still it, else (the
+ * live log rolled since the scan) the closed file the roll made of it.  Not
+ * rst_catch_up_live: the generations after the stop must not be copied.
+ */
+static JET_ERR
+rst_copy_stop_gen(struct restore *r, const struct restore_opts *o)
+{
+	char name[16], *cur, *from = NULL, *to = NULL;
+	JET_ERR err = JET_errSuccess;
+
+	snprintf(name, sizeof(name), "%s.log", r->c.base);
+	if ((cur = os_path_join(o->logdir, name)) == NULL)
+		return JET_errOutOfMemory;
+	if (rst_file_gen(cur) == r->stop_gen)
+		goto err;
+	if (os_exists(cur))
+		ERR(os_unlink(cur));
+	from = log_name_path(o->roll_forward, r->c.base, r->stop_gen);
+	to = log_name_path(o->logdir, r->c.base, r->stop_gen);
+	err = from == NULL || to == NULL ? JET_errOutOfMemory : rst_copy_file(r, from, to);
+err:
+	free(cur);
+	free(from);
+	free(to);
+	return err;
+}
+
 /* The first record boundary at or after the start of generation gen. */
 static JET_ERR
 rst_start_lsn(struct restore *r, size_t from, lsn_t *lsnp)
@@ -1174,7 +1203,7 @@ restore_run(const struct restore_opts *o)
 			goto err;
 	}
 	if (o->roll_forward != NULL && r.c.nlogs > 0 && r.c.logs[r.c.nlogs - 1].current)
-		ERR(rst_catch_up_live(&r, o));
+		ERR(r.stop_lsn != 0 ? rst_copy_stop_gen(&r, o) : rst_catch_up_live(&r, o));
 	for (size_t i = 0; i < r.c.nimgs; i++)
 		ERR(rst_place_db(&r, &r.c.imgs[i], r.c.high));
 	rst_progress(&r, JET_sntProgress, 50, 100);

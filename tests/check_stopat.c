@@ -325,6 +325,41 @@ START_TEST(test_beyond_end)
 }
 END_TEST
 
+/*
+ * Rolled forward into the live log of a running instance: a moment in its
+ * current generation, <base>.log, and one after its last commit (refused:
+ * the live log has not committed anything later yet).
+ */
+START_TEST(test_roll_forward_to_moment)
+{
+	struct chain ch;
+	const char *sets[2];
+	char *target = tu_tempdir();
+	JET_JETFSSTOPAT sa;
+	uint64_t t;
+
+	chain_make(&ch);
+	sets[0] = ch.full;
+	sets[1] = ch.inc;
+	transfers(&ch.b, 3);
+	t = dbhdr_time_now_us();
+	transfers(&ch.b, 4);
+	memset(&sa, 0, sizeof(sa));
+	sa.cbStruct = sizeof(sa);
+	sa.usStopAt = t;
+	CK(JetfsRestoreSetsStopAt(sets, 2, target, ch.b.dir, &sa, NULL));
+	ck_assert_uint_eq(sa.genStop, cur_gen(ch.b.inst));
+	ck_assert_uint_eq(open_restored(target), ch.c0 + NT + 3);
+	tu_rmdir(target);
+	sa.usStopAt = dbhdr_time_now_us() + 1000000;
+	CK_ERR(JetfsRestoreSetsStopAt(sets, 2, target, ch.b.dir, &sa, NULL), JET_errMissingRestoreLogFiles);
+	ck_assert_int_eq(count_files(target), 0);
+	tu_rmdir(target);
+	free(target);
+	chain_free(&ch);
+}
+END_TEST
+
 START_TEST(test_bad_parameters)
 {
 	const char *sets[1] = { "/nonexistent" };
@@ -465,6 +500,7 @@ stopat_suite(void)
 	tu_add_test(s, "stopped_log_goes_on", test_stopped_log_goes_on, 120);
 	tu_add_test(s, "before_consistent_point", test_before_consistent_point, 120);
 	tu_add_test(s, "beyond_end", test_beyond_end, 120);
+	tu_add_test(s, "roll_forward_to_moment", test_roll_forward_to_moment, 120);
 	tu_add_test(s, "bad_parameters", test_bad_parameters, 30);
 	tu_add_test(s, "format1_generations", test_format1_generations, 30);
 	return s;
