@@ -31,10 +31,16 @@
  *  3. writes the databases where they go (header first, marked dirty and no
  *     longer a backup copy; the trailer dropped), copies the logs, writes a
  *     checkpoint at the first generation the images need;
+ *     For a restore to a moment (JetfsRestoreSetsStopAt), the transaction
+ *     records of the chain are then read for the first one committed after
+ *     it (rst_find_stop): a moment before the images' consistent point or
+ *     after the last commit is refused here, and the generation of that
+ *     record becomes the stop generation;
  *  4. runs recovery on a private instance in restore mode: log records of
  *     databases that are not being restored are skipped, and records of those
  *     that are apply to their new location; replay stops after the stop
- *     generation if one is given;
+ *     generation if one is given, or before the record of the first commit
+ *     after the moment, where the restored log is cut (log_cut_at_stop);
  *  5. shuts down cleanly.  The databases then open with JetInit like any.
  * Nothing is written until every check has passed; a failed restore removes
  * what it wrote in the target.
