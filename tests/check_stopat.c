@@ -170,6 +170,18 @@ chain_free(struct chain *ch)
 	free(ch->inc);
 }
 
+/* JetfsRestoreSetsStopAt of the chain (rolled forward through rollfwd if not NULL) to moment t, into target. */
+static JET_ERR
+restore_into(struct chain *ch, const char *target, const char *rollfwd, uint64_t t, JET_JETFSSTOPAT *sa)
+{
+	const char *sets[2] = { ch->full, ch->inc };
+
+	memset(sa, 0, sizeof(*sa));
+	sa->cbStruct = sizeof(*sa);
+	sa->usStopAt = t;
+	return JetfsRestoreSetsStopAt(sets, 2, target, rollfwd, sa, NULL);
+}
+
 /*
  * Restores the chain to moment t: the error, the stop info, and (if it
  * succeeded) the counter and the note restored.
@@ -177,14 +189,9 @@ chain_free(struct chain *ch)
 static JET_ERR
 restore_at(struct chain *ch, uint64_t t, JET_JETFSSTOPAT *sa, uint64_t *counterp, uint64_t *notep, int *nfilesp)
 {
-	const char *sets[2] = { ch->full, ch->inc };
 	char *target = tu_tempdir();
-	JET_ERR err;
+	JET_ERR err = restore_into(ch, target, NULL, t, sa);
 
-	memset(sa, 0, sizeof(*sa));
-	sa->cbStruct = sizeof(*sa);
-	sa->usStopAt = t;
-	err = JetfsRestoreSetsStopAt(sets, 2, target, NULL, sa, NULL);
 	*nfilesp = count_files(target);
 	if (err >= 0) {
 		*counterp = open_restored(target);
@@ -237,19 +244,14 @@ END_TEST
 START_TEST(test_stopped_log_goes_on)
 {
 	struct chain ch;
-	const char *sets[2];
 	char *target = tu_tempdir();
 	JET_JETFSSTOPAT sa;
 	struct bank r;
 	uint64_t c;
 
 	chain_make(&ch);
-	sets[0] = ch.full;
-	sets[1] = ch.inc;
-	memset(&sa, 0, sizeof(sa));
-	sa.cbStruct = sizeof(sa);
-	sa.usStopAt = ch.commit[3] - 1;	/* in the segment of note 4 and transfer 3: a cut */
-	CK(JetfsRestoreSetsStopAt(sets, 2, target, NULL, &sa, NULL));
+	/* In the segment of note 4 and transfer 3: a cut. */
+	CK(restore_into(&ch, target, NULL, ch.commit[3] - 1, &sa));
 	ck_assert_uint_eq(open_restored(target), ch.c0 + 3);
 	/* More transfers on the restored instance, a restart: the counter goes on from c0 + 3. */
 	memset(&r, 0, sizeof(r));
@@ -333,26 +335,19 @@ END_TEST
 START_TEST(test_roll_forward_to_moment)
 {
 	struct chain ch;
-	const char *sets[2];
 	char *target = tu_tempdir();
 	JET_JETFSSTOPAT sa;
 	uint64_t t;
 
 	chain_make(&ch);
-	sets[0] = ch.full;
-	sets[1] = ch.inc;
 	transfers(&ch.b, 3);
 	t = dbhdr_time_now_us();
 	transfers(&ch.b, 4);
-	memset(&sa, 0, sizeof(sa));
-	sa.cbStruct = sizeof(sa);
-	sa.usStopAt = t;
-	CK(JetfsRestoreSetsStopAt(sets, 2, target, ch.b.dir, &sa, NULL));
+	CK(restore_into(&ch, target, ch.b.dir, t, &sa));
 	ck_assert_uint_eq(sa.genStop, cur_gen(ch.b.inst));
 	ck_assert_uint_eq(open_restored(target), ch.c0 + NT + 3);
 	tu_rmdir(target);
-	sa.usStopAt = dbhdr_time_now_us() + 1000000;
-	CK_ERR(JetfsRestoreSetsStopAt(sets, 2, target, ch.b.dir, &sa, NULL), JET_errMissingRestoreLogFiles);
+	CK_ERR(restore_into(&ch, target, ch.b.dir, dbhdr_time_now_us() + 1000000, &sa), JET_errMissingRestoreLogFiles);
 	ck_assert_int_eq(count_files(target), 0);
 	tu_rmdir(target);
 	free(target);
