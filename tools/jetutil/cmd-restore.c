@@ -207,8 +207,8 @@ cmd_restore_run(int argc, char **argv)
 	util_free_list(names, n);
 	if (stop_at.usStopAt != 0) {
 		char a[64], b[64];
-		printf("stopped at %s: the last commit replayed, at %s, and none after it (log generation %lu)\n",
-		    util_fmt_moment(stop_at.usStopAt, a, sizeof(a)),
+		printf("stopped at %s: every commit up to it replayed (the last at %s), none after it; the log ends in "
+		    "generation %lu\n", util_fmt_moment(stop_at.usStopAt, a, sizeof(a)),
 		    stop_at.usLastReplayed != 0 ? util_fmt_moment(stop_at.usLastReplayed, b, sizeof(b)) : "none",
 		    stop_at.genStop);
 	}
