@@ -64,7 +64,8 @@
  * 4..LOG_HDR_SIZE-1), then segments at LOG_SECTOR-aligned offsets.
  */
 #define LOG_MAGIC 0x474F4C4AU		/* "JLOG" */
-#define LOG_VERSION 1
+#define LOG_VERSION 2			/* 2: transaction records carry their commit time */
+#define LOG_VERSION_UNTIMED 1		/* still read: its transaction records have no time */
 #define LOG_HDR_SIZE 4096
 #define LOG_SECTOR 512
 #define LOG_OFF_GEN 16
@@ -90,6 +91,18 @@
 #define SEG_OFF_SEQ 20			/* sequence number in the file */
 #define SEG_OFF_LSN 24			/* u64 LSN of the first payload byte */
 #define SEGF_END 0x1			/* closes a generation; its LSN is the stream's end */
+
+/*
+ * LOG RECORDS (log.c, txn.c): u32 length, u8 type, 3 bytes zero, then the
+ * type's bytes.  A transaction record (LREC_TXN) of format 2 holds its
+ * commit time, microseconds since the epoch by CLOCK_REALTIME, never less
+ * than the previous commit's in the log; a record of format 1 (a generation
+ * whose header says version 1) has none, and its op count at
+ * LREC_TXN_OFF_NOPS_UNTIMED.
+ */
+#define LREC_TXN_OFF_TIME 8		/* u64 commit time (format 2) */
+#define LREC_TXN_OFF_NOPS 16		/* u32 op count, then the page operations (txn.c) */
+#define LREC_TXN_OFF_NOPS_UNTIMED 8
 
 /*
  * CHECKPOINT FILE (checkpoint.c): <base>.chk, its CRC over bytes

@@ -1089,6 +1089,69 @@ JET_ERR JET_API JetExternalRestore(JET_PSTR szCheckpointFilePath, JET_PSTR szLog
  */
 JET_ERR JET_API JetfsRestoreSets(const char *const *rgszBackupDirs, unsigned long cDirs, JET_PCSTR szTargetDir,
 	JET_PCSTR szRollForwardLogDir, unsigned long genStop, JET_PFNSTATUS pfn);
+/**
+ * Restore to a moment (jetfs extension; ESE's JET_RSTINFO names the same stop
+ * as logtimeStop, a time in seconds, or lgposStop, a log position): the
+ * moment and what the chain offers around it, for JetfsRestoreSetsStopAt.
+ * Times are microseconds since the epoch (UTC), the clock and resolution of
+ * the commit time that every transaction record of the log carries
+ * (CLOCK_REALTIME, taken when the commit is logged, never less than the
+ * previous commit's).  A commit's time is when it was logged, which is before
+ * it was durable: a transaction whose JetCommitTransaction returned before
+ * the moment is always in, and so is one that was still waiting for its
+ * flush at the moment but had been logged.
+ *
+ * The out fields are filled on success, and when the moment is refused with
+ * JET_errEndingRestoreLogTooLow or JET_errMissingRestoreLogFiles, so that the
+ * caller can say which moments are possible.
+ */
+typedef struct {
+	unsigned long cbStruct;		/**< in: sizeof(JET_JETFSSTOPAT) */
+	unsigned long long usStopAt;	/**< in: the moment; every transaction committed at or before it is replayed, none after */
+	unsigned long long usConsistent;	/**< out: the earliest moment possible (the images' consistent point) */
+	unsigned long long usLastCommit;	/**< out: the latest: the last commit in the chain (usConsistent if later) */
+	unsigned long long usLastReplayed;	/**< out: the commit time of the last transaction replayed (0: none) */
+	unsigned long genStop;		/**< out: the generation replay stopped in */
+} JET_JETFSSTOPAT;
+
+/**
+ * jetfs extension (jetutil restore --stop-at): as JetfsRestoreSets, but replay
+ * stops at a moment, pstopat->usStopAt, instead of a generation: every
+ * transaction committed at or before it is replayed, and none committed
+ * after it.  Before anything is written, the transaction records of the
+ * whole chain are read (a second read of the logs, as long as replay's read
+ * of them) for the first transaction committed after the moment; replay then
+ * stops before its record, and the log of the restored instance ends there
+ * (an END segment, as after a torn tail), so what followed in that
+ * generation is never replayed later, and the generations after it are not
+ * copied.  Records that are not transactions (attach, detach, backup marks)
+ * are replayed if they come before that record.
+ *
+ * The earliest moment possible, usConsistent, is the time of the last
+ * transaction the images need (the last commit in the generations their
+ * trailers name: for a fuzzy set the end of the logs it requires, for a
+ * point-in-time set the last commit before its Begin), and at least the
+ * creation of the first generation they need; the images hold everything
+ * committed before it, so an earlier moment cannot be restored.  The
+ * latest, usLastCommit, is the last commit in the chain: after it the chain
+ * cannot know what else was committed (a later moment would restore less
+ * than the moment asks for).  A roll-forward log directory extends the
+ * chain, and so the latest moment.
+ *
+ * Generations of log format 1 (written before commit times existed) replay
+ * as usual, their transactions without a time: they are taken as committed
+ * before the first transaction with a time after them, and a moment that
+ * falls among them is refused.
+ * @return as JetfsRestoreSets; JET_errInvalidParameter (pstopat NULL, or its
+ *   cbStruct too small, or usStopAt 0); JET_errEndingRestoreLogTooLow (the
+ *   moment is before usConsistent); JET_errMissingRestoreLogFiles (the
+ *   moment is after usLastCommit); JET_errBadLogVersion (transactions
+ *   without a time, of log format 1, lie where the moment falls, or end the
+ *   chain).  Each refusal comes before anything is written, with an event
+ *   that names the times.
+ */
+JET_ERR JET_API JetfsRestoreSetsStopAt(const char *const *rgszBackupDirs, unsigned long cDirs, JET_PCSTR szTargetDir,
+	JET_PCSTR szRollForwardLogDir, JET_JETFSSTOPAT *pstopat, JET_PFNSTATUS pfn);
 /** @} */
 
 /**

@@ -268,6 +268,7 @@ struct log_gen {		/* one generation file on disk */
 };
 
 struct log_file_header {
+	uint32_t version;		/* LOG_VERSION_UNTIMED or LOG_VERSION */
 	uint32_t gen;
 	uint32_t file_size;
 	uint32_t page_size;
@@ -289,6 +290,7 @@ struct jet_log {
 	os_file *cur;			/* <base>.log */
 	uint32_t cur_gen;
 	uint64_t cur_time;		/* creation time of the current generation */
+	uint64_t commit_time;		/* of the last commit logged: the next is never earlier */
 	uint64_t cur_off;		/* next write offset in the current file */
 	uint32_t seg_seq;
 	uint32_t file_size;
@@ -364,11 +366,33 @@ struct log_reader {
 	uint8_t *rec;
 	size_t rec_cap;
 	uint64_t bytes_read;
+	const char *const *paths;	/* log_reader_open_files: the file of each generation */
+	uint32_t paths_first;
+	size_t npaths;
+	uint32_t rec_gen;		/* the generation the record returned starts in */
+	uint32_t rec_version;		/* and that generation's format */
+	lsn_t stop_lsn;			/* log_reader_stop_at (0: none) */
+	int stopped;			/* at_end because of stop_lsn */
+	uint32_t cut_len;		/* then: the payload bytes before it in its segment (at end_off) */
+};
+
+/* A transaction record as log_reader_next_commit finds it. */
+struct log_commit {
+	lsn_t lsn;
+	uint32_t gen;			/* the generation it starts in */
+	int timed;			/* 0: a record of log format 1, without a time */
+	uint64_t time;			/* commit time, microseconds since the epoch */
 };
 
 JET_ERR log_reader_open(struct log_reader *r, struct jet_inst *inst, const char *dir, const char *base,
 	uint32_t first_gen, uint32_t last_gen, const struct jet_sig *expect_sign);
+JET_ERR log_reader_open_files(struct log_reader *r, struct jet_inst *inst, const char *base,
+	const char *const *paths, uint32_t first_gen, size_t npaths, const struct jet_sig *expect_sign);
 JET_ERR log_reader_seek(struct log_reader *r, lsn_t lsn);
+void log_reader_stop_at(struct log_reader *r, lsn_t lsn);
+JET_ERR log_cut_at_stop(struct jet_log *log, const struct log_reader *r);
+int log_reader_next_commit(struct log_reader *r, struct log_commit *c, JET_ERR *errp);
+size_t log_txn_ops_offset(const uint8_t *rec, size_t len, uint32_t version, uint64_t *timep);
 /* Returns 1 with a record, 0 at the end of the log, < 0 on error. */
 int log_reader_next(struct log_reader *r, uint8_t **recp, size_t *lenp, lsn_t *lsnp, JET_ERR *errp);
 void log_reader_close(struct log_reader *r);
@@ -665,6 +689,7 @@ struct jet_inst {
 	char backup_last_end[256];
 	struct restore_map *restore;	/* hard recovery: where each database went */
 	uint32_t restore_stop_gen;	/* hard recovery: replay no further (0: all) */
+	lsn_t restore_stop_lsn;		/* and no record from this one on (0: none; in restore_stop_gen) */
 	pthread_mutex_t backup_lock;	/* backup API calls */
 	struct bksvc *bksvc;		/* the backup service (bksvc.c), or NULL */
 };

@@ -11,7 +11,19 @@
  *     u32 length (including this 8-byte header), u8 type, 3 bytes zero,
  *     then type-specific bytes (txn.c: LREC_TXN; db.c: attach and detach;
  *     dbfile.c: LREC_BACKUP).
- * A record may span segments and generations.
+ * A record may span segments and generations.  A transaction record
+ * (LREC_TXN) starts with its commit time: u64 microseconds since the epoch
+ * by CLOCK_REALTIME, taken under the log lock and never less than the
+ * previous commit's (a clock stepped back repeats the last time), so commit
+ * times never decrease in log order (restore to a moment: restore.c).
+ *
+ * VERSIONS.  Version 2 added the commit time.  Generations of version 1 are
+ * still read, their transaction records without a time (the op count at
+ * LREC_TXN_OFF_NOPS_UNTIMED); a record is read by the version of the
+ * generation it starts in, so a log set upgraded in place (version 1
+ * generations, then version 2 ones) replays whole.  Every generation is
+ * written as version 2; a reader of version 1 refuses it
+ * (JET_errBadLogVersion) instead of misreading its records.
  *
  * A FILE is a 4096-byte header, then segments at 512-byte aligned offsets.
  * Header (little-endian): 0 u32 CRC-32C of bytes 4..4095, 4 u32 magic
@@ -35,7 +47,9 @@
  * INVARIANTS
  *  1. A flush never rewrites a byte that an earlier flush made durable: each
  *     flush appends new segments after the last one, so a torn write can
- *     only damage the segment being written, never a committed one.
+ *     only damage the segment being written, never a committed one.  (One
+ *     exception, not a flush: a restore to a moment cuts its own copy of a
+ *     generation where it stopped, log_cut_at_stop.)
  *  2. Every closed generation ends with an END segment, fsynced before the
  *     next generation is renamed into place.  In a closed generation any bad
  *     segment before END is corruption (JET_errLogFileCorrupt); in the
@@ -220,9 +234,10 @@ log_header_read(os_file *file, struct log_file_header *h)
 	if (get32(buf + 4) != LOG_MAGIC || get32(buf + 12) != JET_filetypeLog ||
 	    get32(buf) != crc32c(0, buf + 4, LOG_HDR_SIZE - 4))
 		return JET_errLogFileCorrupt;
-	if (get32(buf + 8) != LOG_VERSION)
+	if (get32(buf + 8) != LOG_VERSION && get32(buf + 8) != LOG_VERSION_UNTIMED)
 		return JET_errBadLogVersion;
 	memset(h, 0, sizeof(*h));
+	h->version = get32(buf + 8);
 	h->gen = get32(buf + 16);
 	h->file_size = get32(buf + 20);
 	h->page_size = get32(buf + 24);
@@ -814,22 +829,79 @@ log_close_current(struct jet_log *log, lsn_t logical_end)
 	return err;
 }
 
+/*
+ * Where reader r stopped (log_reader_stop_at), in the generation open as
+ * log->cur: rewrites the segment that holds the stop with only its bytes
+ * before it, and leaves cur_off after it, where log_close_current writes END.
+ * The only rewrite of a written segment (invariant 1): in a restore's own
+ * copy of the log, before any instance runs on it.  Bytes of records past
+ * the stop left in the segment would otherwise be read as whole records; an
+ * END's LSN only voids a record that it cuts.
+ */
+JET_ERR
+log_cut_at_stop(struct jet_log *log, const struct log_reader *r)
+{
+	size_t total = (size_t)align_sector(LOG_SEG_HDR + r->cut_len);
+	uint8_t *seg;
+	JET_ERR err;
+
+	log->cur_off = r->end_off;
+	if (r->cut_len == 0)
+		return JET_errSuccess;
+	if ((seg = calloc(1, total)) == NULL)
+		return JET_errOutOfMemory;
+	memcpy(seg + LOG_SEG_HDR, r->seg + LOG_SEG_HDR, r->cut_len);
+	seg_header(seg, log->cur_gen, r->cut_len, 0, log->seg_seq++, r->end_lsn - r->cut_len);
+	err = os_pwrite(log->cur, seg, total, log->cur_off);
+	log->cur_off += total;
+	free(seg);
+	return err;
+}
+
 /* ---- reading ---- */
+
+/* Is path <base>.log, the current generation, by its file name? */
+static int
+log_is_current_name(const char *path, const char *base)
+{
+	const char *slash = strrchr(path, '/'), *name = slash != NULL ? slash + 1 : path;
+	size_t bl = strlen(base);
+
+	return strncmp(name, base, bl) == 0 && strcmp(name + bl, ".log") == 0;
+}
+
+/* Opens the listed file of generation gen (log_reader_open_files). */
+static JET_ERR
+reader_open_listed(struct log_reader *r, uint32_t gen, char **pathp)
+{
+	*pathp = NULL;
+	if (gen < r->paths_first || gen - r->paths_first >= r->npaths)
+		return JET_errFileNotFound;
+	if ((*pathp = strdup(r->paths[gen - r->paths_first])) == NULL)
+		return JET_errOutOfMemory;
+	r->in_current = log_is_current_name(*pathp, r->base);
+	return os_open(*pathp, OS_READ, &r->file);
+}
 
 static JET_ERR
 reader_open_gen(struct log_reader *r, uint32_t gen)
 {
-	char *path = log_name(r->dir, r->base, NULL, gen);
+	char *path = NULL;
 	JET_ERR err;
 
 	os_close(r->file);
 	r->file = NULL;
 	r->in_current = 0;
 	r->gap = 0;
-	if (path == NULL)
+	if (r->paths != NULL) {
+		err = reader_open_listed(r, gen, &path);
+		if (err == JET_errOutOfMemory)
+			return err;
+	} else if ((path = log_name(r->dir, r->base, NULL, gen)) == NULL)
 		return JET_errOutOfMemory;
-	err = os_open(path, OS_READ, &r->file);
-	if (err == JET_errFileNotFound) {
+	else
+		err = os_open(path, OS_READ, &r->file);
+	if (err == JET_errFileNotFound && r->paths == NULL) {
 		free(path);
 		if ((path = log_name(r->dir, r->base, "", 0)) == NULL)
 			return JET_errOutOfMemory;
@@ -880,31 +952,60 @@ out:
 		r->file = NULL;
 	}
 	if (err < 0 && (err != JET_errMissingLogFile || r->gap))
-		event_log(r->inst, EVENT_ERROR, 501, "cannot use log generation %u in %s: %s", gen, r->dir,
+		event_log(r->inst, EVENT_ERROR, 501, "cannot use log generation %u in %s: %s", gen,
+		    r->dir != NULL ? r->dir : path,
 		    r->gap ? "it is missing, and later generations exist" : JetErrorName(err));
 	free(path);
 	return err;
 }
 
-JET_ERR
-log_reader_open(struct log_reader *r, struct jet_inst *inst, const char *dir, const char *base,
-    uint32_t first_gen, uint32_t last_gen, const struct jet_sig *expect_sign)
+static void
+reader_init(struct log_reader *r, struct jet_inst *inst, const char *base, uint32_t last_gen,
+    const struct jet_sig *expect_sign)
 {
-	JET_ERR err;
-
 	memset(r, 0, sizeof(*r));
 	r->inst = inst;
-	r->dir = dir;
 	snprintf(r->base, sizeof(r->base), "%s", base);
 	r->last_gen = last_gen;
 	if (expect_sign != NULL) {
 		r->sign = *expect_sign;
 		r->have_sign = 1;
 	}
-	if ((err = reader_open_gen(r, first_gen)) < 0)
-		return err;
+}
+
+static JET_ERR
+reader_start(struct log_reader *r, uint32_t first_gen)
+{
+	RET(reader_open_gen(r, first_gen));
 	r->sync_lsn = r->hdr.first_record_lsn != 0 ? r->hdr.first_record_lsn : UINT64_MAX;
 	return JET_errSuccess;
+}
+
+/* Reads generations first_gen.. of the log in dir, up to last_gen (0: to <base>.log). */
+JET_ERR
+log_reader_open(struct log_reader *r, struct jet_inst *inst, const char *dir, const char *base,
+    uint32_t first_gen, uint32_t last_gen, const struct jet_sig *expect_sign)
+{
+	reader_init(r, inst, base, last_gen, expect_sign);
+	r->dir = dir;
+	return reader_start(r, first_gen);
+}
+
+/*
+ * Reads generations first_gen to first_gen + npaths - 1 from the files
+ * listed, wherever they are (the sets of a restore): paths[i] holds
+ * generation first_gen + i; a file named <base>.log is read as the current
+ * log (its torn tail is its end).  The strings must outlive the reader.
+ */
+JET_ERR
+log_reader_open_files(struct log_reader *r, struct jet_inst *inst, const char *base, const char *const *paths,
+    uint32_t first_gen, size_t npaths, const struct jet_sig *expect_sign)
+{
+	reader_init(r, inst, base, 0, expect_sign);
+	r->paths = paths;
+	r->paths_first = first_gen;
+	r->npaths = npaths;
+	return reader_start(r, first_gen);
 }
 
 /* Records below lsn are skipped (lsn must be a record boundary). */
@@ -914,6 +1015,18 @@ log_reader_seek(struct log_reader *r, lsn_t lsn)
 	if (lsn > r->sync_lsn || r->sync_lsn == UINT64_MAX)
 		r->sync_lsn = lsn;
 	return JET_errSuccess;
+}
+
+/*
+ * The log ends before the record that starts at lsn (a record boundary):
+ * log_reader_next returns 0 there, with stopped set, end_lsn = lsn, end_off
+ * the offset of the segment that holds lsn and cut_len the bytes of that
+ * segment before lsn (log_cut_at_stop).  Restore to a moment.
+ */
+void
+log_reader_stop_at(struct log_reader *r, lsn_t lsn)
+{
+	r->stop_lsn = lsn;
 }
 
 void
@@ -1154,8 +1267,18 @@ log_reader_next(struct log_reader *r, uint8_t **recp, size_t *lenp, lsn_t *lsnp,
 				r->sync_lsn = r->hdr.first_record_lsn;
 			continue;
 		}
-		if (have == 0)
+		if (have == 0) {
 			start = r->pos;
+			if (r->stop_lsn != 0 && start >= r->stop_lsn) {
+				reader_set_end(r, start);
+				r->end_off = r->off - align_sector(LOG_SEG_HDR + r->seg_len);
+				r->cut_len = (uint32_t)r->seg_pos;
+				r->stopped = 1;
+				return 0;
+			}
+			r->rec_gen = r->gen;
+			r->rec_version = r->hdr.version;
+		}
 		{
 			size_t avail = r->seg_len - r->seg_pos, n = need - have < avail ? need - have : avail;
 			/*
@@ -1200,4 +1323,50 @@ log_reader_next(struct log_reader *r, uint8_t **recp, size_t *lenp, lsn_t *lsnp,
 		*lsnp = start;
 		return 1;
 	}
+}
+
+/*
+ * Where the page operations of a transaction record start (its u32 op
+ * count), by the format of the generation it starts in, and its commit
+ * time (0 for format 1, which has none); 0 if the record is too short.
+ */
+size_t
+log_txn_ops_offset(const uint8_t *rec, size_t len, uint32_t version, uint64_t *timep)
+{
+	size_t off = version == LOG_VERSION_UNTIMED ? LREC_TXN_OFF_NOPS_UNTIMED : LREC_TXN_OFF_NOPS;
+
+	if (len < off + 4)
+		return 0;
+	*timep = version == LOG_VERSION_UNTIMED ? 0 : get64(rec + LREC_TXN_OFF_TIME);
+	return off;
+}
+
+/*
+ * The next transaction record (other records are passed over): 1 and *c,
+ * 0 at the end of the log, -1 with *errp (JET_errLogFileCorrupt: a
+ * transaction record too short to hold its time).
+ */
+int
+log_reader_next_commit(struct log_reader *r, struct log_commit *c, JET_ERR *errp)
+{
+	uint8_t *rec;
+	size_t len;
+	lsn_t lsn;
+	int rc;
+
+	while ((rc = log_reader_next(r, &rec, &len, &lsn, errp)) == 1) {
+		if (rec[4] != LREC_TXN)
+			continue;
+		if (log_txn_ops_offset(rec, len, r->rec_version, &c->time) == 0) {
+			event_log(r->inst, EVENT_ERROR, 501, "log generation %u holds a short transaction record at LSN %llu",
+			    r->rec_gen, (unsigned long long)lsn);
+			*errp = JET_errLogFileCorrupt;
+			return -1;
+		}
+		c->lsn = lsn;
+		c->gen = r->rec_gen;
+		c->timed = r->rec_version != LOG_VERSION_UNTIMED;
+		return 1;
+	}
+	return rc;
 }

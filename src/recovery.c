@@ -35,6 +35,7 @@ struct redo_ctx {
 	struct jet_db **dbs;
 	JET_GRBIT grbit;
 	uint64_t records, pages_applied;
+	uint64_t commit_time;		/* of the last transaction replayed */
 };
 
 static JET_ERR
@@ -118,14 +119,18 @@ redo_page(struct jet_inst *inst, struct jet_db *db, const uint8_t *op, const uin
 }
 
 static JET_ERR
-redo_txn(struct redo_ctx *ctx, const uint8_t *rec, size_t len, lsn_t start, lsn_t end)
+redo_txn(struct redo_ctx *ctx, const uint8_t *rec, size_t len, uint32_t version, lsn_t start, lsn_t end)
 {
-	size_t pos = LREC_HDR_SIZE + 4;
+	uint64_t time;
+	size_t pos = log_txn_ops_offset(rec, len, version, &time);
 	uint32_t nops;
 
-	if (len < pos)
+	if (pos == 0)
 		return redo_corrupt(ctx->inst, start, "short transaction record");
-	nops = get32(rec + LREC_HDR_SIZE);
+	if (time > ctx->commit_time)
+		ctx->commit_time = time;
+	nops = get32(rec + pos);
+	pos += 4;
 	for (uint32_t i = 0; i < nops; i++) {
 		const uint8_t *op = rec + pos;
 		struct jet_db *db;
@@ -263,13 +268,14 @@ redo_detach(struct redo_ctx *ctx, const uint8_t *rec, size_t len, lsn_t start, l
 	return JET_errSuccess;
 }
 
+/* A record, read by the format (version) of the generation it starts in. */
 static JET_ERR
-redo_record(struct redo_ctx *ctx, const uint8_t *rec, size_t len, lsn_t start, lsn_t end)
+redo_record(struct redo_ctx *ctx, const uint8_t *rec, size_t len, uint32_t version, lsn_t start, lsn_t end)
 {
 	ctx->records++;
 	switch (rec[4]) {
 	case LREC_TXN:
-		return redo_txn(ctx, rec, len, start, end);
+		return redo_txn(ctx, rec, len, version, start, end);
 	case LREC_CREATEDB:
 		return redo_attach(ctx, rec, len, start, 1);
 	case LREC_ATTACH:
@@ -328,6 +334,20 @@ recovery_load_gens(struct jet_inst *inst, uint32_t from_gen)
 		free(p);
 	}
 	free(gens);
+	return err;
+}
+
+/* Opens closed generation gen for writing: the END segment where a restore to a moment stopped. */
+static JET_ERR
+recovery_open_gen(struct jet_inst *inst, uint32_t gen)
+{
+	char *path = log_gen_path(inst, gen);
+	JET_ERR err;
+
+	if (path == NULL)
+		return JET_errOutOfMemory;
+	err = os_open(path, OS_WRITE, &inst->log.cur);
+	free(path);
 	return err;
 }
 
@@ -441,6 +461,8 @@ recovery_run(struct jet_inst *inst, JET_GRBIT grbit)
 	    &inst->ckpt.sign_log));
 	reader_open = 1;
 	ERR(log_reader_seek(&r, inst->ckpt.lsn));
+	if (inst->restore_stop_lsn != 0)
+		log_reader_stop_at(&r, inst->restore_stop_lsn);
 	for (;;) {
 		uint8_t *rec;
 		size_t len;
@@ -452,8 +474,9 @@ recovery_run(struct jet_inst *inst, JET_GRBIT grbit)
 			break;
 		if (start < inst->ckpt.lsn)
 			continue;
-		ERR(redo_record(&ctx, rec, len, start, start + len));
+		ERR(redo_record(&ctx, rec, len, r.rec_version, start, start + len));
 	}
+	inst->log.commit_time = ctx.commit_time;
 	for (uint32_t i = 1; i <= JET_MAX_ATTACHED_DATABASES; i++)
 		if (dbs[i] != NULL && dbs[i]->hdr.gen_max_required > r.gen) {
 			event_log(inst, EVENT_ERROR, 543, "%s needs log generations up to %u but the log ends at %u",
@@ -462,14 +485,22 @@ recovery_run(struct jet_inst *inst, JET_GRBIT grbit)
 			goto err;
 		}
 
-	/* Close the log where it validly ends, and go on in a new generation. */
+	/*
+	 * Close the log where it validly ends (a torn tail, or where a restore
+	 * to a moment stopped), and go on in a new generation.
+	 */
 	inst->log.cur_gen = r.gen;
 	inst->log.cur_time = r.hdr.time_create;
 	inst->log.file_size = r.hdr.file_size;
-	if (r.in_current && r.file != NULL) {
-		ERR(os_open(cur, OS_WRITE, &inst->log.cur));
+	if ((r.in_current || r.stopped) && r.file != NULL) {
+		if (r.in_current)
+			ERR(os_open(cur, OS_WRITE, &inst->log.cur));
+		else
+			ERR(recovery_open_gen(inst, r.gen));
 		inst->log.cur_off = r.end_off;
 		inst->log.seg_seq = 0x10000;
+		if (r.stopped)
+			ERR(log_cut_at_stop(&inst->log, &r));
 		{
 			lsn_t end = r.end_lsn;
 			log_reader_close(&r);

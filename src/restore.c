@@ -31,10 +31,16 @@
  *  3. writes the databases where they go (header first, marked dirty and no
  *     longer a backup copy; the trailer dropped), copies the logs, writes a
  *     checkpoint at the first generation the images need;
+ *     For a restore to a moment (JetfsRestoreSetsStopAt), the transaction
+ *     records of the chain are then read for the first one committed after
+ *     it (rst_find_stop): a moment before the images' consistent point or
+ *     after the last commit is refused here, and the generation of that
+ *     record becomes the stop generation;
  *  4. runs recovery on a private instance in restore mode: log records of
  *     databases that are not being restored are skipped, and records of those
  *     that are apply to their new location; replay stops after the stop
- *     generation if one is given;
+ *     generation if one is given, or before the record of the first commit
+ *     after the moment, where the restored log is cut (log_cut_at_stop);
  *  5. shuts down cleanly.  The databases then open with JetInit like any.
  * Nothing is written until every check has passed; a failed restore removes
  * what it wrote in the target.
@@ -56,6 +62,8 @@ struct restore {
 	JET_PFNSTATUS pfn;
 	char **written;			/* files created in the target (removed on failure) */
 	size_t nwritten;
+	uint32_t stop_gen;		/* replay no further (0: all) */
+	lsn_t stop_lsn;			/* and not the record there (restore to a moment; 0: none) */
 };
 
 struct restore_opts {
@@ -67,6 +75,7 @@ struct restore_opts {
 	long nmap;
 	const char *roll_forward;	/* a live log directory, or NULL */
 	uint32_t stop_gen;
+	JET_JETFSSTOPAT *stop_at;	/* restore to a moment, or NULL */
 	const char *base;
 	JET_PFNSTATUS pfn;
 	int event_target;
@@ -449,6 +458,18 @@ out:
 	return err;
 }
 
+/* Generations after the stop (0: none) are not replayed: drops them. */
+static void
+rst_drop_logs_after(struct restore_chain *c, uint32_t stop_gen)
+{
+	while (stop_gen != 0 && c->nlogs > 0 && c->logs[c->nlogs - 1].gen > stop_gen) {
+		free(c->logs[c->nlogs - 1].path);
+		c->nlogs--;
+	}
+	if (c->nlogs > 0 && c->high > c->logs[c->nlogs - 1].gen)
+		c->high = c->logs[c->nlogs - 1].gen;
+}
+
 /* Step 1 for the images kept, then step 2: the log chain. */
 JET_ERR
 restore_chain_check(struct restore_chain *c, uint32_t stop_gen)
@@ -490,11 +511,7 @@ restore_chain_check(struct restore_chain *c, uint32_t stop_gen)
 		    stop_gen, stop_gen, c->need_low, c->need_high, c->need_low, c->need_high, given);
 		return c->err;
 	}
-	/* Generations after the stop are not replayed: drop them. */
-	while (stop_gen != 0 && c->nlogs > 0 && c->logs[c->nlogs - 1].gen > stop_gen) {
-		free(c->logs[c->nlogs - 1].path);
-		c->nlogs--;
-	}
+	rst_drop_logs_after(c, stop_gen);
 	if (c->nimgs == 0 && c->nlogs == 0)
 		return rst_problem(c, JET_errFileNotFound, 1811, "no database image and no log generation found");
 	if (c->nimgs > 0 && (c->nlogs == 0 || c->logs[0].gen > c->need_low))
@@ -607,6 +624,120 @@ rst_scan_live(struct restore *r, const char *dir, uint32_t after)
 		free(cur);
 	}
 	return err;
+}
+
+/* A moment in an event: the time, and the @epoch form that --stop-at accepts, to the microsecond. */
+static const char *
+rst_fmt_moment(uint64_t us, char *buf, size_t len)
+{
+	char t[40];
+
+	dbhdr_time_format(us, t, sizeof(t));
+	snprintf(buf, len, "%s (@%llu.%06llu)", t, (unsigned long long)(us / 1000000u),
+	    (unsigned long long)(us % 1000000u));
+	return buf;
+}
+
+/* What the chain's transaction records say about restoring it to a moment. */
+struct rst_moments {
+	uint64_t consistent, last, replayed;
+	uint32_t stop_gen;
+	lsn_t stop_lsn;			/* the first transaction after the moment (0: none) */
+	uint32_t untimed_gen;		/* a transaction of log format 1 where the moment falls (0: none) */
+};
+
+/*
+ * Reads the transaction records of the checked chain (r->c, consecutive
+ * generations from r->c.low) for restore to moment t: see
+ * JetfsRestoreSetsStopAt in jet.h.  Commit times never decrease in log order
+ * (log.c), so the first transaction after t ends what is replayed.
+ */
+static JET_ERR
+rst_scan_moments(const struct restore *r, uint64_t t, struct rst_moments *m)
+{
+	const char **paths = calloc(r->c.nlogs, sizeof(*paths));
+	struct log_reader lr;
+	struct log_commit c;
+	uint32_t untimed = 0;		/* generation of the last transaction without a time since one with */
+	int rc, open = 0;
+	JET_ERR err = JET_errSuccess;
+
+	memset(m, 0, sizeof(*m));
+	if (paths == NULL)
+		return JET_errOutOfMemory;
+	for (size_t i = 0; i < r->c.nlogs; i++)
+		paths[i] = r->c.logs[i].path;
+	ERR(log_reader_open_files(&lr, NULL, r->c.base, paths, r->c.low, r->c.nlogs, &r->c.imgs[0].hdr.sign_log));
+	open = 1;
+	m->consistent = lr.hdr.time_create;
+	while ((rc = log_reader_next_commit(&lr, &c, &err)) == 1) {
+		if (!c.timed) {
+			untimed = c.gen;
+			continue;
+		}
+		if (c.gen <= r->c.need_high && c.time > m->consistent)
+			m->consistent = c.time;
+		if (m->stop_lsn == 0 && c.time > t) {
+			m->stop_lsn = c.lsn;
+			m->stop_gen = c.gen;
+			m->untimed_gen = untimed;
+		}
+		if (m->stop_lsn == 0)
+			m->replayed = c.time;
+		m->last = c.time;
+		untimed = 0;
+	}
+	if (rc < 0)
+		goto err;
+	if (m->stop_lsn == 0)
+		m->untimed_gen = untimed;
+	if (m->last < m->consistent)
+		m->last = m->consistent;
+err:
+	if (open)
+		log_reader_close(&lr);
+	free(paths);
+	return err;
+}
+
+/*
+ * Restore to a moment: where replay stops (r->stop_gen, r->stop_lsn), found
+ * before anything is written, or the refusal of a moment the chain cannot
+ * restore (its event names the moments it can).
+ */
+static JET_ERR
+rst_find_stop(struct restore *r, JET_JETFSSTOPAT *sa)
+{
+	struct rst_moments m;
+	char a[80], b[80];
+
+	RET(rst_scan_moments(r, sa->usStopAt, &m));
+	sa->usConsistent = m.consistent;
+	sa->usLastCommit = m.last;
+	if (m.untimed_gen != 0) {
+		event_log(NULL, EVENT_ERROR, 514, "cannot restore to %s: transactions in log generation %u (log format %u, "
+		    "written before commit times) have no time; restore to a generation instead",
+		    rst_fmt_moment(sa->usStopAt, a, sizeof(a)), m.untimed_gen, LOG_VERSION_UNTIMED);
+		return JET_errBadLogVersion;
+	}
+	if (sa->usStopAt < m.consistent) {
+		event_log(NULL, EVENT_ERROR, 553, "cannot restore to %s: it is %.6f s before the earliest moment the "
+		    "backup can be restored to, %s (the databases' consistent point)", rst_fmt_moment(sa->usStopAt, a,
+		    sizeof(a)), (double)(m.consistent - sa->usStopAt) / 1e6, rst_fmt_moment(m.consistent, b, sizeof(b)));
+		return JET_errEndingRestoreLogTooLow;
+	}
+	if (sa->usStopAt > m.last) {
+		event_log(NULL, EVENT_ERROR, 557, "cannot restore to %s: it is %.6f s after the last commit in the logs "
+		    "given, %s; what was committed after that is not in them", rst_fmt_moment(sa->usStopAt, a, sizeof(a)),
+		    (double)(sa->usStopAt - m.last) / 1e6, rst_fmt_moment(m.last, b, sizeof(b)));
+		return JET_errMissingRestoreLogFiles;
+	}
+	sa->usLastReplayed = m.replayed;
+	sa->genStop = m.stop_lsn != 0 ? m.stop_gen : r->c.high;
+	r->stop_gen = sa->genStop;
+	r->stop_lsn = m.stop_lsn;
+	rst_drop_logs_after(&r->c, r->stop_gen);
+	return JET_errSuccess;
 }
 
 static JET_ERR
@@ -803,6 +934,35 @@ out:
 	return err;
 }
 
+/*
+ * A restore to a moment that stops in the live current log (roll-forward):
+ * that generation as copied, <base>.log if the copy is still it, else (the
+ * live log rolled since the scan) the closed file the roll made of it.  Not
+ * rst_catch_up_live: the generations after the stop must not be copied.
+ */
+static JET_ERR
+rst_copy_stop_gen(struct restore *r, const struct restore_opts *o)
+{
+	char name[16], *cur, *from = NULL, *to = NULL;
+	JET_ERR err = JET_errSuccess;
+
+	snprintf(name, sizeof(name), "%s.log", r->c.base);
+	if ((cur = os_path_join(o->logdir, name)) == NULL)
+		return JET_errOutOfMemory;
+	if (rst_file_gen(cur) == r->stop_gen)
+		goto err;
+	if (os_exists(cur))
+		ERR(os_unlink(cur));
+	from = log_name_path(o->roll_forward, r->c.base, r->stop_gen);
+	to = log_name_path(o->logdir, r->c.base, r->stop_gen);
+	err = from == NULL || to == NULL ? JET_errOutOfMemory : rst_copy_file(r, from, to);
+err:
+	free(cur);
+	free(from);
+	free(to);
+	return err;
+}
+
 /* The first record boundary at or after the start of generation gen. */
 static JET_ERR
 rst_start_lsn(struct restore *r, size_t from, lsn_t *lsnp)
@@ -852,8 +1012,7 @@ rst_cache_pages(const struct restore *r, unsigned long page_size)
 
 /* Hard recovery on a private instance over the target. */
 static JET_ERR
-rst_recover(struct restore *r, const char *sysdir, const char *logdir, uint32_t stop_gen, int event_target,
-    unsigned long page_size)
+rst_recover(struct restore *r, const char *sysdir, const char *logdir, int event_target, unsigned long page_size)
 {
 	struct restore_map map;
 	JET_INSTANCE inst = 0;
@@ -879,7 +1038,8 @@ rst_recover(struct restore *r, const char *sysdir, const char *logdir, uint32_t 
 	}
 	in = handle_get(HANDLE_INSTANCE, inst);
 	in->restore = &map;
-	in->restore_stop_gen = stop_gen;
+	in->restore_stop_gen = r->stop_gen;
+	in->restore_stop_lsn = r->stop_lsn;
 	err = JetInit(&inst);
 	in->restore = NULL;
 	if (err < 0) {
@@ -1027,6 +1187,9 @@ restore_run(const struct restore_opts *o)
 		ERR(rst_scan_live(&r, o->roll_forward, last));
 	}
 	ERR(restore_chain_check(&r.c, o->stop_gen));
+	r.stop_gen = o->stop_gen;
+	if (o->stop_at != NULL)
+		ERR(rst_find_stop(&r, o->stop_at));
 	ERR(rst_check_stop(&r, o));
 	ERR(rst_preflight(&r, o));
 	rst_progress(&r, JET_sntProgress, 10, 100);
@@ -1046,7 +1209,7 @@ restore_run(const struct restore_opts *o)
 			goto err;
 	}
 	if (o->roll_forward != NULL && r.c.nlogs > 0 && r.c.logs[r.c.nlogs - 1].current)
-		ERR(rst_catch_up_live(&r, o));
+		ERR(r.stop_lsn != 0 ? rst_copy_stop_gen(&r, o) : rst_catch_up_live(&r, o));
 	for (size_t i = 0; i < r.c.nimgs; i++)
 		ERR(rst_place_db(&r, &r.c.imgs[i], r.c.high));
 	rst_progress(&r, JET_sntProgress, 50, 100);
@@ -1076,9 +1239,15 @@ restore_run(const struct restore_opts *o)
 			goto err;
 		ERR(checkpoint_write(&tmp, &ck));
 	}
-	ERR(rst_recover(&r, o->sysdir, o->logdir, o->stop_gen, o->event_target, r.c.imgs[0].hdr.page_size));
+	ERR(rst_recover(&r, o->sysdir, o->logdir, o->event_target, r.c.imgs[0].hdr.page_size));
 	rst_progress(&r, JET_sntComplete, 100, 100);
-	event_log(NULL, EVENT_INFO, 205, "restore complete: log generations %u to %u replayed", r.c.low, r.c.high);
+	if (o->stop_at != NULL) {
+		char a[80], b[80];
+		event_log(NULL, EVENT_INFO, 205, "restore complete: log generations %u to %u replayed up to %s, the last "
+		    "commit at or before %s", r.c.low, r.c.high, rst_fmt_moment(o->stop_at->usLastReplayed, a, sizeof(a)),
+		    rst_fmt_moment(o->stop_at->usStopAt, b, sizeof(b)));
+	} else
+		event_log(NULL, EVENT_INFO, 205, "restore complete: log generations %u to %u replayed", r.c.low, r.c.high);
 	rst_free(&r);
 	return JET_errSuccess;
 err:
@@ -1186,9 +1355,10 @@ JetExternalRestore(JET_PSTR szCheckpointFilePath, JET_PSTR szLogPath, JET_RSTMAP
 	    genHigh != 0 ? &li : NULL, NULL, NULL, NULL, pfn);
 }
 
-JET_ERR JET_API
-JetfsRestoreSets(const char *const *rgszBackupDirs, unsigned long cDirs, JET_PCSTR szTargetDir,
-    JET_PCSTR szRollForwardLogDir, unsigned long genStop, JET_PFNSTATUS pfn)
+/* JetfsRestoreSets and JetfsRestoreSetsStopAt: a stop generation or a moment (or neither). */
+static JET_ERR
+rst_sets(const char *const *rgszBackupDirs, unsigned long cDirs, JET_PCSTR szTargetDir,
+    JET_PCSTR szRollForwardLogDir, unsigned long genStop, JET_JETFSSTOPAT *stop_at, JET_PFNSTATUS pfn)
 {
 	struct restore_opts o;
 	char *target = NULL;
@@ -1209,6 +1379,7 @@ JetfsRestoreSets(const char *const *rgszBackupDirs, unsigned long cDirs, JET_PCS
 	o.sysdir = o.logdir = o.dbdir = target;
 	o.roll_forward = szRollForwardLogDir != NULL && *szRollForwardLogDir ? szRollForwardLogDir : NULL;
 	o.stop_gen = (uint32_t)genStop;
+	o.stop_at = stop_at;
 	o.base = "edb";
 	o.pfn = pfn;
 	if ((o.event_target = evtarget_from_env(JET_JetfsEventSyslog)) < 0)
@@ -1217,4 +1388,22 @@ JetfsRestoreSets(const char *const *rgszBackupDirs, unsigned long cDirs, JET_PCS
 err:
 	free(target);
 	return err;
+}
+
+JET_ERR JET_API
+JetfsRestoreSets(const char *const *rgszBackupDirs, unsigned long cDirs, JET_PCSTR szTargetDir,
+    JET_PCSTR szRollForwardLogDir, unsigned long genStop, JET_PFNSTATUS pfn)
+{
+	return rst_sets(rgszBackupDirs, cDirs, szTargetDir, szRollForwardLogDir, genStop, NULL, pfn);
+}
+
+JET_ERR JET_API
+JetfsRestoreSetsStopAt(const char *const *rgszBackupDirs, unsigned long cDirs, JET_PCSTR szTargetDir,
+    JET_PCSTR szRollForwardLogDir, JET_JETFSSTOPAT *pstopat, JET_PFNSTATUS pfn)
+{
+	if (pstopat == NULL || pstopat->cbStruct < sizeof(*pstopat) || pstopat->usStopAt == 0)
+		return JET_errInvalidParameter;
+	pstopat->usConsistent = pstopat->usLastCommit = pstopat->usLastReplayed = 0;
+	pstopat->genStop = 0;
+	return rst_sets(rgszBackupDirs, cDirs, szTargetDir, szRollForwardLogDir, 0, pstopat, pfn);
 }

@@ -10,7 +10,8 @@
  *
  * The outermost commit writes one LREC_TXN record holding every page the
  * transaction changed:
- *     record header (8), u32 op count, then per op:
+ *     record header (8), u64 commit time (microseconds since the epoch,
+ *     CLOCK_REALTIME; log format 2, see log.c), u32 op count, then per op:
  *     u8 dbid, u8 kind, u16 range count, u32 pgno,
  *     u64 dbtime before, u64 dbtime after, then
  *       LOP_IMAGE: the whole page (its checksum field zero), or
@@ -200,6 +201,15 @@ txn_restore(struct jet_session *s, size_t from)
 	s->npages = from;
 }
 
+/* Now, or the previous commit's time if the clock was stepped back since. */
+static uint64_t
+txn_commit_time(uint64_t previous)
+{
+	uint64_t now = dbhdr_time_now_us();
+
+	return now > previous ? now : previous;
+}
+
 /*
  * The outermost commit: log, publish, release the lock, wait for durability.
  * The record is built and appended under the log lock, so the checkpoint's
@@ -218,14 +228,17 @@ txn_commit_outer(struct jet_session *s, JET_GRBIT grbit)
 
 	if (s->npages == 0)
 		goto done;
-	if (recbuf_grow(&b, LREC_HDR_SIZE + 4) == NULL) {
+	if (recbuf_grow(&b, LREC_TXN_OFF_NOPS + 4) == NULL) {
 		err = JET_errOutOfMemory;
 		goto rollback;
 	}
-	memset(b.p, 0, LREC_HDR_SIZE + 4);
+	memset(b.p, 0, LREC_TXN_OFF_NOPS + 4);
 	b.p[4] = LREC_TXN;
-	put32(b.p + LREC_HDR_SIZE, (uint32_t)s->npages);
+	put32(b.p + LREC_TXN_OFF_NOPS, (uint32_t)s->npages);
 	olock_lock(&log->lock);
+	/* Taken under the log lock: commit times never decrease in log order (restore --stop-at). */
+	log->commit_time = txn_commit_time(log->commit_time);
+	put64(b.p + LREC_TXN_OFF_TIME, log->commit_time);
 	horizon = log->fpi_horizon;
 	start = log->append_lsn;
 	for (size_t i = 0; i < s->npages && err >= 0; i++) {

@@ -495,7 +495,7 @@ START_TEST(test_log_header)
 	os_close(f);
 	buf[200] ^= 4;
 	/* a future version (checksum recomputed) */
-	put32(buf + 8, 2);
+	put32(buf + 8, LOG_VERSION + 1);
 	put32(buf, crc32c(0, buf + 4, LOG_HDR_SIZE - 4));
 	spew(p, buf, 65536);
 	CK(os_open(p, OS_READ, &f));

@@ -2,7 +2,9 @@
  * cmd-log.c -- jetutil log FILE...: log file headers and integrity (eseutil
  * /ml), and the check of one log file that verify uses too.  Segments are
  * read by the engine's own reader (log_segment_read, log.c); the walk here
- * is the tool's: it counts, and tells a torn tail from damage.
+ * is the tool's: it counts, and tells a torn tail from damage.  The commit
+ * times of a generation's transactions (the moments restore --stop-at can
+ * choose from) are read by the engine's record reader.
  */
 #include "config.h"
 
@@ -121,6 +123,8 @@ print_header(const struct log_file_header *h)
 	char a[160], b[40];
 
 	util_field("Generation", "%u (0x%x)", h->gen, h->gen);
+	util_field("Format version", "%u%s", h->version,
+	    h->version == LOG_VERSION_UNTIMED ? " (transactions carry no commit time)" : "");
 	util_printable(h->base, a, sizeof(a));
 	util_field("Base name", "%s", a);
 	util_field("Creation time", "%s", util_fmt_time(h->time_create, b, sizeof(b)));
@@ -133,6 +137,58 @@ print_header(const struct log_file_header *h)
 	    h->first_record_lsn == 0 ? " (no record starts here)" : "");
 	util_field("Checkpoint at creation", "gen %u, LSN %llu", h->ckpt_gen, (unsigned long long)h->ckpt_lsn);
 	util_field("Circular logging", "%s", (h->flags & LOGF_CIRCULAR) ? "yes" : "no");
+}
+
+/*
+ * The commit times of the transactions that start in generation h->gen, in
+ * path: the first and the last, in the form restore --stop-at takes.  The
+ * next generation's file beside it, if there is one, completes a record that
+ * ends there.
+ */
+static void
+print_commit_times(const char *path, const struct log_file_header *h)
+{
+	const char *paths[2] = { path, NULL };
+	char *dir = util_xstrdup(path), *slash = strrchr(dir, '/'), *next, a[64], b[64], e[200];
+	struct log_reader r;
+	struct log_commit c;
+	uint64_t first = 0, last = 0, ncommits = 0, nuntimed = 0;
+	int rc;
+	JET_ERR err;
+
+	if (slash != NULL)
+		*slash = '\0';
+	next = log_name_path(slash != NULL ? dir : ".", h->base, h->gen + 1);
+	if (next != NULL && os_exists(next))
+		paths[1] = next;
+	if ((err = log_reader_open_files(&r, NULL, h->base, paths, h->gen, paths[1] != NULL ? 2 : 1, &h->sign_log)) < 0) {
+		util_field("Commit times", "unknown (%s)", util_jet_problem(err, e, sizeof(e)));
+		goto out;
+	}
+	while ((rc = log_reader_next_commit(&r, &c, &err)) == 1 && c.gen == h->gen) {
+		ncommits++;
+		if (!c.timed) {
+			nuntimed++;
+			continue;
+		}
+		if (first == 0)
+			first = c.time;
+		last = c.time;
+	}
+	log_reader_close(&r);
+	if (rc < 0)
+		util_field("Commit times", "unknown (%s)", util_jet_problem(err, e, sizeof(e)));
+	else if (ncommits == 0)
+		util_field("Commit times", "none (no transaction starts in this generation)");
+	else if (nuntimed == ncommits)
+		util_field("Commit times", "not recorded (log format %u): %llu transactions", h->version,
+		    (unsigned long long)ncommits);
+	else
+		util_field("Commit times", "%s to %s (%llu transactions)", util_fmt_moment(first, a, sizeof(a)),
+		    util_fmt_moment(last, b, sizeof(b)), (unsigned long long)ncommits);
+out:
+	free(next);
+	free(dir);
 }
 
 /* The verdict on a log file: "Integrity check ..." on its own line (log) or after the path (verify). */
@@ -198,6 +254,7 @@ cmd_log_check_file(const char *path, int show_header)
 	if (w.damaged)
 		return verdict(path, show_header, w.problem);
 	if (show_header) {
+		print_commit_times(path, &h);
 		if (w.end_found)
 			util_field("End", "END segment at offset %llu, LSN %llu (closed)", (unsigned long long)w.end_off,
 			    (unsigned long long)w.end_lsn);

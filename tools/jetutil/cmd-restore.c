@@ -1,7 +1,8 @@
 /*
  * cmd-restore.c -- jetutil restore -t DIR [--roll-forward LOGDIR]
- * [--stop-gen N] SET...: a new instance from backup sets, by the engine
- * (JetfsRestoreSets) once every set matches its SHA256SUMS.
+ * [--stop-gen N | --stop-at TIME] SET...: a new instance from backup sets,
+ * by the engine (JetfsRestoreSets, JetfsRestoreSetsStopAt) once every set
+ * matches its SHA256SUMS.
  */
 #include "config.h"
 
@@ -31,17 +32,50 @@ parse_ulong(const char *s, const char *opt, unsigned long min, unsigned long max
 	return v;
 }
 
+/* --stop-at TIME: a usage error (exit 2) names what is wrong and the forms accepted. */
+static uint64_t
+parse_moment(const char *s)
+{
+	const char *why;
+	uint64_t us;
+
+	if (util_parse_moment(s, &us, &why) < 0)
+		util_usage_error("--stop-at: '%s' is not a time: %s; expected YYYY-MM-DDTHH:MM:SS[.ffffff] (local time) "
+		    "with an optional zone Z or +HH:MM, or @SECONDS[.ffffff] since the epoch", s, why);
+	return us;
+}
+
+/* Why the engine refused the moment, in the form --stop-at takes. */
+static void
+stop_at_refused(JET_ERR err, const JET_JETFSSTOPAT *sa)
+{
+	char a[64], b[64], c[64];
+
+	util_fmt_moment(sa->usStopAt, a, sizeof(a));
+	util_fmt_moment(sa->usConsistent, b, sizeof(b));
+	util_fmt_moment(sa->usLastCommit, c, sizeof(c));
+	if (err == JET_errEndingRestoreLogTooLow && sa->usConsistent != 0)
+		util_errmsg("restore: --stop-at %s is %.6f s before the earliest moment this backup can be restored to: "
+		    "--stop-at %s (nothing was restored)", a, (double)(sa->usConsistent - sa->usStopAt) / 1e6, b);
+	else if (err == JET_errMissingRestoreLogFiles && sa->usLastCommit != 0)
+		util_errmsg("restore: --stop-at %s is %.6f s after the last commit in the logs given, at %s: what was "
+		    "committed after it is not in them, so the restore could go no further than --stop-at %s "
+		    "(nothing was restored)", a, (double)(sa->usStopAt - sa->usLastCommit) / 1e6, c, c);
+}
+
 int
 cmd_restore_run(int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "target", required_argument, NULL, 't' }, { "roll-forward", required_argument, NULL, 'r' },
-		{ "stop-gen", required_argument, NULL, 's' }, { "quiet", no_argument, NULL, 'q' },
+		{ "stop-gen", required_argument, NULL, 's' }, { "stop-at", required_argument, NULL, 'a' },
+		{ "quiet", no_argument, NULL, 'q' },
 		{ "help", no_argument, NULL, 'h' }, { NULL, 0, NULL, 0 },
 	};
 	const char *target = NULL, *roll = NULL;
 	char abs_target[PATH_MAX];
 	unsigned long stop = 0;
+	JET_JETFSSTOPAT stop_at = { sizeof(stop_at), 0, 0, 0, 0, 0 };
 	char msg[200];
 	size_t n;
 	char **names;
@@ -54,6 +88,7 @@ cmd_restore_run(int argc, char **argv)
 		case 't': target = optarg; break;
 		case 'r': roll = optarg; break;
 		case 's': stop = parse_ulong(optarg, "--stop-gen", 1, 0x7FFFFFFFUL); break;
+		case 'a': stop_at.usStopAt = parse_moment(optarg); break;
 		case 'q': util_quiet = 1; break;
 		case 'h': util_usage(stdout); return 0;
 		default: util_usage(stderr); return 2;
@@ -63,6 +98,8 @@ cmd_restore_run(int argc, char **argv)
 		util_usage_error("restore: a target directory (-t DIR) is required");
 	if (argc - optind < 1)
 		util_usage_error("restore: at least one backup directory expected");
+	if (stop != 0 && stop_at.usStopAt != 0)
+		util_usage_error("restore: --stop-gen and --stop-at: one stop, not two");
 	for (int i = optind; i < argc; i++)
 		if (!os_is_dir(argv[i])) {
 			util_errmsg("restore: backup set %s is not a directory", argv[i]);
@@ -119,12 +156,18 @@ cmd_restore_run(int argc, char **argv)
 	}
 	target = abs_target;
 	util_status_what = "restore";
-	err = JetfsRestoreSets((const char *const *)(argv + optind), (unsigned long)(argc - optind), target, roll, stop,
-	    util_status_cb);
+	if (stop_at.usStopAt != 0)
+		err = JetfsRestoreSetsStopAt((const char *const *)(argv + optind), (unsigned long)(argc - optind), target,
+		    roll, &stop_at, util_status_cb);
+	else
+		err = JetfsRestoreSets((const char *const *)(argv + optind), (unsigned long)(argc - optind), target, roll,
+		    stop, util_status_cb);
 	if (err < 0) {
 		if (created)
 			os_rmdir(target);	/* only if still empty */
 		util_errmsg("restore failed: %s", util_jet_problem(err, msg, sizeof(msg)));
+		if (stop_at.usStopAt != 0)
+			stop_at_refused(err, &stop_at);
 		/*
 		 * The engine's events name the file and the page or generation, but
 		 * go to the system log unless JETFS_EVENTS=stderr: the sets are
@@ -162,6 +205,13 @@ cmd_restore_run(int argc, char **argv)
 		free(p);
 	}
 	util_free_list(names, n);
+	if (stop_at.usStopAt != 0) {
+		char a[64], b[64];
+		printf("stopped at %s: every commit up to it replayed (the last at %s), none after it; the log ends in "
+		    "generation %lu\n", util_fmt_moment(stop_at.usStopAt, a, sizeof(a)),
+		    stop_at.usLastReplayed != 0 ? util_fmt_moment(stop_at.usLastReplayed, b, sizeof(b)) : "none",
+		    stop_at.genStop);
+	}
 	printf("restore into %s complete: %d database(s)%s\n", target, ndb, roll != NULL ? ", rolled forward" : "");
 	return 0;
 }

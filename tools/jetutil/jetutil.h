@@ -65,6 +65,9 @@ char *util_xjoin(const char *dir, const char *name);
 const char *util_base_of(const char *path);
 void util_printable(const char *s, char *out, size_t len);
 const char *util_fmt_time(uint64_t us, char *buf, size_t len);
+/* restore --stop-at's moments: 0 and *usp, or -1 and *whyp (what is wrong). */
+int util_parse_moment(const char *s, uint64_t *usp, const char **whyp);
+const char *util_fmt_moment(uint64_t us, char *buf, size_t len);
 const char *util_fmt_sig(const struct jet_sig *s, char *buf, size_t len);
 void util_field(const char *label, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 const char *util_state_name(uint32_t st);
