@@ -7,7 +7,7 @@
  *   jetutil checkpoint CHK             the checkpoint file (/mk)
  *   jetutil verify FILE...             checksum every page or segment (/k)
  *   jetutil verify-backup DIR...       check a copied backup set (and its SHA256SUMS)
- *   jetutil restore -t DIR [--roll-forward LOGDIR] [--stop-gen N] SET...
+ *   jetutil restore -t DIR [--roll-forward LOGDIR] [--stop-gen N | --stop-at TIME] SET...
  *   jetutil backup INSTANCEDIR BACKUPDIR [--incremental] [--point-in-time]
  *   jetutil backup --socket PATH BACKUPDIR [--incremental] [--point-in-time]
  *
