@@ -62,6 +62,27 @@
  *      (JetfsBackupClientArea) and reports it again (JetfsNoteServed).
  *      Nothing else changes while held: local calls work on it, Stop and
  *      JetTerm end it, a new Begin gets JET_errBackupInProgress.
+ *  K6. A backup never costs the application its disk: it is aborted, never
+ *      the application's write, when its kept images would pass
+ *      JET_paramJetfsBackupKeptMax or the free space below the kept images
+ *      would fall under JET_paramJetfsBackupFreeFloor (both checked before
+ *      each image is kept: snapshot.c S7, which voids the snapshot), or when
+ *      the log directory's file system is below the floor while the backup
+ *      holds logs (point-in-time, or circular logging: checked at every
+ *      check of backup_guard).  The page-write path holds bk_io_lock and may
+ *      not take backup_lock, so the abort itself is backup_guard's: the
+ *      instance's background thread calls it every tick (instance.c
+ *      BG_TICK_MS) and every backup call first (bk_enter, End), so the
+ *      backup really ends -- events 230 (cap) or 231 (floor) with the
+ *      numbers, then 226, nothing recorded, the spill file's space given
+ *      back, logs released, szLastEnd saying why -- even when its client is
+ *      stuck, gone or held (K5).  Its client's later calls get
+ *      JET_errBackupAbortByServer (backup_aborted_unseen) until it ends it
+ *      (End abort: success; End normal: JET_errBackupAbortByServer) or a new
+ *      Begin; its direct readers, the run state's JET_errBackupAbortByServer
+ *      (K4).  A client of the backup service learns it from JetfsGetBackupInfo
+ *      (its calls get JET_errNoBackup: the service's connection owns no
+ *      backup any more).
  */
 #include "config.h"
 
@@ -262,13 +283,66 @@ bk_fail(struct jet_inst *inst, JET_ERR err, const char *what)
 	return err;
 }
 
+static JET_ERR bk_end(struct jet_inst *inst, int normal, int truncate_done, JET_ERR why, const char *reason);
+
+/* K6: the floor of the log directory, for a backup that holds logs; 231 with why if it is passed, else 0. */
+static int
+bk_logs_below_floor(struct jet_inst *inst, struct backup *bk, char *why, size_t why_size)
+{
+	unsigned long floor_mb = inst->p.backup_free_floor_mb;
+	uint64_t avail;
+
+	if (floor_mb == 0 || (!bk->pit && !inst->p.circular) ||
+	    os_free_space(inst->p.log_path, &avail) < 0 || avail >= (uint64_t)floor_mb << 20)
+		return 0;
+	snprintf(why, why_size, "%llu bytes free in the log directory %s, below the floor "
+	    "(JET_paramJetfsBackupFreeFloor %lu MiB)", (unsigned long long)avail, inst->p.log_path, floor_mb);
+	return 231;
+}
+
+/* K6: under backup_lock, aborts the running backup if a limit was reached; 1 if it did. */
+static int
+bk_guard_locked(struct jet_inst *inst)
+{
+	struct backup *bk = inst->backup;
+	char why[1280], reason[1320];	/* a path may take 1023 */
+	int event = 0;
+
+	if (bk == NULL)
+		return 0;
+	for (uint32_t i = 1; i <= JET_MAX_ATTACHED_DATABASES && event == 0; i++)
+		if (inst->dbs[i] != NULL)
+			event = snapshot_limit_hit(inst->dbs[i], why, sizeof(why));
+	if (event == 0 && (event = bk_logs_below_floor(inst, bk, why, sizeof(why))) == 0)
+		return 0;
+	event_log(inst, EVENT_WARNING, event, "backup %#llx aborted so that the application keeps its disk: %s",
+	    (unsigned long long)bk->mark_lsn, why);
+	snprintf(reason, sizeof(reason), "by the server: %s", why);
+	bk_set_state(bk, JET_errBackupAbortByServer);
+	(void)bk_end(inst, 0, 0, JET_errBackupAbortByServer, reason);
+	inst->backup_aborted_unseen = 1;
+	return 1;
+}
+
+/* K6: the instance's background thread, every tick; a busy backup_lock means a call that checks itself. */
+void
+backup_guard(struct jet_inst *inst)
+{
+	if (pthread_mutex_trylock(&inst->backup_lock) != 0)
+		return;
+	(void)bk_guard_locked(inst);
+	pthread_mutex_unlock(&inst->backup_lock);
+}
+
 static JET_ERR
 bk_enter(struct jet_inst *inst, struct backup **bkp)
 {
 	pthread_mutex_lock(&inst->backup_lock);
+	(void)bk_guard_locked(inst);
 	if (inst->backup == NULL) {
+		JET_ERR err = inst->backup_aborted_unseen ? JET_errBackupAbortByServer : JET_errNoBackup;
 		pthread_mutex_unlock(&inst->backup_lock);
-		return JET_errNoBackup;
+		return err;
 	}
 	if (inst->backup->stopped) {
 		pthread_mutex_unlock(&inst->backup_lock);
@@ -527,6 +601,7 @@ bk_begin(void *obj, JET_GRBIT grbit)
 		}
 	}
 	inst->backup = bk;
+	inst->backup_aborted_unseen = 0;
 	/* Keep every generation (circular logging) until the range is chosen. */
 	olock_lock(&inst->log.lock);
 	inst->log.min_gen_keep = 1;
@@ -1470,7 +1545,12 @@ bk_end_call(void *obj, JET_GRBIT grbit)
 	JET_ERR err;
 
 	pthread_mutex_lock(&inst->backup_lock);
-	if (inst->backup == NULL)
+	(void)bk_guard_locked(inst);
+	if (inst->backup == NULL && inst->backup_aborted_unseen) {
+		/* K6: the client ends what the server aborted */
+		inst->backup_aborted_unseen = 0;
+		err = mode == JET_bitBackupEndNormal ? JET_errBackupAbortByServer : JET_errSuccess;
+	} else if (inst->backup == NULL)
 		err = JET_errNoBackup;
 	else {
 		err = bk_end(inst, mode == JET_bitBackupEndNormal, (grbit & JET_bitBackupTruncateDone) != 0,

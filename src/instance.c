@@ -376,6 +376,8 @@ inst_bg_main(void *arg)
 		olock_unlock(&inst->log.lock);
 		if (inst->log.enabled && log_flush_to(&inst->log, append) < 0)
 			(void)error_fatal(inst, JET_errLogWriteFail, "writing the log");
+		/* backup.c K6: a backup past its cap or floor ends now, whether or not its client calls. */
+		backup_guard(inst);
 
 		now = dbhdr_time_now_us();
 		if (now - last_ckpt >= CKPT_INTERVAL_MS * 1000ULL ||

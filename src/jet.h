@@ -370,15 +370,21 @@ typedef struct {
  * stopped, ended, or still running (JET_errBackupInProgress). */
 #define JET_paramJetfsBackupHoldTime 0x4A03
 /** jetfs extension: integer, MiB (0..2^40, default 0: no cap).  The kept
- * Begin images of a point-in-time backup may take this much; the page write
- * that would pass it aborts the backup instead (event 230, and
- * JetfsGetBackupInfo's szLastEnd say why): the application never gets an
- * error because a backup runs. */
+ * Begin images of a point-in-time backup, all databases together, may take
+ * this much; the page write that would pass it keeps no image and the
+ * backup is aborted instead within a tick of the instance's background
+ * thread (10 ms), whether or not its client calls (event 230, and
+ * JetfsGetBackupInfo's szLastEnd say why; its client's later calls get
+ * JET_errBackupAbortByServer): the application never gets an error because
+ * a backup runs.  Settable at any time. */
 #define JET_paramJetfsBackupKeptMax 0x4A04
 /** jetfs extension: integer, MiB (0..2^40, default 64).  When the file
  * system holding the kept images (beside the database) or the logs has less
  * free space than this, the running backup is aborted (event 231) before
- * the application could see a full disk.  0: no floor. */
+ * the application could see a full disk.  Checked before each kept image,
+ * and for the logs every tick of the instance's background thread (10 ms)
+ * and at every backup call, for a backup that holds logs (point-in-time, or
+ * any under circular logging).  0: no floor.  Settable at any time. */
 #define JET_paramJetfsBackupFreeFloor 0x4A05
 /** @} */
 

@@ -474,6 +474,7 @@ int snapshot_kept(struct jet_db *db, uint32_t pgno);
 JET_ERR snapshot_read(struct jet_db *db, uint32_t pgno, uint8_t *out);
 JET_ERR snapshot_share(struct jet_db *db, int *db_fd, int *spill_fd, int *map_fd);
 uint64_t snapshot_kept_bytes(struct jet_db *db);
+int snapshot_limit_hit(struct jet_db *db, char *why, size_t why_size);
 
 /* ---- pitread.c: reads of a point-in-time set without the instance ---- */
 struct ranges;
@@ -582,6 +583,7 @@ JET_ERR backup_note_served(struct jet_inst *inst, JET_HANDLE h, uint64_t off, ui
 struct backup;
 JET_ERR backup_hold(struct jet_inst *inst, const struct backup *mine, uid_t uid, long client_pid);
 int64_t backup_expire_held(struct jet_inst *inst);
+void backup_guard(struct jet_inst *inst);
 JET_ERR backup_take_over(struct jet_inst *inst, uint64_t id, uid_t uid, long client_pid);
 extern const struct bkapi_ops backup_ops;
 JET_ERR log_verify_path(const char *path, uint32_t gen, const struct jet_sig *sign, struct log_file_header *h);
@@ -687,6 +689,8 @@ struct jet_inst {
 	uint64_t backup_last_end_id;	/* JetfsGetBackupInfo: how the last backup ended */
 	JET_ERR backup_last_end_err;
 	char backup_last_end[256];
+	int backup_aborted_unseen;	/* K6: the server ended the backup; its client has not ended it yet */
+	_Atomic uint64_t backup_kept_bytes;	/* snapshot.c S7: every snapshot's kept images */
 	struct restore_map *restore;	/* hard recovery: where each database went */
 	uint32_t restore_stop_gen;	/* hard recovery: replay no further (0: all) */
 	lsn_t restore_stop_lsn;		/* and no record from this one on (0: none; in restore_stop_gen) */

@@ -14,6 +14,7 @@
 #include <sys/file.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -28,7 +29,9 @@ static struct {
 	int sticky, on_reads, fired;
 	char match[256];
 	atomic_long seen;
-} fault = { .lock = PTHREAD_MUTEX_INITIALIZER };
+	uint64_t free_bytes;		/* os_fault_free_space; UINT64_MAX: the real free space */
+	char free_match[256];
+} fault = { .lock = PTHREAD_MUTEX_INITIALIZER, .free_bytes = UINT64_MAX };
 
 int
 os_last_errno(void)
@@ -118,6 +121,33 @@ long
 os_fault_ops_seen(void)
 {
 	return atomic_load(&fault.seen);
+}
+
+void
+os_fault_free_space(uint64_t bytes, const char *path_match)
+{
+	pthread_mutex_lock(&fault.lock);
+	fault.free_bytes = bytes;
+	snprintf(fault.free_match, sizeof(fault.free_match), "%s", path_match != NULL ? path_match : "");
+	pthread_mutex_unlock(&fault.lock);
+}
+
+JET_ERR
+os_free_space(const char *path, uint64_t *freep)
+{
+	struct statvfs sv;
+	int faked;
+
+	pthread_mutex_lock(&fault.lock);
+	faked = fault.free_bytes != UINT64_MAX && strstr(path, fault.free_match) != NULL;
+	*freep = fault.free_bytes;
+	pthread_mutex_unlock(&fault.lock);
+	if (faked)
+		return JET_errSuccess;
+	if (statvfs(path, &sv) != 0)
+		return os_jet_error(errno);
+	*freep = (uint64_t)sv.f_bavail * sv.f_frsize;
+	return JET_errSuccess;
 }
 
 int

@@ -109,6 +109,14 @@ char *os_path_dir(const char *path);
 enum os_fault_kind { OS_FAULT_NONE, OS_FAULT_EIO, OS_FAULT_ENOSPC, OS_FAULT_TORN, OS_FAULT_CRASH };
 
 void os_fault_arm(enum os_fault_kind kind, long countdown, int sticky, int on_reads, const char *path_match);
+/*
+ * os_free_space: the bytes an unprivileged writer may still add to the file
+ * system holding path (statvfs f_bavail).  os_fault_free_space makes it
+ * report bytes for every path containing path_match (NULL: every path), so
+ * that a test can fake a nearly full disk; UINT64_MAX turns that off.
+ */
+JET_ERR os_free_space(const char *path, uint64_t *freep);
+void os_fault_free_space(uint64_t bytes, const char *path_match);
 void os_fault_disarm(void);
 int os_fault_arm_from_env(void);
 long os_fault_ops_seen(void);

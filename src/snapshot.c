@@ -42,10 +42,27 @@
  *  S5. Memory: one bit per page of the database in shared memory, touched
  *      only where pages are written; the spill file goes when the snapshot is
  *      freed (a stale one is removed when the database is opened, dbfile.c).
+ *  S7. A backup never costs the application its disk.  Before an image is
+ *      kept, its bytes are reserved in the instance's total of kept images
+ *      (inst->backup_kept_bytes, every database's snapshot together) and
+ *      the free space of the spill file's file system is read
+ *      (os_free_space): an image that would take the total past
+ *      JET_paramJetfsBackupKeptMax, or the free space below
+ *      JET_paramJetfsBackupFreeFloor, is not kept; the snapshot is void
+ *      (state JET_errBackupAbortByServer, S3, S4) with the limit and its
+ *      numbers, which backup_guard (backup.c K6) turns into the backup's
+ *      abort within a tick of the instance's background thread.  So the
+ *      total never passes the cap, and the write goes on.  When the
+ *      snapshot is freed the spill file is truncated before it is unlinked:
+ *      its space comes back even while a reader in another process still
+ *      holds a descriptor of it; such a reader fails by the states set
+ *      before (P1, P5 in pitread.c), never serves the hole.
  */
 #include "config.h"
 
+#include <stdarg.h>
 #include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -63,6 +80,9 @@ struct snapshot {
 	/* S2: read-only descriptors for readers (snapshot_share), made at create */
 	int share_db_fd, share_spill_fd, share_map_fd;
 	_Atomic uint64_t kept_bytes;	/* in the spill file (JetfsGetBackupInfo reads it without the lock) */
+	/* S7: the limit that voided the snapshot, for backup_guard; under bk_io_lock */
+	int limit_event;		/* 230: JET_paramJetfsBackupKeptMax; 231: the floor; 0: none */
+	char limit_why[224];
 };
 
 static _Atomic uint64_t *
@@ -90,6 +110,53 @@ snap_set_state(struct snapshot *snap, JET_ERR err)
 	pitread_state_set(snap->map + KPM_OFF_STATE, err);
 }
 
+/* S7: the image is not kept; the snapshot is void and says which limit, for backup_guard. */
+static void
+snap_void_by_limit(struct snapshot *snap, int event, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+static void
+snap_void_by_limit(struct snapshot *snap, int event, const char *fmt, ...)
+{
+	va_list ap;
+
+	snap->limit_event = event;
+	va_start(ap, fmt);
+	vsnprintf(snap->limit_why, sizeof(snap->limit_why), fmt, ap);
+	va_end(ap);
+	snap_set_state(snap, JET_errBackupAbortByServer);
+}
+
+/*
+ * S7: reserves the ps bytes of page pgno's image in the instance's total, or
+ * voids the snapshot if they would pass the cap or leave the spill file's
+ * file system below the floor.  1: keep it.
+ */
+static int
+snap_reserve(struct jet_db *db, struct snapshot *snap, uint32_t pgno, uint32_t ps)
+{
+	struct jet_inst *inst = db->inst;
+	unsigned long cap_mb = inst->p.backup_kept_max_mb, floor_mb = inst->p.backup_free_floor_mb;
+	uint64_t cap = (uint64_t)cap_mb << 20, floor = (uint64_t)floor_mb << 20;
+	uint64_t kept = atomic_load(&inst->backup_kept_bytes), avail;
+
+	do {
+		if (cap != 0 && kept + ps > cap) {
+			snap_void_by_limit(snap, 230, "the kept images reached the cap (JET_paramJetfsBackupKeptMax %lu MiB): "
+			    "%llu bytes kept, page %u of %s needs %u more", cap_mb, (unsigned long long)kept, pgno,
+			    db->path, ps);
+			return 0;
+		}
+	} while (!atomic_compare_exchange_weak(&inst->backup_kept_bytes, &kept, kept + ps));
+	if (floor != 0 && os_free_space(snap->spill_path, &avail) >= 0 && avail < floor + ps) {
+		atomic_fetch_sub(&inst->backup_kept_bytes, ps);
+		snap_void_by_limit(snap, 231, "%llu bytes free beside %s, below the floor (JET_paramJetfsBackupFreeFloor "
+		    "%lu MiB), with %llu bytes kept", (unsigned long long)avail, snap->spill_path, floor_mb,
+		    (unsigned long long)kept);
+		return 0;
+	}
+	return 1;
+}
+
 /* Before page pgno is overwritten: keep its Begin image (S2: under bk_io_lock). */
 JET_ERR
 snapshot_preserve(struct jet_db *db, uint32_t pgno)
@@ -102,6 +169,8 @@ snapshot_preserve(struct jet_db *db, uint32_t pgno)
 	JET_ASSERT(db->inst, olock_held(&db->bk_io_lock));
 	if (snap == NULL || atomic_load(snap_state(snap)) != 0 || pgno > snap->pgno_last || snap_kept(snap, pgno))
 		return JET_errSuccess;
+	if (!snap_reserve(db, snap, pgno, ps))
+		return JET_errSuccess;
 	if ((buf = malloc(ps)) == NULL)
 		err = JET_errOutOfMemory;
 	else if ((err = dbfile_read_page(db, pgno, buf)) >= 0)
@@ -112,6 +181,7 @@ snapshot_preserve(struct jet_db *db, uint32_t pgno)
 		event_log(db->inst, EVENT_ERROR, 218, "%s: cannot keep the backup image of page %u (%s): the backup fails",
 		    db->path, pgno, JetErrorString(err));
 		snap_set_state(snap, err);
+		atomic_fetch_sub(&db->inst->backup_kept_bytes, ps);
 		return JET_errSuccess;
 	}
 	atomic_fetch_add(&snap->kept_bytes, ps);
@@ -138,6 +208,8 @@ snap_destroy(struct snapshot *snap)
 		os_shm_free(snap->map_fd, snap->map, snap->map_size);
 	else
 		free(snap->map);
+	if (snap->spill != NULL)
+		(void)os_truncate(snap->spill, 0);	/* S7: the space comes back now */
 	os_close(snap->spill);
 	if (snap->spill_path != NULL)
 		os_unlink(snap->spill_path);
@@ -154,11 +226,26 @@ snapshot_free(struct jet_db *db)
 	olock_lock(&db->bk_io_lock);
 	snap = db->snap;
 	db->snap = NULL;
-	if (snap != NULL)
+	if (snap != NULL) {
 		snap_set_state(snap, JET_errNoBackup);
+		atomic_fetch_sub(&db->inst->backup_kept_bytes, atomic_load(&snap->kept_bytes));
+	}
 	olock_unlock(&db->bk_io_lock);
 	if (snap != NULL)
 		snap_destroy(snap);
+}
+
+/* S7: the limit (event 230 or 231) that voided the snapshot, with why, or 0. */
+int
+snapshot_limit_hit(struct jet_db *db, char *why, size_t why_size)
+{
+	int event = 0;
+
+	olock_lock(&db->bk_io_lock);
+	if (db->snap != NULL && (event = db->snap->limit_event) != 0)
+		snprintf(why, why_size, "%s", db->snap->limit_why);
+	olock_unlock(&db->bk_io_lock);
+	return event;
 }
 
 /* At a point-in-time Begin (S1): an empty snapshot of pages 1..pgno_last, with a new spill file and map. */
