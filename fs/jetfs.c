@@ -252,7 +252,12 @@ main(int argc, char *argv[])
 	sem_post(&stop_sem);
 	pthread_join(stopper, NULL);
 	grbit = fsops_finish(fs);
-	rc = rc < 0 ? 1 : grbit == JET_bitBackupEndAbort ? 2 : 0;
+	/*
+	 * ECONNABORTED: the kernel aborted the connection (fusectl's abort, a
+	 * forced unmount) instead of a plain unmount's ENODEV.  The mount is gone
+	 * either way, and the backup has ended by its own account: that decides.
+	 */
+	rc = rc < 0 && rc != -ECONNABORTED ? 1 : grbit == JET_bitBackupEndAbort ? 2 : 0;
 out:
 	free(socket_path);
 	free(cmd.mountpoint);
