@@ -1132,13 +1132,14 @@ fsb_incomplete_locked(struct fsbackup *b, char *why, size_t cb)
 		return "no backup has begun";
 	if (b->lost)
 		return b->lost_why;
-	if (b->instance_ended[0] != '\0')
-		return b->instance_ended;
+	/* A failed read comes first: the instance may have ended the backup because of it. */
 	if (b->failed_reads != 0) {
 		snprintf(why, cb, "%u read%s failed (%s%.300s)", b->failed_reads, b->failed_reads == 1 ? "" : "s",
 		    b->failed_reads == 1 ? "" : "first: ", b->first_failed_read);
 		return why;
 	}
+	if (b->instance_ended[0] != '\0')
+		return b->instance_ended;
 	for (size_t i = 0; i < b->nfiles; i++)
 		if (!file_complete(&b->files[i], &b->state[i]) && unread++ == 0)
 			first = i;
