@@ -153,6 +153,16 @@ bank_key(unsigned long account, uint8_t key[8])
 		key[i] = (uint8_t)(account >> (56 - 8 * i));
 }
 
+unsigned long
+bank_account_of_key(const uint8_t key[8])
+{
+	unsigned long account = 0;
+
+	for (int i = 0; i < 8; i++)
+		account = account << 8 | key[i];
+	return account;
+}
+
 void
 bank_put_u64(uint8_t *p, uint64_t v)
 {

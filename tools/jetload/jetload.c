@@ -2,7 +2,7 @@
  * jetload -- the demo and test application for libjet: a bank.
  *
  *   jetload create DIR [--accounts N] [--databases N] [--circular] [--log-size KB]
- *   jetload run DIR [--seconds S] [--threads T] [--rate TPS] [--lazy] [--socket PATH]
+ *   jetload run DIR [--seconds S] [--threads T] [--rate TPS] [--lazy] [--hot PCT] [--socket PATH]
  *                   [--hold-time S] [--kept-max MIB] [--free-floor MIB]
  *   jetload verify DIR
  *
@@ -78,6 +78,20 @@ parse_ulong(const char *s, const char *opt, unsigned long min, unsigned long max
 	return v;
 }
 
+/* A percentage above 0 and at most 100, decimals allowed (--hot 0.5). */
+static double
+parse_percent(const char *s, const char *opt)
+{
+	char *end;
+	double v;
+
+	errno = 0;
+	v = strtod(s, &end);
+	if (errno != 0 || end == s || *end != '\0' || !(v > 0 && v <= 100))
+		jetload_die("%s: '%s' is not a percentage above 0 and at most 100", opt, s);
+	return v;
+}
+
 static int
 cmd_create(const char *dir, int argc, char **argv)
 {
@@ -148,6 +162,7 @@ cmd_create(const char *dir, int argc, char **argv)
 
 struct worker {
 	struct bank *b;
+	unsigned long hot;		/* --hot: the accounts drawn from, 0..hot-1 (0: all) */
 	unsigned seed;
 	double rate;			/* per thread, 0: unlimited */
 	int lazy;
@@ -165,17 +180,17 @@ now_s(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-/* One transfer; returns the commit counter it wrote, or an error. */
+/* One transfer between two of the first n accounts; returns the commit counter it wrote, or an error. */
 static JET_ERR
-transfer(struct handles *h, const struct conf *conf, unsigned *seed, int lazy, uint64_t *counterp)
+transfer(struct handles *h, const struct conf *conf, unsigned long n, unsigned *seed, int lazy, uint64_t *counterp)
 {
-	unsigned long from = (unsigned long)rand_r(seed) % conf->accounts, to;
+	unsigned long from = (unsigned long)rand_r(seed) % n, to;
 	uint8_t kf[8], kt[8], vf[VALUE_SIZE], vt[VALUE_SIZE], vc[8];
 	uint64_t amount = (uint64_t)(rand_r(seed) % 50) + 1, counter;
 	JET_ERR err;
 
 	do
-		to = (unsigned long)rand_r(seed) % conf->accounts;
+		to = (unsigned long)rand_r(seed) % n;
 	while (to == from);
 	bank_key(from, kf);
 	bank_key(to, kt);
@@ -217,7 +232,8 @@ worker_main(void *arg)
 
 	bank_handles_open(w->b, &h);
 	while (!stop_requested && (w->end == 0 || time(NULL) < w->end)) {
-		if ((w->err = transfer(&h, &w->b->conf, &w->seed, w->lazy, &counter)) < 0) {
+		if ((w->err = transfer(&h, &w->b->conf, w->hot ? w->hot : w->b->conf.accounts, &w->seed, w->lazy,
+		    &counter)) < 0) {
 			snprintf(w->what, sizeof(w->what), "transfer");
 			stop_requested = 1;
 			break;
@@ -254,6 +270,7 @@ cmd_run(const char *dir, int argc, char **argv)
 	static const struct option opts[] = {
 		{ "seconds", required_argument, NULL, 's' }, { "threads", required_argument, NULL, 't' },
 		{ "rate", required_argument, NULL, 'r' }, { "lazy", no_argument, NULL, 'L' },
+		{ "hot", required_argument, NULL, 'h' },
 		{ "socket", required_argument, NULL, 'S' }, { "hold-time", required_argument, NULL, 'H' },
 		{ "kept-max", required_argument, NULL, 'K' }, { "free-floor", required_argument, NULL, 'F' },
 		{ NULL, 0, NULL, 0 },
@@ -261,6 +278,8 @@ cmd_run(const char *dir, int argc, char **argv)
 	struct bank b = { .dir = dir, .hold_s = -1, .kept_max_mb = -1, .free_floor_mb = -1 };
 	unsigned long seconds = 0, threads = 1, rate = 0;
 	int lazy = 0, c, rc = 0;
+	double hot_pct = 100;
+	unsigned long hot = 0;
 	struct worker *w;
 	pthread_t *tids;
 	struct sigaction sa;
@@ -273,6 +292,7 @@ cmd_run(const char *dir, int argc, char **argv)
 		case 't': threads = parse_ulong(optarg, "--threads", 1, 64); break;
 		case 'r': rate = parse_ulong(optarg, "--rate", 0, 10000000); break;
 		case 'L': lazy = 1; break;
+		case 'h': hot_pct = parse_percent(optarg, "--hot"); break;
 		case 'S': b.socket = optarg; break;
 		case 'H': b.hold_s = (long)parse_ulong(optarg, "--hold-time", 0, 7 * 24 * 3600); break;
 		case 'K': b.kept_max_mb = (long)parse_ulong(optarg, "--kept-max", 0, 1ul << 40); break;
@@ -283,6 +303,12 @@ cmd_run(const char *dir, int argc, char **argv)
 	if (optind != argc)
 		jetload_die("run: unexpected argument '%s'", argv[optind]);
 	bank_conf_read(dir, &b.conf);
+	/* The hot set: the first accounts, so that it lies in few pages of each database (keys are in order). */
+	if (hot_pct < 100) {
+		hot = (unsigned long)((double)b.conf.accounts * hot_pct / 100 + 0.999999);
+		if (hot < 2)
+			hot = 2;
+	}
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = on_signal;
 	sigaction(SIGTERM, &sa, NULL);
@@ -305,6 +331,7 @@ cmd_run(const char *dir, int argc, char **argv)
 		w[i].seed = (unsigned)(time(NULL) ^ (getpid() << 8) ^ (i * 7919));
 		w[i].rate = rate ? (double)rate / (double)threads : 0;
 		w[i].lazy = lazy;
+		w[i].hot = hot;
 		w[i].end = seconds ? time(NULL) + (time_t)seconds : 0;
 		if (pthread_create(&tids[i], NULL, worker_main, &w[i]) != 0)
 			jetload_die("cannot start a thread");
@@ -357,7 +384,8 @@ cmd_verify(const char *dir, int argc, char **argv)
 	char *conf = bank_conf_path(dir);
 	struct handles h;
 	uint8_t key[8], val[VALUE_SIZE];
-	uint64_t sum = 0, total, commits, seen = 0, max_last = 0;
+	uint64_t sum = 0, total, commits, seen = 0, max_last = 0, transferred = 0;
+	unsigned long highest = 0;
 	int bad = 0;
 	JET_ERR err;
 
@@ -401,12 +429,18 @@ cmd_verify(const char *dir, int argc, char **argv)
 			sum += bank_get_u64(val);
 			if (bank_get_u64(val + 8) > max_last)
 				max_last = bank_get_u64(val + 8);
+			if (bank_get_u64(val + 8) != 0) {
+				jetload_check(JetRetrieveColumn(h.ses, h.accounts[d], JET_columnidKey, key, sizeof(key), &got, 0,
+				    NULL), "read an account's key");
+				transferred++;
+				if (bank_account_of_key(key) > highest)
+					highest = bank_account_of_key(key);
+			}
 			seen++;
 		}
 		if (err != JET_errNoCurrentRecord)
 			jetload_check(err, "scan accounts");
 	}
-	(void)key;
 	if (seen != b.conf.accounts) {
 		fprintf(stderr, "jetload: %llu accounts found, %lu expected\n", (unsigned long long)seen, b.conf.accounts);
 		bad = 1;
@@ -423,6 +457,8 @@ cmd_verify(const char *dir, int argc, char **argv)
 	}
 	bank_handles_close(&h);
 	jetload_check(JetTerm(b.inst), "JetTerm");
+	printf("accounts that took part in a transfer: %llu, the highest %lu\n", (unsigned long long)transferred,
+	    highest);
 	printf("%s: accounts=%llu total=%llu commits=%llu\n", bad ? "FAILED" : "ok", (unsigned long long)seen,
 	    (unsigned long long)sum, (unsigned long long)commits);
 	return bad;
@@ -433,7 +469,7 @@ usage(FILE *f)
 {
 	fprintf(f,
 	    "usage: jetload create DIR [--accounts N] [--databases N] [--circular] [--log-size KB] [--cache PAGES]\n"
-	    "       jetload run DIR [--seconds S] [--threads T] [--rate TPS] [--lazy] [--socket PATH]\n"
+	    "       jetload run DIR [--seconds S] [--threads T] [--rate TPS] [--lazy] [--hot PCT] [--socket PATH]\n"
 	    "                       [--hold-time S] [--kept-max MIB] [--free-floor MIB]\n"
 	    "       jetload verify DIR\n");
 }

@@ -54,6 +54,7 @@ void bank_conf_from_databases(struct bank *b);
 void bank_db_name(const struct bank *b, unsigned long i, char *buf, size_t len);
 void bank_open_instance(struct bank *b, int create);
 void bank_key(unsigned long account, uint8_t key[8]);
+unsigned long bank_account_of_key(const uint8_t key[8]);
 void bank_put_u64(uint8_t *p, uint64_t v);
 uint64_t bank_get_u64(const uint8_t *p);
 void bank_handles_open(struct bank *b, struct handles *hd);
