@@ -40,9 +40,10 @@
  *  D3. Apply writes nothing until the delta and the image were checked whole
  *      and the image is the base's (same database, same log set, its mark
  *      the delta's base).  From its first write until its last the image is
- *      refused by restore (no trailer that matches its header): the old
- *      trailer is replaced by the delta's header page first, the new trailer
- *      is written last, with an fsync between each step.
+ *      refused by restore (no trailer that matches its header) and named by
+ *      apply as an interrupted apply: the delta's header page goes where the
+ *      old trailer is and where the new one will be, before the stamp; the
+ *      new trailer is written last; an fsync between each step.
  */
 #include "config.h"
 
@@ -540,15 +541,17 @@ delta_image_check(struct delta_reader *r, os_file *f, const char *image, struct 
 		return delta_fail(r->msg, r->msglen, JET_errDatabasePatchFileMismatch,
 		    "%s has pages of %u bytes, delta %s of %u", image, ih->page_size, r->path, ps);
 	RET(os_size(f, &size));
+	if (size >= ((uint64_t)ih->pgno_last + 3) * ps) {
+		RET(os_pread(f, r->page, ps, ((uint64_t)ih->pgno_last + 2) * ps));
+		if (get32(r->page + FMT_OFF_MAGIC) == DELTA_MAGIC)
+			return delta_fail(r->msg, r->msglen, JET_errBadPatchPage,
+			    "%s: an apply of a delta stopped half-way (a delta header where the trailer goes): the "
+			    "image is unusable; copy the full backup's image again", image);
+	}
 	if (size != ((uint64_t)ih->pgno_last + 3) * ps)
 		return delta_fail(r->msg, r->msglen, JET_errBadBackupDatabaseSize,
 		    "%s: %llu bytes, not the %llu its header says", image, (unsigned long long)size,
 		    ((unsigned long long)ih->pgno_last + 3) * ps);
-	RET(os_pread(f, r->page, ps, ((uint64_t)ih->pgno_last + 2) * ps));
-	if (get32(r->page + FMT_OFF_MAGIC) == DELTA_MAGIC)
-		return delta_fail(r->msg, r->msglen, JET_errBadPatchPage,
-		    "%s: an apply of a delta stopped half-way (a delta header where the trailer goes): the image is "
-		    "unusable; copy the full backup's image again", image);
 	if (backup_trailer_decode(r->page, ps, &it) < 0 || it.pgno_last != ih->pgno_last)
 		return delta_fail(r->msg, r->msglen, JET_errBadPatchPage, "%s: the backup trailer (offset %llu) is "
 		    "damaged or not this header's", image, ((unsigned long long)ih->pgno_last + 2) * ps);
@@ -605,8 +608,13 @@ delta_apply(const char *delta_path, const char *image_path, char *msg, size_t ms
 	old_last = ih.pgno_last;
 	new_last = r.h.pgno_last;
 
-	/* D3: from here until the new trailer is synced, the image has none that matches. */
+	/*
+	 * D3: from here until the new trailer is synced, the trailer's place
+	 * of the header on disk, old or new, holds the delta's header page.
+	 */
 	ERR(os_pwrite(f, r.head, ps, ((uint64_t)old_last + 2) * ps));
+	ERR(os_fsync(f));
+	ERR(os_pwrite(f, r.head, ps, ((uint64_t)new_last + 2) * ps));
 	ERR(os_fsync(f));
 	ERR(os_pwrite(f, r.head + (size_t)DELTA_STAMP_PAGE * ps, ps, 0));
 	ERR(os_pwrite(f, r.head + (size_t)DELTA_STAMP_PAGE * ps, ps, ps));

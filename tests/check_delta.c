@@ -376,6 +376,31 @@ c_zero_pgno(uint8_t *d, size_t *len, struct fx *f)
 	reseal(d, f->ps);
 }
 
+/* The header and the stamp disagree, each sound (D1). */
+static void
+c_header_pgno_last(uint8_t *d, size_t *len, struct fx *f)
+{
+	(void)len;
+	put32(d + DELTA_OFF_PGNO_LAST, f->p2 + 1);
+	reseal(d, f->ps);
+}
+
+static void
+c_header_sign_db(uint8_t *d, size_t *len, struct fx *f)
+{
+	(void)len;
+	d[DELTA_OFF_SIGN_DB] ^= 1;
+	reseal(d, f->ps);
+}
+
+static void
+c_header_base(uint8_t *d, size_t *len, struct fx *f)
+{
+	(void)len;
+	d[DELTA_OFF_BASE] ^= 1;
+	reseal(d, f->ps);
+}
+
 /* More pages than the database has: the header is refused before the index is read. */
 static void
 c_too_many(uint8_t *d, size_t *len, struct fx *f)
@@ -414,6 +439,9 @@ START_TEST(test_corruption)
 	corrupt_fails(&f, good, len, c_duplicate, JET_errBadPatchPage, "is not after the one before");
 	corrupt_fails(&f, good, len, c_beyond, JET_errBadPatchPage, "is outside the database");
 	corrupt_fails(&f, good, len, c_zero_pgno, JET_errBadPatchPage, "is outside the database");
+	corrupt_fails(&f, good, len, c_header_pgno_last, JET_errBadPatchPage, "disagrees with the delta header");
+	corrupt_fails(&f, good, len, c_header_sign_db, JET_errBadPatchPage, "disagrees with the delta header");
+	corrupt_fails(&f, good, len, c_header_base, JET_errBadPatchPage, "disagrees with the delta header");
 	corrupt_fails(&f, good, len, c_too_many, JET_errBadPatchPage, "pages in a database of");
 
 	/* Any byte: a sweep over the whole file, every region (header, stamp, index and padding, pages). */
@@ -550,7 +578,9 @@ START_TEST(test_apply_interrupted)
 			err = JetfsRestoreSets(sets, 1, target, NULL, 0, NULL);
 			ck_assert_msg(err < 0, "restore took an image whose apply failed at write %ld", k);
 			ck_assert_int_eq(count_files(target), 0);
-			ck_assert_msg(delta_apply(delta, applied, msg, sizeof(msg)) < 0, "apply again after write %ld", k);
+			err = delta_apply(delta, applied, msg, sizeof(msg));
+			ck_assert_msg(err == JET_errBadPatchPage && strstr(msg, "stopped half-way") != NULL,
+			    "apply again after write %ld -> %s \"%s\"", k, JetErrorName(err), msg);
 			mixed++;
 		}
 		tu_rmdir(target);
@@ -622,7 +652,7 @@ START_TEST(test_empty)
 {
 	struct fx f;
 	struct delta_header h;
-	uint8_t *stamp;
+	uint8_t *stamp, *expect;
 	char *delta, *applied, msg[512];
 	size_t len;
 
@@ -636,6 +666,16 @@ START_TEST(test_empty)
 	applied = copy_of(&f, f.img1, "applied.edb");
 	CK(delta_apply(delta, applied, msg, sizeof(msg)));
 	check_image(&f, applied, stamp, f.p1, f.i1);
+	free(applied);
+	/* Grown with no page: the new pages read as never written, the old trailer's place too. */
+	expect = calloc(1, ((size_t)f.p2 + 3) * f.ps);
+	memcpy(expect, f.i1, ((size_t)f.p1 + 2) * f.ps);
+	free(delta);
+	delta = make_delta(&f, f.i2, NULL, 0, "grown.delta");
+	applied = copy_of(&f, f.img1, "applied.edb");
+	CK(delta_apply(delta, applied, msg, sizeof(msg)));
+	check_image(&f, applied, f.i2, f.p2, expect);
+	free(expect);
 	free(stamp);
 	free(delta);
 	free(applied);
