@@ -28,6 +28,7 @@
 struct fx {
 	struct bank b;
 	char *set1, *set2, *work;
+	char *mix;			/* set_to_apply's set */
 	char *img1, *img2;		/* the two fulls' images of bank.edb */
 	uint8_t *i1, *i2;		/* their bytes */
 	size_t l1, l2;
@@ -97,6 +98,9 @@ fx_free(struct fx *f)
 	tu_rmdir(f->set1);
 	tu_rmdir(f->set2);
 	tu_rmdir(f->work);
+	if (f->mix != NULL)
+		tu_rmdir(f->mix);
+	free(f->mix);
 	bank_free(&f->b);
 	free(f->set1);
 	free(f->set2);
@@ -155,13 +159,26 @@ copy_of(struct fx *f, const char *from, const char *name)
 	return p;
 }
 
+/* Full 2's set with full 1's image in it: where the delta goes.  Returns the image's path. */
+static char *
+set_to_apply(struct fx *f)
+{
+	char *image;
+
+	f->mix = tu_tempdir();
+	cp_all(f->set2, f->mix);
+	image = tu_path(f->mix, "bank.edb");
+	tu_copy_file(f->img1, image);
+	return image;
+}
+
 /* Full 1 + the delta is full 2, byte for byte, and restores to full 2's counter. */
 START_TEST(test_round_trip)
 {
 	struct fx f;
 	struct delta_header h;
 	struct bk_trailer t1, t2;
-	char msg[512], *delta, *applied, *set;
+	char msg[512], *delta, *applied;
 
 	fx_make(&f);
 	delta = make_delta(&f, f.i2, f.pgnos, f.n, "bank.delta");
@@ -175,20 +192,14 @@ START_TEST(test_round_trip)
 	ck_assert_uint_eq(h.npages, f.n);
 	ck_assert_str_eq(h.path, f.b.dbpath);
 
-	/* A set of full 2's logs with full 1's image, the delta applied to it. */
-	set = tu_tempdir();
-	cp_all(f.set2, set);
-	applied = tu_path(set, "bank.edb");
-	tu_copy_file(f.img1, applied);
+	applied = set_to_apply(&f);
 	CK(delta_apply(delta, applied, msg, sizeof(msg)));
 	ck_assert_msg(files_equal(applied, f.img2), "full 1 + delta is not full 2");
-	ck_assert_uint_eq(restore_one(set), f.c2);
+	ck_assert_uint_eq(restore_one(f.mix), f.c2);
 
 	/* Applied once, the image is full 2's: the same delta is refused, the image untouched. */
 	CK_ERR(delta_apply(delta, applied, msg, sizeof(msg)), JET_errDatabasePatchFileMismatch);
 	ck_assert_msg(files_equal(applied, f.img2), "a refused apply wrote");
-	tu_rmdir(set);
-	free(set);
 	free(applied);
 	free(delta);
 	fx_free(&f);
@@ -546,17 +557,15 @@ END_TEST
 START_TEST(test_apply_interrupted)
 {
 	struct fx f;
-	char *delta, *set, *applied, msg[512];
+	char *delta, *applied, msg[512];
 	const char *sets[1];
 	JET_ERR err;
 	int failed = 0, mixed = 0;
 
 	fx_make(&f);
 	delta = make_delta(&f, f.i2, f.pgnos, f.n, "bank.delta");
-	set = tu_tempdir();
-	cp_all(f.set2, set);
-	applied = tu_path(set, "bank.edb");
-	sets[0] = set;
+	applied = set_to_apply(&f);
+	sets[0] = f.mix;
 	for (long k = 1;; k++) {
 		char *target = tu_tempdir();
 		tu_copy_file(f.img1, applied);
@@ -589,8 +598,6 @@ START_TEST(test_apply_interrupted)
 	ck_assert_int_ge(failed, (int)f.n);
 	ck_assert_int_ge(mixed, (int)f.n);
 	ck_assert_msg(files_equal(applied, f.img2), "full 1 + delta is not full 2");
-	tu_rmdir(set);
-	free(set);
 	free(applied);
 	free(delta);
 	fx_free(&f);
