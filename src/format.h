@@ -11,6 +11,7 @@
  *   log file and segments  the top of src/log.c
  *   checkpoint file        the top of src/checkpoint.c
  *   backup image trailer   the top of src/backup.c
+ *   page delta file        the top of src/delta.c (and doc/delta-format.md)
  *   kept-page map          the top of src/snapshot.c (shared memory, not a file)
  *   page layout            src/page.c (its constants: jet_int.h, page.c's section)
  *
@@ -141,5 +142,31 @@
 #define BKS_OFF_VERSION 4
 #define BKS_OFF_STATE 8			/* i32 */
 #define BKS_SIZE 64
+
+/*
+ * PAGE DELTA FILE (delta.c, doc/delta-format.md): file pages of the
+ * database's page size.  Page 0 the delta header (CRC-32C of bytes
+ * 4..page_size-1 at 0, magic at 4), page 1 the database header stamped at
+ * the delta's Begin, then DELTA_INDEX_PAGES(n) index pages, then the n pages.
+ */
+#define DELTA_MAGIC 0x544C444AU		/* "JDLT" */
+#define DELTA_VERSION 1
+#define DELTA_OFF_VERSION 8
+#define DELTA_OFF_PAGE_SIZE 12
+#define DELTA_OFF_SIGN_DB 16		/* SIG_SIZE bytes */
+#define DELTA_OFF_SIGN_LOG 44		/* SIG_SIZE bytes */
+#define DELTA_OFF_BASE 72		/* bkinfo of the base full: u64 lsn, u64 time, u32 gen_low, u32 gen_high */
+#define DELTA_OFF_MARK 96		/* bkinfo of the delta itself, same layout */
+#define DELTA_OFF_PGNO_LAST 120
+#define DELTA_OFF_NPAGES 124
+#define DELTA_OFF_INDEX_CRC 128		/* CRC-32C of the index pages, padding included */
+#define DELTA_OFF_PATH_LEN 132		/* u16, then the path */
+#define DELTA_OFF_PATH 134
+#define DELTA_PATH_MAX 1023
+#define DELTA_STAMP_PAGE 1		/* file page of the stamped database header */
+#define DELTA_INDEX_PAGE 2		/* first file page of the index */
+#define DELTA_ENTRY_SIZE 8		/* u32 pgno, u32 CRC-32C of the page's page_size bytes */
+#define DELTA_INDEX_PAGES(n, page_size) \
+	(((uint64_t)(n) * DELTA_ENTRY_SIZE + (page_size) - 1) / (page_size))
 
 #endif

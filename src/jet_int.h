@@ -16,7 +16,7 @@
  *   checkpoint  checkpoint
  *   access      txn space
  *   btree       btree
- *   services    recovery backup     (JetInit runs recovery; JetTerm ends a backup)
+ *   services    recovery backup delta  (JetInit runs recovery; JetTerm ends a backup; page deltas)
  *   api         instance session db table verify
  *   backup-api  bkapi bkclient bksvc backupdir restore
  *
@@ -587,6 +587,29 @@ void backup_guard(struct jet_inst *inst);
 JET_ERR backup_take_over(struct jet_inst *inst, uint64_t id, uid_t uid, long client_pid);
 extern const struct bkapi_ops backup_ops;
 JET_ERR log_verify_path(const char *path, uint32_t gen, const struct jet_sig *sign, struct log_file_header *h);
+
+/* ---- delta.c: page delta files (format at the top of delta.c, doc/delta-format.md) ---- */
+struct delta_header {
+	uint32_t page_size;
+	struct jet_sig sign_db, sign_log;
+	struct bkinfo base;		/* the base full: the stamp's bk[BK_FULL_PREV] */
+	struct bkinfo mark;		/* the delta's Begin and the generations replayed after its pages */
+	uint32_t pgno_last;		/* the database's, at the delta's Begin */
+	uint32_t npages;
+	uint32_t index_crc;
+	char path[DELTA_PATH_MAX + 1];	/* the database's path, as a backup trailer keeps it */
+};
+/* Reads the Begin image of database page pgno (page_size bytes) into page. */
+typedef JET_ERR (*delta_read_page_fn)(void *arg, uint32_t pgno, uint8_t *page);
+struct delta_writer;
+uint64_t delta_size(uint32_t page_size, uint32_t npages);
+JET_ERR delta_writer_open(const uint8_t *stamp, uint32_t page_size, const char *path, const uint32_t *pgnos,
+	uint32_t npages, delta_read_page_fn read_page, void *arg, struct delta_writer **wp);
+uint64_t delta_writer_size(const struct delta_writer *w);
+JET_ERR delta_writer_read(struct delta_writer *w, uint8_t *buf, uint64_t off, size_t len);
+void delta_writer_close(struct delta_writer *w);
+JET_ERR delta_verify(const char *path, struct delta_header *h, char *msg, size_t msglen);
+JET_ERR delta_apply(const char *delta_path, const char *image_path, char *msg, size_t msglen);
 
 /* ---- restore.c ---- */
 /*
