@@ -430,16 +430,23 @@ fsb_free_files(struct fsb_file *files, size_t n)
 	free(files);
 }
 
+/* A Begin time as status and messages show it: local time, with the zone. */
+static void
+fsb_local_time(time_t t, char *buf, size_t cb)
+{
+	struct tm tm;
+
+	localtime_r(&t, &tm);
+	strftime(buf, cb, "%Y-%m-%d %H:%M:%S %z", &tm);
+}
+
 /* "backup 0x... (full, begun ...) held for its lost client (uid U) for another N s", from info. */
 static void
 fsb_describe_held(const JETFS_BACKUPINFO *info, char *msg, size_t cb)
 {
-	time_t t = (time_t)(info->ullBeginTimeUs / 1000000);
 	char when[64];
-	struct tm tm;
 
-	localtime_r(&t, &tm);
-	strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S %z", &tm);
+	fsb_local_time((time_t)(info->ullBeginTimeUs / 1000000), when, sizeof(when));
 	snprintf(msg, cb, "backup %#llx (%s, begun %s) is held for its lost client (uid %lu) for another %llu s",
 	    info->ullId, info->grbit & JET_bitBackupIncremental ? "incremental" : "full", when, info->ulHeldUid,
 	    (info->ullHeldMsLeft + 999) / 1000);
@@ -1379,9 +1386,7 @@ fsbackup_status_text(struct fsbackup *b)
 		b->lost = 1;
 	}
 	if (b->kind != FSB_NONE) {
-		struct tm tm;
-		localtime_r(&b->begun_at.tv_sec, &tm);
-		strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S %z", &tm);
+		fsb_local_time(b->begun_at.tv_sec, when, sizeof(when));
 		text_add(&t, "begun: %s (point in time)\n", when);
 		if (b->info.ullId != 0)
 			text_add(&t, "id: %#llx%s\n", b->info.ullId, b->resumed ? ", resumed: taken over from a lost mount" :
