@@ -291,6 +291,18 @@ svc_owns(struct bksvc *s)
 	return owns;
 }
 
+/* S2: the instance's backup, just begun or taken over, becomes the connection's. */
+static void
+svc_adopt_backup(struct bksvc *s)
+{
+	struct svc_conn *c = &s->c;
+
+	pthread_mutex_lock(&s->inst->backup_lock);
+	c->bk = s->inst->backup;
+	pthread_mutex_unlock(&s->inst->backup_lock);
+	c->owns = c->bk != NULL;
+}
+
 /* ---- buffers ---- */
 
 static uint8_t *
@@ -575,12 +587,8 @@ svc_take_over(struct bksvc *s, uint32_t seq, const uint8_t *p, uint32_t n)
 
 	if (status >= 0 && svc_owns(s))
 		status = JET_errBackupInProgress;	/* its own backup runs: nothing is held */
-	if (status >= 0 && (status = backup_take_over(s->inst, get64(p), c->uid, (long)c->pid)) >= 0) {
-		pthread_mutex_lock(&s->inst->backup_lock);
-		c->bk = s->inst->backup;
-		pthread_mutex_unlock(&s->inst->backup_lock);
-		c->owns = c->bk != NULL;
-	}
+	if (status >= 0 && (status = backup_take_over(s->inst, get64(p), c->uid, (long)c->pid)) >= 0)
+		svc_adopt_backup(s);
 	return svc_status(s, seq, status);
 }
 
@@ -645,12 +653,8 @@ svc_dispatch(struct bksvc *s, uint32_t op, uint32_t seq, const uint8_t *p, uint3
 		if (n != 4)
 			return svc_status(s, seq, JET_errInvalidParameter);
 		status = JetBeginExternalBackupInstance(s->h, get32(p));
-		if (status >= 0) {
-			pthread_mutex_lock(&s->inst->backup_lock);
-			c->bk = s->inst->backup;
-			pthread_mutex_unlock(&s->inst->backup_lock);
-			c->owns = c->bk != NULL;
-		}
+		if (status >= 0)
+			svc_adopt_backup(s);
 		return svc_status(s, seq, status);
 	case BKPROTO_GET_ATTACH_INFO:
 	case BKPROTO_GET_LOG_INFO:
