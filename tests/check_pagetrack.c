@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -146,7 +147,6 @@ expect_exact(struct env *e, lsn_t since, uint64_t dbtime, const char *what)
 
 	ck_assert_msg(err >= 0, "%s: query since %llu: %s: %s", what, (unsigned long long)since, JetErrorName(err), why);
 	reference(e, dbtime, &want, &nwant);
-	ck_assert_msg(nwant > 0, "%s: the reference is empty", what);
 	ck_assert_msg(ngot == nwant, "%s: since LSN %llu: %zu pages, the database says %zu", what,
 	    (unsigned long long)since, ngot, nwant);
 	for (size_t i = 0; i < ngot; i++)
@@ -186,6 +186,18 @@ log_path(struct env *e, uint32_t gen)
 	return tu_path(e->dir, name);
 }
 
+static void
+flip_byte(const char *path, long off)
+{
+	FILE *f = fopen(path, "r+b");
+	int c;
+
+	ck_assert(f != NULL);
+	ck_assert(fseek(f, off, SEEK_SET) == 0 && (c = fgetc(f)) != EOF);
+	ck_assert(fseek(f, off, SEEK_SET) == 0 && fputc(c ^ 0xff, f) != EOF);
+	ck_assert(fclose(f) == 0);
+}
+
 static uint32_t
 current_gen(struct env *e)
 {
@@ -209,17 +221,18 @@ START_TEST(test_exact_across_generations)
 	env_open(&e, 0, NULL);
 	work(&e, 0, 50);
 	start = mark_now(&e);
-	work(&e, 50, 150);
-	before = mark_now(&e);
-	work(&e, 200, 1);	/* the record at before.lsn */
-	after = mark_now(&e);
-	work(&e, 201, 150);
+	work(&e, 50, 300);
 	ck_assert_msg(current_gen(&e) >= gen_of(&e, start.lsn) + 3, "too few generations: %u", current_gen(&e));
 	expect_exact(&e, start.lsn, start.dbtime, "since an older mark");
+	/* The last record: no later one changes its pages again. */
+	before = mark_now(&e);
+	work(&e, 350, 1);
+	after = mark_now(&e);
+	ck_assert(after.dbtime > before.dbtime);
 	expect_exact(&e, before.lsn, before.dbtime, "at the record's LSN");
 	expect_exact(&e, before.lsn - 1, before.dbtime, "just before the record's LSN");
 	expect_exact(&e, before.lsn + 1, after.dbtime, "just after the record's LSN");
-	expect_exact(&e, after.lsn, after.dbtime, "at the next record");
+	expect_exact(&e, after.lsn, after.dbtime, "at the end");
 	env_close(&e, 0);
 	tu_rmdir(e.dir);
 	free(e.dir);
@@ -277,6 +290,7 @@ START_TEST(test_damaged_summary)
 	struct mark m;
 	uint32_t gen;
 	char *sum, *log;
+	struct stat st;
 
 	env_open(&e, 0, NULL);
 	work(&e, 0, 20);
@@ -286,12 +300,14 @@ START_TEST(test_damaged_summary)
 	ck_assert(gen < current_gen(&e));
 	sum = summary_path(&e, gen);
 	log = log_path(&e, gen);
-	tu_scribble(sum, 100, 1, 0x5a);
+	/* The low byte of the last page number it lists: a CRC that is not checked gives another page. */
+	ck_assert(stat(sum, &st) == 0 && st.st_size > 72 + 12);
+	flip_byte(sum, (long)st.st_size - 12);
 	expect_exact(&e, m.lsn, m.dbtime, "a flipped byte, its log present");
 	/* Rebuilt and rewritten: now it is good without its log. */
 	CK(os_unlink(log));
 	expect_exact(&e, m.lsn, m.dbtime, "rebuilt summary, its log gone");
-	tu_scribble(sum, 100, 1, 0xa5);
+	flip_byte(sum, (long)st.st_size - 12);
 	expect_refused(&e, m.lsn, JET_errLogFileCorrupt, "no valid page summary");
 	env_close(&e, 1);
 	free(sum);
@@ -311,7 +327,7 @@ START_TEST(test_foreign_summary)
 	char *sum, *theirs, *log;
 
 	env_open(&other, 0, NULL);
-	work(&other, 0, 300);
+	work(&other, 1000, 300);
 	env_close(&other, 0);
 	env_open(&e, 0, NULL);
 	work(&e, 0, 20);
