@@ -80,6 +80,15 @@ env_close(struct env *e, int abrupt)
 	CK(JetTerm2(e->inst, abrupt ? JET_bitTermAbrupt : JET_bitTermComplete));
 }
 
+/* Closes the instance and removes its directory. */
+static void
+env_done(struct env *e, int abrupt)
+{
+	env_close(e, abrupt);
+	tu_rmdir(e->dir);
+	free(e->dir);
+}
+
 static struct mark
 mark_now(struct env *e)
 {
@@ -233,9 +242,7 @@ START_TEST(test_exact_across_generations)
 	expect_exact(&e, before.lsn - 1, before.dbtime, "just before the record's LSN");
 	expect_exact(&e, before.lsn + 1, after.dbtime, "just after the record's LSN");
 	expect_exact(&e, after.lsn, after.dbtime, "at the end");
-	env_close(&e, 0);
-	tu_rmdir(e.dir);
-	free(e.dir);
+	env_done(&e, 0);
 }
 END_TEST
 
@@ -276,9 +283,7 @@ START_TEST(test_crash_before_summary)
 		free(sum);
 	}
 	expect_exact(&e, m.lsn, m.dbtime, "after recovery");
-	env_close(&e, 0);
-	tu_rmdir(e.dir);
-	free(e.dir);
+	env_done(&e, 0);
 }
 END_TEST
 
@@ -309,11 +314,9 @@ START_TEST(test_damaged_summary)
 	expect_exact(&e, m.lsn, m.dbtime, "rebuilt summary, its log gone");
 	flip_byte(sum, (long)st.st_size - 12);
 	expect_refused(&e, m.lsn, JET_errLogFileCorrupt, "no valid page summary");
-	env_close(&e, 1);
 	free(sum);
 	free(log);
-	tu_rmdir(e.dir);
-	free(e.dir);
+	env_done(&e, 1);
 }
 END_TEST
 
@@ -343,14 +346,12 @@ START_TEST(test_foreign_summary)
 	tu_copy_file(theirs, sum);
 	CK(os_unlink(log));
 	expect_refused(&e, m.lsn, JET_errBadLogSignature, "another log set");
-	env_close(&e, 1);
 	free(sum);
 	free(theirs);
 	free(log);
+	env_done(&e, 1);
 	tu_rmdir(other.dir);
 	free(other.dir);
-	tu_rmdir(e.dir);
-	free(e.dir);
 }
 END_TEST
 
@@ -389,9 +390,7 @@ START_TEST(test_circular_keeps_summaries)
 		free(p);
 	}
 	expect_exact(&e, m.lsn, m.dbtime, "logs deleted by circular logging");
-	env_close(&e, 0);
-	tu_rmdir(e.dir);
-	free(e.dir);
+	env_done(&e, 0);
 }
 END_TEST
 
@@ -420,9 +419,7 @@ START_TEST(test_extension_pages)
 	ck_assert_msg(beyond > 0, "no page past the old pgno_last %u is in the answer", old_last);
 	free(got);
 	expect_exact(&e, m.lsn, m.dbtime, "after the file grew");
-	env_close(&e, 0);
-	tu_rmdir(e.dir);
-	free(e.dir);
+	env_done(&e, 0);
 }
 END_TEST
 
@@ -462,9 +459,7 @@ START_TEST(test_logging_off_fails_closed)
 	m = mark_now(&e);
 	work(&e, 100, 50);
 	expect_refused(&e, m.lsn, JET_errLoggingDisabled, "logging off");
-	env_close(&e, 0);
-	tu_rmdir(e.dir);
-	free(e.dir);
+	env_done(&e, 0);
 }
 END_TEST
 
