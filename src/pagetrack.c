@@ -582,6 +582,7 @@ pagetrack_start(struct jet_log *log, uint32_t gen, lsn_t first_lsn)
 		os_file *f = NULL;
 		if (path == NULL)
 			return JET_errOutOfMemory;
+		err = JET_errSuccess;
 		if (!os_exists(path) && (err = os_open(path, OS_WRITE | OS_CREATE, &f)) >= 0 &&
 		    (err = os_fsync(f)) >= 0)
 			err = os_fsync_dir(inst->p.log_path);
