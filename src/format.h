@@ -117,7 +117,7 @@
 #define CHK_SIZE_MAX (CHK_ATTACH_OFF + JET_MAX_ATTACHED_DATABASES * (4 + SIG_SIZE + 2 + 4096))
 
 /*
- * PAGE SUMMARY (pagetrack.c): <base>XXXXX.jps beside <base>XXXXX.log, the
+ * PAGE SUMMARY (pagetrack.c): <base>pXXXXX.jps beside <base>XXXXX.log, the
  * pages that the records starting in that generation changed, per
  * database signature.  The CRC covers bytes 4..size-1; byte 12 is the
  * generation (not a file type: a summary is no ESE file).

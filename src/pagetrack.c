@@ -5,7 +5,7 @@
  * rebuilt from its generation's log and that outlives it (so a delta after a
  * truncating backup or circular logging still knows what changed).
  *
- * A SUMMARY is the file <base>XXXXX.jps beside <base>XXXXX.log (same
+ * A SUMMARY is the file <base>pXXXXX.jps beside <base>XXXXX.log (same
  * generation digits).  It lists the pages changed by every record that
  * STARTS in the generation: LSN in [first_lsn, end_lsn), the same rule by
  * which the reader assigns a record to a generation (log.c).  Little-endian:
@@ -262,13 +262,24 @@ pt_note(struct pagetrack_gen *g, const uint8_t *rec, size_t len, uint32_t versio
 #define PT_DB_ENTRY (12 + SIG_SIZE)
 #define PT_PAGE 12
 
+/*
+ * <base>pXXXXX.jps: the log's name with a 'p' after the base (so a name
+ * pattern meant for the logs, <base>0..., never takes a summary for one).
+ */
 static char *
 pt_summary_path(struct jet_inst *inst, uint32_t gen)
 {
-	char *p = log_gen_path(inst, gen);
+	char *log = log_gen_path(inst, gen), *p = NULL;
+	size_t len, at;
 
-	if (p != NULL)
-		memcpy(p + strlen(p) - 3, "jps", 3);
+	if (log != NULL && (p = malloc((len = strlen(log)) + 2)) != NULL) {
+		at = len - strlen(strrchr(log, '/') != NULL ? strrchr(log, '/') + 1 : log) + strlen(inst->p.base_name);
+		memcpy(p, log, at);
+		p[at] = 'p';
+		memcpy(p + at + 1, log + at, len - at - 3);
+		memcpy(p + len - 2, "jps", 4);
+	}
+	free(log);
 	return p;
 }
 
@@ -695,10 +706,12 @@ pagetrack_prune(struct jet_inst *inst, uint32_t keep_gen)
 		size_t nl = strlen(de->d_name);
 		uint32_t gen;
 
-		if (nl >= sizeof(name) || nl < bl + 4 || strcmp(de->d_name + nl - 4, ".jps") != 0)
+		if (nl >= sizeof(name) || nl < bl + 5 || strncmp(de->d_name, inst->p.base_name, bl) != 0 ||
+		    de->d_name[bl] != 'p' || strcmp(de->d_name + nl - 4, ".jps") != 0)
 			continue;
-		memcpy(name, de->d_name, nl - 3);
-		memcpy(name + nl - 3, "log", 4);
+		memcpy(name, de->d_name, bl);
+		memcpy(name + bl, de->d_name + bl + 1, nl - bl - 4);
+		memcpy(name + nl - 4, "log", 4);
 		if (!log_parse_name(inst->p.base_name, name, &gen) || gen >= keep_gen)
 			continue;
 		log = log_gen_path(inst, gen);

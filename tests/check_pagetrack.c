@@ -182,7 +182,7 @@ summary_path(struct env *e, uint32_t gen)
 {
 	char name[32];
 
-	snprintf(name, sizeof(name), "edb%05X.jps", gen);
+	snprintf(name, sizeof(name), "edbp%05X.jps", gen);
 	return tu_path(e->dir, name);
 }
 
