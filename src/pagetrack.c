@@ -817,7 +817,7 @@ pagetrack_changed_since(struct jet_inst *inst, const struct jet_sig *db_sign, ls
 {
 	struct jet_log *log = &inst->log;
 	struct pt_result res = { 0 };
-	lsn_t first_lsn;
+	lsn_t first_lsn, until;
 	uint32_t gen;
 	char *nolog = pt_nolog_path(inst);
 	JET_ERR err;
@@ -833,7 +833,10 @@ pagetrack_changed_since(struct jet_inst *inst, const struct jet_sig *db_sign, ls
 		err = JET_errLoggingDisabled;
 		goto err;
 	}
-	ERR(log_flush_to(log, log->append_lsn));
+	olock_lock(&log->lock);
+	until = log->append_lsn;
+	olock_unlock(&log->lock);
+	ERR(log_flush_to(log, until));
 	ERR(pt_collect_current(log, db_sign, since_lsn, &first_lsn, &gen, &res, why, cb));
 	/* Closed generations, newest first, each ending where the next begins. */
 	while (since_lsn < first_lsn) {
