@@ -309,5 +309,7 @@ checkpoint_run_locked(struct jet_inst *inst, int full)
 	olock_unlock(&inst->inst_lock);
 	if (err >= 0 && inst->p.circular)
 		checkpoint_delete_old_logs(inst, gen, keep_summaries);
+	if (err >= 0 && full)
+		pagetrack_save_current(log);
 	return err;
 }

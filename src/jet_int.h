@@ -405,6 +405,7 @@ JET_ERR pagetrack_start(struct jet_log *log, uint32_t gen, lsn_t first_lsn);
 void pagetrack_set_attached(struct jet_log *log, struct jet_db *const *dbs);
 JET_ERR pagetrack_note(struct jet_log *log, const uint8_t *rec, lsn_t lsn);
 void pagetrack_roll(struct jet_log *log, lsn_t end_lsn);
+void pagetrack_save_current(struct jet_log *log);
 void pagetrack_free(struct jet_log *log);
 JET_ERR pagetrack_ensure(struct jet_inst *inst, uint32_t gen);
 void pagetrack_prune(struct jet_inst *inst, uint32_t keep_gen);

@@ -41,7 +41,10 @@
  *      or, without one, reported as a gap: never reset, never skipped.
  *  P3. At every start (log_open_for_run) every closed generation whose log
  *      exists and whose summary is missing or invalid is rebuilt, oldest
- *      first (a crash between a roll and its summary, old log sets).
+ *      first (a crash between a roll and its summary, old log sets).  A
+ *      clean shutdown saves the current generation's summary up to the
+ *      log's end (pagetrack_save_current); the start that closes it there
+ *      takes it, any other end makes it invalid.
  *  P4. A run with logging off (JET_paramRecovery off) leaves the durable
  *      marker <base>nolog.jps; while it exists every query fails closed.
  *  P5. Summaries are deleted only below the oldest full backup's gen_low of
@@ -555,6 +558,12 @@ pt_load(struct jet_inst *inst, uint32_t gen, lsn_t end_lsn, struct pagetrack_gen
 	const char *bad;
 	JET_ERR err = pt_read(inst, gen, g, &bad), rebuilt;
 
+	if (err >= 0 && end_lsn != 0 && g->end_lsn != end_lsn) {
+		/* Saved while the generation was current (pagetrack_save_current), and it went on. */
+		pt_gen_clear(g);
+		bad = "it ends before its generation does";
+		err = JET_errLogFileCorrupt;
+	}
 	if (err >= 0 || err == JET_errOutOfMemory)
 		return err;
 	if ((rebuilt = pt_rebuild(inst, gen, end_lsn, g)) < 0) {
@@ -667,6 +676,33 @@ pagetrack_roll(struct jet_log *log, lsn_t end_lsn)
 	pt_gen_clear(g);
 	g->gen++;
 	g->first_lsn = end_lsn;
+}
+
+/*
+ * A full checkpoint (clean shutdown): saves the current generation's summary
+ * as far as it is flushed, so the next start, which closes the generation
+ * right there, need not read its log again.  If the generation goes on
+ * instead (a crash later), its end no longer matches and it is rebuilt.
+ * Runs as the flusher, so no record is noted meanwhile.
+ */
+void
+pagetrack_save_current(struct jet_log *log)
+{
+	JET_ERR err;
+
+	olock_lock(&log->lock);
+	while (log->flushing)
+		olock_wait(&log->cond, &log->lock);
+	log->flushing = 1;
+	log->pt->end_lsn = log->flushed_lsn;
+	olock_unlock(&log->lock);
+	if ((err = pt_write(log->inst, log->pt)) < 0)
+		event_log(log->inst, EVENT_WARNING, 232, "cannot write the page summary of log generation %u: %s",
+		    log->pt->gen, JetErrorString(err));
+	olock_lock(&log->lock);
+	log->flushing = 0;
+	pthread_cond_broadcast(&log->cond);
+	olock_unlock(&log->lock);
 }
 
 void
@@ -847,13 +883,6 @@ pagetrack_changed_since(struct jet_inst *inst, const struct jet_sig *db_sign, ls
 			goto err;
 		}
 		ERR(pt_load(inst, gen, first_lsn, &g, why, cb));
-		if (g.end_lsn != first_lsn) {
-			snprintf(why, cb, "the page summary of generation %u ends at LSN %llu, not where generation %u "
-			    "begins (%llu)", gen, (unsigned long long)g.end_lsn, gen + 1, (unsigned long long)first_lsn);
-			pt_gen_clear(&g);
-			err = JET_errLogFileCorrupt;
-			goto err;
-		}
 		err = pt_collect(&g, db_sign, since_lsn, &res, why, cb);
 		first_lsn = g.first_lsn;
 		pt_gen_clear(&g);
