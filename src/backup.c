@@ -1426,6 +1426,8 @@ bk_truncate_log(void *obj)
 		char *p = log_gen_path(inst, gone);
 		if (p == NULL)
 			err = JET_errOutOfMemory;
+		else if (os_exists(p) && (err = pagetrack_ensure(inst, gone)) < 0)
+			;	/* its page summary cannot be made: the log stays (pagetrack.c P1) */
 		else if ((err = os_unlink(p)) == JET_errFileNotFound) {
 			event_log(inst, EVENT_WARNING, 227, "truncation: %s was already gone", p);
 			err = JET_errSuccess;

@@ -197,8 +197,13 @@ checkpoint_collect_attach(struct jet_inst *inst, struct checkpoint_state *ck)
 }
 
 /* Deletes closed generations that neither recovery nor a backup needs. */
+/*
+ * Circular logging: deletes the generations below below_gen, each once its
+ * page summary is durable (pagetrack.c P1), then the summaries no full
+ * backup's delta can need (below keep_summaries_gen, P5).
+ */
 static void
-checkpoint_delete_old_logs(struct jet_inst *inst, uint32_t below_gen)
+checkpoint_delete_old_logs(struct jet_inst *inst, uint32_t below_gen, uint32_t keep_summaries_gen)
 {
 	uint32_t *gens;
 	size_t n;
@@ -210,13 +215,19 @@ checkpoint_delete_old_logs(struct jet_inst *inst, uint32_t below_gen)
 	if (log_scan_dir(inst, &gens, &n, &have_cur) < 0)
 		return;
 	for (size_t i = 0; i < n && gens[i] < below_gen; i++) {
-		char *p = log_gen_path(inst, gens[i]);
+		char *p;
+		if (pagetrack_ensure(inst, gens[i]) < 0) {
+			below_gen = gens[i];
+			break;
+		}
+		p = log_gen_path(inst, gens[i]);
 		if (p != NULL && os_unlink(p) < 0)
 			event_log(inst, EVENT_WARNING, 227, "circular logging: cannot delete %s", p);
 		free(p);
 	}
 	free(gens);
 	log_forget_gens_below(&inst->log, below_gen);
+	pagetrack_prune(inst, keep_summaries_gen);
 }
 
 /*
@@ -244,7 +255,7 @@ checkpoint_run_locked(struct jet_inst *inst, int full)
 	struct checkpoint_state ck;
 	struct jet_log *log = &inst->log;
 	lsn_t redo;
-	uint32_t gen;
+	uint32_t gen, keep_summaries;
 	int complete;
 	JET_ERR err;
 
@@ -263,12 +274,16 @@ checkpoint_run_locked(struct jet_inst *inst, int full)
 		return JET_errSuccess;
 	gen = log_gen_of(&inst->log, redo);
 
+	keep_summaries = gen;
 	olock_lock(&inst->inst_lock);
 	for (uint32_t i = 1; i <= JET_MAX_ATTACHED_DATABASES; i++) {
 		struct jet_db *db = inst->dbs[i];
 		if (db == NULL)
 			continue;
 		pthread_mutex_lock(&db->hdr_lock);
+		/* A delta's base is the last full backup: its summaries from gen_low on stay. */
+		if (db->hdr.bk[BK_FULL_PREV].lsn_mark != 0 && db->hdr.bk[BK_FULL_PREV].gen_low < keep_summaries)
+			keep_summaries = db->hdr.bk[BK_FULL_PREV].gen_low;
 		/* C2: the header's dbtime must cover every change the checkpoint passes. */
 		if (db->hdr.gen_min_required != gen || db->hdr.dbtime != db->dbtime) {
 			db->hdr.dbtime = __atomic_load_n(&db->dbtime, __ATOMIC_SEQ_CST);
@@ -293,6 +308,8 @@ checkpoint_run_locked(struct jet_inst *inst, int full)
 		checkpoint_state_free(&ck);
 	olock_unlock(&inst->inst_lock);
 	if (err >= 0 && inst->p.circular)
-		checkpoint_delete_old_logs(inst, gen);
+		checkpoint_delete_old_logs(inst, gen, keep_summaries);
+	if (err >= 0 && full)
+		pagetrack_save_current(log);
 	return err;
 }

@@ -10,6 +10,7 @@
  *   database header page   the top of src/dbhdr.c
  *   log file and segments  the top of src/log.c
  *   checkpoint file        the top of src/checkpoint.c
+ *   page summary           the top of src/pagetrack.c
  *   backup image trailer   the top of src/backup.c
  *   page delta file        the top of src/delta.c (and doc/delta-format.md)
  *   kept-page map          the top of src/snapshot.c (shared memory, not a file)
@@ -115,6 +116,17 @@
 #define CHK_OFF_SIZE 16			/* u32 file size */
 #define CHK_ATTACH_OFF 1024		/* also the smallest file */
 #define CHK_SIZE_MAX (CHK_ATTACH_OFF + JET_MAX_ATTACHED_DATABASES * (4 + SIG_SIZE + 2 + 4096))
+
+/*
+ * PAGE SUMMARY (pagetrack.c): <base>pXXXXX.jps beside <base>XXXXX.log, the
+ * pages that the records starting in that generation changed, per
+ * database signature.  The CRC covers bytes 4..size-1; byte 12 is the
+ * generation (not a file type: a summary is no ESE file).
+ */
+#define PT_MAGIC 0x5354504AU		/* "JPTS" */
+#define PT_VERSION 1
+#define PT_OFF_GEN 12
+#define PT_OFF_SIZE 16			/* u32 file size */
 
 /*
  * The kept-page map of a point-in-time backup (snapshot.c): shared memory

@@ -282,6 +282,8 @@ struct log_file_header {
 	char base[4];
 };
 
+struct pagetrack_gen;
+
 struct jet_log {
 	struct jet_inst *inst;
 	struct olock lock;
@@ -316,6 +318,7 @@ struct jet_log {
 	int pre_running;
 	os_file *pre_file;
 	JET_ERR pre_err;
+	struct pagetrack_gen *pt;	/* pages changed in the current generation (the flusher's) */
 };
 
 char *log_gen_path(struct jet_inst *inst, uint32_t gen);
@@ -396,6 +399,18 @@ size_t log_txn_ops_offset(const uint8_t *rec, size_t len, uint32_t version, uint
 /* Returns 1 with a record, 0 at the end of the log, < 0 on error. */
 int log_reader_next(struct log_reader *r, uint8_t **recp, size_t *lenp, lsn_t *lsnp, JET_ERR *errp);
 void log_reader_close(struct log_reader *r);
+
+/* ---- pagetrack.c: the pages each generation changed (format there) ---- */
+JET_ERR pagetrack_start(struct jet_log *log, uint32_t gen, lsn_t first_lsn);
+void pagetrack_set_attached(struct jet_log *log, struct jet_db *const *dbs);
+JET_ERR pagetrack_note(struct jet_log *log, const uint8_t *rec, lsn_t lsn);
+void pagetrack_roll(struct jet_log *log, lsn_t end_lsn);
+void pagetrack_save_current(struct jet_log *log);
+void pagetrack_free(struct jet_log *log);
+JET_ERR pagetrack_ensure(struct jet_inst *inst, uint32_t gen);
+void pagetrack_prune(struct jet_inst *inst, uint32_t keep_gen);
+JET_ERR pagetrack_changed_since(struct jet_inst *inst, const struct jet_sig *db_sign, lsn_t since_lsn,
+	uint32_t **pagesp, size_t *np, char *why, size_t cb);
 
 /* ---- checkpoint.c ---- */
 struct ckpt_attach {

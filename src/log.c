@@ -475,8 +475,10 @@ log_roll_locked_io(struct jet_log *log, lsn_t next_lsn, lsn_t first_record)
 	JET_ERR err;
 	uint32_t old = log->cur_gen;
 
-	if ((err = log_write_end(log, next_lsn)) >= 0)
+	if ((err = log_write_end(log, next_lsn)) >= 0) {
+		pagetrack_roll(log, next_lsn);
 		err = log_install_gen(log, log->cur_gen + 1, next_lsn, first_record);
+	}
 	if (err < 0)
 		event_log(log->inst, EVENT_ERROR, 413,
 		    "unable to create log generation %u after %u: %s (%ld); the instance stops accepting updates",
@@ -489,7 +491,7 @@ static JET_ERR
 log_write_buffer(struct jet_log *log, const uint8_t *data, size_t len, lsn_t lsn,
     const lsn_t *starts, size_t nstarts)
 {
-	size_t pos = 0, si = 0;
+	size_t pos = 0, si = 0, noted = 0;
 	uint8_t *seg = NULL;
 	size_t seg_cap = 0;
 	JET_ERR err = JET_errSuccess;
@@ -506,6 +508,9 @@ log_write_buffer(struct jet_log *log, const uint8_t *data, size_t len, lsn_t lsn
 			continue;
 		}
 		n = len - pos < room ? len - pos : (size_t)room;
+		/* The records that start in this segment belong to this generation (pagetrack.c). */
+		for (; noted < nstarts && starts[noted] < lsn + pos + n; noted++)
+			ERR(pagetrack_note(log, data + (starts[noted] - lsn), starts[noted]));
 		total = (size_t)align_sector(LOG_SEG_HDR + n);
 		if (total > seg_cap) {
 			free(seg);
@@ -730,8 +735,10 @@ log_open_for_run(struct jet_log *log, uint32_t last_gen, uint64_t last_time, lsn
 	log->append_lsn = log->flushed_lsn = log->buf_lsn = next_lsn;
 	log->cur_time = last_time;
 	log->cur_gen = last_gen;
-	if (!log->enabled)
+	if (!log->enabled) {
+		err = pagetrack_start(log, last_gen + 1, next_lsn);
 		goto out;
+	}
 	if (last_gen != 0 && os_exists(cur)) {
 		/* The closed current generation becomes <base>XXXXX.log. */
 		char *old = log_gen_path(inst, last_gen);
@@ -746,7 +753,8 @@ log_open_for_run(struct jet_log *log, uint32_t last_gen, uint64_t last_time, lsn
 		if (err < 0)
 			goto out;
 	}
-	err = log_install_gen(log, last_gen + 1, next_lsn, next_lsn);
+	if ((err = pagetrack_start(log, last_gen + 1, next_lsn)) >= 0)
+		err = log_install_gen(log, last_gen + 1, next_lsn, next_lsn);
 out:
 	free(cur);
 	return err;
@@ -783,6 +791,7 @@ log_close(struct jet_log *log)
 	free(log->buf);
 	free(log->starts);
 	free(log->gens);
+	pagetrack_free(log);
 	log->buf = NULL;
 	log->starts = NULL;
 	log->gens = NULL;

@@ -525,6 +525,7 @@ recovery_run(struct jet_inst *inst, JET_GRBIT grbit)
 		ERR(log_open_for_run(&inst->log, inst->log.cur_gen, inst->log.cur_time, end));
 	}
 
+	pagetrack_set_attached(&inst->log, dbs);
 	for (uint32_t i = 1; i <= JET_MAX_ATTACHED_DATABASES; i++) {
 		if (dbs[i] == NULL)
 			continue;
