@@ -300,6 +300,7 @@ typedef struct {
 #define JET_bitBackupAtomic 0x00000004
 #define JET_bitBackupSnapshot 0x00000010
 #define JET_bitBackupJetfsPointInTime 0x00010000	/**< jetfs extension: see JetBeginExternalBackupInstance */
+#define JET_bitBackupJetfsDelta 0x00020000	/**< jetfs extension: a page delta (with JET_bitBackupJetfsPointInTime): see JetBeginExternalBackupInstance */
 #define JET_bitBackupEndNormal 0x0001
 #define JET_bitBackupEndAbort 0x0002
 #define JET_bitBackupTruncateDone 0x0100
@@ -679,6 +680,24 @@ JET_ERR JET_API JetDelete(JET_SESID sesid, JET_TABLEID tableid);
  * JetfsReadFileAt reads any range any number of times.  Restored, the set is
  * exactly the committed state at Begin.
  *
+ * <b>Page delta (jetfs extension)</b>: Begin with JET_bitBackupJetfsDelta |
+ * JET_bitBackupJetfsPointInTime.  The set holds, for each database, in place
+ * of its image, `<database path>.delta` (the name JetGetAttachInfoInstance
+ * lists and JetOpenFileInstance takes): every page that changed since the
+ * database's last recorded full backup (its header's FullPrev, the
+ * **base**), as of Begin, in the format of doc/delta-format.md; and the same
+ * log generations as a point-in-time full set.  Restored over the base's
+ * images (JetfsRestoreSets with the full set first and the delta set
+ * second), it is the committed state at Begin.  Which pages changed comes
+ * from the page summaries the log writer keeps per log generation (see
+ * doc/design.md, "Page tracking"): a base older than what they cover, a
+ * generation with neither summary nor log, or a run with logging off fails
+ * Begin closed (JET_errMissingFullBackup, JET_errMissingLogFile,
+ * JET_errLoggingDisabled, ...), never a smaller delta.  A delta truncates no
+ * log (JetTruncateLogInstance: JET_errInvalidBackupSequence) and End
+ * records it in the Differential slot only, so it neither starts nor breaks
+ * the full / incremental chain.
+ *
  * Error rows of ESE's documentation that cannot happen here:
  * JET_errClientRequestToStopJetService (no JetStopService),
  * JET_errRestoreInProgress (restore runs on an uninitialized instance),
@@ -691,9 +710,14 @@ JET_ERR JET_API JetDelete(JET_SESID sesid, JET_TABLEID tableid);
  * optionally JET_bitBackupJetfsPointInTime.
  * @return JET_errBackupInProgress, JET_errBackupNotAllowedYet (JetInit not
  *   done, or JetTerm started), JET_errLoggingDisabled (JET_paramRecovery
- *   "off"), JET_errLogWriteFail, JET_errInvalidGrbit (JET_bitBackupAtomic,
- *   JET_bitBackupSnapshot or unknown bits), JET_errInvalidBackup (incremental
- *   with circular logging), JET_errMissingFullBackup (incremental and a
+ *   "off"; a delta: the instance once ran with it off since), JET_errLogWriteFail,
+ *   JET_errInvalidGrbit (JET_bitBackupAtomic, JET_bitBackupSnapshot, unknown
+ *   bits, or JET_bitBackupJetfsDelta without JET_bitBackupJetfsPointInTime or
+ *   with JET_bitBackupIncremental), JET_errInvalidBackup (incremental
+ *   with circular logging), JET_errMissingFullBackup (a delta, and a
+ *   database has no full backup recorded), JET_errMissingLogFile /
+ *   JET_errLogFileCorrupt / JET_errBadLogSignature (a delta whose changed
+ *   pages cannot all be known; event 245 says why), JET_errMissingFullBackup (incremental and a
  *   database has no full backup recorded), JET_errMissingFileToBackup
  *   (point-in-time incremental whose chain has a gap: see
  *   JetGetLogInfoInstance), JET_errCheckpointCorrupt,

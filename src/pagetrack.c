@@ -572,10 +572,10 @@ pt_load(struct jet_inst *inst, uint32_t gen, lsn_t end_lsn, struct pagetrack_gen
 		return err == JET_errFileNotFound ? JET_errMissingLogFile : err;
 	}
 	if (err != JET_errFileNotFound)
-		event_log(inst, EVENT_WARNING, 231, "the page summary of log generation %u was rebuilt from its log: %s",
+		event_log(inst, EVENT_WARNING, 240, "the page summary of log generation %u was rebuilt from its log: %s",
 		    gen, bad);
 	if ((err = pt_write(inst, g)) < 0)
-		event_log(inst, EVENT_WARNING, 232, "cannot write the page summary of log generation %u: %s", gen,
+		event_log(inst, EVENT_WARNING, 241, "cannot write the page summary of log generation %u: %s", gen,
 		    JetErrorString(err));
 	return JET_errSuccess;
 }
@@ -616,7 +616,7 @@ pagetrack_start(struct jet_log *log, uint32_t gen, lsn_t first_lsn)
 	for (size_t i = 0; i < n && gens[i] < gen; i++) {
 		struct pagetrack_gen closed;
 		if (pt_load(inst, gens[i], gens[i] + 1 == gen ? first_lsn : 0, &closed, why, sizeof(why)) < 0)
-			event_log(inst, EVENT_WARNING, 233, "page tracking: %s", why);
+			event_log(inst, EVENT_WARNING, 242, "page tracking: %s", why);
 		else
 			pt_gen_clear(&closed);
 	}
@@ -671,7 +671,7 @@ pagetrack_roll(struct jet_log *log, lsn_t end_lsn)
 
 	g->end_lsn = end_lsn;
 	if ((err = pt_write(log->inst, g)) < 0)
-		event_log(log->inst, EVENT_WARNING, 232, "cannot write the page summary of log generation %u: %s",
+		event_log(log->inst, EVENT_WARNING, 241, "cannot write the page summary of log generation %u: %s",
 		    g->gen, JetErrorString(err));
 	pt_gen_clear(g);
 	g->gen++;
@@ -697,7 +697,7 @@ pagetrack_save_current(struct jet_log *log)
 	log->pt->end_lsn = log->flushed_lsn;
 	olock_unlock(&log->lock);
 	if ((err = pt_write(log->inst, log->pt)) < 0)
-		event_log(log->inst, EVENT_WARNING, 232, "cannot write the page summary of log generation %u: %s",
+		event_log(log->inst, EVENT_WARNING, 241, "cannot write the page summary of log generation %u: %s",
 		    log->pt->gen, JetErrorString(err));
 	olock_lock(&log->lock);
 	log->flushing = 0;
@@ -721,7 +721,7 @@ pagetrack_ensure(struct jet_inst *inst, uint32_t gen)
 	JET_ERR err = pt_load(inst, gen, 0, &g, why, sizeof(why));
 
 	if (err < 0)
-		event_log(inst, EVENT_WARNING, 234, "log generation %u is kept: %s", gen, why);
+		event_log(inst, EVENT_WARNING, 243, "log generation %u is kept: %s", gen, why);
 	else
 		pt_gen_clear(&g);
 	return err;
@@ -753,7 +753,7 @@ pagetrack_prune(struct jet_inst *inst, uint32_t keep_gen)
 		log = log_gen_path(inst, gen);
 		sum = pt_summary_path(inst, gen);
 		if (log != NULL && sum != NULL && !os_exists(log) && os_unlink(sum) < 0)
-			event_log(inst, EVENT_WARNING, 235, "cannot delete the page summary %s", sum);
+			event_log(inst, EVENT_WARNING, 244, "cannot delete the page summary %s", sum);
 		free(log);
 		free(sum);
 	}
