@@ -605,6 +605,7 @@ extern const struct bkapi_ops backup_ops;
 JET_ERR log_verify_path(const char *path, uint32_t gen, const struct jet_sig *sign, struct log_file_header *h);
 
 /* ---- delta.c: page delta files (format at the top of delta.c, doc/delta-format.md) ---- */
+#define DELTA_COPY_SUFFIX ".jfsdelta"	/* backup.c K7: a delta written out for direct readers, unlinked */
 #define DELTA_SUFFIX ".delta"		/* a delta set names a database's delta <database file name>.delta */
 struct delta_header {
 	uint32_t page_size;
