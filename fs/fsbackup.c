@@ -525,7 +525,15 @@ fsb_begin_or_take_over(struct fsbackup *b, JET_INSTANCE inst, enum fsb_kind *pki
 			break;
 		nanosleep(&pause, NULL);
 	}
-	if (err < 0)
+	if (err < 0 && *pkind == FSB_DELTA && err == JET_errMissingFullBackup)
+		snprintf(msg, FSB_MSG, "cannot begin a page delta on %s: a database has no full backup recorded "
+		    "(a full whose logs were truncated: copy backup/full/, then write backup/truncate) (%ld)",
+		    b->src->description, err);
+	else if (err < 0 && *pkind == FSB_DELTA && err != JET_errBackupInProgress)
+		snprintf(msg, FSB_MSG, "cannot begin a page delta on %s: %s (%ld); the instance's event 245 names the "
+		    "database and why its changed pages cannot all be known: a full backup starts again from there",
+		    b->src->description, JetErrorString(err), err);
+	else if (err < 0)
 		snprintf(msg, FSB_MSG, "cannot begin a backup on %s: %s (%ld)", b->src->description, JetErrorString(err),
 		    err);
 	return err;
