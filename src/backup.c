@@ -1667,6 +1667,16 @@ bk_all_logs_copied(struct backup *bk)
 	return 1;
 }
 
+/* Whether every attached database was in the session and copied whole (so End records it in each). */
+static int
+bk_all_recorded(struct jet_inst *inst, struct backup *bk)
+{
+	for (uint32_t i = 1; i <= JET_MAX_ATTACHED_DATABASES; i++)
+		if (inst->dbs[i] != NULL && (!bk->dbs[i].in_session || !bk->dbs[i].done))
+			return 0;
+	return 1;
+}
+
 /*
  * Records the backup in each database it covered (ESE's
  * ErrBKUpdateHdrBackupInfo).  A header that cannot be written gets event 219
@@ -1701,6 +1711,8 @@ bk_record(struct jet_inst *inst, struct backup *bk, int truncated)
 			event_log(inst, EVENT_INFO, 213, "%s: %s backup recorded (log generations %u to %u)", db->path,
 			    bk->delta ? "page delta (as differential)" : kinds[slot], bi.gen_low, bi.gen_high);
 	}
+	if (slot == BK_FULL_PREV && first == JET_errSuccess && bk_all_recorded(inst, bk))
+		pagetrack_full_recorded(inst);
 	return first;
 }
 
