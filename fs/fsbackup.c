@@ -335,6 +335,9 @@ fsbackup_new(struct source *src, unsigned wait_ms, int event_target, int with_ma
 static void
 fsb_free_set(struct fsbackup *b)
 {
+	/* First: its hasher thread reads the set's sizes until it is joined. */
+	fsmanifest_free(b->manifest);
+	b->manifest = NULL;
 	for (size_t i = 0; i < b->nfiles; i++) {
 		free(b->files[i].name);
 		free(b->files[i].source_name);
@@ -342,8 +345,6 @@ fsb_free_set(struct fsbackup *b)
 	}
 	free(b->files);
 	free(b->state);
-	fsmanifest_free(b->manifest);
-	b->manifest = NULL;
 	b->files = NULL;
 	b->state = NULL;
 	b->nfiles = 0;
