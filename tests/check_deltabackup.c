@@ -646,6 +646,8 @@ START_TEST(test_tracking_gap)
 		hot_transfers(&b, 10);
 		roll_gens(&b, 1);
 	}
+	/* A checkpoint at the current generation: the incremental truncates the logs after the base's. */
+	CK(checkpoint_run(inst_of(b.inst), 1));
 	CK(JetBackupInstance(b.inst, inc, JET_bitBackupIncremental, NULL));
 	hot_transfers(&b, 10);
 	roll_gens(&b, 2);
@@ -870,12 +872,36 @@ START_TEST(test_ese_base)
 }
 END_TEST
 
-/* ---- 8. logging off ---- */
+/* ---- 8. logging off, a new log set ---- */
+
+/* Removes the log set of dir: its logs and checkpoint; its page summaries too if all. */
+static void
+remove_log_set(const char *dir, int all)
+{
+	DIR *d = opendir(dir);
+	struct dirent *de;
+
+	ck_assert(d != NULL);
+	while ((de = readdir(d)) != NULL) {
+		size_t n = strlen(de->d_name);
+		char *p;
+		if (strncmp(de->d_name, "edb", 3) != 0 || n < 5 ||
+		    (strcmp(de->d_name + n - 4, ".log") != 0 && strcmp(de->d_name + n - 4, ".chk") != 0 &&
+		    (!all || strcmp(de->d_name + n - 4, ".jps") != 0)))
+			continue;
+		p = tu_path(dir, de->d_name);
+		ck_assert_msg(unlink(p) == 0, "cannot remove %s", p);
+		free(p);
+	}
+	closedir(d);
+}
 
 /*
  * A run with JET_paramRecovery off changes pages no log names.  Catches a
  * delta that trusts the summaries around that run (its changes are in
- * none).
+ * none).  The database then belongs to no log set: the next run with
+ * logging on starts a new one (the old logs removed, the summaries and the
+ * marker <base>nolog.jps left, as an admin does).
  */
 START_TEST(test_logging_off)
 {
@@ -890,9 +916,93 @@ START_TEST(test_logging_off)
 	bank_open_recovery(&b, "off");
 	hot_transfers(&b, 20);
 	bank_term(&b);
+	remove_log_set(b.dir, 0);
 	bank_open_recovery(&b, "on");
 	hot_transfers(&b, 5);
+	roll_gens(&b, 2);
 	delta_refused(&b, JET_errLoggingDisabled, "a run with logging off since the base");
+	rm_set(base);
+	bank_term(&b);
+	bank_free(&b);
+}
+END_TEST
+
+/*
+ * After a clean shutdown the admin removes the log set (logs, checkpoint,
+ * summaries) and the database goes on in a new one, whose generations and
+ * LSNs start again.  The base full's bk[BK_FULL_PREV] names generations and
+ * an LSN of the OLD log set.  Catches a delta that reads the new set's
+ * summaries from the old base's generation number and LSN on: it would miss
+ * the changes made in the new set before that LSN.  Refused or right, never
+ * silently wrong.
+ */
+START_TEST(test_new_log_set)
+{
+	struct bank b;
+	struct check_result r;
+	struct db_header h;
+	char *base, *delta, *full2;
+	JET_ERR err;
+
+	bank_create(&b, CACHE_PAGES, 0);
+	transfers(&b, 10);
+	roll_gens(&b, 3);
+	base = full_pit(&b);
+	hot_transfers(&b, 10);
+	bank_term(&b);
+	remove_log_set(b.dir, 1);
+	bank_restart(&b);
+	/* The new set: from generation 1 again, as far as the old base's generations and beyond. */
+	for (int i = 0; i < 6; i++) {
+		hot_transfers(&b, 10);
+		grow(&b, 10 * i, 3);
+		roll_gens(&b, 1);
+	}
+	h = live_hdr(&b);
+	err = take_delta(&b, &delta);
+	if (err < 0) {
+		/* Refused: nothing recorded, nothing left. */
+		struct db_header h1 = live_hdr(&b);
+		ck_assert_bk_same(h, h1, BK_DIFF_PREV);
+	} else {
+		char *dp = tu_path(delta, "bank.edb.delta"), *i1p = tu_path(base, "bank.edb"), *i2p, msg[512];
+		uint8_t *dd, *i1, *i2;
+		size_t ld, l1, l2;
+		uint32_t missing = 0, first_missing = 0, ps, changed = 0;
+		full2 = full_pit(&b);
+		i2p = tu_path(full2, "bank.edb");
+		CK(delta_verify(dp, &r.dh, msg, sizeof(msg)));
+		dd = slurp(dp, &ld);
+		i1 = slurp(i1p, &l1);
+		i2 = slurp(i2p, &l2);
+		ps = r.dh.page_size;
+		for (uint32_t p = 1; p <= r.dh.pgno_last; p++) {
+			uint64_t off = page_offset(p, ps);
+			int in = 0;
+			if (off + ps <= l1 && memcmp(i1 + off, i2 + off, ps) == 0)
+				continue;
+			changed++;
+			for (uint32_t i = 0; i < r.dh.npages && !in; i++)
+				in = get32(dd + (size_t)DELTA_INDEX_PAGE * ps + (size_t)i * DELTA_ENTRY_SIZE) == p;
+			if (!in && missing++ == 0)
+				first_missing = p;
+		}
+		ck_assert_msg(missing == 0, "a delta across a new log set was taken (base mark %llu gens %u-%u, "
+		    "delta mark %llu gens %u-%u) and misses %u of the %u pages changed since the base (first: page %u)",
+		    (unsigned long long)r.dh.base.lsn_mark, r.dh.base.gen_low, r.dh.base.gen_high,
+		    (unsigned long long)r.dh.mark.lsn_mark, r.dh.mark.gen_low, r.dh.mark.gen_high, missing, changed,
+		    first_missing);
+		self_check(base, delta, full2, "a new log set since the base", &r);
+		free(r.index);
+		free(dd);
+		free(i1);
+		free(i2);
+		free(dp);
+		free(i1p);
+		free(i2p);
+		rm_set(full2);
+	}
+	rm_set(delta);
 	rm_set(base);
 	bank_term(&b);
 	bank_free(&b);
@@ -1005,6 +1115,7 @@ main(void)
 	tu_add_test(s, "circular", test_circular, 180);
 	tu_add_test(s, "ese_base", test_ese_base, 240);
 	tu_add_test(s, "logging_off", test_logging_off, 120);
+	tu_add_test(s, "new_log_set", test_new_log_set, 120);
 	tu_add_test(s, "restored_timeline", test_restored_timeline, 300);
 	return tu_run(s);
 }
