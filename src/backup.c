@@ -556,6 +556,17 @@ bk_delta_pages(struct jet_inst *inst, struct backup *bk, struct jet_db *db)
 	if (err >= 0)
 		err = pagetrack_changed_since(inst, &db->hdr.sign_db, since, &ds->delta_pages, &ds->delta_n, why,
 		    sizeof(why));
+	/*
+	 * The base's mark and generations name positions in the log set it was
+	 * taken in.  A log set begun after it (the logs removed after a clean
+	 * shutdown) numbers its generations and LSNs again: the same numbers
+	 * there say nothing of the changes in between.
+	 */
+	if (err >= 0 && inst->log.sign_log.time_create > base.time_mark) {
+		snprintf(why, sizeof(why), "the full backup was taken in an earlier log set than the current one "
+		    "(begun after it): take a full backup first");
+		err = JET_errBadLogSignature;
+	}
 	if (err >= 0 && ds->delta_n > 0 && ds->delta_pages[ds->delta_n - 1] > ds->pgno_last) {
 		snprintf(why, sizeof(why), "page %u changed, past the database's last page %u",
 		    ds->delta_pages[ds->delta_n - 1], ds->pgno_last);
