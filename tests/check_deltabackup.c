@@ -39,6 +39,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "bankutil.h"
@@ -831,34 +832,89 @@ END_TEST
 
 /* ---- 7. an ESE-mode base ---- */
 
+/* A writer thread of hot transfers only (bankutil's writer touches every account). */
+struct hot_writer {
+	struct bank b;			/* its own session and table on the bank's instance */
+	pthread_t thread;
+	atomic_int stop;
+	atomic_ullong done;
+};
+
+static void *
+hot_writer_main(void *arg)
+{
+	struct hot_writer *w = arg;
+
+	while (!atomic_load(&w->stop)) {
+		hot_transfers(&w->b, 1);
+		atomic_fetch_add(&w->done, 1);
+	}
+	return NULL;
+}
+
+static void
+hot_writer_start(struct hot_writer *w, struct bank *b)
+{
+	memset(w, 0, sizeof(*w));
+	w->b.inst = b->inst;
+	w->b.seed = 31337;
+	CK(JetBeginSession(b->inst, &w->b.ses, NULL, NULL));
+	CK(JetOpenDatabase(w->b.ses, b->dbpath, NULL, &w->b.dbid, 0));
+	CK(JetOpenTable(w->b.ses, w->b.dbid, "t", NULL, 0, 0, &w->b.t));
+	ck_assert(pthread_create(&w->thread, NULL, hot_writer_main, w) == 0);
+}
+
+static void
+hot_writer_wait(void *arg)
+{
+	struct hot_writer *w = arg;
+	unsigned long long target = atomic_load(&w->done) + 3;
+	struct timespec ts = { 0, 200000 };
+
+	while (atomic_load(&w->done) < target)
+		nanosleep(&ts, NULL);
+}
+
+static void
+hot_writer_stop(struct hot_writer *w)
+{
+	atomic_store(&w->stop, 1);
+	ck_assert(pthread_join(w->thread, NULL) == 0);
+	CK(JetEndSession(w->b.ses, 0));
+}
+
 /*
- * The base is an ESE-mode full, copied while the writer runs: its pages are
- * fuzzy, as of any moment between the checkpoint at its gen_low and the end
- * of the copy.  Catches a delta since the base's mark instead of its gen_low's
- * first record (K7): a page changed between the checkpoint and the mark, not
- * yet written when it was read, would be old in the base and missing from the
- * delta.  A small cache makes the copy see pages written and not written.
+ * The base is an ESE-mode full, copied from disk while a writer runs: its
+ * pages are fuzzy, as of any moment between the checkpoint at its gen_low and
+ * the end of the copy.  Before Begin, transfers over every account leave
+ * pages changed after the checkpoint but not yet written (a cache that holds
+ * the database, a deep checkpoint); the writer during the copy touches the
+ * hot accounts only, so those cold pages are not changed again.  Catches a
+ * delta since the base's mark instead of its gen_low's first record (K7):
+ * the cold pages would be stale in the base and missing from the delta.
  */
 START_TEST(test_ese_base)
 {
 	struct bank b;
-	struct writer w;
+	struct hot_writer w;
 	struct bkrun run = { .grbit = 0, .truncate = 1 };
 	struct db_header h;
 	char *base = tu_tempdir();
 	lsn_t first;
 	char why[256];
 
-	g_ckpt_depth = 4 * LOG_KB * 1024;
-	bank_create(&b, CACHE_SMALL, 0);
+	bank_create(&b, CACHE_PAGES * 4, 0);
 	transfers(&b, 10);
-	writer_start(&w, &b);
-	writer_wait(&w, 300);
-	run.between = hook_writer_wait;
+	CK(checkpoint_run(inst_of(b.inst), 1));
+	roll_gens(&b, 1);
+	transfers(&b, 300);
+	hot_writer_start(&w, &b);
+	hot_writer_wait(&w);
+	run.between = hot_writer_wait;
 	run.arg = &w;
 	ese_backup(b.inst, base, &run);
-	writer_wait(&w, 50);
-	writer_stop(&w);
+	hot_writer_wait(&w);
+	hot_writer_stop(&w);
 	h = live_hdr(&b);
 	ck_assert_msg(!bk_is_zero(&h.bk[BK_FULL_PREV]), "the ESE-mode full was not recorded");
 	CK(pagetrack_gen_first_lsn(inst_of(b.inst), h.bk[BK_FULL_PREV].gen_low, &first, why, sizeof(why)));
