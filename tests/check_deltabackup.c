@@ -1041,9 +1041,14 @@ END_TEST
  * summaries) and the database goes on in a new one, whose generations and
  * LSNs start again.  The base full's bk[BK_FULL_PREV] names generations and
  * an LSN of the OLD log set.  Catches a delta that reads the new set's
- * summaries from the old base's generation number and LSN on: it would miss
- * the changes made in the new set before that LSN.  Refused or right, never
- * silently wrong.
+ * summaries from the old base's generation number and LSN on: it misses the
+ * changes made in the new set before them (found by this test: 12 of 33
+ * changed pages missing; fixed in bk_delta_pages, which now refuses a base
+ * older than the current log set with JET_errBadLogSignature).  delta_apply
+ * refuses such a delta by its log signature, so the comparison here is by
+ * hand (each page that differs between the base and full 2 must be in the
+ * index) before the self-check: the backup itself must not report success
+ * for a delta that lacks pages.  Refused or right, never silently wrong.
  */
 START_TEST(test_new_log_set)
 {
