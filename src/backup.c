@@ -92,7 +92,9 @@
  *      the earlier of the recorded full's mark and the first record of its
  *      gen_low -- a full copied in ESE mode is fuzzy and holds only what
  *      the checkpoint at gen_low promises.  Any gap refuses the Begin
- *      (event 245): never a smaller delta.  Pages are read through the
+ *      (event 245): never a smaller delta; so does a base taken in an
+ *      earlier log set than the current one (its generations and LSNs name
+ *      other records in this one: JET_errBadLogSignature).  Pages are read through the
  *      snapshot (K2), so they are the Begin images, and only through
  *      bk_read (no shared descriptors: the stream is not a page image).  A
  *      delta truncates nothing, and End records it in BK_DIFF_PREV, which
