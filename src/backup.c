@@ -92,13 +92,15 @@
  *      the earlier of the recorded full's mark and the first record of its
  *      gen_low -- a full copied in ESE mode is fuzzy and holds only what
  *      the checkpoint at gen_low promises.  Any gap refuses the Begin
- *      (event 245): never a smaller delta.  Pages are read through the
- *      snapshot (K2), so they are the Begin images.  The stream is not a
- *      page image that a reader could read from the database file itself
- *      (K4), so the first open writes it out once, whole and checked, into
- *      an unlinked file beside the database (bk_delta_copy) whose descriptor
- *      readers get as for a closed log; without room for it above the free
- *      floor (K6) the reads go through bk_read, slower, never wrong.  A
+ *      (event 245): never a smaller delta; so does a base taken in an
+ *      earlier log set than the current one (its generations and LSNs name
+ *      other records in this one: JET_errBadLogSignature).  Pages are read
+ *      through the snapshot (K2), so they are the Begin images.  The stream
+ *      is not a page image that a reader could read from the database file
+ *      itself (K4), so the first open writes it out once, whole and checked,
+ *      into an unlinked file beside the database (bk_delta_copy) whose
+ *      descriptor readers get as for a closed log; without room for it above
+ *      the free floor (K6) the reads go through bk_read, slower, never wrong.  A
  *      delta truncates nothing, and End records it in BK_DIFF_PREV, which
  *      neither starts nor continues the full / incremental chain.
  */
@@ -562,6 +564,17 @@ bk_delta_pages(struct jet_inst *inst, struct backup *bk, struct jet_db *db)
 	if (err >= 0)
 		err = pagetrack_changed_since(inst, &db->hdr.sign_db, since, &ds->delta_pages, &ds->delta_n, why,
 		    sizeof(why));
+	/*
+	 * The base's mark and generations name positions in the log set it was
+	 * taken in.  A log set begun after it (the logs removed after a clean
+	 * shutdown) numbers its generations and LSNs again: the same numbers
+	 * there say nothing of the changes in between.
+	 */
+	if (err >= 0 && inst->log.sign_log.time_create > base.time_mark) {
+		snprintf(why, sizeof(why), "the full backup was taken in an earlier log set than the current one "
+		    "(begun after it): take a full backup first");
+		err = JET_errBadLogSignature;
+	}
 	if (err >= 0 && ds->delta_n > 0 && ds->delta_pages[ds->delta_n - 1] > ds->pgno_last) {
 		snprintf(why, sizeof(why), "page %u changed, past the database's last page %u",
 		    ds->delta_pages[ds->delta_n - 1], ds->pgno_last);
