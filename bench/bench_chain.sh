@@ -40,18 +40,6 @@ while [ $# -gt 0 ]; do
 done
 
 here=$(cd "$(dirname "$0")" && pwd)
-top=${top_builddir:-$(dirname "$here")}
-JETLOAD=$top/tools/jetload/jetload
-JETUTIL=$top/tools/jetutil/jetutil
-JETFS=$top/fs/jetfs
-for b in "$JETLOAD" "$JETUTIL" "$JETFS"; do
-	[ -x "$b" ] || { echo "bench_chain.sh: $b is not built" >&2; exit 1; }
-done
-if [ ! -c /dev/fuse ] || ! command -v fusermount3 >/dev/null 2>&1; then
-	echo "bench_chain.sh: skipped: /dev/fuse not usable or fusermount3 missing" >&2
-	exit 77
-fi
-
 bench_name=bench_chain
 . "$here/chainlib.sh"
 
@@ -84,18 +72,7 @@ for k in $sizes; do
 	bank_stop
 
 	# B: M MiB of log, as fast as the bank goes.
-	g0=$(generations "$bank")
-	want=$(((log_mib * 1024 + log_kb - 1) / log_kb))
-	"$JETLOAD" run "$bank" --lazy >"$work/load.log" 2>&1 &
-	bank_pid=$!
-	i=0
-	while [ "$(generations "$bank")" -lt $((g0 + want)) ]; do
-		kill -0 "$bank_pid" 2>/dev/null || { bank_pid=; die "jetload run (load) exited early"; }
-		i=$((i + 1))
-		[ "$i" -lt 30000 ] || die "no $log_mib MiB of log after 300 s"
-		sleep 0.01
-	done
-	bank_stop
+	bank_load "$bank" "$log_mib" "$log_kb"
 	transfers=$(sed -n 's/^stopped: .* transfers=\([0-9]*\) .*/\1/p' "$work/load.log")
 
 	# C: the incremental, through jetfs then with jetutil (same generations).

@@ -55,18 +55,6 @@ while [ $# -gt 0 ]; do
 done
 
 here=$(cd "$(dirname "$0")" && pwd)
-top=${top_builddir:-$(dirname "$here")}
-JETLOAD=$top/tools/jetload/jetload
-JETUTIL=$top/tools/jetutil/jetutil
-JETFS=$top/fs/jetfs
-for b in "$JETLOAD" "$JETUTIL" "$JETFS"; do
-	[ -x "$b" ] || { echo "bench_delta.sh: $b is not built" >&2; exit 1; }
-done
-if [ ! -c /dev/fuse ] || ! command -v fusermount3 >/dev/null 2>&1; then
-	echo "bench_delta.sh: skipped: /dev/fuse not usable or fusermount3 missing" >&2
-	exit 77
-fi
-
 bench_name=bench_delta
 . "$here/chainlib.sh"
 
@@ -90,24 +78,6 @@ copy_set() {
 		echo >"$work/mnt/backup/truncate" || die "truncate failed"
 	fi
 	fs_unmount
-}
-
-# load DIR MIB [ARGS...]: jetload run --lazy ARGS until MIB MiB more of log generations are closed.
-load() {
-	dir=$1 want_mib=$2
-	shift 2
-	g0=$(generations "$dir")
-	want=$(((want_mib * 1024 + log_kb - 1) / log_kb))
-	"$JETLOAD" run "$dir" --lazy "$@" >"$work/load.log" 2>&1 &
-	bank_pid=$!
-	i=0
-	while [ "$(generations "$dir")" -lt $((g0 + want)) ]; do
-		kill -0 "$bank_pid" 2>/dev/null || { bank_pid=; die "jetload run (load) exited early"; }
-		i=$((i + 1))
-		[ "$i" -lt 60000 ] || die "no $want_mib MiB of log after 600 s"
-		sleep 0.01
-	done
-	bank_stop
 }
 
 # restore_timed OUT SET...: jetutil restore into OUT; its seconds in rt_s.
@@ -156,7 +126,7 @@ echo "bench_delta: $accounts accounts ($(mib "$db_bytes") MiB), hot set $hot %, 
 bank_serve "$bank" "$sock"
 copy_set "$sock" full "$work/full" truncate
 bank_stop
-load "$bank" "$log_mib" --hot "$hot"
+bank_load "$bank" "$log_mib" "$log_kb" --hot "$hot"
 transfers=$(sed -n 's/^stopped: .* transfers=\([0-9]*\) .*/\1/p' "$work/load.log")
 
 bank_serve "$bank" "$sock"
@@ -222,7 +192,7 @@ make_bank "$small" "$small_accounts"
 bank_serve "$small" "$sock"
 copy_set "$sock" full "$work/full" truncate
 bank_stop
-load "$small" "$small_log_mib"
+bank_load "$small" "$small_log_mib" "$log_kb"
 bank_serve "$small" "$sock"
 copy_set "$sock" delta "$work/delta"
 copy_set "$sock" incremental "$work/inc"

@@ -9,10 +9,25 @@
 #   wait_for PID WHAT CMD   polls CMD for 10 s while PID lives
 #   bank_serve DIR SOCK     jetload run at 100 transfers/s serving SOCK
 #   bank_stop               SIGTERM; jetload must exit 0
+#   bank_load DIR MIB KB    jetload run --lazy until MIB MiB more of log
 #   fs_mount SOCK MNT       jetfs -f, waits for the mount
 #   fs_unmount              the backup must end normally (jetfs exits 0)
 #   result KEY VALUE UNIT [NOTE]   a RESULT line for bench/run
-# The sourcing script sets bench_name, JETLOAD, JETFS first.
+# The sourcing script sets here (its directory) and bench_name first; this
+# sets top, JETLOAD, JETUTIL, JETFS, and exits 1 if one is not built, 77 if
+# FUSE cannot be used.
+
+top=${top_builddir:-$(dirname "$here")}
+JETLOAD=$top/tools/jetload/jetload
+JETUTIL=$top/tools/jetutil/jetutil
+JETFS=$top/fs/jetfs
+for b in "$JETLOAD" "$JETUTIL" "$JETFS"; do
+	[ -x "$b" ] || { echo "$bench_name.sh: $b is not built" >&2; exit 1; }
+done
+if [ ! -c /dev/fuse ] || ! command -v fusermount3 >/dev/null 2>&1; then
+	echo "$bench_name.sh: skipped: /dev/fuse not usable or fusermount3 missing" >&2
+	exit 77
+fi
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/$bench_name.XXXXXX") || exit 1
 bank_pid=
@@ -113,3 +128,23 @@ fs_unmount() {
 }
 
 result() { echo "RESULT $1=$2 $3${4:+ $4}"; }
+
+# bank_load DIR MIB LOG_KB [ARGS...]: jetload run DIR --lazy ARGS, as fast as
+# the bank goes, until MIB MiB more of log generations (of LOG_KB KiB) are
+# closed (600 s at most); its output in $work/load.log.
+bank_load() {
+	dir=$1 want_mib=$2 gen_kb=$3
+	shift 3
+	g0=$(generations "$dir")
+	want=$(((want_mib * 1024 + gen_kb - 1) / gen_kb))
+	"$JETLOAD" run "$dir" --lazy "$@" >"$work/load.log" 2>&1 &
+	bank_pid=$!
+	i=0
+	while [ "$(generations "$dir")" -lt $((g0 + want)) ]; do
+		kill -0 "$bank_pid" 2>/dev/null || { bank_pid=; die "jetload run (load) exited early"; }
+		i=$((i + 1))
+		[ "$i" -lt 60000 ] || die "no $want_mib MiB of log after 600 s"
+		sleep 0.01
+	done
+	bank_stop
+}

@@ -122,7 +122,6 @@ checkpoint_write(struct jet_inst *inst, const struct checkpoint_state *ck)
 {
 	char *path = checkpoint_path(inst), *tmp = NULL;
 	uint8_t *buf = calloc(1, CHK_SIZE_MAX);
-	os_file *file = NULL;
 	size_t off = CHK_ATTACH_OFF;
 	JET_ERR err;
 
@@ -158,17 +157,8 @@ checkpoint_write(struct jet_inst *inst, const struct checkpoint_state *ck)
 	}
 	put32(buf + 16, (uint32_t)off);
 	put32(buf, crc32c(0, buf + 4, off - 4));
-	if (os_exists(tmp))
-		ERR(os_unlink(tmp));
-	ERR(os_open(tmp, OS_WRITE | OS_CREATE | OS_EXCL, &file));
-	ERR(os_pwrite(file, buf, off, 0));
-	ERR(os_fsync(file));
-	os_close(file);
-	file = NULL;
-	ERR(os_rename(tmp, path));
-	ERR(os_fsync_dir(inst->p.system_path));
+	err = os_replace_file(path, tmp, buf, off, inst->p.system_path);
 err:
-	os_close(file);
 	free(buf);
 	free(path);
 	free(tmp);

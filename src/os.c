@@ -483,6 +483,29 @@ os_fsync_dir(const char *dir)
 	return JET_errSuccess;
 }
 
+/*
+ * Replaces path with len bytes of buf, atomically and durably: tmp is
+ * written whole and synced, renamed over path, and dir (path's directory)
+ * synced.  A crash leaves path old or new, never torn; a tmp left by one is
+ * removed first.
+ */
+JET_ERR
+os_replace_file(const char *path, const char *tmp, const void *buf, size_t len, const char *dir)
+{
+	os_file *f = NULL;
+	JET_ERR err = JET_errSuccess;
+
+	if (os_exists(tmp))
+		err = os_unlink(tmp);
+	if (err >= 0 && (err = os_open(tmp, OS_WRITE | OS_CREATE | OS_EXCL, &f)) >= 0 &&
+	    (err = os_pwrite(f, buf, len, 0)) >= 0)
+		err = os_fsync(f);
+	os_close(f);
+	if (err >= 0 && (err = os_rename(tmp, path)) >= 0)
+		err = os_fsync_dir(dir);
+	return err;
+}
+
 JET_ERR
 os_mkdir_p(const char *path)
 {

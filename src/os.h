@@ -61,6 +61,7 @@ void os_shm_free(int fd, void *map, size_t size);
 JET_ERR os_unlink(const char *path);
 JET_ERR os_rename(const char *from, const char *to);
 JET_ERR os_fsync_dir(const char *dir);
+JET_ERR os_replace_file(const char *path, const char *tmp, const void *buf, size_t len, const char *dir);
 JET_ERR os_mkdir_p(const char *path);
 JET_ERR os_rmdir(const char *path);
 JET_ERR os_lock_dir(const char *dir, int *fdp);

@@ -428,7 +428,6 @@ pt_write(struct jet_inst *inst, struct pagetrack_gen *g)
 	char *path = pt_summary_path(inst, g->gen), *tmp = NULL;
 	uint8_t *buf = NULL;
 	size_t len;
-	os_file *f = NULL;
 	JET_ERR err;
 
 	if (path == NULL || (tmp = malloc(strlen(path) + 5)) == NULL) {
@@ -437,17 +436,8 @@ pt_write(struct jet_inst *inst, struct pagetrack_gen *g)
 	}
 	sprintf(tmp, "%s.tmp", path);
 	ERR(pt_encode(g, &buf, &len));
-	if (os_exists(tmp))
-		ERR(os_unlink(tmp));
-	ERR(os_open(tmp, OS_WRITE | OS_CREATE | OS_EXCL, &f));
-	ERR(os_pwrite(f, buf, len, 0));
-	ERR(os_fsync(f));
-	os_close(f);
-	f = NULL;
-	ERR(os_rename(tmp, path));
-	err = os_fsync_dir(inst->p.log_path);
+	err = os_replace_file(path, tmp, buf, len, inst->p.log_path);
 err:
-	os_close(f);
 	free(buf);
 	free(tmp);
 	free(path);

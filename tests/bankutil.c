@@ -39,14 +39,21 @@ acct_value(uint8_t *val, unsigned a, uint64_t balance, uint64_t last)
 JET_ERR
 transfer(JET_SESID ses, JET_TABLEID t, unsigned *seed, uint64_t *counterp)
 {
-	unsigned from = (unsigned)rand_r(seed) % NACCT, to;
+	return transfer_among(ses, t, seed, 0, NACCT, counterp);
+}
+
+/* transfer, between two of the accounts lo .. lo+span-1 (span >= 2). */
+JET_ERR
+transfer_among(JET_SESID ses, JET_TABLEID t, unsigned *seed, unsigned lo, unsigned span, uint64_t *counterp)
+{
+	unsigned from = lo + (unsigned)rand_r(seed) % span, to;
 	char kf[16], kt[16];
 	uint8_t vf[VAL_SIZE], vt[VAL_SIZE], vc[8];
 	uint64_t amount = (uint64_t)(rand_r(seed) % 50) + 1, counter;
 	JET_ERR err;
 
 	do
-		to = (unsigned)rand_r(seed) % NACCT;
+		to = lo + (unsigned)rand_r(seed) % span;
 	while (to == from);
 	acct_key(from, kf);
 	acct_key(to, kt);
@@ -231,9 +238,16 @@ bank_create(struct bank *b, unsigned long cache, int circular)
 void
 bank_restart(struct bank *b)
 {
+	b->inst = bank_instance(b->dir, b->cache, 0);
+	bank_open_table(b);
+}
+
+/* On the bank's running instance b->inst: a session, the database (attached if need be), the table. */
+void
+bank_open_table(struct bank *b)
+{
 	JET_ERR err;
 
-	b->inst = bank_instance(b->dir, b->cache, 0);
 	CK(JetBeginSession(b->inst, &b->ses, NULL, NULL));
 	err = JetOpenDatabase(b->ses, b->dbpath, NULL, &b->dbid, 0);
 	if (err == JET_errDatabaseNotFound) {

@@ -87,6 +87,7 @@ struct bkrun {
 void acct_key(unsigned a, char *key);
 void acct_value(uint8_t *val, unsigned a, uint64_t balance, uint64_t last);
 JET_ERR transfer(JET_SESID ses, JET_TABLEID t, unsigned *seed, uint64_t *counterp);
+JET_ERR transfer_among(JET_SESID ses, JET_TABLEID t, unsigned *seed, unsigned lo, unsigned span, uint64_t *counterp);
 void transfers(struct bank *b, int n);
 uint64_t counter_of(JET_SESID ses, JET_TABLEID t);
 uint64_t bank_counter(struct bank *b);
@@ -99,6 +100,7 @@ extern unsigned long g_ckpt_depth;
 JET_INSTANCE bank_instance(const char *dir, unsigned long cache, int circular);
 void bank_create(struct bank *b, unsigned long cache, int circular);
 void bank_restart(struct bank *b);
+void bank_open_table(struct bank *b);
 void bank_term(struct bank *b);
 void bank_free(struct bank *b);
 char *bank_add_db(struct bank *b, const char *name);

@@ -59,32 +59,10 @@
 static void
 hot_transfers(struct bank *b, int n)
 {
-	for (int i = 0; i < n; i++) {
-		unsigned from = HOT_LO + (unsigned)rand_r(&b->seed) % HOT_SPAN, to;
-		char kf[16], kt[16];
-		uint8_t vf[VAL_SIZE], vt[VAL_SIZE], vc[8];
-		uint64_t amount = (uint64_t)(rand_r(&b->seed) % 50) + 1, counter;
+	uint64_t counter;
 
-		do
-			to = HOT_LO + (unsigned)rand_r(&b->seed) % HOT_SPAN;
-		while (to == from);
-		acct_key(from, kf);
-		acct_key(to, kt);
-		CK(JetBeginTransaction(b->ses));
-		CK(kv_get(b->ses, b->t, "counter", vc, 8));
-		CK(kv_get(b->ses, b->t, kf, vf, VAL_SIZE));
-		CK(kv_get(b->ses, b->t, kt, vt, VAL_SIZE));
-		counter = get64(vc) + 1;
-		if (get64(vf) < amount)
-			amount = get64(vf);
-		acct_value(vf, from, get64(vf) - amount, counter);
-		acct_value(vt, to, get64(vt) + amount, counter);
-		put64(vc, counter);
-		CK(kv_put(b->ses, b->t, kf, vf, VAL_SIZE, 0));
-		CK(kv_put(b->ses, b->t, kt, vt, VAL_SIZE, 0));
-		CK(kv_put(b->ses, b->t, "counter", vc, 8, 0));
-		CK(JetCommitTransaction(b->ses, 0));
-	}
+	for (int i = 0; i < n; i++)
+		CK(transfer_among(b->ses, b->t, &b->seed, HOT_LO, HOT_SPAN, &counter));
 }
 
 /* Inserts records "newNNNNN" first .. first+n-1 of NEW_VALUE bytes: new pages past the old pgno_last. */
@@ -158,19 +136,10 @@ live_hdr(struct bank *b)
 static void
 bank_open_recovery(struct bank *b, const char *recovery)
 {
-	JET_ERR err;
-
 	b->inst = tu_instance(b->dir, LOG_KB, b->cache);
 	CK(JetSetSystemParameter(&b->inst, 0, JET_paramRecovery, 0, recovery));
 	CK(JetInit(&b->inst));
-	CK(JetBeginSession(b->inst, &b->ses, NULL, NULL));
-	err = JetOpenDatabase(b->ses, b->dbpath, NULL, &b->dbid, 0);
-	if (err == JET_errDatabaseNotFound) {
-		CK(JetAttachDatabase(b->ses, b->dbpath, 0));
-		err = JetOpenDatabase(b->ses, b->dbpath, NULL, &b->dbid, 0);
-	}
-	CK(err);
-	CK(JetOpenTable(b->ses, b->dbid, "t", NULL, 0, 0, &b->t));
+	bank_open_table(b);
 }
 
 static char *
@@ -196,18 +165,6 @@ gen_exists(const char *dir, uint32_t gen)
 
 	free(p);
 	return e;
-}
-
-static void
-flip_byte(const char *path, long off)
-{
-	FILE *f = fopen(path, "r+b");
-	int c;
-
-	ck_assert(f != NULL);
-	ck_assert(fseek(f, off, SEEK_SET) == 0 && (c = fgetc(f)) != EOF);
-	ck_assert(fseek(f, off, SEEK_SET) == 0 && fputc(c ^ 0xff, f) != EOF);
-	ck_assert(fclose(f) == 0);
 }
 
 static long
@@ -731,7 +688,7 @@ START_TEST(test_tracking_gap)
 	/* One byte flipped (the low byte of the last page number it lists): refused, and left as it is. */
 	tu_copy_file(saved, sum);
 	ck_assert(stat(sum, &st) == 0 && st.st_size > 72 + 12);
-	flip_byte(sum, (long)st.st_size - 12);
+	tu_flip_byte(sum, (long)st.st_size - 12);
 	bad = slurp(sum, &lb);
 	delta_refused(&b, JET_errLogFileCorrupt, "a summary damaged, its log gone");
 	now = slurp(sum, &ln);
@@ -742,7 +699,7 @@ START_TEST(test_tracking_gap)
 	/* Put back: the delta works again; then damage one whose log is there: rebuilt, the self-check passes. */
 	tu_copy_file(saved, sum);
 	sum2 = summary_of(b.dir, live);
-	flip_byte(sum2, file_size(sum2) - 12);
+	tu_flip_byte(sum2, file_size(sum2) - 12);
 	check_round(&b, base, "a summary damaged, its log present", 1);
 	free(good);
 	free(bad);

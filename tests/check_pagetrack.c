@@ -195,18 +195,6 @@ log_path(struct env *e, uint32_t gen)
 	return tu_path(e->dir, name);
 }
 
-static void
-flip_byte(const char *path, long off)
-{
-	FILE *f = fopen(path, "r+b");
-	int c;
-
-	ck_assert(f != NULL);
-	ck_assert(fseek(f, off, SEEK_SET) == 0 && (c = fgetc(f)) != EOF);
-	ck_assert(fseek(f, off, SEEK_SET) == 0 && fputc(c ^ 0xff, f) != EOF);
-	ck_assert(fclose(f) == 0);
-}
-
 static uint32_t
 current_gen(struct env *e)
 {
@@ -313,12 +301,12 @@ START_TEST(test_damaged_summary)
 	log = log_path(&e, gen);
 	/* The low byte of the last page number it lists: a CRC that is not checked gives another page. */
 	ck_assert(stat(sum, &st) == 0 && st.st_size > 72 + 12);
-	flip_byte(sum, (long)st.st_size - 12);
+	tu_flip_byte(sum, (long)st.st_size - 12);
 	expect_exact(&e, m.lsn, m.dbtime, "a flipped byte, its log present");
 	/* Rebuilt and rewritten: now it is good without its log. */
 	CK(os_unlink(log));
 	expect_exact(&e, m.lsn, m.dbtime, "rebuilt summary, its log gone");
-	flip_byte(sum, (long)st.st_size - 12);
+	tu_flip_byte(sum, (long)st.st_size - 12);
 	expect_refused(&e, m.lsn, JET_errLogFileCorrupt, "no valid page summary");
 	free(sum);
 	free(log);

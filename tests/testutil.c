@@ -137,6 +137,18 @@ tu_scribble(const char *path, uint64_t off, size_t len, int b)
 	free(buf);
 }
 
+void
+tu_flip_byte(const char *path, long off)
+{
+	FILE *f = fopen(path, "r+b");
+	int c;
+
+	ck_assert_msg(f != NULL, "open %s", path);
+	ck_assert(fseek(f, off, SEEK_SET) == 0 && (c = fgetc(f)) != EOF);
+	ck_assert(fseek(f, off, SEEK_SET) == 0 && fputc(c ^ 0xff, f) != EOF);
+	ck_assert(fclose(f) == 0);
+}
+
 struct db_header
 tu_hdr_of(const char *path)
 {

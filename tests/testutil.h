@@ -36,6 +36,8 @@ struct db_header tu_hdr_of(const char *path);
 void tu_copy_file(const char *from, const char *to);
 /* Overwrites len bytes at off of a file with byte b. */
 void tu_scribble(const char *path, uint64_t off, size_t len, int b);
+/* Inverts the byte at off of a file. */
+void tu_flip_byte(const char *path, long off);
 
 /* Adds test as a case of its own, so that CK_RUN_CASE=name runs just that one. */
 void tu_add_test(Suite *s, const char *name, const TTest *test, int timeout);
