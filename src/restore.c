@@ -164,22 +164,46 @@ rst_note(struct restore_chain *c, const char *fmt, ...)
 }
 
 /* A staged image is the chain's own: it goes with the chain, on success as on failure. */
-static void
+static JET_ERR
 rst_unstage_image(struct restore_image *d)
 {
+	JET_ERR err;
+
 	if (d->full == NULL)
-		return;
-	os_unlink(d->src);
+		return JET_errSuccess;
+	err = os_unlink(d->src);
 	free(d->src);
 	d->src = d->full;
 	d->full = NULL;
+	return err;
+}
+
+/*
+ * Removes the staged images and their directory; the first error.  A
+ * restore says what it could not remove (it cannot do more about it).
+ */
+static JET_ERR
+rst_unstage(struct restore_chain *c)
+{
+	JET_ERR err = JET_errSuccess, e;
+
+	for (size_t i = 0; i < c->nimgs; i++)
+		if ((e = rst_unstage_image(&c->imgs[i])) < 0 && err >= 0)
+			err = e;
+	if (c->staging != NULL && (e = os_rmdir(c->staging)) < 0 && err >= 0)
+		err = e;
+	if (err >= 0) {
+		free(c->staging);
+		c->staging = NULL;
+	}
+	return err;
 }
 
 void
 restore_chain_free(struct restore_chain *c)
 {
+	(void)rst_unstage(c);
 	for (size_t i = 0; i < c->nimgs; i++) {
-		rst_unstage_image(&c->imgs[i]);
 		free(c->imgs[i].src);
 		free(c->imgs[i].dst);
 	}
@@ -188,8 +212,6 @@ restore_chain_free(struct restore_chain *c)
 	for (size_t i = 0; i < c->nlogs; i++)
 		free(c->logs[i].path);
 	free(c->logs);
-	if (c->staging != NULL)
-		os_rmdir(c->staging);
 	free(c->staging);
 	c->staging = NULL;
 	c->logs = NULL;
@@ -1457,7 +1479,7 @@ restore_run(const struct restore_opts *o)
 	for (size_t i = 0; i < r.c.nimgs; i++) {
 		ERR(rst_destination(&r, o, &r.c.imgs[i]));
 		if (r.c.imgs[i].dst == NULL) {
-			rst_unstage_image(&r.c.imgs[i]);
+			(void)rst_unstage_image(&r.c.imgs[i]);
 			free(r.c.imgs[i].src);
 			continue;
 		}
@@ -1529,6 +1551,9 @@ restore_run(const struct restore_opts *o)
 		ERR(checkpoint_write(&tmp, &ck));
 	}
 	ERR(rst_recover(&r, o->sysdir, o->logdir, o->event_target, r.c.imgs[0].hdr.page_size));
+	if (r.c.staging != NULL && (err = rst_unstage(&r.c)) < 0)
+		event_log(NULL, EVENT_WARNING, 454, "the restore is complete, but its staged images in %s cannot be "
+		    "removed (%s): remove that directory", r.c.staging, JetErrorName(err));
 	rst_progress(&r, JET_sntComplete, 100, 100);
 	if (o->stop_at != NULL) {
 		char a[80], b[80];
@@ -1542,6 +1567,9 @@ restore_run(const struct restore_opts *o)
 err:
 	for (size_t i = 0; i < r.nwritten; i++)
 		os_unlink(r.written[i]);
+	if (r.c.staging != NULL && rst_unstage(&r.c) < 0)
+		event_log(NULL, EVENT_ERROR, 454, "the staged images of the failed restore in %s cannot be removed: "
+		    "remove that directory", r.c.staging);
 	rst_progress(&r, JET_sntFail, 0, 100);
 	event_log(NULL, EVENT_ERROR, 454, "restore failed: %s (%s, %ld)", JetErrorString(err), JetErrorName(err), err);
 	rst_free(&r);
