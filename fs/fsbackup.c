@@ -95,6 +95,8 @@
 
 #define FSB_OPEN_MAX 48
 #define FSB_MSG 512
+#define FSB_DELTA_NO_TRUNCATION "a page delta truncates no log (the logs since the full are what an incremental " \
+	"chain needs); truncate with a full or incremental backup"
 /* F6: the largest size a file of the set may have: offsets plus a request
  * (at most 4 GiB) never overflow, and st_size (off_t) holds it. */
 #define FSB_SIZE_MAX (UINT64_C(1) << 62)
@@ -440,6 +442,22 @@ fsb_local_time(time_t t, char *buf, size_t cb)
 	strftime(buf, cb, "%Y-%m-%d %H:%M:%S %z", &tm);
 }
 
+/* The kind of a backup begun with grbit (JetfsGetBackupInfo tells it). */
+static enum fsb_kind
+fsb_kind_of(JET_GRBIT grbit)
+{
+	return grbit & JET_bitBackupIncremental ? FSB_INCREMENTAL : grbit & JET_bitBackupJetfsDelta ? FSB_DELTA :
+	    FSB_FULL;
+}
+
+/* The Begin bits of a kind: always point-in-time (F1). */
+static JET_GRBIT
+fsb_grbit_of(enum fsb_kind kind)
+{
+	return JET_bitBackupJetfsPointInTime | (kind == FSB_INCREMENTAL ? JET_bitBackupIncremental :
+	    kind == FSB_DELTA ? JET_bitBackupJetfsDelta : 0);
+}
+
 /* "backup 0x... (full, begun ...) held for its lost client (uid U) for another N s", from info. */
 static void
 fsb_describe_held(const JETFS_BACKUPINFO *info, char *msg, size_t cb)
@@ -448,7 +466,7 @@ fsb_describe_held(const JETFS_BACKUPINFO *info, char *msg, size_t cb)
 
 	fsb_local_time((time_t)(info->ullBeginTimeUs / 1000000), when, sizeof(when));
 	snprintf(msg, cb, "backup %#llx (%s, begun %s) is held for its lost client (uid %lu) for another %llu s",
-	    info->ullId, info->grbit & JET_bitBackupIncremental ? "incremental" : "full", when, info->ulHeldUid,
+	    info->ullId, kind_name(fsb_kind_of(info->grbit)), when, info->ulHeldUid,
 	    (info->ullHeldMsLeft + 999) / 1000);
 }
 
@@ -466,7 +484,7 @@ fsb_get_info(JET_INSTANCE inst, JETFS_BACKUPINFO *info)
 static JET_ERR
 fsb_begin_or_take_over(struct fsbackup *b, JET_INSTANCE inst, enum fsb_kind *pkind, char *msg)
 {
-	JET_GRBIT grbit = JET_bitBackupJetfsPointInTime | (*pkind == FSB_INCREMENTAL ? JET_bitBackupIncremental : 0);
+	JET_GRBIT grbit = fsb_grbit_of(*pkind);
 	struct timespec pause = { 0, 50 * 1000000L };
 	JETFS_BACKUPINFO info;
 	JET_ERR err;
@@ -489,7 +507,7 @@ fsb_begin_or_take_over(struct fsbackup *b, JET_INSTANCE inst, enum fsb_kind *pki
 			return err;
 		}
 		fsb_get_info(inst, &info);
-		*pkind = info.grbit & JET_bitBackupIncremental ? FSB_INCREMENTAL : FSB_FULL;
+		*pkind = fsb_kind_of(info.grbit);
 		return JET_errSuccess;
 	}
 	for (unsigned waited = 0;; waited += 50) {
@@ -540,7 +558,7 @@ fsb_start(struct fsbackup *b, enum fsb_kind *pkind, JET_INSTANCE *pinst, struct 
 	kind = *pkind;
 	began = !b->resume;
 	step = "list the databases of";
-	if (kind == FSB_FULL && ((err = fsb_get_list(*pinst, 0, &dbs, NULL)) < 0 ||
+	if (kind != FSB_INCREMENTAL && ((err = fsb_get_list(*pinst, 0, &dbs, NULL)) < 0 ||
 	    (err = fsb_add_files(&files, &n, dbs)) < 0))
 		goto err;
 	step = "list the log files of";
@@ -658,8 +676,8 @@ fsb_begin(struct fsbackup *b, enum fsb_kind kind)
 		return rc;
 	}
 	b->beginning = 1;
-	fsb_call_begin_locked(b, &call, "%s", b->resume ? "takeover of the held backup" : kind == FSB_FULL ?
-	    "begin of a full backup" : "begin of an incremental backup");
+	fsb_call_begin_locked(b, &call, "%s%s", b->resume ? "takeover of the held backup" : "begin of the ",
+	    b->resume ? "" : kind == FSB_FULL ? "full backup" : kind == FSB_DELTA ? "page delta" : "incremental backup");
 	olock_unlock(&b->lock);
 
 	memset(&info, 0, sizeof(info));
@@ -1253,6 +1271,11 @@ fsbackup_truncate(struct fsbackup *b)
 		rc = -EBUSY;
 		goto out;
 	}
+	if (b->kind == FSB_DELTA) {
+		snprintf(b->last_error, sizeof(b->last_error), "truncation refused: %s", FSB_DELTA_NO_TRUNCATION);
+		rc = -EOPNOTSUPP;
+		goto out;
+	}
 	if ((refusal = fsb_incomplete_locked(b, why, sizeof(why))) != NULL)
 		goto refused;
 	/* The engine truncates only with every backup file closed; no read opens one meanwhile (F4). */
@@ -1358,7 +1381,7 @@ text_done(struct text *t)
 static const char *
 kind_name(enum fsb_kind k)
 {
-	return k == FSB_FULL ? "full" : k == FSB_INCREMENTAL ? "incremental" : "none";
+	return k == FSB_FULL ? "full" : k == FSB_INCREMENTAL ? "incremental" : k == FSB_DELTA ? "page delta" : "none";
 }
 
 char *
@@ -1444,6 +1467,8 @@ fsbackup_status_text(struct fsbackup *b)
 	refusal = fsb_incomplete_locked(b, why, sizeof(why));
 	if (b->truncated)
 		text_add(&t, "truncation: done\n");
+	else if (b->kind == FSB_DELTA)
+		text_add(&t, "truncation: never (%s)\n", FSB_DELTA_NO_TRUNCATION);
 	else if (b->kind != FSB_NONE)
 		text_add(&t, "truncation: %s%s\n", refusal ? "not allowed: " : "allowed", refusal ? refusal : "");
 	if (b->ended)
@@ -1473,6 +1498,8 @@ fsbackup_truncate_text(struct fsbackup *b)
 		text_add(&t, "no backup is running: nothing to truncate\n");
 	} else if (b->truncated) {
 		text_add(&t, "truncated:\n%s", b->truncated_list);
+	} else if (b->kind == FSB_DELTA) {
+		text_add(&t, "truncation not allowed: %s\n", FSB_DELTA_NO_TRUNCATION);
 	} else {
 		refusal = fsb_incomplete_locked(b, why, sizeof(why));
 		text_add(&t, "truncation %s%s\n", refusal ? "not allowed yet: " : "allowed: write to this file to run it",
@@ -1634,7 +1661,9 @@ fsbackup_end(struct fsbackup *b)
 		snprintf(b->end_outcome, sizeof(b->end_outcome),
 		    "normal: %s backup of %zu files recorded in the database headers%s", kind_name(b->kind), b->nfiles,
 		    b->truncated ? ", logs truncated" : b->kind == FSB_FULL ? " as a Copy (no logs truncated: no "
-		    "incremental can follow it; truncate to start a chain)" : " as a Differential (no logs truncated)");
+		    "incremental can follow it; truncate to start a chain)" : b->kind == FSB_DELTA ? " as a Differential "
+		    "(a page delta truncates no log; restore it over its base full)" :
+		    " as a Differential (no logs truncated)");
 	} else {
 		snprintf(b->end_outcome, sizeof(b->end_outcome), "abort: %s; nothing recorded", refusal);
 	}

@@ -1,6 +1,6 @@
 /*
  * fsbackup.h -- the backup session of a jetfs mount: begins a point-in-time
- * backup on the first look inside backup/full/ or backup/incremental/, serves
+ * backup on the first look inside backup/full/, incremental/ or delta/, serves
  * reads of its files at any offset, accounts for every byte served and every
  * failed read, truncates the logs when allowed, and ends the backup at
  * unmount (normal if every file was read completely and no read failed,
@@ -16,7 +16,7 @@
 
 #include "source.h"
 
-enum fsb_kind { FSB_NONE = 0, FSB_FULL = 1, FSB_INCREMENTAL = 2 };
+enum fsb_kind { FSB_NONE = 0, FSB_FULL = 1, FSB_INCREMENTAL = 2, FSB_DELTA = 3 };
 
 /* A file of the backup set: fixed from Begin to unmount. */
 struct fsb_file {

@@ -7,11 +7,12 @@
  * all read the files in the same order):
  *   1 /                      dr-x------
  *   2 /backup                dr-x------
- *   3 /backup/full           dr-x------  first lookup or opendir inside begins
- *   4 /backup/incremental    dr-x------  a backup of that kind; the other
- *                                        directory then answers EBUSY
- *   5 /backup/status         -r--------  text, made at open
- *   6 /backup/truncate       -rw-------  write: JetTruncateLog; read: text
+ *   3 /backup/delta          dr-x------  first lookup or opendir inside begins
+ *   4 /backup/full           dr-x------  a backup of that kind (delta: a page
+ *   5 /backup/incremental    dr-x------  delta, JET_bitBackupJetfsDelta); the
+ *                                        others then answer EBUSY
+ *   6 /backup/status         -r--------  text, made at open
+ *   7 /backup/truncate       -rw-------  write: JetTruncateLog; read: text
  *   16 + i                   -r--------  file i of the set, in the directory
  *                                        of the running kind
  *   16 + n                   -r--------  SHA256SUMS of the n files, last
@@ -41,10 +42,11 @@
 enum {
 	INO_ROOT = 1,
 	INO_BACKUP = 2,
-	INO_FULL = 3,
-	INO_INCREMENTAL = 4,
-	INO_STATUS = 5,
-	INO_TRUNCATE = 6,
+	INO_DELTA = 3,
+	INO_FULL = 4,
+	INO_INCREMENTAL = 5,
+	INO_STATUS = 6,
+	INO_TRUNCATE = 7,
 	INO_FILE_BASE = 16,
 };
 
@@ -64,6 +66,7 @@ struct node {
 static const struct node fixed_nodes[] = {
 	{ INO_ROOT, INO_ROOT, "", S_IFDIR | 0500 },
 	{ INO_BACKUP, INO_ROOT, "backup", S_IFDIR | 0500 },
+	{ INO_DELTA, INO_BACKUP, "delta", S_IFDIR | 0500 },
 	{ INO_FULL, INO_BACKUP, "full", S_IFDIR | 0500 },
 	{ INO_INCREMENTAL, INO_BACKUP, "incremental", S_IFDIR | 0500 },
 	{ INO_STATUS, INO_BACKUP, "status", S_IFREG | 0400 },
@@ -160,7 +163,8 @@ fixed_node(fuse_ino_t ino)
 static enum fsb_kind
 dir_kind(fuse_ino_t ino)
 {
-	return ino == INO_FULL ? FSB_FULL : ino == INO_INCREMENTAL ? FSB_INCREMENTAL : FSB_NONE;
+	return ino == INO_FULL ? FSB_FULL : ino == INO_INCREMENTAL ? FSB_INCREMENTAL : ino == INO_DELTA ? FSB_DELTA :
+	    FSB_NONE;
 }
 
 /* The set's file for an inode, or NULL. */
@@ -468,7 +472,7 @@ dir_listing(fuse_req_t req, struct jetfs *fs, const struct node *n, char *buf, s
 	return len;
 }
 
-/* Opening backup/full or backup/incremental begins the backup (so its listing is final). */
+/* Opening backup/full, incremental or delta begins the backup (so its listing is final). */
 static void
 jetfs_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {

@@ -26,7 +26,7 @@ usage(FILE *to)
 {
 	fprintf(to, "usage: jetfs [options] SOCKET MOUNTPOINT\n"
 	    "Mounts the live instance serving the backup socket SOCKET; reading\n"
-	    "MOUNTPOINT/backup/full/ or backup/incremental/ streams a point-in-time backup.\n");
+	    "MOUNTPOINT/backup/full/, backup/incremental/ or backup/delta/ streams a point-in-time backup.\n");
 }
 
 /*

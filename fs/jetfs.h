@@ -5,7 +5,7 @@
  * The jetfs daemon (jetfs(1)) mounts an instance running in another process
  * through its backup socket.  These two calls mount an instance of the
  * calling application instead, in a thread of its own, with the same file
- * system: MOUNTPOINT/backup/full/ and backup/incremental/ (a point-in-time
+ * system: MOUNTPOINT/backup/full/, backup/incremental/ and backup/delta/ (a point-in-time
  * backup begins at the first look inside), backup/status, backup/truncate;
  * see jetfs(1) for the tree and its rules.  Compile and link with
  * `pkg-config --cflags --libs libjetfs` (libjetfs(3)).  Both calls are jetfs

@@ -83,6 +83,20 @@
  *      (K4).  A client of the backup service learns it from JetfsGetBackupInfo
  *      (its calls get JET_errNoBackup: the service's connection owns no
  *      backup any more).
+ *  K7. A page delta (JET_bitBackupJetfsDelta, always point-in-time) is a
+ *      full backup's session -- the same Begin, snapshot, stamped headers,
+ *      log range and End rules -- whose database files are `<path>.delta`
+ *      (delta.c) instead of images.  Its page list is fixed at Begin, under
+ *      the write lock after the generation closed: every page that a record
+ *      at or after the base changed (pagetrack.c), where the base starts at
+ *      the earlier of the recorded full's mark and the first record of its
+ *      gen_low -- a full copied in ESE mode is fuzzy and holds only what
+ *      the checkpoint at gen_low promises.  Any gap refuses the Begin
+ *      (event 245): never a smaller delta.  Pages are read through the
+ *      snapshot (K2), so they are the Begin images, and only through
+ *      bk_read (no shared descriptors: the stream is not a page image).  A
+ *      delta truncates nothing, and End records it in BK_DIFF_PREV, which
+ *      neither starts nor continues the full / incremental chain.
  */
 #include "config.h"
 
@@ -115,6 +129,7 @@ struct bk_file {
 	uint8_t *trailer;
 	uint32_t pgno_last;
 	JET_ERR verify_err;		/* log found damaged at open */
+	int delta;			/* the database's page delta (K7), not its image */
 };
 
 struct bk_dbstate {
@@ -123,10 +138,14 @@ struct bk_dbstate {
 	int dropped;			/* a read error took it out */
 	uint32_t pgno_last;		/* point-in-time: at Begin */
 	uint8_t *hdr;			/* point-in-time: header stamped at Begin */
+	uint32_t *delta_pages;		/* K7: the pages changed since the base, sorted */
+	size_t delta_n;
+	struct delta_writer *delta;	/* made at the first open of the delta */
 };
 
 struct backup {
 	int full, pit, stopped;
+	int delta;			/* K7: a page delta (full is set too: the same session) */
 	enum bk_state state;
 	lsn_t mark_lsn;
 	uint64_t mark_time;
@@ -241,6 +260,8 @@ bk_cleanup(struct jet_inst *inst)
 			bk_file_close(&bk->files[i]);
 	for (uint32_t i = 1; i <= JET_MAX_ATTACHED_DATABASES; i++) {
 		free(bk->dbs[i].hdr);
+		free(bk->dbs[i].delta_pages);
+		delta_writer_close(bk->dbs[i].delta);
 		if (inst->dbs[i] != NULL)
 			snapshot_free(inst->dbs[i]);
 	}
@@ -507,6 +528,46 @@ bk_close_gen(struct jet_inst *inst, struct backup *bk)
 	return JET_errSuccess;
 }
 
+/*
+ * K7: the pages of db a record at or after its base changed, as of the mark
+ * (under the write lock, after the generation closed).  A gap refuses it.
+ */
+static JET_ERR
+bk_delta_pages(struct jet_inst *inst, struct backup *bk, struct jet_db *db)
+{
+	struct bk_dbstate *ds = &bk->dbs[db->dbid];
+	struct bkinfo base;
+	lsn_t since, first = 0;
+	char why[512];
+	JET_ERR err;
+
+	pthread_mutex_lock(&db->hdr_lock);
+	base = db->hdr.bk[BK_FULL_PREV];
+	pthread_mutex_unlock(&db->hdr_lock);
+	if (base.lsn_mark == 0 || base.gen_low == 0) {
+		event_log(inst, EVENT_ERROR, 245, "page delta refused: %s has no full backup recorded (a full backup "
+		    "whose logs were truncated): take one first", db->path);
+		return JET_errMissingFullBackup;
+	}
+	since = base.lsn_mark;
+	err = pagetrack_gen_first_lsn(inst, base.gen_low, &first, why, sizeof(why));
+	if (err >= 0 && first < since)
+		since = first;
+	if (err >= 0)
+		err = pagetrack_changed_since(inst, &db->hdr.sign_db, since, &ds->delta_pages, &ds->delta_n, why,
+		    sizeof(why));
+	if (err >= 0 && ds->delta_n > 0 && ds->delta_pages[ds->delta_n - 1] > ds->pgno_last) {
+		snprintf(why, sizeof(why), "page %u changed, past the database's last page %u",
+		    ds->delta_pages[ds->delta_n - 1], ds->pgno_last);
+		err = JET_errDatabaseCorrupted;
+	}
+	if (err < 0)
+		event_log(inst, EVENT_ERROR, 245, "page delta refused: the pages of %s changed since its full backup "
+		    "(mark %llu, log generations %u to %u) cannot all be known: %s", db->path,
+		    (unsigned long long)base.lsn_mark, base.gen_low, base.gen_high, why);
+	return err;
+}
+
 /* Point-in-time Begin: quiesce, flush, freeze, close the generation. */
 static JET_ERR
 bk_begin_pit(struct jet_inst *inst, struct backup *bk)
@@ -551,6 +612,9 @@ bk_begin_pit(struct jet_inst *inst, struct backup *bk)
 		if (inst->dbs[i] != NULL && bk->full &&
 		    (bk->dbs[i].hdr = bk_stamp_header(bk, inst->dbs[i], bk->dbs[i].pgno_last)) == NULL)
 			err = JET_errOutOfMemory;
+	for (i = 1; i <= JET_MAX_ATTACHED_DATABASES && err >= 0; i++)
+		if (inst->dbs[i] != NULL && bk->delta)
+			err = bk_delta_pages(inst, bk, inst->dbs[i]);
 	if (err >= 0)
 		err = bk_copy_map_alloc(bk);
 	bk->have_loginfo = 1;
@@ -572,7 +636,10 @@ bk_begin(void *obj, JET_GRBIT grbit)
 		return JET_errLoggingDisabled;
 	if (inst->log.fatal != JET_errSuccess)
 		return JET_errLogWriteFail;
-	if (grbit & ~(JET_bitBackupIncremental | JET_bitBackupJetfsPointInTime))
+	if (grbit & ~(JET_bitBackupIncremental | JET_bitBackupJetfsPointInTime | JET_bitBackupJetfsDelta))
+		return JET_errInvalidGrbit;
+	if ((grbit & JET_bitBackupJetfsDelta) &&
+	    (grbit & (JET_bitBackupIncremental | JET_bitBackupJetfsPointInTime)) != JET_bitBackupJetfsPointInTime)
 		return JET_errInvalidGrbit;
 	if ((grbit & JET_bitBackupIncremental) && inst->p.circular)
 		return JET_errInvalidBackup;
@@ -589,6 +656,7 @@ bk_begin(void *obj, JET_GRBIT grbit)
 	bk->grbit = grbit;
 	bk->full = !(grbit & JET_bitBackupIncremental);
 	bk->pit = (grbit & JET_bitBackupJetfsPointInTime) != 0;
+	bk->delta = (grbit & JET_bitBackupJetfsDelta) != 0;
 	if (!bk->full) {
 		for (uint32_t i = 1; i <= JET_MAX_ATTACHED_DATABASES; i++) {
 			struct jet_db *db = inst->dbs[i];
@@ -644,7 +712,7 @@ bk_begin(void *obj, JET_GRBIT grbit)
 		goto out;
 	}
 	event_log(inst, EVENT_INFO, bk->full ? 210 : 211, "%s%s backup started (logs from generation %u)",
-	    bk->full ? "full" : "incremental", bk->pit ? " point-in-time" : "", bk->copy_mic);
+	    bk->delta ? "page delta" : bk->full ? "full" : "incremental", bk->pit ? " point-in-time" : "", bk->copy_mic);
 	bk = NULL;
 out:
 	free(bk);
@@ -679,6 +747,18 @@ bk_put_list(char **names, size_t n, JET_PSTR szz, unsigned long cbMax, unsigned 
 	return JET_errSuccess;
 }
 
+/* The name a database's file has in this backup: its path, or K7's <path>.delta (malloc'd). */
+static char *
+bk_file_name(const struct backup *bk, const struct jet_db *db)
+{
+	size_t len = strlen(db->path);
+	char *name = malloc(len + sizeof(DELTA_SUFFIX));
+
+	if (name != NULL)
+		snprintf(name, len + sizeof(DELTA_SUFFIX), "%s%s", db->path, bk->delta ? DELTA_SUFFIX : "");
+	return name;
+}
+
 static JET_ERR
 bk_get_attach_info(void *obj, JET_PSTR szzDatabases, unsigned long cbMax, unsigned long *pcbActual)
 {
@@ -687,13 +767,19 @@ bk_get_attach_info(void *obj, JET_PSTR szzDatabases, unsigned long cbMax, unsign
 	char *names[JET_MAX_ATTACHED_DATABASES];
 	size_t n = 0;
 
+	JET_ERR err = JET_errSuccess;
+
 	RET(bk_enter(inst, &bk));
 	if (!bk->full)
 		return bk_leave(inst, JET_errInvalidBackupSequence);
-	for (uint32_t i = 1; i <= JET_MAX_ATTACHED_DATABASES; i++)
-		if (inst->dbs[i] != NULL)
-			names[n++] = inst->dbs[i]->path;
-	return bk_leave(inst, bk_put_list(names, n, szzDatabases, cbMax, pcbActual));
+	for (uint32_t i = 1; i <= JET_MAX_ATTACHED_DATABASES && err >= 0; i++)
+		if (inst->dbs[i] != NULL && (names[n++] = bk_file_name(bk, inst->dbs[i])) == NULL)
+			err = JET_errOutOfMemory;
+	if (err >= 0)
+		err = bk_put_list(names, n, szzDatabases, cbMax, pcbActual);
+	for (size_t i = 0; i < n; i++)
+		free(names[i]);
+	return bk_leave(inst, err);
 }
 
 static int
@@ -869,7 +955,7 @@ bk_open_db(struct jet_inst *inst, struct backup *bk, struct jet_db *db, struct b
 	uint32_t ps = db->hdr.page_size;
 
 	/* Point-in-time: the whole set is fixed at Begin, any file any time. */
-	if (!bk->full || (bk->state != BK_DATABASES && !bk->pit))
+	if (!bk->full || bk->delta || (bk->state != BK_DATABASES && !bk->pit))
 		return JET_errInvalidBackupSequence;
 	if (bk->dbs[db->dbid].dropped)
 		return JET_errDatabaseNotFound;
@@ -891,6 +977,59 @@ bk_open_db(struct jet_inst *inst, struct backup *bk, struct jet_db *db, struct b
 	event_log(inst, EVENT_INFO, 220, "starting the backup of %s (%llu bytes)", db->path,
 	    (unsigned long long)f->size);
 	return JET_errSuccess;
+}
+
+/* Reads page pgno as it was at Begin (K2), for the delta writer. */
+static JET_ERR
+bk_delta_read_page(void *arg, uint32_t pgno, uint8_t *page)
+{
+	struct jet_db *db = arg;
+	JET_ERR err;
+
+	olock_lock(&db->bk_io_lock);
+	err = snapshot_read(db, pgno, page);
+	olock_unlock(&db->bk_io_lock);
+	return err;
+}
+
+/* K7: opens db's page delta; its index is made by the first open (every listed page read once). */
+static JET_ERR
+bk_open_delta(struct jet_inst *inst, struct backup *bk, struct jet_db *db, struct bk_file *f)
+{
+	struct bk_dbstate *ds = &bk->dbs[db->dbid];
+
+	if (ds->dropped)
+		return JET_errDatabaseNotFound;
+	if (ds->delta == NULL)
+		RET(delta_writer_open(ds->hdr, db->hdr.page_size, db->path, ds->delta_pages, (uint32_t)ds->delta_n,
+		    bk_delta_read_page, db, &ds->delta));
+	f->db = db;
+	f->delta = 1;
+	f->pgno_last = ds->pgno_last;
+	f->size = delta_writer_size(ds->delta);
+	if ((f->path = bk_file_name(bk, db)) == NULL)
+		return JET_errOutOfMemory;
+	ds->in_session = 1;
+	event_log(inst, EVENT_INFO, 220, "starting the backup of %s (%zu changed pages of %u, %llu bytes)", f->path,
+	    ds->delta_n, ds->pgno_last, (unsigned long long)f->size);
+	return JET_errSuccess;
+}
+
+/* K7: the database whose delta name is name (<path>.delta), or NULL. */
+static struct jet_db *
+bk_delta_db(struct jet_inst *inst, const char *name)
+{
+	size_t len = strlen(name), sl = strlen(DELTA_SUFFIX);
+	struct jet_db *db = NULL;
+	char *path, *real = NULL;
+
+	if (len <= sl || strcmp(name + len - sl, DELTA_SUFFIX) != 0 || (path = strndup(name, len - sl)) == NULL)
+		return NULL;
+	if (dbfile_realpath(path, 0, &real) >= 0)
+		db = dbfile_find_path(inst, real);
+	free(real);
+	free(path);
+	return db;
 }
 
 static JET_ERR
@@ -962,7 +1101,7 @@ bk_share(struct backup *bk, struct bk_file *f, struct backup_share *sh)
 	bk_share_none(sh);
 	if (!bk->pit)
 		return JET_errInvalidBackupSequence;
-	if (bk->state_share_fd < 0)
+	if (bk->state_share_fd < 0 || f->delta)
 		return JET_errFeatureNotAvailable;
 	sh->desc.name = f->path;
 	sh->desc.size = f->size;
@@ -1049,7 +1188,9 @@ bk_open_file(void *obj, JET_PCSTR szFileName, JET_HANDLE *phfFile, unsigned long
 	if (dbfile_realpath(szFileName, 0, &real) >= 0)
 		db = dbfile_find_path(inst, real);
 	free(real);
-	if (db != NULL) {
+	if (bk->delta && db == NULL && (db = bk_delta_db(inst, szFileName)) != NULL)
+		err = bk_open_delta(inst, bk, db, f);
+	else if (db != NULL) {
 		err = bk_open_db(inst, bk, db, f);
 		if (err == JET_errInvalidBackupSequence && bk->state == BK_LOGS && bk->full && !bk->pit) {
 			bk_file_close(f);
@@ -1070,7 +1211,7 @@ bk_open_file(void *obj, JET_PCSTR szFileName, JET_HANDLE *phfFile, unsigned long
 	}
 	f->used = 1;
 	*phfFile = (JET_HANDLE)slot + 1;
-	if (bk->pit)
+	if (bk->pit && !f->delta)
 		bk_share_local(inst, bk, f, *phfFile);
 	if (pulFileSizeLow != NULL)
 		*pulFileSizeLow = (unsigned long)(f->size & 0xFFFFFFFFu);
@@ -1236,7 +1377,9 @@ bk_read(struct jet_inst *inst, struct backup *bk, struct bk_file *f, uint64_t of
 	if (len == 0)
 		return JET_errSuccess;
 	if (f->db != NULL) {
-		if ((err = bk_read_db(bk, f, off, pv, (size_t)len)) < 0) {
+		err = f->delta ? delta_writer_read(bk->dbs[f->db->dbid].delta, pv, off, (size_t)len) :
+		    bk_read_db(bk, f, off, pv, (size_t)len);
+		if (err < 0) {
 			/* A damaged database leaves the session; the others go on (as ESE). */
 			event_log(inst, EVENT_ERROR, 217, "backup of %s failed (%s): this database will not be restorable",
 			    f->path, JetErrorName(err));
@@ -1407,6 +1550,10 @@ bk_truncate_log(void *obj)
 	JET_ERR err = JET_errSuccess;
 
 	RET(bk_enter(inst, &bk));
+	if (bk->delta) {
+		event_log(inst, EVENT_WARNING, 246, "logs not truncated: a page delta truncates no log (K7)");
+		return bk_leave(inst, JET_errInvalidBackupSequence);
+	}
 	if (bk_any_open(bk) || !bk->have_loginfo || (bk->full && bk->state == BK_DATABASES && !bk->pit))
 		return bk_leave(inst, JET_errInvalidBackupSequence);
 	if ((err = bk_prepare_logs(inst, bk)) < 0)
@@ -1468,7 +1615,8 @@ bk_record(struct jet_inst *inst, struct backup *bk, int truncated)
 	JET_ERR first = JET_errSuccess;
 
 	struct bkinfo bi = { bk->mark_lsn, bk->mark_time, bk->copy_mic, bk->copy_mac - 1 };
-	int slot = bk->full ? (truncated ? BK_FULL_PREV : BK_COPY_PREV) : (truncated ? BK_INC_PREV : BK_DIFF_PREV);
+	int slot = bk->delta ? BK_DIFF_PREV : bk->full ? (truncated ? BK_FULL_PREV : BK_COPY_PREV) :
+	    (truncated ? BK_INC_PREV : BK_DIFF_PREV);
 	static const char *const kinds[] = { "full", "incremental", "copy", "differential" };
 
 	for (uint32_t i = 1; i <= JET_MAX_ATTACHED_DATABASES; i++) {
@@ -1488,7 +1636,7 @@ bk_record(struct jet_inst *inst, struct backup *bk, int truncated)
 				first = err;
 		} else
 			event_log(inst, EVENT_INFO, 213, "%s: %s backup recorded (log generations %u to %u)", db->path,
-			    kinds[slot], bi.gen_low, bi.gen_high);
+			    bk->delta ? "page delta (as differential)" : kinds[slot], bi.gen_low, bi.gen_high);
 	}
 	return first;
 }

@@ -9,7 +9,9 @@
  * (the old set moves to <dir>/old).  Incremental adds the logs to the set in
  * the directory.  A failure before truncation leaves nothing new and
  * truncates nothing; once truncation has begun the set stays (it may hold
- * the only copy of what was truncated).
+ * the only copy of what was truncated).  A page delta
+ * (JET_bitBackupJetfsDelta) goes into an empty directory like a full set,
+ * truncates nothing, and is removed if End fails.
  */
 #include "config.h"
 
@@ -279,7 +281,8 @@ JetBackupInstance(JET_INSTANCE instance, JET_PCSTR szBackupPath, JET_GRBIT grbit
 	struct bkd b;
 	char *dbs = NULL, *logs = NULL, *atomic_dir = NULL, *old_dir = NULL;
 	int incremental = (grbit & JET_bitBackupIncremental) != 0, atomic = (grbit & JET_bitBackupAtomic) != 0;
-	JET_GRBIT begin = (grbit & (JET_bitBackupIncremental | JET_bitBackupJetfsPointInTime));
+	int delta = (grbit & JET_bitBackupJetfsDelta) != 0;
+	JET_GRBIT begin = (grbit & (JET_bitBackupIncremental | JET_bitBackupJetfsPointInTime | JET_bitBackupJetfsDelta));
 	int begun = 0, kept = 0;
 	JET_ERR err;
 
@@ -291,10 +294,14 @@ JetBackupInstance(JET_INSTANCE instance, JET_PCSTR szBackupPath, JET_GRBIT grbit
 	b.inst = instance;
 	b.pfn = pfnStatus;
 	b.pit = (grbit & JET_bitBackupJetfsPointInTime) != 0;
-	if (grbit & ~(JET_bitBackupIncremental | JET_bitBackupAtomic | JET_bitBackupJetfsPointInTime))
+	if (grbit & ~(JET_bitBackupIncremental | JET_bitBackupAtomic | JET_bitBackupJetfsPointInTime |
+	    JET_bitBackupJetfsDelta))
 		return JET_errInvalidGrbit;
-	if (incremental && atomic)
+	/* A delta is a point-in-time set of its own (K7 in backup.c): never added to another. */
+	if ((incremental && atomic) || (delta && (incremental || !b.pit)))
 		return JET_errInvalidGrbit;
+	if (delta && (szBackupPath == NULL || *szBackupPath == '\0'))
+		return JET_errInvalidParameter;
 	if (szBackupPath == NULL || *szBackupPath == '\0') {
 		/* No path: truncate the logs a backup would make unnecessary. */
 		if (b.in == NULL)
@@ -339,8 +346,8 @@ JetBackupInstance(JET_INSTANCE instance, JET_PCSTR szBackupPath, JET_GRBIT grbit
 		goto err;
 	}
 	backupdir_status(&b, JET_sntBegin, 0);
-	event_log(b.in, EVENT_INFO, incremental ? 211 : 210, "%s backup to %s started", incremental ? "incremental" : "full",
-	    szBackupPath);
+	event_log(b.in, EVENT_INFO, incremental ? 211 : 210, "%s backup to %s started",
+	    delta ? "page delta" : incremental ? "incremental" : "full", szBackupPath);
 	ERR(JetBeginExternalBackupInstance(instance, begin));
 	begun = 1;
 	if (!incremental) {
@@ -366,10 +373,12 @@ JetBackupInstance(JET_INSTANCE instance, JET_PCSTR szBackupPath, JET_GRBIT grbit
 	 * From here the set stays, whatever happens: truncation may delete
 	 * generations whose only copy is then in it (and, atomic, it is in place).
 	 */
-	while (b.nwritten > 0)
-		free(b.written[--b.nwritten]);
-	kept = 1;
-	ERR(JetTruncateLogInstance(instance));
+	if (!delta) {
+		while (b.nwritten > 0)
+			free(b.written[--b.nwritten]);
+		kept = 1;
+		ERR(JetTruncateLogInstance(instance));
+	}
 	ERR(JetEndExternalBackupInstance2(instance, JET_bitBackupEndNormal));
 	begun = 0;
 	backupdir_status(&b, JET_sntComplete, 100);

@@ -839,6 +839,33 @@ pt_collect_current(struct jet_log *log, const struct jet_sig *db_sign, lsn_t sin
 }
 
 /*
+ * The first LSN of generation gen (its summary's, rebuilt from its log if
+ * need be, or the current generation's): where a base full whose copy was
+ * fuzzy (ESE mode: pages read while changes were still in the cache) stops
+ * being the database's state, since only the checkpoint at its gen_low
+ * promises what the copy holds.
+ */
+JET_ERR
+pagetrack_gen_first_lsn(struct jet_inst *inst, uint32_t gen, lsn_t *lsnp, char *why, size_t cb)
+{
+	struct jet_log *log = &inst->log;
+	struct pagetrack_gen g;
+	int current;
+
+	olock_lock(&log->lock);
+	current = log->pt != NULL && log->pt->gen == gen;
+	if (current)
+		*lsnp = log->pt->first_lsn;
+	olock_unlock(&log->lock);
+	if (current)
+		return JET_errSuccess;
+	RET(pt_load(inst, gen, 0, &g, why, cb));
+	*lsnp = g.first_lsn;
+	pt_gen_clear(&g);
+	return JET_errSuccess;
+}
+
+/*
  * Every page of the database db_sign changed by a record at LSN >= since_lsn
  * until now (records up to the last flushed one), sorted and unique, in
  * *pagesp (malloc'd) and *np.  since_lsn is a base full backup's mark: its
