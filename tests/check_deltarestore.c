@@ -654,6 +654,78 @@ START_TEST(test_verify_mode)
 }
 END_TEST
 
+/*
+ * The engine's own delta backup, end to end: a full backup with truncation
+ * (so the header records it as FullPrev, the base), transfers and new
+ * records, then a delta backup whose Begin is taken while a writer is
+ * paused (the counter at Begin is known) and whose files are read while it
+ * runs again; FULL + DELTA restores exactly the Begin's counter, and an
+ * incremental after it continues the chain.
+ */
+START_TEST(test_engine_delta)
+{
+	struct bank b;
+	struct writer w;
+	struct db_header h;
+	char *full = tu_tempdir(), *delta = tu_tempdir(), *inc = tu_tempdir(), *dpath;
+	uint8_t val[NEW_VALUE];
+	uint64_t c_begin, c_inc, got;
+	struct bkrun r;
+
+	bank_create(&b, CACHE_PAGES, 0);
+	transfers(&b, 20);
+	CK(JetBackupInstance(b.inst, full, 0, NULL));
+	h = tu_hdr_of(b.dbpath);
+	ck_assert_msg(h.bk[BK_FULL_PREV].lsn_mark != 0, "the full backup is not recorded: no base for a delta");
+	transfers(&b, 30);
+	memset(val, 0x3c, sizeof(val));
+	for (int i = 0; i < NEW_RECORDS; i++) {
+		char key[16];
+		snprintf(key, sizeof(key), "new%05d", i);
+		CK(JetBeginTransaction(b.ses));
+		CK(kv_put(b.ses, b.t, key, val, sizeof(val), 1));
+		CK(JetCommitTransaction(b.ses, 0));
+	}
+	writer_start(&w, &b);
+	writer_wait(&w, 20);
+	ck_assert(pthread_mutex_lock(&w.pause) == 0);
+	c_begin = bank_counter(&b);
+	CK(JetBeginExternalBackupInstance(b.inst, JET_bitBackupJetfsDelta | JET_bitBackupJetfsPointInTime));
+	ck_assert(pthread_mutex_unlock(&w.pause) == 0);
+	memset(&r, 0, sizeof(r));
+	r.grbit = JET_bitBackupJetfsDelta | JET_bitBackupJetfsPointInTime;
+	r.begun = 1;
+	r.between = hook_writer_wait;
+	r.arg = &w;
+	ese_backup(b.inst, delta, &r);
+	writer_wait(&w, 20);
+	writer_stop(&w);
+	dpath = tu_path(delta, "bank.edb.delta");
+	ck_assert_msg(access(dpath, F_OK) == 0, "the delta set has no bank.edb.delta");
+	free(dpath);
+	CK(JetBackupInstance(b.inst, inc, JET_bitBackupIncremental, NULL));
+	c_inc = bank_counter(&b);
+	ck_assert_uint_gt(c_inc, c_begin);
+	bank_term(&b);
+	{
+		const char *sets[3] = { full, delta, inc };
+		got = restore_ok(sets, 2, 0);
+		ck_assert_msg(got == c_begin, "full + engine delta: counter %llu, expected %llu (at the delta's Begin)",
+		    (unsigned long long)got, (unsigned long long)c_begin);
+		got = restore_ok(sets, 3, 0);
+		ck_assert_msg(got == c_inc, "full + engine delta + incremental: counter %llu, expected %llu",
+		    (unsigned long long)got, (unsigned long long)c_inc);
+	}
+	tu_rmdir(full);
+	tu_rmdir(delta);
+	tu_rmdir(inc);
+	free(full);
+	free(delta);
+	free(inc);
+	bank_free(&b);
+}
+END_TEST
+
 static Suite *
 deltarestore_suite(void)
 {
@@ -667,6 +739,7 @@ deltarestore_suite(void)
 	tu_add_test(s, "refuse_other_logs", test_refuse_other_logs, 120);
 	tu_add_test(s, "staged_apply_fails", test_staged_apply_fails, 300);
 	tu_add_test(s, "verify_mode", test_verify_mode, 120);
+	tu_add_test(s, "engine_delta", test_engine_delta, 180);
 	return s;
 }
 
