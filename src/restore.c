@@ -821,10 +821,6 @@ restore_chain_check(struct restore_chain *c, uint32_t stop_gen)
 	rst_drop_logs_after(c, stop_gen);
 	if (!needs && c->nlogs == 0)
 		return rst_problem(c, JET_errFileNotFound, 1811, "no database image and no log generation found");
-	if (needs && (c->nlogs == 0 || c->logs[0].gen > c->need_low))
-		RET(rst_problem(c, JET_errStartingRestoreLogTooHigh, 554,
-		    "log generation %u is missing: the %s need generations %u to %u", c->need_low,
-		    c->nimgs > 0 ? "images" : "deltas", c->need_low, c->need_high));
 	/* Start at the oldest generation any image needs. */
 	while (needs && c->nlogs > 0 && c->logs[0].gen < c->need_low) {
 		rst_note(c, "%s: not needed (before generation %u)", c->logs[0].path, c->need_low);
@@ -832,6 +828,11 @@ restore_chain_check(struct restore_chain *c, uint32_t stop_gen)
 		memmove(c->logs, c->logs + 1, (c->nlogs - 1) * sizeof(*c->logs));
 		c->nlogs--;
 	}
+	/* After the drop: a delta's image needs none of the full's logs, so they may all have gone. */
+	if (needs && (c->nlogs == 0 || c->logs[0].gen > c->need_low))
+		RET(rst_problem(c, JET_errStartingRestoreLogTooHigh, 554,
+		    "log generation %u is missing: the %s need generations %u to %u", c->need_low,
+		    c->nimgs > 0 ? "images" : "deltas", c->need_low, c->need_high));
 	for (size_t i = 0; i < c->nlogs; i++) {
 		struct restore_log *l = &c->logs[i];
 		struct log_file_header h;

@@ -520,6 +520,13 @@ START_TEST(test_refuse_damaged)
 		refused(&f, sets, 2, JET_errMissingLogFile, NULL);
 		spit(path, d, len);
 		ck_assert_uint_eq(restore_ok(sets, 2, 0), f.c2);
+		/* Without its logs: the full's are all before what the applied image needs, and no substitute. */
+		for (uint32_t g = f.t2.bk.gen_low; g <= f.t2.bk.gen_high; g++) {
+			char *log = gen_path(f.dset, g);
+			ck_assert(unlink(log) == 0);
+			free(log);
+		}
+		refused(&f, sets, 2, JET_errStartingRestoreLogTooHigh, "is missing: the images need generations");
 	}
 	free(d);
 	free(path);

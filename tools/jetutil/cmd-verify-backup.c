@@ -35,7 +35,7 @@ print_deltas(const struct restore_chain *c)
 			printf("%s: page delta: damaged (see the problems above)\n", d->path);
 			continue;
 		}
-		printf("%s: page delta of %s, %u-byte pages: %u of its %u pages, each checked; base: %s; needs log "
+		printf("%s: page delta of %s, %u-byte pages: %u changed pages of %u, each checked; base: %s; needs log "
 		    "generations %u to %u\n", d->path, d->h.path, d->h.page_size, d->h.npages, d->h.pgno_last,
 		    describe_base(&d->h.base, base, sizeof(base)), d->h.mark.gen_low, d->h.mark.gen_high);
 	}
