@@ -271,17 +271,24 @@ chain_report(struct fx *f, const char *const *sets, int n, int alone_ok, struct 
 /*
  * A restore of sets that must fail with want: the target left empty (no
  * staging directory either), the full set's image untouched, and the
- * checker's report says what is wrong (says, if not NULL).
+ * checker's report says what is wrong (says, if not NULL).  early: refused
+ * before anything is written in the target, which every write there would
+ * fail to show (a sticky fault on the target's path).
  */
 static void
-refused(struct fx *f, const char *const *sets, unsigned long n, JET_ERR want, const char *says)
+refused_how(struct fx *f, const char *const *sets, unsigned long n, JET_ERR want, const char *says, int early)
 {
 	char *target = tu_tempdir();
 	struct report r;
 	struct restore_chain c;
-	JET_ERR err = JetfsRestoreSets(sets, n, target, NULL, 0, NULL);
+	JET_ERR err;
 	size_t len;
 	uint8_t *now;
+
+	if (early)
+		os_fault_arm(OS_FAULT_EIO, 1, 1, 0, target);
+	err = JetfsRestoreSets(sets, n, target, NULL, 0, NULL);
+	os_fault_disarm();
 
 	ck_assert_msg(err == want, "JetfsRestoreSets -> %s, expected %s", JetErrorName(err), JetErrorName(want));
 	ck_assert_msg(entries(target) == 0, "a refused restore left %d entries in its target", entries(target));
@@ -299,6 +306,20 @@ refused(struct fx *f, const char *const *sets, unsigned long n, JET_ERR want, co
 	}
 	tu_rmdir(target);
 	free(target);
+}
+
+/* Refused before anything is written in the target. */
+static void
+refused(struct fx *f, const char *const *sets, unsigned long n, JET_ERR want, const char *says)
+{
+	refused_how(f, sets, n, want, says, 1);
+}
+
+/* Refused by the chain check of the staged images (step 1 or 2), which the staging's writes precede. */
+static void
+refused_late(struct fx *f, const char *const *sets, unsigned long n, JET_ERR want, const char *says)
+{
+	refused_how(f, sets, n, want, says, 0);
 }
 
 /* FULL DELTA is the state at the delta's Begin; FULL DELTA INC goes on; the full set is never written. */
@@ -526,7 +547,7 @@ START_TEST(test_refuse_damaged)
 			ck_assert(unlink(log) == 0);
 			free(log);
 		}
-		refused(&f, sets, 2, JET_errStartingRestoreLogTooHigh, "is missing: the images need generations");
+		refused_late(&f, sets, 2, JET_errStartingRestoreLogTooHigh, "is missing: the images need generations");
 	}
 	free(d);
 	free(path);
@@ -551,7 +572,7 @@ START_TEST(test_refuse_other_logs)
 	tu_copy_file(theirs, mine);
 	{
 		const char *sets[2] = { f.full1, f.dset };
-		refused(&f, sets, 2, JET_errGivenLogFileHasBadSignature, "belongs to another log set");
+		refused_late(&f, sets, 2, JET_errGivenLogFileHasBadSignature, "belongs to another log set");
 	}
 	free(mine);
 	free(theirs);
