@@ -555,18 +555,40 @@ START_TEST(test_refuse_damaged)
 }
 END_TEST
 
-/* The delta set's logs must be of the delta's log set: another instance's generation is refused. */
+/*
+ * Another instance in the sets: a generation of its log in the delta set is
+ * refused (the delta's log set is the one replayed); its image in the full
+ * set, which has no delta in the delta set, too.
+ */
 START_TEST(test_refuse_other_logs)
 {
 	struct fx f;
 	struct bank o;
-	char *mine, *theirs;
+	char *mine, *theirs, *oset, *fullx, *from, *to;
 
 	fx_make(&f);
 	bank_create(&o, CACHE_PAGES, 0);
+	oset = tu_tempdir();
+	CK(JetBackupInstance(o.inst, oset, JET_bitBackupJetfsPointInTime, NULL));	/* before: it truncates */
 	while (cur_gen(o.inst) <= f.t2.bk.gen_high)
 		roll_gens(&o, 1);
 	bank_term(&o);
+	/* A full set with an image the delta set has no delta of: refused, not restored from the full alone. */
+	fullx = tu_tempdir();
+	cp_all(f.full1, fullx);
+	from = tu_path(oset, "bank.edb");
+	to = tu_path(fullx, "other.edb");
+	tu_copy_file(from, to);
+	{
+		const char *sets[2] = { fullx, f.dset };
+		refused(&f, sets, 2, JET_errFileNotFound, "other.edb: the delta set has no sound delta of this database");
+	}
+	tu_rmdir(fullx);
+	tu_rmdir(oset);
+	free(fullx);
+	free(oset);
+	free(from);
+	free(to);
 	mine = gen_path(f.dset, f.t2.bk.gen_high);
 	theirs = gen_path(o.dir, f.t2.bk.gen_high);
 	tu_copy_file(theirs, mine);
