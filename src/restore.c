@@ -565,12 +565,14 @@ out:
 JET_ERR
 restore_chain_match_deltas(struct restore_chain *c, int alone_ok)
 {
-	size_t dset = 0;
+	size_t dset = SIZE_MAX;		/* the delta set (SIZE_MAX: none yet) */
 	char msg[1000];
 	JET_ERR err;
 
 	for (size_t i = 0; i < c->ndeltas; i++) {
 		struct restore_delta *d = &c->deltas[i];
+		if (dset == SIZE_MAX)
+			dset = d->set;
 		if (d->set == 0) {
 			if (!alone_ok || c->nimgs > 0)
 				RET(rst_problem(c, JET_errMissingFullBackup, 560, "%s is a page delta in the first set given: a "
@@ -578,8 +580,6 @@ restore_chain_match_deltas(struct restore_chain *c, int alone_ok)
 				    "(give the sets in order: FULL DELTA [INCREMENTAL...])", d->path));
 			continue;
 		}
-		if (dset == 0)
-			dset = d->set;
 		if (d->set != dset) {
 			RET(rst_problem(c, JET_errInvalidBackupSequence, 560, "%s is in a second delta set (%s is in "
 			    "another): a restore takes one delta set, right after its full (FULL DELTA [INCREMENTAL...])",
@@ -612,7 +612,7 @@ restore_chain_match_deltas(struct restore_chain *c, int alone_ok)
 			RET(rst_problem(c, err, 552, "%s", msg));
 		}
 	}
-	for (size_t k = 0; dset != 0 && k < c->nimgs; k++) {
+	for (size_t k = 0; dset != SIZE_MAX && dset != 0 && k < c->nimgs; k++) {
 		int found = 0;
 		for (size_t i = 0; i < c->ndeltas && !found; i++)
 			found = c->deltas[i].set == dset && c->deltas[i].ok &&
@@ -690,7 +690,7 @@ rst_stage_one(struct restore_chain *c, size_t i)
 fail:
 	os_close(f);
 	/* Reporting: the full's own image stays listed, so the rest of the chain is still checked. */
-	rst_unstage_image(d);
+	(void)rst_unstage_image(d);
 	d->delta = -1;
 	return err;
 }
