@@ -335,6 +335,9 @@ fsbackup_new(struct source *src, unsigned wait_ms, int event_target, int with_ma
 static void
 fsb_free_set(struct fsbackup *b)
 {
+	/* First: its hasher thread reads the set's sizes until it is joined. */
+	fsmanifest_free(b->manifest);
+	b->manifest = NULL;
 	for (size_t i = 0; i < b->nfiles; i++) {
 		free(b->files[i].name);
 		free(b->files[i].source_name);
@@ -342,8 +345,6 @@ fsb_free_set(struct fsbackup *b)
 	}
 	free(b->files);
 	free(b->state);
-	fsmanifest_free(b->manifest);
-	b->manifest = NULL;
 	b->files = NULL;
 	b->state = NULL;
 	b->nfiles = 0;
@@ -525,7 +526,15 @@ fsb_begin_or_take_over(struct fsbackup *b, JET_INSTANCE inst, enum fsb_kind *pki
 			break;
 		nanosleep(&pause, NULL);
 	}
-	if (err < 0)
+	if (err < 0 && *pkind == FSB_DELTA && err == JET_errMissingFullBackup)
+		snprintf(msg, FSB_MSG, "cannot begin a page delta on %s: a database has no full backup recorded "
+		    "(a full whose logs were truncated: copy backup/full/, then write backup/truncate) (%ld)",
+		    b->src->description, err);
+	else if (err < 0 && *pkind == FSB_DELTA && err != JET_errBackupInProgress)
+		snprintf(msg, FSB_MSG, "cannot begin a page delta on %s: %s (%ld); the instance's event 245 names the "
+		    "database and why its changed pages cannot all be known: a full backup starts again from there",
+		    b->src->description, JetErrorString(err), err);
+	else if (err < 0)
 		snprintf(msg, FSB_MSG, "cannot begin a backup on %s: %s (%ld)", b->src->description, JetErrorString(err),
 		    err);
 	return err;

@@ -92,9 +92,15 @@
  *      the earlier of the recorded full's mark and the first record of its
  *      gen_low -- a full copied in ESE mode is fuzzy and holds only what
  *      the checkpoint at gen_low promises.  Any gap refuses the Begin
- *      (event 245): never a smaller delta.  Pages are read through the
- *      snapshot (K2), so they are the Begin images, and only through
- *      bk_read (no shared descriptors: the stream is not a page image).  A
+ *      (event 245): never a smaller delta; so does a base taken in an
+ *      earlier log set than the current one (its generations and LSNs name
+ *      other records in this one: JET_errBadLogSignature).  Pages are read
+ *      through the snapshot (K2), so they are the Begin images.  The stream
+ *      is not a page image that a reader could read from the database file
+ *      itself (K4), so the first open writes it out once, whole and checked,
+ *      into an unlinked file beside the database (bk_delta_copy) whose
+ *      descriptor readers get as for a closed log; without room for it above
+ *      the free floor (K6) the reads go through bk_read, slower, never wrong.  A
  *      delta truncates nothing, and End records it in BK_DIFF_PREV, which
  *      neither starts nor continues the full / incremental chain.
  */
@@ -141,6 +147,7 @@ struct bk_dbstate {
 	uint32_t *delta_pages;		/* K7: the pages changed since the base, sorted */
 	size_t delta_n;
 	struct delta_writer *delta;	/* made at the first open of the delta */
+	os_file *delta_copy;		/* K7: the delta written out (unlinked) for direct readers, or NULL */
 };
 
 struct backup {
@@ -262,6 +269,7 @@ bk_cleanup(struct jet_inst *inst)
 		free(bk->dbs[i].hdr);
 		free(bk->dbs[i].delta_pages);
 		delta_writer_close(bk->dbs[i].delta);
+		os_close(bk->dbs[i].delta_copy);
 		if (inst->dbs[i] != NULL)
 			snapshot_free(inst->dbs[i]);
 	}
@@ -556,6 +564,17 @@ bk_delta_pages(struct jet_inst *inst, struct backup *bk, struct jet_db *db)
 	if (err >= 0)
 		err = pagetrack_changed_since(inst, &db->hdr.sign_db, since, &ds->delta_pages, &ds->delta_n, why,
 		    sizeof(why));
+	/*
+	 * The base's mark and generations name positions in the log set it was
+	 * taken in.  A log set begun after it (the logs removed after a clean
+	 * shutdown) numbers its generations and LSNs again: the same numbers
+	 * there say nothing of the changes in between.
+	 */
+	if (err >= 0 && inst->log.sign_log.time_create > base.time_mark) {
+		snprintf(why, sizeof(why), "the full backup was taken in an earlier log set than the current one "
+		    "(begun after it): take a full backup first");
+		err = JET_errBadLogSignature;
+	}
 	if (err >= 0 && ds->delta_n > 0 && ds->delta_pages[ds->delta_n - 1] > ds->pgno_last) {
 		snprintf(why, sizeof(why), "page %u changed, past the database's last page %u",
 		    ds->delta_pages[ds->delta_n - 1], ds->pgno_last);
@@ -992,6 +1011,57 @@ bk_delta_read_page(void *arg, uint32_t pgno, uint8_t *page)
 	return err;
 }
 
+/*
+ * K7: writes db's delta out once for direct readers (K4).  Every failure
+ * only costs speed: the reads then go through bk_read, and an event says so.
+ */
+static void
+bk_delta_copy(struct jet_inst *inst, struct backup *bk, struct jet_db *db)
+{
+	struct bk_dbstate *ds = &bk->dbs[db->dbid];
+	uint64_t size = delta_writer_size(ds->delta), floor = (uint64_t)inst->p.backup_free_floor_mb << 20, avail = 0;
+	size_t chunk = 1u << 20;
+	char *path = NULL;
+	uint8_t *buf = NULL;
+	os_file *copy = NULL;
+	JET_ERR err;
+
+	if (ds->delta_copy != NULL || bk->state_share_fd < 0)
+		return;
+	if ((path = malloc(strlen(db->path) + sizeof(DELTA_COPY_SUFFIX))) == NULL || (buf = malloc(chunk)) == NULL) {
+		err = JET_errOutOfMemory;
+		goto err;
+	}
+	sprintf(path, "%s%s", db->path, DELTA_COPY_SUFFIX);
+	ERR(os_free_space(db->path, &avail));
+	if (avail < size || avail - size < floor) {
+		event_log(inst, EVENT_INFO, 223, "backup of %s%s: its reads go through the instance, one at a time: "
+		    "writing it out would leave %llu bytes free, below the floor of %llu", db->path, DELTA_SUFFIX,
+		    (unsigned long long)(avail < size ? 0 : avail - size), (unsigned long long)floor);
+		goto out;
+	}
+	os_unlink(path);	/* one left by a process that died between its create and unlink */
+	ERR(os_open(path, OS_WRITE | OS_CREATE | OS_EXCL, &copy));
+	ERR(os_unlink(path));
+	for (uint64_t off = 0; off < size; off += chunk) {
+		size_t n = size - off < chunk ? (size_t)(size - off) : chunk;
+		ERR(delta_writer_read(ds->delta, buf, off, n));
+		ERR(os_pwrite(copy, buf, n, off));
+	}
+	ds->delta_copy = copy;
+	copy = NULL;
+	goto out;
+err:
+	event_log(inst, EVENT_WARNING, 223, "backup of %s%s: its reads go through the instance, one at a time: it "
+	    "cannot be written out for direct reads (%s)", db->path, DELTA_SUFFIX, JetErrorString(err));
+	if (copy != NULL && path != NULL)
+		os_unlink(path);
+out:
+	os_close(copy);
+	free(buf);
+	free(path);
+}
+
 /* K7: opens db's page delta; its index is made by the first open (every listed page read once). */
 static JET_ERR
 bk_open_delta(struct jet_inst *inst, struct backup *bk, struct jet_db *db, struct bk_file *f)
@@ -1000,9 +1070,11 @@ bk_open_delta(struct jet_inst *inst, struct backup *bk, struct jet_db *db, struc
 
 	if (ds->dropped)
 		return JET_errDatabaseNotFound;
-	if (ds->delta == NULL)
+	if (ds->delta == NULL) {
 		RET(delta_writer_open(ds->hdr, db->hdr.page_size, db->path, ds->delta_pages, (uint32_t)ds->delta_n,
 		    bk_delta_read_page, db, &ds->delta));
+		bk_delta_copy(inst, bk, db);
+	}
 	f->db = db;
 	f->delta = 1;
 	f->pgno_last = ds->pgno_last;
@@ -1101,11 +1173,15 @@ bk_share(struct backup *bk, struct bk_file *f, struct backup_share *sh)
 	bk_share_none(sh);
 	if (!bk->pit)
 		return JET_errInvalidBackupSequence;
-	if (bk->state_share_fd < 0 || f->delta)
+	if (bk->state_share_fd < 0 || (f->delta && bk->dbs[f->db->dbid].delta_copy == NULL))
 		return JET_errFeatureNotAvailable;
 	sh->desc.name = f->path;
 	sh->desc.size = f->size;
-	if (f->db == NULL) {
+	if (f->delta) {
+		/* Read as a closed log is: plain bytes, all of them there (K7). */
+		src[0] = bk->dbs[f->db->dbid].delta_copy->fd;
+		sh->nfds = PITREAD_FDS_LOG;
+	} else if (f->db == NULL) {
 		if (f->verify_err < 0)
 			return f->verify_err;
 		src[0] = f->file->fd;
@@ -1211,7 +1287,7 @@ bk_open_file(void *obj, JET_PCSTR szFileName, JET_HANDLE *phfFile, unsigned long
 	}
 	f->used = 1;
 	*phfFile = (JET_HANDLE)slot + 1;
-	if (bk->pit && !f->delta)
+	if (bk->pit && (!f->delta || bk->dbs[db->dbid].delta_copy != NULL))
 		bk_share_local(inst, bk, f, *phfFile);
 	if (pulFileSizeLow != NULL)
 		*pulFileSizeLow = (unsigned long)(f->size & 0xFFFFFFFFu);
@@ -1604,6 +1680,16 @@ bk_all_logs_copied(struct backup *bk)
 	return 1;
 }
 
+/* Whether every attached database was in the session and copied whole (so End records it in each). */
+static int
+bk_all_recorded(struct jet_inst *inst, struct backup *bk)
+{
+	for (uint32_t i = 1; i <= JET_MAX_ATTACHED_DATABASES; i++)
+		if (inst->dbs[i] != NULL && (!bk->dbs[i].in_session || !bk->dbs[i].done))
+			return 0;
+	return 1;
+}
+
 /*
  * Records the backup in each database it covered (ESE's
  * ErrBKUpdateHdrBackupInfo).  A header that cannot be written gets event 219
@@ -1638,6 +1724,8 @@ bk_record(struct jet_inst *inst, struct backup *bk, int truncated)
 			event_log(inst, EVENT_INFO, 213, "%s: %s backup recorded (log generations %u to %u)", db->path,
 			    bk->delta ? "page delta (as differential)" : kinds[slot], bi.gen_low, bi.gen_high);
 	}
+	if (slot == BK_FULL_PREV && first == JET_errSuccess && bk_all_recorded(inst, bk))
+		pagetrack_full_recorded(inst);
 	return first;
 }
 

@@ -196,7 +196,6 @@ checkpoint_collect_attach(struct jet_inst *inst, struct checkpoint_state *ck)
 	return JET_errSuccess;
 }
 
-/* Deletes closed generations that neither recovery nor a backup needs. */
 /*
  * Circular logging: deletes the generations below below_gen, each once its
  * page summary is durable (pagetrack.c P1), then the summaries no full
@@ -309,6 +308,8 @@ checkpoint_run_locked(struct jet_inst *inst, int full)
 	olock_unlock(&inst->inst_lock);
 	if (err >= 0 && inst->p.circular)
 		checkpoint_delete_old_logs(inst, gen, keep_summaries);
+	else if (err >= 0)
+		pagetrack_prune(inst, keep_summaries);	/* the summaries of logs a backup truncated (P5) */
 	if (err >= 0 && full)
 		pagetrack_save_current(log);
 	return err;

@@ -287,13 +287,29 @@ dbfile_read_page(struct jet_db *db, uint32_t pgno, uint8_t *buf)
 	return JET_errSuccess;
 }
 
-/* Makes a database part of the running instance: header dirty, synced. */
+/*
+ * Makes a database part of the running instance: header dirty, synced.
+ * With logging off, or in another log set than the one the header names,
+ * the backups recorded in the header are voided first: the changes this run
+ * makes are in no log of their chain (none at all, or a log set whose
+ * generations and LSNs reuse the old numbers for other records), so no
+ * incremental or page delta may build on a full taken before it
+ * (pagetrack.c P4, backup.c K7).
+ */
 JET_ERR
 dbfile_attach(struct jet_inst *inst, struct jet_db *db)
 {
+	static const int slots[] = { BK_FULL_PREV, BK_INC_PREV, BK_COPY_PREV, BK_DIFF_PREV };
+	int voided = 0, other_set;
 	JET_ERR err;
 
 	pthread_mutex_lock(&db->hdr_lock);
+	other_set = db->hdr.sign_log.time_create != 0 && !dbhdr_sig_equal(&db->hdr.sign_log, &inst->log.sign_log);
+	for (size_t i = 0; i < sizeof(slots) / sizeof(slots[0]) && (!inst->log.enabled || other_set); i++)
+		if (db->hdr.bk[slots[i]].lsn_mark != 0 || db->hdr.bk[slots[i]].gen_low != 0) {
+			memset(&db->hdr.bk[slots[i]], 0, sizeof(db->hdr.bk[0]));
+			voided = 1;
+		}
 	db->hdr.dbstate = JET_dbstateDirtyShutdown;
 	db->hdr.sign_log = inst->log.sign_log;
 	db->hdr.lsn_consistent = 0;
@@ -307,6 +323,11 @@ dbfile_attach(struct jet_inst *inst, struct jet_db *db)
 	pthread_mutex_unlock(&db->hdr_lock);
 	if (err < 0)
 		return err;
+	if (voided)
+		event_log(inst, EVENT_WARNING, 247, "%s: attached %s: the backups recorded in its header are void, since "
+		    "this run's changes are in no log of their chain; the next incremental or page delta needs a new full "
+		    "backup", db->path, !inst->log.enabled ? "with logging off (JET_paramRecovery off)" :
+		    "to another log set than the one its header names");
 	olock_lock(&inst->inst_lock);
 	inst->dbs[db->dbid] = db;
 	olock_unlock(&inst->inst_lock);

@@ -409,6 +409,7 @@ void pagetrack_save_current(struct jet_log *log);
 void pagetrack_free(struct jet_log *log);
 JET_ERR pagetrack_ensure(struct jet_inst *inst, uint32_t gen);
 void pagetrack_prune(struct jet_inst *inst, uint32_t keep_gen);
+void pagetrack_full_recorded(struct jet_inst *inst);
 JET_ERR pagetrack_gen_first_lsn(struct jet_inst *inst, uint32_t gen, lsn_t *lsnp, char *why, size_t cb);
 JET_ERR pagetrack_changed_since(struct jet_inst *inst, const struct jet_sig *db_sign, lsn_t since_lsn,
 	uint32_t **pagesp, size_t *np, char *why, size_t cb);
@@ -605,6 +606,7 @@ extern const struct bkapi_ops backup_ops;
 JET_ERR log_verify_path(const char *path, uint32_t gen, const struct jet_sig *sign, struct log_file_header *h);
 
 /* ---- delta.c: page delta files (format at the top of delta.c, doc/delta-format.md) ---- */
+#define DELTA_COPY_SUFFIX ".jfsdelta"	/* backup.c K7: a delta written out for direct readers, unlinked */
 #define DELTA_SUFFIX ".delta"		/* a delta set names a database's delta <database file name>.delta */
 struct delta_header {
 	uint32_t page_size;

@@ -47,6 +47,11 @@
  *      takes it, any other end makes it invalid.
  *  P4. A run with logging off (JET_paramRecovery off) leaves the durable
  *      marker <base>nolog.jps; while it exists every query fails closed.
+ *      Each database attached in such a run loses the backups its header
+ *      recorded, before the run can change it (dbfile_attach), so once a
+ *      full backup is recorded in every attached database the marker has
+ *      done its work and goes (pagetrack_full_recorded): a database that
+ *      was changed unlogged has no base older than that run.
  *  P5. Summaries are deleted only below the oldest full backup's gen_low of
  *      every attached database and the checkpoint's generation, and only
  *      once their log is gone (pagetrack_prune).
@@ -758,6 +763,20 @@ pagetrack_prune(struct jet_inst *inst, uint32_t keep_gen)
 		free(sum);
 	}
 	closedir(d);
+}
+
+/* P4: a full backup was recorded in every attached database. */
+void
+pagetrack_full_recorded(struct jet_inst *inst)
+{
+	char *nolog = pt_nolog_path(inst);
+
+	if (nolog != NULL && os_exists(nolog) && os_unlink(nolog) >= 0) {
+		os_fsync_dir(inst->p.log_path);
+		event_log(inst, EVENT_INFO, 248, "page tracking: %s removed: every attached database has a full backup "
+		    "taken after the last run with logging off", nolog);
+	}
+	free(nolog);
 }
 
 /* ---- the query ---- */

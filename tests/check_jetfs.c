@@ -1179,8 +1179,9 @@ readback(const char *opts)
 	p = mp(&f, "backup");
 	ck_assert(list_dir(p, &lroot) == 0);
 	free(p);
-	ck_assert_msg(lroot.n == 4 && strcmp(lroot.name[0], "full") == 0 && strcmp(lroot.name[1], "incremental") == 0 &&
-	    strcmp(lroot.name[2], "status") == 0 && strcmp(lroot.name[3], "truncate") == 0,
+	ck_assert_msg(lroot.n == 5 && strcmp(lroot.name[0], "delta") == 0 && strcmp(lroot.name[1], "full") == 0 &&
+	    strcmp(lroot.name[2], "incremental") == 0 && strcmp(lroot.name[3], "status") == 0 &&
+	    strcmp(lroot.name[4], "truncate") == 0,
 	    "backup/ lists %d entries (%s, ...)", lroot.n, lroot.n ? lroot.name[0] : "");
 	listing_free(&lroot);
 	st = status_of(&f);
