@@ -1010,7 +1010,9 @@ remove_log_set(const char *dir, int all)
  * delta that trusts the summaries around that run (its changes are in
  * none).  The database then belongs to no log set: the next run with
  * logging on starts a new one (the old logs removed, the summaries and the
- * marker <base>nolog.jps left, as an admin does).
+ * marker <base>nolog.jps left, as an admin does).  The run's attach voids
+ * the header's backups (no base: refused), and the first full after it is a
+ * base again (the marker goes).
  */
 START_TEST(test_logging_off)
 {
@@ -1029,7 +1031,20 @@ START_TEST(test_logging_off)
 	bank_open_recovery(&b, "on");
 	hot_transfers(&b, 5);
 	roll_gens(&b, 2);
-	delta_refused(&b, JET_errLoggingDisabled, "a run with logging off since the base");
+	/* The attach with logging off voided the recorded full (event 247): no base, whatever the marker says. */
+	ck_assert_msg(live_hdr(&b).bk[BK_FULL_PREV].lsn_mark == 0, "the full recorded before the run with logging off "
+	    "is still the base");
+	delta_refused(&b, JET_errMissingFullBackup, "a run with logging off since the base");
+	/* A full taken after that run is a sound base: it removes the marker, and its delta passes the self-check. */
+	rm_set(base);
+	base = full_pit(&b);
+	{
+		char *marker = tu_path(b.dir, "edbnolog.jps");
+		ck_assert_msg(access(marker, F_OK) != 0, "%s outlived a full recorded in every database", marker);
+		free(marker);
+	}
+	hot_transfers(&b, 10);
+	check_round(&b, base, "a full after the run with logging off", 1);
 	rm_set(base);
 	bank_term(&b);
 	bank_free(&b);
