@@ -688,6 +688,16 @@ START_TEST(test_verify_mode)
 		free(last);
 	}
 	{
+		/* Two delta sets alone: the second is named as such. */
+		char *d2 = make_dset(&f, NULL);
+		const char *sets[2] = { f.dset, d2 };
+		ck_assert(chain_report(&f, sets, 2, 1, &r, &c) < 0 || r.problems > 0);
+		ck_assert_msg(strstr(r.text, "is in a second delta set") != NULL, "%s", r.text);
+		restore_chain_free(&c);
+		tu_rmdir(d2);
+		free(d2);
+	}
+	{
 		const char *sets[3] = { f.full1, f.dset, f.inc };
 		CK(chain_report(&f, sets, 3, 0, &r, &c));
 		ck_assert_msg(r.problems == 0, "full + delta + incremental: %s", r.text);
