@@ -581,6 +581,37 @@ delta_trailer_encode(const struct delta_reader *r, uint8_t *page)
 }
 
 /*
+ * What delta_apply checks before its first write, without writing: the
+ * delta whole (D1, D2) and image_path, a sound streamed image of the delta's
+ * base (same database and log set, its mark the delta's base).  Restore runs
+ * it before it writes anything in its target, and verify-backup to judge a
+ * delta against a full, so that both refuse what apply would, with apply's
+ * message.  The delta's header into *h (may be NULL).
+ */
+JET_ERR
+delta_check_base(const char *delta_path, const char *image_path, struct delta_header *h, char *msg, size_t msglen)
+{
+	struct delta_reader r;
+	struct db_header ih;
+	os_file *f = NULL;
+	JET_ERR err;
+
+	RET(delta_reader_open(&r, delta_path, msg, msglen));
+	ERR(delta_reader_check_pages(&r));
+	if ((err = os_open(image_path, OS_READ, &f)) < 0) {
+		err = delta_fail(msg, msglen, err, "%s cannot be opened (%s)", image_path, JetErrorName(err));
+		goto err;
+	}
+	ERR(delta_image_check(&r, f, image_path, &ih));
+	if (h != NULL)
+		*h = r.h;
+err:
+	os_close(f);
+	delta_reader_close(&r);
+	return err;
+}
+
+/*
  * Applies delta_path to image_path, a streamed image of its base full:
  * afterwards the image is the one a full backup streamed at the delta's
  * Begin would be (header copies the stamp, database pages as of the Begin,

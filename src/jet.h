@@ -1111,11 +1111,23 @@ JET_ERR JET_API JetExternalRestore(JET_PSTR szCheckpointFilePath, JET_PSTR szLog
 	long crstfilemap, JET_PSTR szBackupLogPath, long genLow, long genHigh, JET_PFNSTATUS pfn);
 /**
  * jetfs extension (jetutil restore): builds an instance in szTargetDir
- * (databases, logs and checkpoint) from a full backup set followed by any
- * number of incremental or differential sets, in order; optionally rolls
- * forward through the generations (and the current log) of a live log
- * directory; optionally stops after generation genStop (0: no stop).
- * @return as JetRestoreInstance; JET_errInvalidPath (a set is not a directory).
+ * (databases, logs and checkpoint) from a full backup set, optionally one
+ * page delta set right after it (JET_bitBackupJetfsDelta: each delta is
+ * applied to a copy of its full image staged in a hidden directory of
+ * szTargetDir, removed at the end; replay starts at the delta's Begin),
+ * followed by any number of incremental or differential sets, in order;
+ * optionally rolls forward through the generations (and the current log) of
+ * a live log directory; optionally stops after generation genStop (0: no
+ * stop).
+ * @return as JetRestoreInstance; JET_errInvalidPath (a set is not a
+ *   directory); with deltas, before anything is written:
+ *   JET_errDatabasePatchFileMismatch (a delta whose base is not the full's
+ *   image, or of a database with no image in the full set: the event names
+ *   the full the delta needs and the one given), JET_errFileNotFound (a full
+ *   image without a delta in the delta set), JET_errMissingFullBackup (a
+ *   delta set first or alone), JET_errInvalidBackupSequence (two delta sets,
+ *   or one after an incremental set), a damaged delta's JET_errBadPatchPage,
+ *   JET_errMissingPatchPage, JET_errReadVerifyFailure, ...
  */
 JET_ERR JET_API JetfsRestoreSets(const char *const *rgszBackupDirs, unsigned long cDirs, JET_PCSTR szTargetDir,
 	JET_PCSTR szRollForwardLogDir, unsigned long genStop, JET_PFNSTATUS pfn);

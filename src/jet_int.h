@@ -628,6 +628,8 @@ uint64_t delta_writer_size(const struct delta_writer *w);
 JET_ERR delta_writer_read(struct delta_writer *w, uint8_t *buf, uint64_t off, size_t len);
 void delta_writer_close(struct delta_writer *w);
 JET_ERR delta_verify(const char *path, struct delta_header *h, char *msg, size_t msglen);
+JET_ERR delta_check_base(const char *delta_path, const char *image_path, struct delta_header *h, char *msg,
+	size_t msglen);
 JET_ERR delta_apply(const char *delta_path, const char *image_path, char *msg, size_t msglen);
 
 /* ---- restore.c ---- */
@@ -637,8 +639,10 @@ JET_ERR delta_apply(const char *delta_path, const char *image_path, char *msg, s
  * (which sets report and is told of every problem and note).
  */
 struct restore_image {
-	char *src;			/* the image */
+	char *src;			/* the image (a staged one when full is set) */
 	char *dst;			/* where it is restored (restore only) */
+	char *full;			/* the full set's image a delta was applied to, on a staged copy (src) */
+	int delta;			/* that delta's index in the chain's deltas (-1: none) */
 	struct db_header hdr;
 	struct bk_trailer trailer;
 	int trailer_ok;
@@ -651,10 +655,23 @@ struct restore_log {
 	int current;			/* a live <base>.log (roll-forward) */
 };
 
+/* A page delta of a delta set (doc/delta-format.md): restored over its base full's image. */
+struct restore_delta {
+	char *path;
+	struct delta_header h;
+	int ok;				/* delta_verify passed: h is sound */
+	size_t set;			/* the index of its set, in the order given */
+	int img;			/* the full's image of its database (-1: none found) */
+};
+
 struct restore_chain {
 	char base[4];
 	struct restore_image imgs[JET_MAX_ATTACHED_DATABASES];
 	size_t nimgs;
+	struct restore_delta deltas[JET_MAX_ATTACHED_DATABASES];
+	size_t ndeltas;
+	size_t nsets;			/* sets scanned so far */
+	char *staging;			/* the directory of the staged images (removed by restore_chain_free) */
 	struct restore_log *logs;
 	size_t nlogs, logs_cap;
 	uint32_t need_low, need_high;	/* the generations the images need */
@@ -666,6 +683,8 @@ struct restore_chain {
 };
 JET_ERR restore_chain_scan(struct restore_chain *c, const char *dir, int take_images);
 JET_ERR restore_chain_add_log(struct restore_chain *c, uint32_t gen, const char *path, int current);
+JET_ERR restore_chain_match_deltas(struct restore_chain *c, int alone_ok);
+JET_ERR restore_chain_stage_deltas(struct restore_chain *c, const char *dir);
 JET_ERR restore_chain_check(struct restore_chain *c, uint32_t stop_gen);
 void restore_chain_free(struct restore_chain *c);
 int restore_trailer_matches(const struct db_header *h, const struct bk_trailer *t);

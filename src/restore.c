@@ -2,7 +2,23 @@
  * restore.c -- hard recovery: rebuilding an instance from backup sets.
  *
  * A backup set is a directory of streamed database images (backup.c) and
- * closed log generations.  Restore:
+ * closed log generations; a delta set holds page deltas (<db>.delta,
+ * delta.c, doc/delta-format.md) in place of the images, and comes right
+ * after the full set it was taken against: FULL DELTA [INCREMENTAL...].
+ * Restore:
+ *  0. with a delta set, matches each delta to the full's image of its
+ *     database and checks that the image is the delta's base (delta_check_base,
+ *     apply's own checks: JET_errDatabasePatchFileMismatch, whose message names
+ *     the full the delta needs and the one given), refusing a delta set
+ *     first or alone (JET_errMissingFullBackup), two delta sets or one after
+ *     an incremental (JET_errInvalidBackupSequence), a delta with no image
+ *     and an image with no delta -- all before anything is written; then
+ *     applies each delta to a staged copy of its image, in a directory of
+ *     the target (never the full set's own file: an apply that fails
+ *     half-way leaves its image unusable), and the staged images stand for
+ *     the full's from step 1 on: the logs replayed start at the delta's
+ *     gen_low, from the delta set and the sets after it, and must be of the
+ *     delta's log set;
  *  1. checks each image: a database header stamped by a backup
  *     (JET_errRestoreOfNonBackupDatabase otherwise), both header copies sound
  *     and identical (JET_errDatabaseCorrupted), a sound trailer
@@ -20,7 +36,7 @@
  *     JET_errEndingRestoreLogTooLow), and the stop generation if one is given
  *     (JET_errMissingLogFile, unless the log directory that replay goes on
  *     into holds the next generation);
- * Steps 1 and 2 are the one checker of backup sets (restore_chain_*):
+ * Steps 0 to 2 are the one checker of backup sets (restore_chain_*):
  * `jetutil verify-backup` runs it too, in a mode that reports every problem
  * instead of stopping at the first, so the two never disagree.  Checking the
  * pages here, before anything is written, rather than while copying costs a
@@ -42,12 +58,15 @@
  *     generation if one is given, or before the record of the first commit
  *     after the moment, where the restored log is cut (log_cut_at_stop);
  *  5. shuts down cleanly.  The databases then open with JetInit like any.
- * Nothing is written until every check has passed; a failed restore removes
- * what it wrote in the target.
+ * Nothing is written until every check has passed, but for the staged
+ * images of step 0 (which steps 1 and 2 check); a failed restore removes
+ * what it wrote in the target, staged images included, and a successful one
+ * removes the staged images.
  */
 #include "config.h"
 
 #include <dirent.h>
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -144,18 +163,59 @@ rst_note(struct restore_chain *c, const char *fmt, ...)
 	c->report(c->report_arg, 0, msg);
 }
 
+/* A staged image is the chain's own: it goes with the chain, on success as on failure. */
+static JET_ERR
+rst_unstage_image(struct restore_image *d)
+{
+	JET_ERR err;
+
+	if (d->full == NULL)
+		return JET_errSuccess;
+	err = os_unlink(d->src);
+	free(d->src);
+	d->src = d->full;
+	d->full = NULL;
+	return err;
+}
+
+/*
+ * Removes the staged images and their directory; the first error.  A
+ * restore says what it could not remove (it cannot do more about it).
+ */
+static JET_ERR
+rst_unstage(struct restore_chain *c)
+{
+	JET_ERR err = JET_errSuccess, e;
+
+	for (size_t i = 0; i < c->nimgs; i++)
+		if ((e = rst_unstage_image(&c->imgs[i])) < 0 && err >= 0)
+			err = e;
+	if (c->staging != NULL && (e = os_rmdir(c->staging)) < 0 && err >= 0)
+		err = e;
+	if (err >= 0) {
+		free(c->staging);
+		c->staging = NULL;
+	}
+	return err;
+}
+
 void
 restore_chain_free(struct restore_chain *c)
 {
+	(void)rst_unstage(c);
 	for (size_t i = 0; i < c->nimgs; i++) {
 		free(c->imgs[i].src);
 		free(c->imgs[i].dst);
 	}
+	for (size_t i = 0; i < c->ndeltas; i++)
+		free(c->deltas[i].path);
 	for (size_t i = 0; i < c->nlogs; i++)
 		free(c->logs[i].path);
 	free(c->logs);
+	free(c->staging);
+	c->staging = NULL;
 	c->logs = NULL;
-	c->nimgs = c->nlogs = c->logs_cap = 0;
+	c->nimgs = c->ndeltas = c->nlogs = c->logs_cap = 0;
 }
 
 /*
@@ -348,7 +408,36 @@ out:
 	return found;
 }
 
-/* A file of a set that is not a log generation: an image, damage, or nothing of ours. */
+/*
+ * A page delta (its JDLT magic: whatever its name, a delta is never taken
+ * for a stranger and skipped), checked whole; which set it is in and what it
+ * goes over is judged once every set is scanned (restore_chain_match_deltas).
+ * A damaged one stays listed: verify-backup still matches it to its image.
+ */
+static JET_ERR
+rst_scan_delta(struct restore_chain *c, const char *p)
+{
+	struct restore_delta *d;
+	char msg[1000];
+	JET_ERR err;
+
+	if (c->ndeltas == JET_MAX_ATTACHED_DATABASES)
+		return rst_problem(c, JET_errTooManyAttachedDatabases, 1022, "%s: more than %d page deltas", p,
+		    JET_MAX_ATTACHED_DATABASES);
+	d = &c->deltas[c->ndeltas];
+	memset(d, 0, sizeof(*d));
+	d->set = c->nsets > 0 ? c->nsets - 1 : 0;
+	d->img = -1;
+	if ((d->path = strdup(p)) == NULL)
+		return JET_errOutOfMemory;
+	c->ndeltas++;
+	if ((err = delta_verify(p, &d->h, msg, sizeof(msg))) < 0)
+		return rst_problem(c, err, 552, "%s", msg);
+	d->ok = 1;
+	return JET_errSuccess;
+}
+
+/* A file of a set that is not a log generation: an image, a delta, damage, or nothing of ours. */
 static JET_ERR
 rst_scan_file(struct restore_chain *c, const char *p, int take_images)
 {
@@ -369,6 +458,8 @@ rst_scan_file(struct restore_chain *c, const char *p, int take_images)
 	if (log_header_read(f, &lh) >= 0)
 		err = rst_problem(c, JET_errLogGenerationMismatch, 501, "%s holds log generation %u under a name that "
 		    "restore does not take (%s%05X.log)", p, lh.gen, c->base, lh.gen);
+	else if (got == sizeof(magic) && get32(magic + FMT_OFF_MAGIC) == DELTA_MAGIC)
+		err = rst_scan_delta(c, p);
 	else if ((err = dbhdr_read(f, &h)) < 0) {
 		/* A file that says it is a database but has no usable header is a damaged image, not a stranger. */
 		err = os_is_io_error(err) || (got == sizeof(magic) && get32(magic + 4) == DB_MAGIC) || rst_has_trailer(f) ?
@@ -387,6 +478,7 @@ rst_scan_file(struct restore_chain *c, const char *p, int take_images)
 		struct restore_image *d = &c->imgs[c->nimgs];
 		memset(d, 0, sizeof(*d));
 		d->hdr = h;
+		d->delta = -1;
 		if ((err = rst_check_image(c, p, f, d)) >= 0 &&
 		    (d->hdr.flags & DBHDR_FLAG_BACKUP_COPY) && d->hdr.bk[BK_FULL_CUR].gen_low != 0) {
 			/* A damaged image stays listed for verify-backup: its range and pages still matter. */
@@ -411,6 +503,7 @@ restore_chain_scan(struct restore_chain *c, const char *dir, int take_images)
 	size_t n = 0, cap = 0;
 	JET_ERR err = JET_errSuccess;
 
+	c->nsets++;
 	if (d == NULL)
 		return rst_problem(c, JET_errInvalidPath, 1023, "backup directory %s cannot be read", dir);
 	while ((de = readdir(d)) != NULL) {
@@ -458,6 +551,187 @@ out:
 	return err;
 }
 
+/*
+ * The page deltas of the sets (step 0, before anything is written): a delta
+ * set comes right after the full set it was taken against, one delta set at
+ * most, and each delta goes over the full's image of its own database, the
+ * one its base names (delta_check_base: apply's own checks, nothing
+ * written).  A delta set holds a delta of every database (the engine's
+ * backup lists one per database), so a full image without one is refused
+ * too: restored from the full alone it would need generations that the
+ * delta set does not hold.  alone_ok: a delta set given alone is checked as
+ * such (verify-backup), not refused as a restore without its full.
+ */
+JET_ERR
+restore_chain_match_deltas(struct restore_chain *c, int alone_ok)
+{
+	size_t dset = SIZE_MAX;		/* the delta set (SIZE_MAX: none yet) */
+	char msg[1000];
+	JET_ERR err;
+
+	for (size_t i = 0; i < c->ndeltas; i++) {
+		struct restore_delta *d = &c->deltas[i];
+		if (dset == SIZE_MAX)
+			dset = d->set;
+		if (d->set == 0) {
+			if (!alone_ok || c->nimgs > 0)
+				RET(rst_problem(c, JET_errMissingFullBackup, 560, "%s is a page delta in the first set given: a "
+				    "delta restores only over the full backup it was taken against, which must come first "
+				    "(give the sets in order: FULL DELTA [INCREMENTAL...])", d->path));
+			continue;
+		}
+		if (d->set != dset) {
+			RET(rst_problem(c, JET_errInvalidBackupSequence, 560, "%s is in a second delta set (%s is in "
+			    "another): a restore takes one delta set, right after its full (FULL DELTA [INCREMENTAL...])",
+			    d->path, c->deltas[0].path));
+			continue;
+		}
+		if (d->set != 1) {
+			RET(rst_problem(c, JET_errInvalidBackupSequence, 560, "%s: a delta set must come right after the full "
+			    "set it was taken against (FULL DELTA [INCREMENTAL...]); it is set %zu of those given", d->path,
+			    d->set + 1));
+			continue;
+		}
+		if (!d->ok)
+			continue;	/* damaged: delta_verify's problem was reported at the scan */
+		for (size_t j = 0; j < i; j++)
+			if (c->deltas[j].ok && dbhdr_sig_equal(&c->deltas[j].h.sign_db, &d->h.sign_db))
+				RET(rst_problem(c, JET_errDatabaseDuplicate, 1201, "%s and %s are deltas of the same database",
+				    c->deltas[j].path, d->path));
+		for (size_t k = 0; k < c->nimgs && d->img < 0; k++)
+			if (dbhdr_sig_equal(&c->imgs[k].hdr.sign_db, &d->h.sign_db))
+				d->img = (int)k;
+		if (d->img < 0) {
+			RET(rst_problem(c, JET_errDatabasePatchFileMismatch, 552, "%s is a delta of %s, but the full set "
+			    "given first has no image of that database (another database's, or another instance's, delta)",
+			    d->path, d->h.path));
+			continue;
+		}
+		if ((err = delta_check_base(d->path, c->imgs[d->img].src, NULL, msg, sizeof(msg))) < 0) {
+			d->img = -1;
+			RET(rst_problem(c, err, 552, "%s", msg));
+		}
+	}
+	for (size_t k = 0; dset != SIZE_MAX && dset != 0 && k < c->nimgs; k++) {
+		int found = 0;
+		for (size_t i = 0; i < c->ndeltas && !found; i++)
+			found = c->deltas[i].set == dset && c->deltas[i].ok &&
+			    dbhdr_sig_equal(&c->deltas[i].h.sign_db, &c->imgs[k].hdr.sign_db);
+		if (!found)
+			RET(rst_problem(c, JET_errFileNotFound, 1811, "%s: the delta set has no sound delta of this "
+			    "database (its delta is damaged or missing): restored from the full alone, it would need log "
+			    "generations from %u that the delta set does not hold", c->imgs[k].src,
+			    c->imgs[k].hdr.bk[BK_FULL_CUR].gen_low));
+	}
+	return JET_errSuccess;
+}
+
+static JET_ERR rst_copy_range(os_file *src, uint64_t soff, os_file *dst, uint64_t doff, uint64_t len);
+
+/* Copies an image to its staging place (a new file, synced). */
+static JET_ERR
+rst_stage_copy(const char *from, const char *to)
+{
+	os_file *src = NULL, *dst = NULL;
+	uint64_t size;
+	JET_ERR err;
+
+	ERR(os_open(from, OS_READ, &src));
+	ERR(os_size(src, &size));
+	ERR(os_open(to, OS_WRITE | OS_CREATE | OS_EXCL, &dst));
+	ERR(rst_copy_range(src, 0, dst, 0, size));
+	err = os_fsync(dst);
+err:
+	os_close(src);
+	os_close(dst);
+	return err;
+}
+
+/* Applies delta i to a staged copy of its full image, which then stands for that image (its header re-read). */
+static JET_ERR
+rst_stage_one(struct restore_chain *c, size_t i)
+{
+	struct restore_delta *dl = &c->deltas[i];
+	struct restore_image *d = &c->imgs[dl->img];
+	const char *slash = strrchr(d->src, '/');
+	char *staged = os_path_join(c->staging, slash != NULL ? slash + 1 : d->src), msg[1000];
+	struct db_header h;
+	os_file *f = NULL;
+	JET_ERR err;
+
+	if (staged == NULL)
+		return JET_errOutOfMemory;
+	/* The staged copy is the chain's from here on: removed with it, whatever happens next. */
+	d->full = d->src;
+	d->src = staged;
+	d->delta = (int)i;
+	if ((err = rst_stage_copy(d->full, d->src)) < 0) {
+		err = rst_problem(c, err, 1022, "%s cannot be copied to %s to apply %s (%s)", d->full, d->src, dl->path,
+		    JetErrorName(err));
+		goto fail;
+	}
+	if ((err = delta_apply(dl->path, d->src, msg, sizeof(msg))) < 0) {
+		err = rst_problem(c, err, 552, "%s (applied to %s, a copy of %s, now removed)", msg, d->src, d->full);
+		goto fail;
+	}
+	if ((err = os_open(d->src, OS_READ, &f)) < 0 || (err = dbhdr_read(f, &h)) < 0) {
+		err = rst_problem(c, err, 1022, "%s: the image %s made of %s cannot be read back (%s)", dl->path, d->src,
+		    d->full, JetErrorName(err));
+		goto fail;
+	}
+	/* Step 1 from the start on the applied image: what restore takes is what was checked. */
+	d->hdr = h;
+	d->trailer_ok = 0;
+	d->pages = d->uninit = d->bad = 0;
+	memset(&d->trailer, 0, sizeof(d->trailer));
+	err = rst_check_image(c, d->src, f, d);
+	os_close(f);
+	return err;
+fail:
+	os_close(f);
+	/* Reporting: the full's own image stays listed, so the rest of the chain is still checked. */
+	(void)rst_unstage_image(d);
+	d->delta = -1;
+	return err;
+}
+
+/*
+ * Step 0, continued: each matched delta applied to a staged copy of its
+ * full image, in a new directory under parent (restore: the target, so
+ * that the copy costs no space elsewhere and goes with the restore), never
+ * to the full set's own file: an apply that fails half-way leaves its image
+ * unusable (D3 in delta.c).  The staged images then stand for the full's in
+ * steps 1 to 3; restore_chain_free removes them and the directory.
+ */
+JET_ERR
+restore_chain_stage_deltas(struct restore_chain *c, const char *parent)
+{
+	char *dir;
+	size_t len;
+
+	for (size_t i = 0; i < c->nimgs; i++)
+		c->imgs[i].delta = -1;
+	for (size_t i = 0; i < c->ndeltas; i++) {
+		if (c->deltas[i].img < 0)
+			continue;
+		if (c->staging == NULL) {
+			len = strlen(parent) + sizeof("/.jetfs-delta-XXXXXX");
+			if ((dir = malloc(len)) == NULL)
+				return JET_errOutOfMemory;
+			snprintf(dir, len, "%s/.jetfs-delta-XXXXXX", parent);
+			if (mkdtemp(dir) == NULL) {
+				JET_ERR err = rst_problem(c, JET_errDiskIO, 1022, "cannot create a directory to stage the "
+				    "images that deltas go over in %s: %s", parent, strerror(errno));
+				free(dir);
+				return err;
+			}
+			c->staging = dir;
+		}
+		RET(rst_stage_one(c, i));
+	}
+	return JET_errSuccess;
+}
+
 /* Generations after the stop (0: none) are not replayed: drops them. */
 static void
 rst_drop_logs_after(struct restore_chain *c, uint32_t stop_gen)
@@ -470,6 +744,30 @@ rst_drop_logs_after(struct restore_chain *c, uint32_t stop_gen)
 		c->high = c->logs[c->nlogs - 1].gen;
 }
 
+/*
+ * A delta set given alone (verify-backup): its deltas say which generations
+ * the set must hold and of which log set, as a full's images do.
+ */
+static JET_ERR
+rst_need_of_deltas(struct restore_chain *c, const struct jet_sig **signp)
+{
+	for (size_t i = 0; i < c->ndeltas; i++) {
+		const struct restore_delta *d = &c->deltas[i];
+		if (!d->ok)
+			continue;
+		if (*signp == NULL)
+			*signp = &d->h.sign_log;
+		else if (!dbhdr_sig_equal(&d->h.sign_log, *signp))
+			RET(rst_problem(c, JET_errDatabasesNotFromSameSnapshot, 555, "%s and %s belong to different log sets",
+			    d->path, c->deltas[0].path));
+		if (d->h.mark.gen_low < c->need_low)
+			c->need_low = d->h.mark.gen_low;
+		if (d->h.mark.gen_high > c->need_high)
+			c->need_high = d->h.mark.gen_high;
+	}
+	return JET_errSuccess;
+}
+
 /* Step 1 for the images kept, then step 2: the log chain. */
 JET_ERR
 restore_chain_check(struct restore_chain *c, uint32_t stop_gen)
@@ -478,9 +776,18 @@ restore_chain_check(struct restore_chain *c, uint32_t stop_gen)
 	struct jet_sig first_log;	/* an incremental set alone: the first log's set is the set */
 	uint64_t prev_time = 0;
 	int have_prev = 0;
+	/* Images, or deltas alone: what the logs must cover is known (else an incremental set alone). */
+	int deltas_alone = c->nimgs == 0 && c->ndeltas > 0;
+	int needs = c->nimgs > 0 || deltas_alone;
+	const char *whose = c->nimgs > 0 ? "databases" : deltas_alone ? "deltas" : "first log";
 
-	c->need_low = c->nimgs > 0 ? UINT32_MAX : 0;
+	c->need_low = needs ? UINT32_MAX : 0;
 	c->need_high = 0;
+	if (deltas_alone) {
+		RET(rst_need_of_deltas(c, &sign));
+		if (sign == NULL)	/* every delta damaged: reported at the scan */
+			return c->problems > 0 ? c->err : JET_errBadPatchPage;
+	}
 	for (size_t i = 0; i < c->nimgs; i++) {
 		struct restore_image *d = &c->imgs[i];
 		if (!dbhdr_sig_equal(&d->hdr.sign_log, sign))
@@ -501,7 +808,7 @@ restore_chain_check(struct restore_chain *c, uint32_t stop_gen)
 	if (c->nlogs > 0)
 		qsort(c->logs, c->nlogs, sizeof(*c->logs), rst_log_cmp);
 	/* A stop before the images are consistent cannot be reached: say what they need against what was given. */
-	if (stop_gen != 0 && c->nimgs > 0 && stop_gen < (c->need_high != 0 ? c->need_high : c->need_low)) {
+	if (stop_gen != 0 && needs && stop_gen < (c->need_high != 0 ? c->need_high : c->need_low)) {
 		char given[64] = "no log generation";
 		if (c->nlogs > 0)
 			snprintf(given, sizeof(given), "generations %u to %u", c->logs[0].gen, c->logs[c->nlogs - 1].gen);
@@ -512,19 +819,20 @@ restore_chain_check(struct restore_chain *c, uint32_t stop_gen)
 		return c->err;
 	}
 	rst_drop_logs_after(c, stop_gen);
-	if (c->nimgs == 0 && c->nlogs == 0)
+	if (!needs && c->nlogs == 0)
 		return rst_problem(c, JET_errFileNotFound, 1811, "no database image and no log generation found");
-	if (c->nimgs > 0 && (c->nlogs == 0 || c->logs[0].gen > c->need_low))
-		RET(rst_problem(c, JET_errStartingRestoreLogTooHigh, 554,
-		    "log generation %u is missing: the images need generations %u to %u", c->need_low, c->need_low,
-		    c->need_high));
 	/* Start at the oldest generation any image needs. */
-	while (c->nimgs > 0 && c->nlogs > 0 && c->logs[0].gen < c->need_low) {
+	while (needs && c->nlogs > 0 && c->logs[0].gen < c->need_low) {
 		rst_note(c, "%s: not needed (before generation %u)", c->logs[0].path, c->need_low);
 		free(c->logs[0].path);
 		memmove(c->logs, c->logs + 1, (c->nlogs - 1) * sizeof(*c->logs));
 		c->nlogs--;
 	}
+	/* After the drop: a delta's image needs none of the full's logs, so they may all have gone. */
+	if (needs && (c->nlogs == 0 || c->logs[0].gen > c->need_low))
+		RET(rst_problem(c, JET_errStartingRestoreLogTooHigh, 554,
+		    "log generation %u is missing: the %s need generations %u to %u", c->need_low,
+		    c->nimgs > 0 ? "images" : "deltas", c->need_low, c->need_high));
 	for (size_t i = 0; i < c->nlogs; i++) {
 		struct restore_log *l = &c->logs[i];
 		struct log_file_header h;
@@ -562,7 +870,7 @@ restore_chain_check(struct restore_chain *c, uint32_t stop_gen)
 		if (err == JET_errBadLogSignature) {
 			have_prev = 0;
 			RET(rst_problem(c, JET_errGivenLogFileHasBadSignature, 555,
-			    "%s belongs to another log set than the %s", l->path, c->nimgs > 0 ? "databases" : "first log"));
+			    "%s belongs to another log set than the %s", l->path, whose));
 			continue;
 		}
 		if (err < 0) {
@@ -583,8 +891,8 @@ restore_chain_check(struct restore_chain *c, uint32_t stop_gen)
 	}
 	if (c->nlogs > 0 && c->logs[c->nlogs - 1].gen < c->need_high)
 		RET(rst_problem(c, JET_errEndingRestoreLogTooLow, 553,
-		    "the logs end at generation %u but the images need generations up to %u", c->logs[c->nlogs - 1].gen,
-		    c->need_high));
+		    "the logs end at generation %u but the %s need generations up to %u", c->logs[c->nlogs - 1].gen,
+		    c->nimgs > 0 ? "images" : "deltas", c->need_high));
 	c->low = c->nlogs > 0 ? c->logs[0].gen : 0;
 	c->high = c->nlogs > 0 ? c->logs[c->nlogs - 1].gen : 0;
 	return c->problems > 0 ? c->err : JET_errSuccess;
@@ -1161,14 +1469,18 @@ restore_run(const struct restore_opts *o)
 	}
 	for (size_t i = 0; i < o->nsets; i++)
 		ERR(restore_chain_scan(&r.c, o->sets[i], i == 0));
+	ERR(restore_chain_match_deltas(&r.c, 0));
 	if (r.c.nimgs == 0) {
 		event_log(NULL, EVENT_ERROR, 1811, "no database backup image in %s", o->sets[0]);
 		err = JET_errFileNotFound;
 		goto err;
 	}
+	/* Step 0: the first write, in a directory of the target that goes with the restore, success or not. */
+	ERR(restore_chain_stage_deltas(&r.c, o->dbdir != NULL ? o->dbdir : o->sysdir));
 	for (size_t i = 0; i < r.c.nimgs; i++) {
 		ERR(rst_destination(&r, o, &r.c.imgs[i]));
 		if (r.c.imgs[i].dst == NULL) {
+			(void)rst_unstage_image(&r.c.imgs[i]);
 			free(r.c.imgs[i].src);
 			continue;
 		}
@@ -1240,6 +1552,9 @@ restore_run(const struct restore_opts *o)
 		ERR(checkpoint_write(&tmp, &ck));
 	}
 	ERR(rst_recover(&r, o->sysdir, o->logdir, o->event_target, r.c.imgs[0].hdr.page_size));
+	if (r.c.staging != NULL && (err = rst_unstage(&r.c)) < 0)
+		event_log(NULL, EVENT_WARNING, 454, "the restore is complete, but its staged images in %s cannot be "
+		    "removed (%s): remove that directory", r.c.staging, JetErrorName(err));
 	rst_progress(&r, JET_sntComplete, 100, 100);
 	if (o->stop_at != NULL) {
 		char a[80], b[80];
@@ -1253,6 +1568,9 @@ restore_run(const struct restore_opts *o)
 err:
 	for (size_t i = 0; i < r.nwritten; i++)
 		os_unlink(r.written[i]);
+	if (r.c.staging != NULL && rst_unstage(&r.c) < 0)
+		event_log(NULL, EVENT_ERROR, 454, "the staged images of the failed restore in %s cannot be removed: "
+		    "remove that directory", r.c.staging);
 	rst_progress(&r, JET_sntFail, 0, 100);
 	event_log(NULL, EVENT_ERROR, 454, "restore failed: %s (%s, %ld)", JetErrorString(err), JetErrorName(err), err);
 	rst_free(&r);

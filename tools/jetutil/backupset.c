@@ -236,13 +236,28 @@ backupset_write_manifest(const char *dir)
 	return failed != NULL ? -1 : 0;
 }
 
+/* Where verify-backup stages the images that deltas go over: $TMPDIR, else /tmp. */
+static const char *
+staging_parent(void)
+{
+	const char *t = getenv("TMPDIR");
+
+	return t != NULL && *t != '\0' ? t : "/tmp";
+}
+
 /*
  * Checks the sets dirs[0..n-1] with the engine's own checker of backup sets
  * (restore_chain_*) in its reporting mode, every problem to v: what restore
- * refuses is a problem here, and what it accepts is not.  The caller frees c.
+ * refuses is a problem here, and what it accepts is not.  A delta set after
+ * a full is checked as restore takes it: each delta against its base, then
+ * applied to a staged copy of the full's image (under $TMPDIR, removed by
+ * restore_chain_free) that the chain check reads.  deltas_alone: a delta set
+ * given alone is checked as a set (verify-backup), not refused (restore).
+ * The caller frees c.
  */
 void
-backupset_check_chain(struct backupset_report *v, struct restore_chain *c, char *const *dirs, int n, uint32_t stop_gen)
+backupset_check_chain(struct backupset_report *v, struct restore_chain *c, char *const *dirs, int n, uint32_t stop_gen,
+    int deltas_alone)
 {
 	char a[200];
 	JET_ERR err;
@@ -254,6 +269,10 @@ backupset_check_chain(struct backupset_report *v, struct restore_chain *c, char 
 	for (int i = 0; i < n; i++)
 		if ((err = restore_chain_scan(c, dirs[i], i == 0)) < 0)
 			say_problem(v, "%s: %s", dirs[i], util_jet_problem(err, a, sizeof(a)));
+	if ((err = restore_chain_match_deltas(c, deltas_alone)) < 0 && c->problems == 0)
+		say_problem(v, "%s", util_jet_problem(err, a, sizeof(a)));
+	if (c->nimgs > 0 && (err = restore_chain_stage_deltas(c, staging_parent())) < 0 && c->problems == 0)
+		say_problem(v, "%s", util_jet_problem(err, a, sizeof(a)));
 	if ((err = restore_chain_check(c, stop_gen)) < 0 && c->problems == 0)
 		say_problem(v, "%s", util_jet_problem(err, a, sizeof(a)));
 }

@@ -1,8 +1,8 @@
 /*
  * cmd-backup.c -- jetutil backup INSTANCEDIR BACKUPDIR, or --socket PATH
- * BACKUPDIR: a full or incremental backup of an instance at rest (opened
- * here) or live in another process (over its backup socket), then its
- * SHA256SUMS.
+ * BACKUPDIR: a full, incremental or (--delta) page delta backup of an
+ * instance at rest (opened here) or live in another process (over its backup
+ * socket), then its SHA256SUMS.
  */
 #include "config.h"
 
@@ -44,9 +44,28 @@ backup_say_held(JET_INSTANCE inst)
 	    (info.ullHeldMsLeft + 999) / 1000);
 }
 
+/* What a backup of these options is, in messages. */
+static const char *
+backup_kind(int incremental, int delta)
+{
+	return delta ? "delta" : incremental ? "incremental" : "full";
+}
+
+/*
+ * The grbit of JetBackupInstance: a delta is a point-in-time backup (its
+ * pages are the Begin images), so --delta implies --point-in-time.
+ */
+static JET_GRBIT
+backup_grbit(int incremental, int pit, int delta)
+{
+	if (delta)
+		return JET_bitBackupJetfsDelta | JET_bitBackupJetfsPointInTime;
+	return (incremental ? JET_bitBackupIncremental : 0) | (pit ? JET_bitBackupJetfsPointInTime : 0);
+}
+
 /* jetutil backup --socket PATH BACKUPDIR: a live instance in another process. */
 static int
-backup_remote(const char *sock, int argc, char **argv, int incremental, int pit)
+backup_remote(const char *sock, int argc, char **argv, int incremental, int pit, int delta)
 {
 	JET_INSTANCE inst = 0;
 	const char *bdir;
@@ -62,13 +81,12 @@ backup_remote(const char *sock, int argc, char **argv, int incremental, int pit)
 		util_errmsg("backup: cannot create %s", bdir);
 		return 1;
 	}
-	util_status_what = incremental ? "incremental backup" : "full backup";
+	util_status_what = delta ? "delta backup" : incremental ? "incremental backup" : "full backup";
 	if ((err = JetfsConnectBackup(sock, &inst)) < 0) {
 		util_errmsg("backup: cannot reach the instance at %s: %s", sock, util_jet_problem(err, msg, sizeof(msg)));
 		goto fail;
 	}
-	err = JetBackupInstance(inst, bdir, (incremental ? JET_bitBackupIncremental : 0) |
-	    (pit ? JET_bitBackupJetfsPointInTime : 0), util_status_cb);
+	err = JetBackupInstance(inst, bdir, backup_grbit(incremental, pit, delta), util_status_cb);
 	if (err == JET_errBackupInProgress)
 		backup_say_held(inst);
 	JetfsDisconnectBackup(inst);
@@ -79,8 +97,8 @@ backup_remote(const char *sock, int argc, char **argv, int incremental, int pit)
 	}
 	if (backupset_write_manifest(bdir) < 0)
 		return 1;
-	printf("%s%s backup over %s to %s complete\n", incremental ? "incremental" : "full",
-	    pit ? " point-in-time" : "", sock, bdir);
+	printf("%s%s backup over %s to %s complete\n", backup_kind(incremental, delta),
+	    pit || delta ? " point-in-time" : "", sock, bdir);
 	return 0;
 fail:
 	if (created && os_is_dir(bdir))
@@ -94,12 +112,13 @@ cmd_backup_run(int argc, char **argv)
 	static const struct option opts[] = {
 		{ "incremental", no_argument, NULL, 'i' }, { "quiet", no_argument, NULL, 'q' },
 		{ "socket", required_argument, NULL, 's' }, { "point-in-time", no_argument, NULL, 'p' },
+		{ "delta", no_argument, NULL, 'd' },
 		{ "help", no_argument, NULL, 'h' }, { NULL, 0, NULL, 0 },
 	};
 	JET_INSTANCE inst = 0;
 	unsigned long kb = 5120, ps = 8192, circ = 0;
 	const char *sock = NULL;
-	int incremental = 0, pit = 0, c, created;
+	int incremental = 0, pit = 0, delta = 0, c, created;
 	const char *idir, *bdir, *step;
 	char msg[200], *chk;
 	JET_ERR err;
@@ -110,12 +129,16 @@ cmd_backup_run(int argc, char **argv)
 		case 'q': util_quiet = 1; break;
 		case 's': sock = optarg; break;
 		case 'p': pit = 1; break;
+		case 'd': delta = 1; break;
 		case 'h': util_usage(stdout); return 0;
 		default: util_usage(stderr); return 2;
 		}
 	}
+	/* A delta is pages since the last full, not logs since the last backup: one or the other. */
+	if (delta && incremental)
+		util_usage_error("backup: --delta and --incremental: one kind of backup, not two");
 	if (sock != NULL)
-		return backup_remote(sock, argc, argv, incremental, pit);
+		return backup_remote(sock, argc, argv, incremental, pit, delta);
 	if (argc - optind != 2)
 		util_usage_error("backup: an instance directory and a backup directory expected");
 	idir = argv[optind];
@@ -129,7 +152,7 @@ cmd_backup_run(int argc, char **argv)
 	free(chk);
 	instance_log_params(idir, &kb, &ps, &circ);
 	created = !os_exists(bdir);
-	util_status_what = incremental ? "incremental backup" : "full backup";
+	util_status_what = delta ? "delta backup" : incremental ? "incremental backup" : "full backup";
 	step = "JetCreateInstance";
 	if ((err = JetCreateInstance(&inst, NULL)) < 0)
 		goto fail;
@@ -148,8 +171,7 @@ cmd_backup_run(int argc, char **argv)
 	if ((err = JetInit(&inst)) < 0)
 		goto fail;
 	step = "JetBackupInstance";
-	if ((err = JetBackupInstance(inst, bdir, (incremental ? JET_bitBackupIncremental : 0) |
-	    (pit ? JET_bitBackupJetfsPointInTime : 0), util_status_cb)) < 0)
+	if ((err = JetBackupInstance(inst, bdir, backup_grbit(incremental, pit, delta), util_status_cb)) < 0)
 		goto fail;
 	step = "JetTerm";
 	err = JetTerm(inst);
@@ -161,7 +183,7 @@ cmd_backup_run(int argc, char **argv)
 	{
 		size_t n;
 		char **names = util_list_dir(bdir, &n);
-		printf("%s backup of %s to %s complete:", incremental ? "incremental" : "full", idir, bdir);
+		printf("%s backup of %s to %s complete:", backup_kind(incremental, delta), idir, bdir);
 		for (size_t i = 0; names != NULL && i < n; i++)
 			printf(" %s", names[i]);
 		putchar('\n');

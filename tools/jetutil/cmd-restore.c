@@ -1,8 +1,9 @@
 /*
  * cmd-restore.c -- jetutil restore -t DIR [--roll-forward LOGDIR]
- * [--stop-gen N | --stop-at TIME] SET...: a new instance from backup sets,
- * by the engine (JetfsRestoreSets, JetfsRestoreSetsStopAt) once every set
- * matches its SHA256SUMS.
+ * [--stop-gen N | --stop-at TIME] FULL [DELTA] [INC...]: a new instance from
+ * backup sets, by the engine (JetfsRestoreSets, JetfsRestoreSetsStopAt) once
+ * every set matches its SHA256SUMS.  A delta set's deltas are applied by the
+ * engine to staged copies of the full's images, in the target (restore.c).
  */
 #include "config.h"
 
@@ -178,7 +179,7 @@ cmd_restore_run(int argc, char **argv)
 			memset(&v, 0, sizeof(v));
 			v.out = stderr;
 			v.quiet = 1;
-			backupset_check_chain(&v, &chain, argv + optind, argc - optind, (uint32_t)stop);
+			backupset_check_chain(&v, &chain, argv + optind, argc - optind, (uint32_t)stop, 0);
 			restore_chain_free(&chain);
 			if (v.problems == 0)
 				util_events_hint("");

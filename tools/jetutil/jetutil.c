@@ -7,9 +7,9 @@
  *   jetutil checkpoint CHK             the checkpoint file (/mk)
  *   jetutil verify FILE...             checksum every page or segment (/k)
  *   jetutil verify-backup DIR...       check a copied backup set (and its SHA256SUMS)
- *   jetutil restore -t DIR [--roll-forward LOGDIR] [--stop-gen N | --stop-at TIME] SET...
- *   jetutil backup INSTANCEDIR BACKUPDIR [--incremental] [--point-in-time]
- *   jetutil backup --socket PATH BACKUPDIR [--incremental] [--point-in-time]
+ *   jetutil restore -t DIR [--roll-forward LOGDIR] [--stop-gen N | --stop-at TIME] FULL [DELTA] [INC...]
+ *   jetutil backup INSTANCEDIR BACKUPDIR [--incremental | --delta] [--point-in-time]
+ *   jetutil backup --socket PATH BACKUPDIR [--incremental | --delta] [--point-in-time]
  *
  * Everything but restore and backup only reads files, with the engine's own
  * decoders (dbhdr.c, log.c, checkpoint.c, backup.c); a damaged or foreign

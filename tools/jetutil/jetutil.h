@@ -120,6 +120,6 @@ struct backupset_report {
 void backupset_check_manifest(struct backupset_report *v, const char *dir);
 int backupset_write_manifest(const char *dir);
 void backupset_check_chain(struct backupset_report *v, struct restore_chain *c, char *const *dirs, int n,
-    uint32_t stop_gen);
+    uint32_t stop_gen, int deltas_alone);
 
 #endif

@@ -30,9 +30,9 @@ util_usage(FILE *f)
 	    "       jetutil verify FILE...\n"
 	    "       jetutil verify-backup DIR [DIR...]\n"
 	    "       jetutil restore -t TARGETDIR [--roll-forward LOGDIR] [--stop-gen N | --stop-at TIME] [--quiet]\n"
-	    "               BACKUPDIR...\n"
-	    "       jetutil backup INSTANCEDIR BACKUPDIR [--incremental] [--point-in-time] [--quiet]\n"
-	    "       jetutil backup --socket PATH BACKUPDIR [--incremental] [--point-in-time] [--quiet]\n"
+	    "               FULLDIR [DELTADIR] [INCREMENTALDIR...]\n"
+	    "       jetutil backup INSTANCEDIR BACKUPDIR [--incremental | --delta] [--point-in-time] [--quiet]\n"
+	    "       jetutil backup --socket PATH BACKUPDIR [--incremental | --delta] [--point-in-time] [--quiet]\n"
 	    "       jetutil --help | --version\n");
 }
 
