@@ -5,7 +5,7 @@
 #   bench/bench_delta.sh [--accounts N] [--hot PCT] [--log-mib M]
 #                        [--small-accounts N] [--small-log-mib M]
 #
-# 1. A hot set: jetload create N accounts (default 11500000, about 420 MiB;
+# 1. A hot set: jetload create N accounts (default 13500000, about 420 MiB;
 #    log generations of 5 MiB; an 8 MiB cache at run time), then
 #    A. the bank serves its socket; the base full through jetfs: mount,
 #       rsync -a backup/full/, truncate, unmount;
@@ -35,7 +35,7 @@
 # this script), TMPDIR.
 set -u
 
-accounts=11500000
+accounts=13500000
 hot=1
 log_mib=128
 small_accounts=400000

@@ -1103,6 +1103,39 @@ err:
 	return err;
 }
 
+/*
+ * A staged image (a delta applied to a copy of its full's) is the target's
+ * own file already: renamed into place and cut at its trailer, it needs no
+ * second copy.  0: done (dst open); 1: not staged, or another file system
+ * (the caller copies).  The image and a database share their layout up to
+ * the trailer: header copies in pages 0 and 1, database page p at p + 1.
+ */
+static JET_ERR
+rst_move_staged(struct restore *r, struct restore_image *d, os_file **dstp)
+{
+	char *dir;
+	JET_ERR err;
+
+	if (d->full == NULL)
+		return 1;
+	if (os_exists(d->dst))
+		RET(os_unlink(d->dst));
+	if (os_rename(d->src, d->dst) < 0)
+		return 1;
+	/* Not the staging's any more: a failed restore removes it as it removes what it wrote. */
+	free(d->src);
+	d->src = d->full;
+	d->full = NULL;
+	RET(rst_note_written(r, d->dst));
+	if ((dir = os_path_dir(d->dst)) == NULL)
+		return JET_errOutOfMemory;
+	err = os_fsync_dir(dir);
+	free(dir);
+	RET(err);
+	RET(os_open(d->dst, OS_WRITE, dstp));
+	return os_truncate(*dstp, ((uint64_t)d->hdr.pgno_last + 2) * d->hdr.page_size);
+}
+
 /* Writes a database image to its destination as a database needing redo. */
 static JET_ERR
 rst_place_db(struct restore *r, struct restore_image *d, uint32_t high)
@@ -1112,12 +1145,16 @@ rst_place_db(struct restore *r, struct restore_image *d, uint32_t high)
 	os_file *src = NULL, *dst = NULL;
 	JET_ERR err;
 
-	ERR(os_open(d->src, OS_READ, &src));
-	if (os_exists(d->dst))
-		ERR(os_unlink(d->dst));
-	ERR(os_open(d->dst, OS_WRITE | OS_CREATE | OS_EXCL, &dst));
-	ERR(rst_note_written(r, d->dst));
-	ERR(rst_copy_range(src, 2ULL * ps, dst, 2ULL * ps, (uint64_t)d->hdr.pgno_last * ps));
+	if ((err = rst_move_staged(r, d, &dst)) < 0)
+		goto err;
+	if (err == 1) {
+		ERR(os_open(d->src, OS_READ, &src));
+		if (os_exists(d->dst))
+			ERR(os_unlink(d->dst));
+		ERR(os_open(d->dst, OS_WRITE | OS_CREATE | OS_EXCL, &dst));
+		ERR(rst_note_written(r, d->dst));
+		ERR(rst_copy_range(src, 2ULL * ps, dst, 2ULL * ps, (uint64_t)d->hdr.pgno_last * ps));
+	}
 	ERR(os_fsync(dst));
 	h.flags &= ~DBHDR_FLAG_BACKUP_COPY;
 	h.dbstate = JET_dbstateDirtyShutdown;

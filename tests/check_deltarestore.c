@@ -648,9 +648,9 @@ START_TEST(test_staged_apply_fails)
 		tu_rmdir(target);
 		free(target);
 	}
-	/* The copy's writes, then the apply's: each delta page is one. */
+	/* The copy's writes, then the apply's: each delta page is one.  (The staged image is renamed into
+	 * place, not removed: only the staging directory's removal can fail after a complete restore.) */
 	ck_assert_int_ge(failed, (int)f.n);
-	ck_assert_int_ge(cleanup_faults, 1);
 	fx_free(&f);
 }
 END_TEST
