@@ -405,6 +405,81 @@ os_pwrite(os_file *file, const void *buf, size_t len, uint64_t off)
 	return JET_errSuccess;
 }
 
+/*
+ * Copies len bytes of src at soff to dst at doff: in the kernel
+ * (copy_file_range: no pass through this process's memory, a clone where
+ * the file system shares extents), else through a buffer.  Fault injection
+ * sees a read of src and a write of dst per MiB, as os_pread and os_pwrite
+ * would (a torn write is a crash here).  JET_errFileIOBeyondEOF if src ends
+ * first.
+ */
+JET_ERR
+os_copy_range(os_file *src, uint64_t soff, os_file *dst, uint64_t doff, uint64_t len)
+{
+	const size_t chunk = 1u << 20;
+	uint8_t *buf = NULL;
+	int in_kernel = 1;
+	JET_ERR err = JET_errSuccess;
+
+	while (len > 0 && err >= 0) {
+		size_t n = len < chunk ? (size_t)len : chunk, done = 0;
+		enum os_fault_kind kind = os_fault_check(src->path, 1, 0);
+
+		if (kind == OS_FAULT_NONE)
+			kind = os_fault_check(dst->path, 0, 0);
+		if (kind != OS_FAULT_NONE) {
+			err = os_fault_error(kind);
+			break;
+		}
+		while (done < n && in_kernel) {
+			loff_t so = (loff_t)(soff + done), dof = (loff_t)(doff + done);
+			ssize_t k = copy_file_range(src->fd, &so, dst->fd, &dof, n - done, 0);
+			if (k > 0)
+				done += (size_t)k;
+			else if (k == 0) {
+				os_errno = 0;
+				err = JET_errFileIOBeyondEOF;
+				break;
+			} else if (errno == EINTR)
+				continue;
+			else if (done == 0 && (errno == EXDEV || errno == ENOSYS || errno == EOPNOTSUPP || errno == EINVAL))
+				in_kernel = 0;	/* not between these files: through a buffer from now on */
+			else {
+				err = os_jet_error(errno);
+				break;
+			}
+		}
+		if (err >= 0 && done < n) {
+			ssize_t k;
+			if (buf == NULL && (buf = malloc(chunk)) == NULL)
+				return JET_errOutOfMemory;
+			while (err >= 0 && done < n) {
+				if ((k = pread(src->fd, buf, n - done, (off_t)(soff + done))) == 0) {
+					os_errno = 0;
+					err = JET_errFileIOBeyondEOF;
+				} else if (k < 0 && errno != EINTR)
+					err = os_jet_error(errno);
+				else if (k > 0) {
+					size_t w = 0;
+					while (err >= 0 && w < (size_t)k) {
+						ssize_t m = pwrite(dst->fd, buf + w, (size_t)k - w, (off_t)(doff + done + w));
+						if (m >= 0)
+							w += (size_t)m;
+						else if (errno != EINTR)
+							err = os_jet_error(errno);
+					}
+					done += w;
+				}
+			}
+		}
+		soff += n;
+		doff += n;
+		len -= n;
+	}
+	free(buf);
+	return err;
+}
+
 JET_ERR
 os_fsync(os_file *file)
 {

@@ -35,6 +35,7 @@ void os_close(os_file *file);
 JET_ERR os_pread(os_file *file, void *buf, size_t len, uint64_t off);
 JET_ERR os_pread_partial(os_file *file, void *buf, size_t len, uint64_t off, size_t *gotp);
 JET_ERR os_pwrite(os_file *file, const void *buf, size_t len, uint64_t off);
+JET_ERR os_copy_range(os_file *src, uint64_t soff, os_file *dst, uint64_t doff, uint64_t len);
 JET_ERR os_fsync(os_file *file);
 JET_ERR os_truncate(os_file *file, uint64_t size);
 JET_ERR os_size(os_file *file, uint64_t *sizep);

@@ -626,8 +626,6 @@ restore_chain_match_deltas(struct restore_chain *c, int alone_ok)
 	return JET_errSuccess;
 }
 
-static JET_ERR rst_copy_range(os_file *src, uint64_t soff, os_file *dst, uint64_t doff, uint64_t len);
-
 /* Copies an image to its staging place (a new file, synced). */
 static JET_ERR
 rst_stage_copy(const char *from, const char *to)
@@ -639,7 +637,7 @@ rst_stage_copy(const char *from, const char *to)
 	ERR(os_open(from, OS_READ, &src));
 	ERR(os_size(src, &size));
 	ERR(os_open(to, OS_WRITE | OS_CREATE | OS_EXCL, &dst));
-	ERR(rst_copy_range(src, 0, dst, 0, size));
+	ERR(os_copy_range(src, 0, dst, 0, size));
 	err = os_fsync(dst);
 err:
 	os_close(src);
@@ -1062,28 +1060,6 @@ rst_note_written(struct restore *r, const char *path)
 	return JET_errSuccess;
 }
 
-/* Copies len bytes from src at soff to dst at doff, in 1 MiB pieces. */
-static JET_ERR
-rst_copy_range(os_file *src, uint64_t soff, os_file *dst, uint64_t doff, uint64_t len)
-{
-	size_t chunk = 1 << 20;
-	uint8_t *buf = malloc(chunk);
-	JET_ERR err = JET_errSuccess;
-
-	if (buf == NULL)
-		return JET_errOutOfMemory;
-	while (len > 0 && err >= 0) {
-		size_t n = len < chunk ? (size_t)len : chunk;
-		if ((err = os_pread(src, buf, n, soff)) >= 0)
-			err = os_pwrite(dst, buf, n, doff);
-		soff += n;
-		doff += n;
-		len -= n;
-	}
-	free(buf);
-	return err;
-}
-
 static JET_ERR
 rst_copy_file(struct restore *r, const char *from, const char *to)
 {
@@ -1095,7 +1071,7 @@ rst_copy_file(struct restore *r, const char *from, const char *to)
 	ERR(os_size(src, &size));
 	ERR(os_open(to, OS_WRITE | OS_CREATE | OS_EXCL, &dst));
 	ERR(rst_note_written(r, to));
-	ERR(rst_copy_range(src, 0, dst, 0, size));
+	ERR(os_copy_range(src, 0, dst, 0, size));
 	err = os_fsync(dst);
 err:
 	os_close(src);
@@ -1153,7 +1129,7 @@ rst_place_db(struct restore *r, struct restore_image *d, uint32_t high)
 			ERR(os_unlink(d->dst));
 		ERR(os_open(d->dst, OS_WRITE | OS_CREATE | OS_EXCL, &dst));
 		ERR(rst_note_written(r, d->dst));
-		ERR(rst_copy_range(src, 2ULL * ps, dst, 2ULL * ps, (uint64_t)d->hdr.pgno_last * ps));
+		ERR(os_copy_range(src, 2ULL * ps, dst, 2ULL * ps, (uint64_t)d->hdr.pgno_last * ps));
 	}
 	ERR(os_fsync(dst));
 	h.flags &= ~DBHDR_FLAG_BACKUP_COPY;

@@ -266,6 +266,49 @@ START_TEST(test_truncate)
 }
 END_TEST
 
+/*
+ * os_copy_range: the bytes arrive whole at their offset (across MiB pieces,
+ * at odd offsets), a source that ends first is JET_errFileIOBeyondEOF, and
+ * fault injection sees each piece as a read of the source and a write of
+ * the destination.
+ */
+START_TEST(test_copy_range)
+{
+	char *ps = tu_path(dir, "src"), *pd = tu_path(dir, "dst");
+	size_t len = (3u << 20) + 4099;
+	uint8_t *buf = malloc(len), *back = malloc(len);
+	os_file *src, *dst;
+
+	ck_assert(buf != NULL && back != NULL);
+	for (size_t i = 0; i < len; i++)
+		buf[i] = (uint8_t)(i * 7 + i / 4096);
+	CK(os_open(ps, OS_WRITE | OS_CREATE, &src));
+	CK(os_pwrite(src, buf, len, 0));
+	CK(os_open(pd, OS_WRITE | OS_CREATE, &dst));
+	CK(os_copy_range(src, 5, dst, 1000, len - 5));
+	ck_assert_int_eq(file_size(pd), (long)(1000 + len - 5));
+	CK(os_pread(dst, back, len - 5, 1000));
+	ck_assert(memcmp(back, buf + 5, len - 5) == 0);
+	CK_ERR(os_copy_range(src, len - 10, dst, 0, 20), JET_errFileIOBeyondEOF);
+	/* the second piece's write fails: the first is there, nothing after it */
+	CK(os_truncate(dst, 0));
+	os_fault_arm(OS_FAULT_EIO, 2, 0, 0, "/dst");
+	CK_ERR(os_copy_range(src, 0, dst, 0, len), JET_errDiskIO);
+	os_fault_disarm();
+	ck_assert_int_eq(file_size(pd), 1 << 20);
+	/* a read fault of the source */
+	os_fault_arm(OS_FAULT_EIO, 1, 0, 1, "/src");
+	CK_ERR(os_copy_range(src, 0, dst, 0, len), JET_errDiskIO);
+	os_fault_disarm();
+	os_close(src);
+	os_close(dst);
+	free(buf);
+	free(back);
+	free(ps);
+	free(pd);
+}
+END_TEST
+
 START_TEST(test_rename_unlink)
 {
 	char *a = make_file("a", 10, '1');
@@ -924,6 +967,7 @@ os_suite(void)
 	tcase_add_test(io, test_read_write_roundtrip);
 	tcase_add_test(io, test_pread_short);
 	tcase_add_test(io, test_truncate);
+	tcase_add_test(io, test_copy_range);
 	tcase_add_test(io, test_rename_unlink);
 	tcase_add_test(io, test_mkdir_p);
 	tcase_add_test(io, test_path_helpers);
