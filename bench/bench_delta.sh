@@ -9,7 +9,7 @@
 #    log generations of 5 MiB; an 8 MiB cache at run time), then
 #    A. the bank serves its socket; the base full through jetfs: mount,
 #       rsync -a backup/full/, truncate, unmount;
-#    B. jetload run --hot PCT (default 1) --lazy until M MiB (default 128)
+#    B. jetload run --hot PCT (default 1) --lazy until M MiB (default 256)
 #       more of log generations are closed;
 #    C. the bank serves its socket (100 transfers/s); the delta through
 #       jetfs (mount, rsync -a backup/delta/, unmount), then the incremental
@@ -37,7 +37,7 @@ set -u
 
 accounts=13500000
 hot=1
-log_mib=128
+log_mib=256
 small_accounts=400000
 small_log_mib=32
 uniform_s=10
