@@ -632,6 +632,72 @@ START_TEST(test_refusals_and_api)
 }
 END_TEST
 
+/* ---- 3b. the delta written out for direct readers, and without room for it ---- */
+
+/* Whether the delta of the bank's database, opened in a delta session, is shared for direct reads. */
+static JET_ERR
+delta_shared(struct bank *b)
+{
+	char *real = real_of(b->dbpath), *name, *copy;
+	struct backup_share sh;
+	JET_HANDLE hf;
+	unsigned long lo, hi;
+	JET_ERR err;
+
+	ck_assert(asprintf(&name, "%s%s", real, DELTA_SUFFIX) > 0);
+	ck_assert(asprintf(&copy, "%s%s", real, DELTA_COPY_SUFFIX) > 0);
+	CK(JetBeginExternalBackupInstance(b->inst, DELTA));
+	CK(JetOpenFileInstance(b->inst, name, &hf, &lo, &hi));
+	err = backup_share_file(inst_of(b->inst), hf, &sh);
+	backup_share_free(&sh);
+	/* Written out or not, nothing is left beside the database. */
+	ck_assert_msg(!exists(copy), "%s is left beside the database", copy);
+	CK(JetCloseFileInstance(b->inst, hf));
+	CK(JetEndExternalBackupInstance2(b->inst, JET_bitBackupEndAbort));
+	free(name);
+	free(copy);
+	free(real);
+	return err;
+}
+
+/*
+ * backup.c K7: the first open writes the delta out (an unlinked file, so
+ * nothing is left beside the database) and readers get its descriptor;
+ * when that would pass the free-space floor it is not written and the reads
+ * go through the instance, with the same result.  Catches a delta copy left
+ * on disk, one written without room, and a fallback that serves other bytes.
+ */
+START_TEST(test_delta_copy_and_no_room)
+{
+	struct bank b;
+	char *base;
+
+	bank_create(&b, CACHE_PAGES, 0);
+	transfers(&b, 20);
+	base = full_pit(&b);
+	hot_transfers(&b, 20);
+	CK(delta_shared(&b));
+	/* The database's file system "has" 1 MiB free: below the 64 MiB floor. */
+	os_fault_free_space(1u << 20, "bank.edb");
+	CK_ERR(delta_shared(&b), JET_errFeatureNotAvailable);
+	{
+		struct check_result r;
+		char *delta, *full2;
+		JET_ERR err = take_delta(&b, &delta);
+		os_fault_free_space(UINT64_MAX, NULL);
+		ck_assert_msg(err >= 0, "a delta without room to write it out -> %s", JetErrorName(err));
+		full2 = full_pit(&b);
+		self_check(base, delta, full2, "a delta read through the instance", &r);
+		free(r.index);
+		rm_set(delta);
+		rm_set(full2);
+	}
+	rm_set(base);
+	bank_term(&b);
+	bank_free(&b);
+}
+END_TEST
+
 /* ---- 4. a tracking gap fails closed ---- */
 
 /*
@@ -1200,6 +1266,7 @@ main(void)
 	tu_add_test(s, "crash_points", test_crash_points, 600);
 	tu_add_test(s, "circular", test_circular, 180);
 	tu_add_test(s, "ese_base", test_ese_base, 240);
+	tu_add_test(s, "delta_copy_and_no_room", test_delta_copy_and_no_room, 120);
 	tu_add_test(s, "logging_off", test_logging_off, 120);
 	tu_add_test(s, "new_log_set", test_new_log_set, 120);
 	tu_add_test(s, "restored_timeline", test_restored_timeline, 300);
