@@ -626,17 +626,19 @@ restore_chain_match_deltas(struct restore_chain *c, int alone_ok)
 	return JET_errSuccess;
 }
 
-/* Copies an image to its staging place (a new file, synced). */
+/* Copies from into a new file to, synced; *createdp: whether to was created (it is the caller's to remove). */
 static JET_ERR
-rst_stage_copy(const char *from, const char *to)
+rst_copy_new(const char *from, const char *to, int *createdp)
 {
 	os_file *src = NULL, *dst = NULL;
 	uint64_t size;
 	JET_ERR err;
 
+	*createdp = 0;
 	ERR(os_open(from, OS_READ, &src));
 	ERR(os_size(src, &size));
 	ERR(os_open(to, OS_WRITE | OS_CREATE | OS_EXCL, &dst));
+	*createdp = 1;
 	ERR(os_copy_range(src, 0, dst, 0, size));
 	err = os_fsync(dst);
 err:
@@ -655,6 +657,7 @@ rst_stage_one(struct restore_chain *c, size_t i)
 	char *staged = os_path_join(c->staging, slash != NULL ? slash + 1 : d->src), msg[1000];
 	struct db_header h;
 	os_file *f = NULL;
+	int created;
 	JET_ERR err;
 
 	if (staged == NULL)
@@ -663,7 +666,7 @@ rst_stage_one(struct restore_chain *c, size_t i)
 	d->full = d->src;
 	d->src = staged;
 	d->delta = (int)i;
-	if ((err = rst_stage_copy(d->full, d->src)) < 0) {
+	if ((err = rst_copy_new(d->full, d->src, &created)) < 0) {
 		err = rst_problem(c, err, 1022, "%s cannot be copied to %s to apply %s (%s)", d->full, d->src, dl->path,
 		    JetErrorName(err));
 		goto fail;
@@ -1063,19 +1066,11 @@ rst_note_written(struct restore *r, const char *path)
 static JET_ERR
 rst_copy_file(struct restore *r, const char *from, const char *to)
 {
-	os_file *src = NULL, *dst = NULL;
-	uint64_t size;
-	JET_ERR err;
+	int created;
+	JET_ERR err = rst_copy_new(from, to, &created), noted;
 
-	ERR(os_open(from, OS_READ, &src));
-	ERR(os_size(src, &size));
-	ERR(os_open(to, OS_WRITE | OS_CREATE | OS_EXCL, &dst));
-	ERR(rst_note_written(r, to));
-	ERR(os_copy_range(src, 0, dst, 0, size));
-	err = os_fsync(dst);
-err:
-	os_close(src);
-	os_close(dst);
+	if (created && (noted = rst_note_written(r, to)) < 0 && err >= 0)
+		err = noted;
 	return err;
 }
 

@@ -481,20 +481,6 @@ START_TEST(test_corruption)
 }
 END_TEST
 
-static void
-other_db(struct db_header *h, void *arg)
-{
-	(void)arg;
-	h->sign_db.random++;
-}
-
-static void
-other_log_set(struct db_header *h, void *arg)
-{
-	(void)arg;
-	h->sign_log.random++;
-}
-
 /* apply to an image of mine that is not the delta's base: refused, the image byte-identical. */
 static void
 apply_refused(struct fx *f, const char *delta, const char *image, JET_ERR want, const char *says)
@@ -531,12 +517,12 @@ START_TEST(test_refuse_other_base)
 	apply_refused(&f, delta, other, JET_errDatabasePatchFileMismatch, need);
 	free(delta);
 	/* Another database; another log set. */
-	stamp = stamp_with(&f, other_db, NULL);
+	stamp = stamp_with(&f, tu_hdr_other_db, NULL);
 	delta = make_delta(&f, stamp, f.pgnos, f.n, "otherdb.delta");
 	apply_refused(&f, delta, f.img1, JET_errDatabasePatchFileMismatch, "another database");
 	free(stamp);
 	free(delta);
-	stamp = stamp_with(&f, other_log_set, NULL);
+	stamp = stamp_with(&f, tu_hdr_other_log_set, NULL);
 	delta = make_delta(&f, stamp, f.pgnos, f.n, "otherlog.delta");
 	apply_refused(&f, delta, f.img1, JET_errDatabasePatchFileMismatch, "another log set");
 	/* Not a backup image at all: the live database. */

@@ -392,24 +392,10 @@ START_TEST(test_stop)
 END_TEST
 
 static void
-other_db(struct db_header *h, void *arg)
-{
-	(void)arg;
-	h->sign_db.random++;
-}
-
-static void
-other_log_set(struct db_header *h, void *arg)
-{
-	(void)arg;
-	h->sign_log.random++;
-}
-
-static void
 other_instance(struct db_header *h, void *arg)
 {
-	other_db(h, arg);
-	other_log_set(h, arg);
+	tu_hdr_other_db(h, arg);
+	tu_hdr_other_log_set(h, arg);
 }
 
 /* Full 2's stamp, changed. */
@@ -446,7 +432,7 @@ START_TEST(test_refuse_mismatch)
 		refused(&f, sets, 2, JET_errDatabasePatchFileMismatch, lsn);
 	}
 	/* Another database's delta, another instance's: no image of its database in the full. */
-	stamp = stamp_with(&f, other_db);
+	stamp = stamp_with(&f, tu_hdr_other_db);
 	d = make_dset(&f, stamp);
 	{
 		const char *sets[2] = { f.full1, d };
@@ -465,7 +451,7 @@ START_TEST(test_refuse_mismatch)
 	free(d);
 	free(stamp);
 	/* The same database in another log set. */
-	stamp = stamp_with(&f, other_log_set);
+	stamp = stamp_with(&f, tu_hdr_other_log_set);
 	d = make_dset(&f, stamp);
 	{
 		const char *sets[2] = { f.full1, d };

@@ -32,6 +32,9 @@ JET_ERR tu_get(JET_SESID ses, JET_TABLEID t, const void *key, size_t keylen, voi
 
 /* The header of database path (the test fails if it cannot be read). */
 struct db_header tu_hdr_of(const char *path);
+/* Header edits (the arg is unused): another database's signature, another log set's. */
+void tu_hdr_other_db(struct db_header *h, void *arg);
+void tu_hdr_other_log_set(struct db_header *h, void *arg);
 /* Copies a file byte for byte (to corrupt copies, not originals). */
 void tu_copy_file(const char *from, const char *to);
 /* Overwrites len bytes at off of a file with byte b. */
