@@ -431,35 +431,29 @@ START_TEST(test_refuse_mismatch)
 		snprintf(lsn, sizeof(lsn), "mark LSN %llu", (unsigned long long)f.t2.bk.lsn_mark);
 		refused(&f, sets, 2, JET_errDatabasePatchFileMismatch, lsn);
 	}
-	/* Another database's delta, another instance's: no image of its database in the full. */
-	stamp = stamp_with(&f, tu_hdr_other_db);
-	d = make_dset(&f, stamp);
+	/* Another database's delta, another instance's (no image of its database in the full), the same
+	 * database in another log set. */
 	{
-		const char *sets[2] = { f.full1, d };
-		refused(&f, sets, 2, JET_errDatabasePatchFileMismatch, "has no image of that database");
+		static const struct {
+			void (*edit)(struct db_header *, void *);
+			const char *says;
+		} foreign[] = {
+			{ tu_hdr_other_db, "has no image of that database" },
+			{ other_instance, "has no image of that database" },
+			{ tu_hdr_other_log_set, "another log set" },
+		};
+		for (size_t k = 0; k < sizeof(foreign) / sizeof(foreign[0]); k++) {
+			stamp = stamp_with(&f, foreign[k].edit);
+			d = make_dset(&f, stamp);
+			{
+				const char *sets[2] = { f.full1, d };
+				refused(&f, sets, 2, JET_errDatabasePatchFileMismatch, foreign[k].says);
+			}
+			tu_rmdir(d);
+			free(d);
+			free(stamp);
+		}
 	}
-	tu_rmdir(d);
-	free(d);
-	free(stamp);
-	stamp = stamp_with(&f, other_instance);
-	d = make_dset(&f, stamp);
-	{
-		const char *sets[2] = { f.full1, d };
-		refused(&f, sets, 2, JET_errDatabasePatchFileMismatch, "has no image of that database");
-	}
-	tu_rmdir(d);
-	free(d);
-	free(stamp);
-	/* The same database in another log set. */
-	stamp = stamp_with(&f, tu_hdr_other_log_set);
-	d = make_dset(&f, stamp);
-	{
-		const char *sets[2] = { f.full1, d };
-		refused(&f, sets, 2, JET_errDatabasePatchFileMismatch, "another log set");
-	}
-	tu_rmdir(d);
-	free(d);
-	free(stamp);
 	fx_free(&f);
 }
 END_TEST
