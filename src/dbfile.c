@@ -357,12 +357,8 @@ dbfile_backup_rec_encode(uint8_t *rec, enum bk_phase phase, uint32_t dbid, int s
 	rec[LREC_HDR_SIZE] = (uint8_t)phase;
 	rec[LREC_HDR_SIZE + 1] = (uint8_t)dbid;
 	rec[LREC_HDR_SIZE + 2] = (uint8_t)slot;
-	if (bi != NULL) {
-		put64(rec + LREC_HDR_SIZE + 8, bi->lsn_mark);
-		put64(rec + LREC_HDR_SIZE + 16, bi->time_mark);
-		put32(rec + LREC_HDR_SIZE + 24, bi->gen_low);
-		put32(rec + LREC_HDR_SIZE + 28, bi->gen_high);
-	}
+	if (bi != NULL)
+		dbhdr_bkinfo_encode(bi, rec + LREC_HDR_SIZE + 8);
 }
 
 /*
@@ -404,10 +400,7 @@ dbfile_redo_backup(struct jet_db **dbs, const uint8_t *rec, size_t len)
 		return JET_errLogFileCorrupt;
 	if (dbs[dbid] == NULL)
 		return JET_errSuccess;
-	bi.lsn_mark = get64(rec + LREC_HDR_SIZE + 8);
-	bi.time_mark = get64(rec + LREC_HDR_SIZE + 16);
-	bi.gen_low = get32(rec + LREC_HDR_SIZE + 24);
-	bi.gen_high = get32(rec + LREC_HDR_SIZE + 28);
+	dbhdr_bkinfo_decode(rec + LREC_HDR_SIZE + 8, &bi);
 	dbfile_apply_backup(dbs[dbid], slot, &bi);
 	return JET_errSuccess;
 }

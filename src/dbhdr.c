@@ -133,6 +133,25 @@ dbhdr_sig_decode(const uint8_t *p, struct jet_sig *sig)
 	sig->host[15] = '\0';
 }
 
+/* A backup's bkinfo as every format stores it (BK_SIZE bytes): u64 mark LSN, u64 mark time, u32 gen_low, gen_high. */
+void
+dbhdr_bkinfo_encode(const struct bkinfo *bi, uint8_t *p)
+{
+	put64(p, bi->lsn_mark);
+	put64(p + 8, bi->time_mark);
+	put32(p + 16, bi->gen_low);
+	put32(p + 20, bi->gen_high);
+}
+
+void
+dbhdr_bkinfo_decode(const uint8_t *p, struct bkinfo *bi)
+{
+	bi->lsn_mark = get64(p);
+	bi->time_mark = get64(p + 8);
+	bi->gen_low = get32(p + 16);
+	bi->gen_high = get32(p + 20);
+}
+
 int
 dbhdr_sig_equal(const struct jet_sig *a, const struct jet_sig *b)
 {
@@ -175,13 +194,8 @@ dbhdr_encode(const struct db_header *h, uint8_t *page)
 	put32(page + 156, h->gen_consistent);
 	put32(page + 160, h->gen_attach);
 	put32(page + 164, h->pgno_last);
-	for (int i = 0; i < BK_NSLOTS; i++) {
-		uint8_t *b = page + BK_OFF + i * BK_SIZE;
-		put64(b, h->bk[i].lsn_mark);
-		put64(b + 8, h->bk[i].time_mark);
-		put32(b + 16, h->bk[i].gen_low);
-		put32(b + 20, h->bk[i].gen_high);
-	}
+	for (int i = 0; i < BK_NSLOTS; i++)
+		dbhdr_bkinfo_encode(&h->bk[i], page + BK_OFF + i * BK_SIZE);
 	page[H_FILETYPE_ESE] = JET_filetypeDatabase;
 	put32(page, crc32c(0, page + 4, h->page_size - 4));
 }
@@ -225,13 +239,8 @@ dbhdr_decode(const uint8_t *page, uint32_t len, struct db_header *h)
 	h->gen_consistent = get32(page + 156);
 	h->gen_attach = get32(page + 160);
 	h->pgno_last = get32(page + 164);
-	for (int i = 0; i < BK_NSLOTS; i++) {
-		const uint8_t *b = page + BK_OFF + i * BK_SIZE;
-		h->bk[i].lsn_mark = get64(b);
-		h->bk[i].time_mark = get64(b + 8);
-		h->bk[i].gen_low = get32(b + 16);
-		h->bk[i].gen_high = get32(b + 20);
-	}
+	for (int i = 0; i < BK_NSLOTS; i++)
+		dbhdr_bkinfo_decode(page + BK_OFF + i * BK_SIZE, &h->bk[i]);
 	if (h->dbstate < JET_dbstateJustCreated || h->dbstate > JET_dbstateForceDetach ||
 	    h->dbid < 1 || h->dbid > JET_MAX_ATTACHED_DATABASES)
 		return JET_errDatabaseCorrupted;

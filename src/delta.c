@@ -80,24 +80,6 @@ delta_size(uint32_t page_size, uint32_t npages)
 	return (2 + DELTA_INDEX_PAGES(npages, page_size) + npages) * page_size;
 }
 
-static void
-delta_bkinfo_put(uint8_t *p, const struct bkinfo *bi)
-{
-	put64(p, bi->lsn_mark);
-	put64(p + 8, bi->time_mark);
-	put32(p + 16, bi->gen_low);
-	put32(p + 20, bi->gen_high);
-}
-
-static void
-delta_bkinfo_get(const uint8_t *p, struct bkinfo *bi)
-{
-	bi->lsn_mark = get64(p);
-	bi->time_mark = get64(p + 8);
-	bi->gen_low = get32(p + 16);
-	bi->gen_high = get32(p + 20);
-}
-
 /* The same backup: the mark's LSN, time and first generation (gen_high: see delta_image_is_base). */
 static int
 delta_same_backup(const struct bkinfo *a, const struct bkinfo *b)
@@ -130,8 +112,8 @@ delta_header_encode(const struct delta_header *h, uint8_t *page)
 	put32(page + DELTA_OFF_PAGE_SIZE, h->page_size);
 	dbhdr_sig_encode(&h->sign_db, page + DELTA_OFF_SIGN_DB);
 	dbhdr_sig_encode(&h->sign_log, page + DELTA_OFF_SIGN_LOG);
-	delta_bkinfo_put(page + DELTA_OFF_BASE, &h->base);
-	delta_bkinfo_put(page + DELTA_OFF_MARK, &h->mark);
+	dbhdr_bkinfo_encode(&h->base, page + DELTA_OFF_BASE);
+	dbhdr_bkinfo_encode(&h->mark, page + DELTA_OFF_MARK);
 	put32(page + DELTA_OFF_PGNO_LAST, h->pgno_last);
 	put32(page + DELTA_OFF_NPAGES, h->npages);
 	put32(page + DELTA_OFF_INDEX_CRC, h->index_crc);
@@ -320,8 +302,8 @@ delta_header_check(struct delta_reader *r, const uint8_t *page, uint32_t ps, uin
 	h->page_size = ps;
 	dbhdr_sig_decode(page + DELTA_OFF_SIGN_DB, &h->sign_db);
 	dbhdr_sig_decode(page + DELTA_OFF_SIGN_LOG, &h->sign_log);
-	delta_bkinfo_get(page + DELTA_OFF_BASE, &h->base);
-	delta_bkinfo_get(page + DELTA_OFF_MARK, &h->mark);
+	dbhdr_bkinfo_decode(page + DELTA_OFF_BASE, &h->base);
+	dbhdr_bkinfo_decode(page + DELTA_OFF_MARK, &h->mark);
 	h->pgno_last = get32(page + DELTA_OFF_PGNO_LAST);
 	h->npages = get32(page + DELTA_OFF_NPAGES);
 	h->index_crc = get32(page + DELTA_OFF_INDEX_CRC);

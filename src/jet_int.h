@@ -186,6 +186,8 @@ JET_ERR dbhdr_write(os_file *file, const struct db_header *hdr);
 
 void dbhdr_sig_encode(const struct jet_sig *sig, uint8_t *p);
 void dbhdr_sig_decode(const uint8_t *p, struct jet_sig *sig);
+void dbhdr_bkinfo_encode(const struct bkinfo *bi, uint8_t *p);
+void dbhdr_bkinfo_decode(const uint8_t *p, struct bkinfo *bi);
 void dbhdr_sig_make(struct jet_sig *sig);
 int dbhdr_sig_equal(const struct jet_sig *a, const struct jet_sig *b);
 void dbhdr_sig_to_jet(const struct jet_sig *sig, JET_SIGNATURE *out);
