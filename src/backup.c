@@ -185,10 +185,7 @@ backup_trailer_encode(const struct bk_trailer *t, uint8_t *page, uint32_t ps)
 	memset(page, 0, ps);
 	put32(page + 4, BK_TRAILER_MAGIC);
 	put32(page + 8, BK_TRAILER_VERSION);
-	put64(page + 12, t->bk.lsn_mark);
-	put64(page + 20, t->bk.time_mark);
-	put32(page + 28, t->bk.gen_low);
-	put32(page + 32, t->bk.gen_high);
+	dbhdr_bkinfo_encode(&t->bk, page + 12);
 	dbhdr_sig_encode(&t->sign_db, page + 36);
 	dbhdr_sig_encode(&t->sign_log, page + 64);
 	put32(page + 92, t->gen_min_required);
@@ -208,10 +205,7 @@ backup_trailer_decode(const uint8_t *page, uint32_t ps, struct bk_trailer *t)
 		return JET_errBadPatchPage;
 	if (get32(page + 8) != BK_TRAILER_VERSION || get32(page + 108) != ps)
 		return JET_errBadPatchPage;
-	t->bk.lsn_mark = get64(page + 12);
-	t->bk.time_mark = get64(page + 20);
-	t->bk.gen_low = get32(page + 28);
-	t->bk.gen_high = get32(page + 32);
+	dbhdr_bkinfo_decode(page + 12, &t->bk);
 	dbhdr_sig_decode(page + 36, &t->sign_db);
 	dbhdr_sig_decode(page + 64, &t->sign_log);
 	t->gen_min_required = get32(page + 92);
@@ -785,7 +779,6 @@ bk_get_attach_info(void *obj, JET_PSTR szzDatabases, unsigned long cbMax, unsign
 	struct backup *bk;
 	char *names[JET_MAX_ATTACHED_DATABASES];
 	size_t n = 0;
-
 	JET_ERR err = JET_errSuccess;
 
 	RET(bk_enter(inst, &bk));
@@ -1087,19 +1080,30 @@ bk_open_delta(struct jet_inst *inst, struct backup *bk, struct jet_db *db, struc
 	return JET_errSuccess;
 }
 
+/* The attached database at path (any spelling of it), or NULL. */
+static struct jet_db *
+bk_db_at(struct jet_inst *inst, const char *path)
+{
+	struct jet_db *db = NULL;
+	char *real = NULL;
+
+	if (dbfile_realpath(path, 0, &real) >= 0)
+		db = dbfile_find_path(inst, real);
+	free(real);
+	return db;
+}
+
 /* K7: the database whose delta name is name (<path>.delta), or NULL. */
 static struct jet_db *
 bk_delta_db(struct jet_inst *inst, const char *name)
 {
 	size_t len = strlen(name), sl = strlen(DELTA_SUFFIX);
-	struct jet_db *db = NULL;
-	char *path, *real = NULL;
+	struct jet_db *db;
+	char *path;
 
 	if (len <= sl || strcmp(name + len - sl, DELTA_SUFFIX) != 0 || (path = strndup(name, len - sl)) == NULL)
 		return NULL;
-	if (dbfile_realpath(path, 0, &real) >= 0)
-		db = dbfile_find_path(inst, real);
-	free(real);
+	db = bk_db_at(inst, path);
 	free(path);
 	return db;
 }
@@ -1248,8 +1252,7 @@ bk_open_file(void *obj, JET_PCSTR szFileName, JET_HANDLE *phfFile, unsigned long
 	struct jet_inst *inst = obj;
 	struct backup *bk;
 	struct bk_file *f;
-	struct jet_db *db = NULL;
-	char *real = NULL;
+	struct jet_db *db;
 	int slot;
 	JET_ERR err;
 
@@ -1261,9 +1264,7 @@ bk_open_file(void *obj, JET_PCSTR szFileName, JET_HANDLE *phfFile, unsigned long
 	if ((slot = bk_free_slot(bk)) < 0)
 		return bk_leave(inst, JET_errOutOfFileHandles);
 	f = &bk->files[slot];
-	if (dbfile_realpath(szFileName, 0, &real) >= 0)
-		db = dbfile_find_path(inst, real);
-	free(real);
+	db = bk_db_at(inst, szFileName);
 	if (bk->delta && db == NULL && (db = bk_delta_db(inst, szFileName)) != NULL)
 		err = bk_open_delta(inst, bk, db, f);
 	else if (db != NULL) {
