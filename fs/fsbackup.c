@@ -685,8 +685,8 @@ fsb_begin(struct fsbackup *b, enum fsb_kind kind)
 		return rc;
 	}
 	b->beginning = 1;
-	fsb_call_begin_locked(b, &call, "%s%s", b->resume ? "takeover of the held backup" : "begin of the ",
-	    b->resume ? "" : kind == FSB_FULL ? "full backup" : kind == FSB_DELTA ? "page delta" : "incremental backup");
+	fsb_call_begin_locked(b, &call, "%s", b->resume ? "takeover of the held backup" : kind == FSB_FULL ?
+	    "begin of a full backup" : kind == FSB_DELTA ? "begin of a page delta" : "begin of an incremental backup");
 	olock_unlock(&b->lock);
 
 	memset(&info, 0, sizeof(info));
